@@ -1,0 +1,5 @@
+import sys
+
+from draftroom.cli import main
+
+sys.exit(main())

@@ -1,0 +1,252 @@
+"""A room: one open document, its presence, and the peers connected to it.
+
+The edit path lives in ``Room.edit`` and reads top to bottom:
+receive -> validate (apply to the doc) -> append (group commit) -> fan-out -> ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+from pycrdt import Doc
+
+from draftroom.crdt.awareness import AwarenessRegistry
+from draftroom.crdt.protocol import (
+    AppMessage,
+    AwarenessMessage,
+    ProtocolError,
+    QueryAwarenessMessage,
+    SyncMessage,
+    SyncType,
+    as_update_frame,
+    decode_message,
+    encode_app,
+    encode_awareness,
+    encode_sync,
+)
+from draftroom.store.base import Store
+
+log = logging.getLogger(__name__)
+
+# What Yjs sends as sync step 2 when the other side already has everything.
+EMPTY_UPDATE = b"\x00\x00"
+
+
+class Peer(Protocol):
+    """One connected client, as a room sees it. Sends never block the room."""
+
+    app_messages: bool  # opted in to Draftroom app messages
+    awareness_ids: set[int]
+    updates_received: int
+
+    def send(self, frame: bytes) -> None: ...
+
+    def ack(self, upto: int, version: int) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class Rejected(Exception):
+    """Input that ends the sending connection, with a WebSocket close code."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLimits:
+    max_document_bytes: int
+    compact_after: int  # log entries beyond the snapshot
+
+
+class Room:
+    def __init__(
+        self,
+        doc_id: str,
+        doc: Doc,
+        *,
+        version: int,
+        snapshot_seq: int,
+        size_bytes: int,
+        store: Store,
+        limits: RoomLimits,
+    ) -> None:
+        self.doc_id = doc_id
+        self.doc = doc
+        self.version = version  # highest committed sequence number
+        self.snapshot_seq = snapshot_seq
+        self.size_bytes = size_bytes
+        self.store = store
+        self.limits = limits
+        self.peers: set[Peer] = set()
+        self.awareness = AwarenessRegistry()
+        self.closed = False
+        self._last_append: asyncio.Future[int] | None = None
+        self._compaction: asyncio.Task[None] | None = None
+        # Called after each committed append with (room, seq, update). The Redis bus
+        # (scale-out) hooks in here: publish once, after commit.
+        self.on_saved: list[Callable[[Room, int, bytes], None]] = []
+        # Called when the room can no longer guarantee durability and must be dropped.
+        self.on_broken: Callable[[Room], None] | None = None
+
+    # -- peers ----------------------------------------------------------------
+
+    def join(self, peer: Peer) -> None:
+        self.peers.add(peer)
+        peer.send(encode_sync(SyncType.STEP1, self.doc.get_state()))
+        states = self.awareness.encode_all()
+        if states is not None:
+            peer.send(encode_awareness(states))
+        if peer.app_messages:
+            peer.send(self.welcome())
+
+    def welcome(self) -> bytes:
+        return encode_app({"type": "welcome", "doc": self.doc_id, "version": self.version})
+
+    def leave(self, peer: Peer) -> None:
+        self.peers.discard(peer)
+        removal = self.awareness.remove(peer.awareness_ids)
+        if removal is not None:
+            self.broadcast(encode_awareness(removal), exclude=None)
+
+    def broadcast(self, frame: bytes, exclude: Peer | None) -> None:
+        for peer in self.peers:
+            if peer is not exclude:
+                peer.send(frame)
+
+    def close_all(self, code: int, reason: str) -> None:
+        for peer in list(self.peers):
+            peer.close(code, reason)
+
+    # -- incoming frames ------------------------------------------------------
+
+    def receive(self, peer: Peer, frame: bytes) -> None:
+        """Handle one frame from a peer. Raises Rejected to end that connection."""
+        try:
+            message = decode_message(frame)
+        except ProtocolError as exc:
+            raise Rejected(1002 if "unknown message" not in str(exc) else 1003, str(exc)) from None
+        if isinstance(message, SyncMessage):
+            if message.subtype == SyncType.STEP1:
+                self.answer_step1(peer, message.payload)
+            else:
+                self.edit(peer, frame, message)
+        elif isinstance(message, AwarenessMessage):
+            try:
+                peer.awareness_ids.update(self.awareness.apply(message.update))
+            except ProtocolError as exc:
+                raise Rejected(1002, f"bad awareness update: {exc}") from None
+            self.broadcast(frame, exclude=peer)
+        elif isinstance(message, QueryAwarenessMessage):
+            states = self.awareness.encode_all()
+            if states is not None:
+                peer.send(encode_awareness(states))
+        elif isinstance(message, AppMessage):
+            self.app_message(peer, message.data)
+        # Auth messages carry nothing a server acts on until authentication exists.
+
+    def answer_step1(self, peer: Peer, state_vector: bytes) -> None:
+        try:
+            diff = self.doc.get_update(state_vector)
+        except ValueError:
+            raise Rejected(1002, "malformed state vector in sync step 1") from None
+        peer.send(encode_sync(SyncType.STEP2, diff))
+
+    def app_message(self, peer: Peer, data: dict[str, Any]) -> None:
+        # Sending any app message opts a client in to Draftroom's messages.
+        peer.app_messages = True
+        if data["type"] == "hello":
+            peer.send(self.welcome())
+            return
+        peer.send(
+            encode_app(
+                {
+                    "type": "error",
+                    "code": "unknown_app_message",
+                    "message": f"unknown app message type {data['type'][:64]!r}",
+                }
+            )
+        )
+
+    # -- the edit path --------------------------------------------------------
+
+    def edit(self, peer: Peer, frame: bytes, message: SyncMessage) -> None:
+        # 1. receive: number the peer's updates so acks can say "saved up to N".
+        peer.updates_received += 1
+        upto = peer.updates_received
+        update = message.payload
+        if update == EMPTY_UPDATE:
+            self._ack_after(peer, upto, self._last_append)
+            return
+        if self.size_bytes + len(update) > self.limits.max_document_bytes:
+            raise Rejected(4413, "document size limit reached; edit not saved")
+        # 2. validate by applying. Yrs decodes the whole update before integrating
+        # it, so a malformed one raises here having changed nothing.
+        try:
+            self.doc.apply_update(update)
+        except ValueError as exc:
+            raise Rejected(1007, f"invalid update: {str(exc)[:80]}") from None
+        except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
+            raise
+        except BaseException:  # a Rust panic (pyo3 PanicException) may leave the doc unsafe
+            log.exception("applying an update panicked in %s; dropping the room", self.doc_id)
+            self.break_room("internal error while applying an edit")
+            raise Rejected(1011, "internal error while applying the edit") from None
+        self.size_bytes += len(update)
+        # 3. append: queued for the next group commit.
+        saved = self.store.append(self.doc_id, update)
+        self._last_append = saved
+        # 4. fan-out to this node's other peers now; other nodes get it after commit.
+        self.broadcast(as_update_frame(frame, message), exclude=peer)
+        # 5. ack once committed.
+        saved.add_done_callback(partial(self._saved, peer, upto, update))
+
+    def _saved(self, peer: Peer, upto: int, update: bytes, saved: asyncio.Future[int]) -> None:
+        if saved.cancelled() or saved.exception() is not None:
+            self.break_room("storage unavailable; unsaved edits will be re-sent on reconnect")
+            return
+        seq = saved.result()
+        if seq > self.version:
+            self.version = seq
+        if peer.app_messages:
+            peer.ack(upto, seq)
+        for hook in self.on_saved:
+            hook(self, seq, update)
+        if seq - self.snapshot_seq >= self.limits.compact_after and self._compaction is None:
+            self._compaction = asyncio.get_running_loop().create_task(self._compact())
+
+    def _ack_after(self, peer: Peer, upto: int, pending: asyncio.Future[int] | None) -> None:
+        if not peer.app_messages:
+            return
+        if pending is None or pending.done():
+            peer.ack(upto, self.version)
+        else:
+            pending.add_done_callback(lambda _: peer.ack(upto, self.version))
+
+    async def _compact(self) -> None:
+        try:
+            result = await self.store.compact(self.doc_id)
+            if result is not None:
+                self.snapshot_seq = result.snapshot_seq
+                self.size_bytes = result.snapshot_bytes + result.remaining_bytes
+        except Exception:
+            log.exception("compaction of %s failed; the log is intact", self.doc_id)
+        finally:
+            self._compaction = None
+
+    def break_room(self, reason: str) -> None:
+        """Drop this room: peers reconnect, reload from the store, and re-send
+        whatever was not saved (their sync step 2 carries it)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_all(1011, reason)
+        if self.on_broken is not None:
+            self.on_broken(self)

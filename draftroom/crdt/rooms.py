@@ -1,0 +1,103 @@
+"""Open rooms: loaded on first join, kept while peers are present, evicted after
+the last one leaves plus a grace period.
+
+A room loads in its own task, and every joiner awaits that one task; a joiner
+that disconnects mid-load cancels only its own wait. (pycrdt-websocket hangs a
+second client that arrives while a room is starting; this is the fix.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from draftroom.crdt.room import Peer, Room, RoomLimits
+from draftroom.store.base import Store
+from draftroom.store.compaction import build_doc
+
+log = logging.getLogger(__name__)
+
+# Building a Doc from a large stored state takes tens of milliseconds; do that in
+# a worker thread rather than stall every other room.
+_LOAD_IN_THREAD_BYTES = 256 * 1024
+
+
+class Rooms:
+    def __init__(self, store: Store, limits: RoomLimits, grace_seconds: float) -> None:
+        self.store = store
+        self.limits = limits
+        self.grace_seconds = grace_seconds
+        self.rooms: dict[str, Room] = {}
+        self._loading: dict[str, asyncio.Task[Room]] = {}
+        self._evictions: dict[str, asyncio.TimerHandle] = {}
+
+    async def join(self, doc_id: str, peer: Peer) -> Room:
+        while True:
+            room = self.rooms.get(doc_id)
+            if room is None:
+                task = self._loading.get(doc_id)
+                if task is None:
+                    task = asyncio.get_running_loop().create_task(self._load(doc_id))
+                    self._loading[doc_id] = task
+                    task.add_done_callback(lambda _: self._loading.pop(doc_id, None))
+                room = await asyncio.shield(task)
+            if not room.closed:
+                break
+        timer = self._evictions.pop(doc_id, None)
+        if timer is not None:
+            timer.cancel()
+        room.join(peer)
+        return room
+
+    async def _load(self, doc_id: str) -> Room:
+        state = await self.store.load(doc_id)
+        if state.size_bytes > _LOAD_IN_THREAD_BYTES:
+            doc = await asyncio.to_thread(build_doc, state.snapshot, state.updates)
+        else:
+            doc = build_doc(state.snapshot, state.updates)
+        room = Room(
+            doc_id,
+            doc,
+            version=state.seq,
+            snapshot_seq=state.snapshot_seq,
+            size_bytes=state.size_bytes,
+            store=self.store,
+            limits=self.limits,
+        )
+        room.on_broken = self._drop
+        self.rooms[doc_id] = room
+        return room
+
+    def leave(self, room: Room, peer: Peer) -> None:
+        room.leave(peer)
+        if room.peers or room.closed:
+            return
+        loop = asyncio.get_running_loop()
+        previous = self._evictions.pop(room.doc_id, None)
+        if previous is not None:
+            previous.cancel()
+        self._evictions[room.doc_id] = loop.call_later(self.grace_seconds, self._evict, room)
+
+    def _evict(self, room: Room) -> None:
+        self._evictions.pop(room.doc_id, None)
+        if room.peers:
+            return
+        # Every edit the room accepted is already queued in the store's committer,
+        # so dropping the in-memory doc loses nothing.
+        self._drop(room)
+
+    def _drop(self, room: Room) -> None:
+        room.closed = True
+        if self.rooms.get(room.doc_id) is room:
+            del self.rooms[room.doc_id]
+
+    def close_room(self, doc_id: str, code: int, reason: str) -> None:
+        room = self.rooms.get(doc_id)
+        if room is not None:
+            room.close_all(code, reason)
+            self._drop(room)
+
+    def close_all(self, code: int, reason: str) -> None:
+        for room in list(self.rooms.values()):
+            room.close_all(code, reason)
+            self._drop(room)

@@ -1,0 +1,159 @@
+"""HTTP API: health, readiness, and document metadata and content."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from draftroom.crdt.content import document_text
+from draftroom.server.errors import ApiError
+from draftroom.server.hub import Hub
+from draftroom.store.base import StoreError, valid_doc_id
+from draftroom.store.compaction import build_doc
+
+MAX_TITLE = 500
+MAX_PAGE = 500
+
+
+def _hub(request: Request) -> Hub:
+    return request.app.state.hub
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > 64 * 1024:
+        raise ApiError(413, "too_large", "request body over 64 KiB")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid", "request body must be a JSON object")
+    return body
+
+
+def _title(body: dict[str, Any], default: str | None) -> str:
+    title = body.get("title", default)
+    if not isinstance(title, str) or len(title) > MAX_TITLE:
+        raise ApiError(422, "invalid_title", f"title must be a string of at most {MAX_TITLE} chars")
+    return title
+
+
+def _doc_id(request: Request) -> str:
+    doc_id = request.path_params["doc_id"]
+    if not valid_doc_id(doc_id):
+        raise ApiError(404, "not_found", "no such document")
+    return doc_id
+
+
+def _int_param(request: Request, name: str, default: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(422, "invalid", f"{name} must be an integer") from None
+    if not 0 <= value <= high:
+        raise ApiError(422, "invalid", f"{name} must be between 0 and {high}")
+    return value
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    hub = _hub(request)
+    if hub.draining:
+        return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
+    try:
+        await hub.store.ping()
+    except StoreError as exc:
+        return JSONResponse(
+            {"status": "unavailable", "checks": {"store": str(exc)}}, status_code=503
+        )
+    return JSONResponse({"status": "ready", "checks": {"store": "ok"}})
+
+
+async def list_documents(request: Request) -> Response:
+    limit = _int_param(request, "limit", 100, MAX_PAGE)
+    offset = _int_param(request, "offset", 0, 10**9)
+    docs = await _hub(request).store.list_documents(limit, offset)
+    return JSONResponse(
+        {"documents": [d.to_json() for d in docs], "limit": limit, "offset": offset}
+    )
+
+
+async def create_document(request: Request) -> Response:
+    body = await _json_body(request)
+    doc_id = body.get("id") or uuid.uuid4().hex
+    if not isinstance(doc_id, str) or not valid_doc_id(doc_id):
+        raise ApiError(422, "invalid_id", "id must match [A-Za-z0-9][A-Za-z0-9._~:@/-]{0,199}")
+    meta = await _hub(request).store.create_document(doc_id, _title(body, ""))
+    if meta is None:
+        raise ApiError(409, "exists", f"document {doc_id!r} already exists")
+    return JSONResponse(meta.to_json(), status_code=201)
+
+
+async def get_document(request: Request) -> Response:
+    meta = await _hub(request).store.get_document(_doc_id(request))
+    if meta is None:
+        raise ApiError(404, "not_found", "no such document")
+    return JSONResponse(meta.to_json())
+
+
+async def update_document(request: Request) -> Response:
+    doc_id = _doc_id(request)
+    body = await _json_body(request)
+    unknown = set(body) - {"title"}
+    if unknown:
+        raise ApiError(422, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
+    meta = await _hub(request).store.update_document(doc_id, _title(body, None))
+    if meta is None:
+        raise ApiError(404, "not_found", "no such document")
+    return JSONResponse(meta.to_json())
+
+
+async def delete_document(request: Request) -> Response:
+    hub = _hub(request)
+    doc_id = _doc_id(request)
+    if await hub.store.get_document(doc_id) is None:
+        raise ApiError(404, "not_found", "no such document")
+    # Close live editors first and let their queued saves land, so nothing
+    # re-creates the document right after it is deleted.
+    hub.rooms.close_room(doc_id, 4404, "document deleted")
+    await hub.store.flush()
+    await hub.store.delete_document(doc_id)
+    return Response(status_code=204)
+
+
+async def document_content(request: Request) -> Response:
+    hub = _hub(request)
+    doc_id = _doc_id(request)
+    room = hub.rooms.rooms.get(doc_id)
+    if room is not None and not room.closed:
+        return JSONResponse({"id": doc_id, "version": room.version, **document_text(room.doc)})
+    meta = await hub.store.get_document(doc_id)
+    if meta is None:
+        raise ApiError(404, "not_found", "no such document")
+    state = await hub.store.load(doc_id)
+    doc = build_doc(state.snapshot, state.updates)
+    return JSONResponse({"id": doc_id, "version": state.seq, **document_text(doc)})
+
+
+routes = [
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
+    Route("/api/documents", list_documents, methods=["GET"]),
+    Route("/api/documents", create_document, methods=["POST"]),
+    Route("/api/documents/{doc_id:path}/content", document_content, methods=["GET"]),
+    Route("/api/documents/{doc_id:path}", get_document, methods=["GET"]),
+    Route("/api/documents/{doc_id:path}", update_document, methods=["PATCH"]),
+    Route("/api/documents/{doc_id:path}", delete_document, methods=["DELETE"]),
+]

@@ -1,0 +1,121 @@
+"""What every store provides: an append-only update log per document, snapshots,
+and document metadata.
+
+The log is the source of truth. Each append gets the next per-document sequence
+number (the document's *version*), assigned inside the committing transaction, so
+versions are dense and gap detection across nodes is possible. A snapshot covers
+the log up to ``snapshot_seq``; loading reads the snapshot plus the tail after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+# Room names arrive in URLs from any y-websocket client; keep them printable and
+# bounded so they are safe as keys, channel names and file names.
+DOC_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:@/-]{0,199}$")
+
+
+def valid_doc_id(doc_id: str) -> bool:
+    return bool(DOC_ID_RE.match(doc_id)) and "//" not in doc_id and ".." not in doc_id
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentMeta:
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    size_bytes: int
+    version: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "size_bytes": self.size_bytes,
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """A document as stored: the snapshot (if any) and the log after it."""
+
+    snapshot: bytes | None
+    snapshot_seq: int
+    updates: list[bytes]
+    seq: int  # the last sequence number included
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.snapshot or b"") + sum(len(u) for u in self.updates)
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionResult:
+    snapshot_seq: int
+    snapshot_bytes: int
+    remaining_bytes: int  # log entries appended after the snapshot point
+
+
+class StoreError(RuntimeError):
+    """The store could not complete an operation (unreachable, failed commit)."""
+
+
+class Store(Protocol):
+    """The contract tested by tests/test_store_contract.py against every store."""
+
+    async def open(self) -> None:
+        """Connect and apply pending schema migrations."""
+
+    async def close(self) -> None:
+        """Flush pending appends, then disconnect."""
+
+    async def ping(self) -> None:
+        """Raise StoreError unless the store answers."""
+
+    def append(self, doc_id: str, update: bytes) -> asyncio.Future[int]:
+        """Queue one update; the future resolves to its sequence number once committed.
+
+        Appends are group-committed: concurrent calls share one transaction. A plain
+        future rather than a coroutine, so the edit path can attach a callback
+        without scheduling a task per keystroke.
+        """
+
+    async def flush(self) -> None:
+        """Return once every append issued before the call is committed."""
+
+    async def load(self, doc_id: str) -> StoredState:
+        """The snapshot and log tail of a document (empty if it does not exist)."""
+
+    async def updates_since(self, doc_id: str, seq: int) -> list[tuple[int, bytes]]:
+        """Log entries with sequence numbers above ``seq``, in order.
+
+        Entries already folded into a snapshot are gone; callers that fall that far
+        behind reload the whole document instead.
+        """
+
+    async def compact(self, doc_id: str) -> CompactionResult | None:
+        """Merge the log into the snapshot. Safe against concurrent appends.
+
+        Returns None when another worker holds the document's compaction lock or
+        there is nothing to compact.
+        """
+
+    async def list_documents(self, limit: int, offset: int) -> list[DocumentMeta]: ...
+
+    async def get_document(self, doc_id: str) -> DocumentMeta | None: ...
+
+    async def create_document(self, doc_id: str, title: str) -> DocumentMeta | None:
+        """Create an empty document; None if the id is taken."""
+
+    async def update_document(self, doc_id: str, title: str) -> DocumentMeta | None: ...
+
+    async def delete_document(self, doc_id: str) -> bool: ...

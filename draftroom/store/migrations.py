@@ -1,0 +1,30 @@
+"""Versioned SQL migrations: ``migrations/<dialect>/NNN_name.sql``, applied in order.
+
+Each store records applied versions in ``schema_migrations`` and applies the
+missing ones on start, inside its own transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(dialect: str) -> list[Migration]:
+    folder = resources.files("draftroom.store") / "migrations" / dialect
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number, _, rest = entry.name.partition("_")
+            found.append(Migration(int(number), rest.removesuffix(".sql"), entry.read_text()))
+    found.sort(key=lambda m: m.version)
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"{dialect} migrations must be numbered 1..N without gaps")
+    return found

@@ -1,0 +1,290 @@
+"""Embedded SQLite store: the zero-setup default, one file in ``--data-dir``.
+
+SQLite has one writer, so every statement runs on one dedicated thread with one
+connection; the event loop never blocks on disk. WAL with ``synchronous=FULL``
+makes each group commit durable before its appends are acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from draftroom.store.base import CompactionResult, DocumentMeta, StoredState, StoreError
+from draftroom.store.compaction import merge
+from draftroom.store.group_commit import GroupCommitter
+from draftroom.store.migrations import load_migrations
+
+T = TypeVar("T")
+
+_META_COLUMNS = "id, title, created_at, updated_at, size_bytes, seq"
+_BUMP_SEQ = """
+INSERT INTO documents (id, created_at, updated_at, seq, size_bytes) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE
+   SET seq = seq + excluded.seq,
+       size_bytes = size_bytes + excluded.size_bytes,
+       updated_at = excluded.updated_at
+RETURNING seq
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _meta(row: tuple) -> DocumentMeta:
+    return DocumentMeta(
+        id=row[0],
+        title=row[1],
+        created_at=datetime.fromisoformat(row[2]),
+        updated_at=datetime.fromisoformat(row[3]),
+        size_bytes=row[4],
+        version=row[5],
+    )
+
+
+class SQLiteStore:
+    def __init__(
+        self, data_dir: Path | str, *, commit_delay: float = 0.002, max_batch: int = 1000
+    ) -> None:
+        self.path = Path(data_dir) / "draftroom.sqlite3"
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+        self._compacting: set[str] = set()
+        self._compaction_lock = threading.Lock()
+        self.committer = GroupCommitter(
+            self._write_batch, max_delay=commit_delay, max_batch=max_batch
+        )
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        if self._executor is None:
+            raise StoreError("store is not open")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: {exc}") from exc
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "used before open()"
+        return self._db
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        await self._run(self._connect)
+        self.committer.start()
+
+    def _connect(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        applied = {r[0] for r in db.execute("SELECT version FROM schema_migrations")}
+        for migration in load_migrations("sqlite"):
+            if migration.version in applied:
+                continue
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in migration.sql.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    (migration.version, migration.name, _now()),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        self._db = db
+
+    async def close(self) -> None:
+        await self.committer.close()
+        if self._executor is not None:
+            if self._db is not None:
+                await self._run(self.db.close)
+            self._executor.shutdown(wait=True)
+            self._executor = None
+            self._db = None
+
+    async def ping(self) -> None:
+        await self._run(lambda: self.db.execute("SELECT 1").fetchone())
+
+    # -- the update log -------------------------------------------------------
+
+    def append(self, doc_id: str, update: bytes) -> asyncio.Future[int]:
+        return self.committer.submit(doc_id, update)
+
+    async def flush(self) -> None:
+        await self.committer.flush()
+
+    async def _write_batch(self, batch: Sequence[tuple[str, bytes]]) -> list[int]:
+        return await self._run(self._write_batch_sync, batch)
+
+    def _write_batch_sync(self, batch: Sequence[tuple[str, bytes]]) -> list[int]:
+        counts: dict[str, int] = {}
+        sizes: dict[str, int] = {}
+        for doc_id, update in batch:
+            counts[doc_id] = counts.get(doc_id, 0) + 1
+            sizes[doc_id] = sizes.get(doc_id, 0) + len(update)
+        db = self.db
+        now = _now()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            next_seq = {}
+            for doc_id, n in counts.items():
+                (last,) = db.execute(_BUMP_SEQ, (doc_id, now, now, n, sizes[doc_id])).fetchone()
+                next_seq[doc_id] = last - n + 1
+            rows = []
+            for doc_id, update in batch:
+                rows.append((doc_id, next_seq[doc_id], update))
+                next_seq[doc_id] += 1
+            db.executemany("INSERT INTO updates (doc_id, seq, data) VALUES (?, ?, ?)", rows)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return [seq for _, seq, _ in rows]
+
+    async def load(self, doc_id: str) -> StoredState:
+        return await self._run(self._load_sync, doc_id)
+
+    def _load_sync(self, doc_id: str) -> StoredState:
+        snap = self.db.execute(
+            "SELECT seq, data FROM snapshots WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        snapshot_seq = snap[0] if snap else 0
+        rows = self.db.execute(
+            "SELECT seq, data FROM updates WHERE doc_id = ? AND seq > ? ORDER BY seq",
+            (doc_id, snapshot_seq),
+        ).fetchall()
+        return StoredState(
+            snapshot=snap[1] if snap else None,
+            snapshot_seq=snapshot_seq,
+            updates=[r[1] for r in rows],
+            seq=rows[-1][0] if rows else snapshot_seq,
+        )
+
+    async def updates_since(self, doc_id: str, seq: int) -> list[tuple[int, bytes]]:
+        def read() -> list[tuple[int, bytes]]:
+            return self.db.execute(
+                "SELECT seq, data FROM updates WHERE doc_id = ? AND seq > ? ORDER BY seq",
+                (doc_id, seq),
+            ).fetchall()
+
+        return await self._run(read)
+
+    async def compact(self, doc_id: str) -> CompactionResult | None:
+        with self._compaction_lock:
+            if doc_id in self._compacting:
+                return None
+            self._compacting.add(doc_id)
+        try:
+            state = await self.load(doc_id)
+            if not state.updates:
+                return None
+            await self._before_compaction_write(doc_id)
+            # Merge off the database thread so appends keep committing meanwhile.
+            data = await asyncio.to_thread(merge, state.snapshot, state.updates)
+            return await self._run(self._write_snapshot, doc_id, state, data)
+        finally:
+            self._compacting.discard(doc_id)
+
+    def _write_snapshot(self, doc_id: str, state: StoredState, data: bytes) -> CompactionResult:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT INTO snapshots (doc_id, seq, data, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (doc_id) DO UPDATE SET seq = excluded.seq, data = excluded.data,"
+                " created_at = excluded.created_at",
+                (doc_id, state.seq, data, _now()),
+            )
+            db.execute("DELETE FROM updates WHERE doc_id = ? AND seq <= ?", (doc_id, state.seq))
+            row = db.execute(
+                "UPDATE documents SET size_bytes = size_bytes - ? + ? WHERE id = ?"
+                " RETURNING size_bytes",
+                (state.size_bytes, len(data), doc_id),
+            ).fetchone()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        remaining = (row[0] if row else len(data)) - len(data)
+        return CompactionResult(state.seq, len(data), max(remaining, 0))
+
+    async def _before_compaction_write(self, doc_id: str) -> None:
+        """Test hook: runs after compaction has read the log, before it writes."""
+
+    # -- metadata -------------------------------------------------------------
+
+    async def list_documents(self, limit: int, offset: int) -> list[DocumentMeta]:
+        def read() -> list[DocumentMeta]:
+            rows = self.db.execute(
+                f"SELECT {_META_COLUMNS} FROM documents ORDER BY updated_at DESC, id"
+                " LIMIT ? OFFSET ?",
+                (limit, offset),
+            ).fetchall()
+            return [_meta(r) for r in rows]
+
+        return await self._run(read)
+
+    async def get_document(self, doc_id: str) -> DocumentMeta | None:
+        def read() -> DocumentMeta | None:
+            row = self.db.execute(
+                f"SELECT {_META_COLUMNS} FROM documents WHERE id = ?", (doc_id,)
+            ).fetchone()
+            return _meta(row) if row else None
+
+        return await self._run(read)
+
+    async def create_document(self, doc_id: str, title: str) -> DocumentMeta | None:
+        def write() -> DocumentMeta | None:
+            now = _now()
+            row = self.db.execute(
+                f"INSERT INTO documents (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)"
+                f" ON CONFLICT (id) DO NOTHING RETURNING {_META_COLUMNS}",
+                (doc_id, title, now, now),
+            ).fetchone()
+            return _meta(row) if row else None
+
+        return await self._run(write)
+
+    async def update_document(self, doc_id: str, title: str) -> DocumentMeta | None:
+        def write() -> DocumentMeta | None:
+            row = self.db.execute(
+                f"UPDATE documents SET title = ?, updated_at = ? WHERE id = ?"
+                f" RETURNING {_META_COLUMNS}",
+                (title, _now(), doc_id),
+            ).fetchone()
+            return _meta(row) if row else None
+
+        return await self._run(write)
+
+    async def delete_document(self, doc_id: str) -> bool:
+        def write() -> bool:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM updates WHERE doc_id = ?", (doc_id,))
+                db.execute("DELETE FROM snapshots WHERE doc_id = ?", (doc_id,))
+                gone = db.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return gone > 0
+
+        return await self._run(write)
