@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import websockets
+from inprocess import RunningServer, make_settings, running_server
 from pycrdt import Doc, Text
 
 from draftroom.client import DraftroomClient
 from draftroom.crdt.awareness import encode_update
 from draftroom.crdt.protocol import SyncType, encode_awareness, encode_sync
-from inprocess import RunningServer, running_server, make_settings
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -29,8 +29,8 @@ async def sqlite_server(tmp_path: Path) -> AsyncIterator[RunningServer]:
         yield running
 
 
-async def eventually(check, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check, within: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within
     while not check():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
@@ -133,7 +133,9 @@ async def test_two_hundred_clients_join_forty_new_documents_at_once(
     await asyncio.gather(*(c.close() for c in clients))
 
 
-async def test_room_is_evicted_after_grace_and_memory_released(sqlite_server: RunningServer) -> None:
+async def test_room_is_evicted_after_grace_and_memory_released(
+    sqlite_server: RunningServer,
+) -> None:
     async with DraftroomClient(sqlite_server.ws("doc")) as client:
         await client.wait_saved(client.insert("x"))
         assert "doc" in sqlite_server.hub.rooms.rooms

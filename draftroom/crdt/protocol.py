@@ -56,6 +56,10 @@ class ProtocolError(ValueError):
     """A frame that cannot be decoded. The connection that sent it is closed."""
 
 
+class UnknownMessage(ProtocolError):
+    """A well-formed frame of a type this server does not speak."""
+
+
 # A varuint never needs more than 10 bytes for a 64-bit value; anything longer is
 # an attack or garbage, and without this bound a run of 0xff bytes would be a
 # quadratic-time bignum.
@@ -134,7 +138,7 @@ def decode_message(frame: bytes) -> Message:
     if kind == MessageType.SYNC:
         subtype, pos = read_varuint(frame, pos)
         if subtype > SyncType.UPDATE:
-            raise ProtocolError(f"unknown sync message type {subtype}")
+            raise UnknownMessage(f"unknown sync message type {subtype}")
         payload, _ = read_varbytes(frame, pos)
         return SyncMessage(SyncType(subtype), payload)
     if kind == MessageType.AWARENESS:
@@ -146,7 +150,7 @@ def decode_message(frame: bytes) -> Message:
         return AuthMessage(frame[pos:])
     if kind == MessageType.DRAFTROOM:
         return AppMessage(decode_app(frame[pos:]))
-    raise ProtocolError(f"unknown message type {kind}")
+    raise UnknownMessage(f"unknown message type {kind}")
 
 
 def decode_app(body: bytes) -> dict[str, Any]:

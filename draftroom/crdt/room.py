@@ -23,6 +23,7 @@ from draftroom.crdt.protocol import (
     QueryAwarenessMessage,
     SyncMessage,
     SyncType,
+    UnknownMessage,
     as_update_frame,
     decode_message,
     encode_app,
@@ -131,8 +132,10 @@ class Room:
         """Handle one frame from a peer. Raises Rejected to end that connection."""
         try:
             message = decode_message(frame)
+        except UnknownMessage as exc:
+            raise Rejected(1003, str(exc)) from None
         except ProtocolError as exc:
-            raise Rejected(1002 if "unknown message" not in str(exc) else 1003, str(exc)) from None
+            raise Rejected(1002, str(exc)) from None
         if isinstance(message, SyncMessage):
             if message.subtype == SyncType.STEP1:
                 self.answer_step1(peer, message.payload)
