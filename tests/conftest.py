@@ -1,0 +1,204 @@
+"""Shared fixtures: real PostgreSQL / Redis / Draftroom processes and the JS Yjs harness.
+
+Fixtures
+    free_port                     -> Callable[[], int]   (call it: ``free_port()``)
+    postgres_server   (session)   -> PostgresServer | ExternalPostgres
+    postgres_url      (function)  -> str   fresh database "test_<hex>" on postgres_server
+    redis_server      (session)   -> RedisServer | ExternalRedis
+    redis_url         (function)  -> str   redis://127.0.0.1:P/0 after FLUSHALL
+    draftroom_process (function)  -> factory(*extra_args, env=None, start=True, **kw)
+                                     -> DraftroomProcess; all are stopped at teardown
+    js                (function)  -> JSHarness (async), node stopped at teardown
+
+DRAFTROOM_TEST_POSTGRES_URL / DRAFTROOM_TEST_REDIS_URL: use those servers instead of starting
+our own (then the kill/stop/restart methods are unavailable and raise).
+Services are started once per session, on demand. A missing binary is an error, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsclient import JSHarness
+from services import (
+    DraftroomProcess,
+    PostgresServer,
+    RedisServer,
+    ServiceError,
+    database_url,
+    redis_command,
+    run_sql,
+)
+from services import free_port as _free_port
+
+
+class _External:
+    """A service given by URL; we neither started it nor may stop it."""
+
+    name = "external service"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _refuse(self, *_: Any, **__: Any) -> Any:
+        raise ServiceError(
+            f"{self.name} {self.url} comes from the environment; this test needs a server it "
+            "started itself (unset DRAFTROOM_TEST_*_URL)"
+        )
+
+    start = stop = kill = restart = _refuse
+
+    @property
+    def running(self) -> bool:
+        return True
+
+
+class ExternalPostgres(_External):
+    name = "DRAFTROOM_TEST_POSTGRES_URL"
+
+    def database_url(self, name: str) -> str:
+        return database_url(self.url, name)
+
+    def create_database(self, name: str) -> str:
+        run_sql(self.url, f'CREATE DATABASE "{name}"')
+        return self.database_url(name)
+
+
+class ExternalRedis(_External):
+    name = "DRAFTROOM_TEST_REDIS_URL"
+
+    def command(self, *args: Any) -> Any:
+        return redis_command(self.url, *args)
+
+
+# -- outcome of each test phase, so teardowns can print logs only on failure -----------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    node = request.node
+    return any(getattr(getattr(node, f"rep_{w}", None), "failed", False) for w in ("setup", "call"))
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """A function returning a currently free TCP port on 127.0.0.1."""
+    return _free_port
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | ExternalPostgres]:
+    url = os.environ.get("DRAFTROOM_TEST_POSTGRES_URL")
+    if url:
+        yield ExternalPostgres(url)
+        return
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer | ExternalPostgres) -> Iterator[str]:
+    """URL of a brand-new empty database (dropped again afterwards)."""
+    if isinstance(postgres_server, PostgresServer) and not postgres_server.running:
+        postgres_server.start()  # an earlier test killed/stopped it
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    url = postgres_server.create_database(name)
+    yield url
+    if postgres_server.running:
+        try:
+            run_sql(postgres_server.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                    timeout=10)  # fmt: skip
+        except Exception:  # best effort: the test may have left the server broken
+            pass
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer | ExternalRedis]:
+    url = os.environ.get("DRAFTROOM_TEST_REDIS_URL")
+    if url:
+        yield ExternalRedis(url)
+        return
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer | ExternalRedis) -> str:
+    """redis://127.0.0.1:P/0, emptied (FLUSHALL) for this test."""
+    if isinstance(redis_server, RedisServer) and not redis_server.running:
+        redis_server.start()  # an earlier test killed/stopped it (same port)
+    redis_server.command("FLUSHALL")
+    return redis_server.url
+
+
+DraftroomFactory = Callable[..., DraftroomProcess]
+
+
+@pytest.fixture
+def draftroom_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DraftroomFactory]:
+    """Factory: ``proc = draftroom_process("--postgres-url", url, env={...})`` starts
+    `python -m draftroom serve ...` (waits for /healthz) and returns the DraftroomProcess.
+    Pass start=False to get it unstarted; other kwargs go to DraftroomProcess. Data and logs
+    live in tmp_path/draftroom<N>/. All processes are stopped at teardown; their log tails
+    are printed if the test failed."""
+    procs: list[DraftroomProcess] = []
+
+    def make(*extra_args: str, start: bool = True, **kwargs: Any) -> DraftroomProcess:
+        base = tmp_path / f"draftroom{len(procs)}"
+        kwargs.setdefault("data_dir", base / "data")
+        kwargs.setdefault("log_dir", base / "logs")
+        proc = DraftroomProcess(extra_args, **kwargs)
+        procs.append(proc)
+        if start:
+            proc.start()
+        return proc
+
+    yield make
+
+    errors: list[str] = []
+    for proc in procs:
+        try:
+            proc.cleanup()
+        except ServiceError as e:
+            errors.append(str(e))
+    if _failed(request):
+        for proc in procs:
+            print(f"\n===== {proc!r}\n{proc.describe_logs()}")
+    if errors:
+        pytest.fail("draftroom did not shut down cleanly:\n" + "\n".join(errors))
+
+
+@pytest.fixture
+async def js(request: pytest.FixtureRequest) -> AsyncIterator[JSHarness]:
+    """A running JS harness (node + unmodified y-websocket clients)."""
+    harness = JSHarness()
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+        if _failed(request):
+            print(f"\n{harness.stderr_tail()}")
+        harness.remove_log()
