@@ -60,8 +60,11 @@ async def test_sequences_are_per_document(store: Store) -> None:
     a = typing_updates(3)
     b = typing_updates(2, "y")
     seqs = await asyncio.gather(
-        store.append("a", a[0]), store.append("b", b[0]), store.append("a", a[1]),
-        store.append("b", b[1]), store.append("a", a[2]),
+        store.append("a", a[0]),
+        store.append("b", b[0]),
+        store.append("a", a[1]),
+        store.append("b", b[1]),
+        store.append("a", a[2]),
     )
     assert seqs == [1, 1, 2, 2, 3]
     assert [s for s, _ in await store.updates_since("a", 1)] == [2, 3]
@@ -151,9 +154,7 @@ async def test_reopen_keeps_data_and_migrations_are_idempotent(
 ) -> None:
     await asyncio.gather(*(store.append("doc", u) for u in typing_updates(5)))
     again: Store = (
-        SQLiteStore(tmp_path)
-        if isinstance(store, SQLiteStore)
-        else PostgresStore(store._dsn)  # type: ignore[attr-defined]
+        SQLiteStore(tmp_path) if isinstance(store, SQLiteStore) else PostgresStore(store._dsn)  # type: ignore[attr-defined]
     )
     await again.open()
     try:
