@@ -22,6 +22,18 @@ class Settings:
     database_url: str | None = field(
         default=None, metadata={"help": "postgresql://… to use PostgreSQL instead of SQLite"}
     )
+    redis_url: str | None = field(
+        default=None,
+        metadata={"help": "redis://… to fan out across nodes; without it, one node serves alone"},
+    )
+    catchup_seconds: float = field(
+        default=2.0,
+        metadata={"help": "how often a node checks the store for updates the bus missed"},
+    )
+    presence_timeout_seconds: float = field(
+        default=30.0,
+        metadata={"help": "presence relayed from other nodes expires if not renewed in time"},
+    )
     max_message_bytes: int = field(
         default=4 * 1024 * 1024,
         metadata={"help": "largest WebSocket frame accepted; larger closes with 1009"},

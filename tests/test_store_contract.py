@@ -161,3 +161,25 @@ async def test_reopen_keeps_data_and_migrations_are_idempotent(
         assert (await again.load("doc")).seq == 5
     finally:
         await again.close()
+
+
+async def test_sql_runner_speaks_one_dialect_on_both(store: Store) -> None:
+    sql = store.sql
+    await sql.execute("CREATE TABLE kv (k text PRIMARY KEY, v double precision, b bytea)")
+    await sql.executemany(
+        "INSERT INTO kv (k, v, b) VALUES ($1, $2, $3)", [("a", 1.5, b"\x00"), ("b", 2.0, b"\xff")]
+    )
+    changed = await sql.execute(
+        "INSERT INTO kv (k, v, b) VALUES ($1, $2, $3)"
+        " ON CONFLICT (k) DO UPDATE SET v = kv.v + EXCLUDED.v",
+        "a",
+        1.0,
+        b"",
+    )
+    assert changed == 1
+    assert await sql.fetch("SELECT k, v, b FROM kv ORDER BY k") == [
+        {"k": "a", "v": 2.5, "b": b"\x00"},
+        {"k": "b", "v": 2.0, "b": b"\xff"},
+    ]
+    assert await sql.fetchrow("SELECT v FROM kv WHERE k = $1", "zz") is None
+    assert await sql.execute("DELETE FROM kv WHERE v > $1", 2.1) == 1

@@ -12,7 +12,8 @@ varstring JSON state ("null" means the client is gone).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from draftroom.crdt.protocol import ProtocolError, read_varbytes, read_varuint, write_varuint
 
@@ -23,6 +24,8 @@ _NULL = b"null"
 class Entry:
     clock: int
     state: bytes  # UTF-8 JSON
+    remote: bool = False  # set through another node, not by a client of ours
+    updated: float = field(default_factory=time.monotonic)
 
 
 def parse_update(update: bytes) -> list[tuple[int, int, bytes]]:
@@ -56,7 +59,7 @@ class AwarenessRegistry:
     def __init__(self) -> None:
         self.entries: dict[int, Entry] = {}
 
-    def apply(self, update: bytes) -> list[int]:
+    def apply(self, update: bytes, remote: bool = False) -> list[int]:
         """Record an update; return the client ids it sets (not those it clears)."""
         touched = []
         for client_id, clock, state in parse_update(update):
@@ -66,7 +69,9 @@ class AwarenessRegistry:
                     del self.entries[client_id]
                 continue
             if current is None or clock > current.clock:
-                self.entries[client_id] = Entry(clock, state)
+                self.entries[client_id] = Entry(clock, state, remote)
+            elif clock == current.clock:
+                current.updated = time.monotonic()
             touched.append(client_id)
         return touched
 
@@ -74,6 +79,17 @@ class AwarenessRegistry:
         if not self.entries:
             return None
         return encode_update([(cid, e.clock, e.state) for cid, e in self.entries.items()])
+
+    def expire(self, max_age: float) -> bytes | None:
+        """Forget presence relayed from other nodes that nobody renewed in time.
+
+        Clients renew their state every 15 s (y-protocols), so a state older than
+        ``max_age`` belongs to a client whose node died or lost contact: no ghost
+        cursors. Returns the removal update for this node's clients.
+        """
+        cutoff = time.monotonic() - max_age
+        stale = {cid for cid, e in self.entries.items() if e.remote and e.updated < cutoff}
+        return self.remove(stale)
 
     def remove(self, client_ids: set[int]) -> bytes | None:
         """Forget these clients; return the update that tells everyone else."""

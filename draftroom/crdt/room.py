@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from pycrdt import Doc
 
+from draftroom.bus.base import AWARENESS, UPDATE, Bus, Envelope
 from draftroom.crdt.awareness import AwarenessRegistry
 from draftroom.crdt.protocol import (
     AppMessage,
@@ -52,6 +53,9 @@ class Peer(Protocol):
     def close(self, code: int, reason: str) -> None: ...
 
 
+AppHandler = Callable[["Room", Peer, dict[str, Any]], None]
+
+
 class Rejected(Exception):
     """Input that ends the sending connection, with a WebSocket close code."""
 
@@ -78,10 +82,17 @@ class Room:
         size_bytes: int,
         store: Store,
         limits: RoomLimits,
+        bus: Bus,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
-        self.version = version  # highest committed sequence number
+        # Every update with seq <= version is in self.doc; seqs above it that are
+        # in too (ours, or from other nodes out of order) wait in _ahead.
+        self.version = version
+        self._ahead: set[int] = set()
+        self._repair: asyncio.TimerHandle | None = None
+        self._catching_up: asyncio.Task[None] | None = None
+        self.bus = bus
         self.snapshot_seq = snapshot_seq
         self.size_bytes = size_bytes
         self.store = store
@@ -94,6 +105,9 @@ class Room:
         # Called after each committed append with (room, seq, update). The Redis bus
         # (scale-out) hooks in here: publish once, after commit.
         self.on_saved: list[Callable[[Room, int, bytes], None]] = []
+        self.gap_repairs = 0
+        # Handlers for app messages from clients, by "type" (shared by all rooms).
+        self.app_handlers: dict[str, AppHandler] = {}
         # Called when the room can no longer guarantee durability and must be dropped.
         self.on_broken: Callable[[Room], None] | None = None
 
@@ -116,10 +130,17 @@ class Room:
         removal = self.awareness.remove(peer.awareness_ids)
         if removal is not None:
             self.broadcast(encode_awareness(removal), exclude=None)
+            self.publish(AWARENESS, removal)
 
     def broadcast(self, frame: bytes, exclude: Peer | None) -> None:
         for peer in self.peers:
             if peer is not exclude:
+                peer.send(frame)
+
+    def broadcast_app(self, frame: bytes) -> None:
+        """An app message for every collaborator that opted in to them."""
+        for peer in self.peers:
+            if peer.app_messages:
                 peer.send(frame)
 
     def close_all(self, code: int, reason: str) -> None:
@@ -147,6 +168,7 @@ class Room:
             except ProtocolError as exc:
                 raise Rejected(1002, f"bad awareness update: {exc}") from None
             self.broadcast(frame, exclude=peer)
+            self.publish(AWARENESS, message.update)
         elif isinstance(message, QueryAwarenessMessage):
             states = self.awareness.encode_all()
             if states is not None:
@@ -167,6 +189,10 @@ class Room:
         peer.app_messages = True
         if data["type"] == "hello":
             peer.send(self.welcome())
+            return
+        handler = self.app_handlers.get(data["type"])
+        if handler is not None:
+            handler(self, peer, data)
             return
         peer.send(
             encode_app(
@@ -216,10 +242,11 @@ class Room:
             self.break_room("storage unavailable; unsaved edits will be re-sent on reconnect")
             return
         seq = saved.result()
-        if seq > self.version:
-            self.version = seq
+        self._mark(seq)
         if peer.app_messages:
             peer.ack(upto, seq)
+        # 6. other nodes: published once, after commit, with its sequence number.
+        self.publish(UPDATE, update, seq)
         for hook in self.on_saved:
             hook(self, seq, update)
         if seq - self.snapshot_seq >= self.limits.compact_after and self._compaction is None:
@@ -232,6 +259,77 @@ class Room:
             peer.ack(upto, self.version)
         else:
             pending.add_done_callback(lambda _: peer.ack(upto, self.version))
+
+    # -- other nodes ----------------------------------------------------------
+
+    def publish(self, kind: str, payload: Any, seq: int = 0) -> None:
+        self.bus.publish(Envelope(self.bus.node_id, self.doc_id, kind, payload, seq))
+
+    def _mark(self, seq: int) -> None:
+        """Record that update ``seq`` is in the doc; advance the watermark."""
+        if seq <= self.version:
+            return
+        self._ahead.add(seq)
+        while self.version + 1 in self._ahead:
+            self.version += 1
+            self._ahead.discard(self.version)
+        if self._ahead and self._repair is None:
+            # A hole may be our own commit whose result we have not processed yet,
+            # or a message pub/sub lost. Give it a moment, then read the store.
+            self._repair = asyncio.get_running_loop().call_later(0.2, self._check_gap)
+
+    def _check_gap(self) -> None:
+        self._repair = None
+        if self._ahead and not self.closed:
+            self.catch_up()
+
+    def remote_update(self, seq: int, update: bytes) -> None:
+        """An update another node committed."""
+        if self.closed or seq <= self.version or seq in self._ahead:
+            return
+        self._apply_remote(update)
+        self._mark(seq)
+
+    def _apply_remote(self, update: bytes) -> None:
+        self.doc.apply_update(update)
+        self.size_bytes += len(update)
+        self.broadcast(encode_sync(SyncType.UPDATE, update), exclude=None)
+
+    def remote_awareness(self, update: bytes) -> None:
+        try:
+            self.awareness.apply(update, remote=True)
+        except ProtocolError:
+            return
+        self.broadcast(encode_awareness(update), exclude=None)
+
+    def catch_up(self) -> None:
+        """Read from the store whatever this room has not seen (gap repair)."""
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.get_running_loop().create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        try:
+            rows = await self.store.updates_since(self.doc_id, self.version)
+            if rows and rows[0][0] > self.version + 1:
+                # Compaction folded the missing range into the snapshot: take it whole.
+                state = await self.store.load(self.doc_id)
+                before = self.doc.get_state()
+                for update in ([state.snapshot] if state.snapshot else []) + state.updates:
+                    self.doc.apply_update(update)
+                diff = self.doc.get_update(before)
+                self.broadcast(encode_sync(SyncType.UPDATE, diff), exclude=None)
+                self.version = max(self.version, state.seq)
+                self._ahead = {s for s in self._ahead if s > self.version}
+                rows = []
+            for seq, update in rows:
+                if not self.closed and seq > self.version and seq not in self._ahead:
+                    self._apply_remote(update)
+                self._mark(seq)
+            self.gap_repairs += 1
+        except Exception:
+            log.exception("catching up %s from the store failed; will retry", self.doc_id)
+            if not self.closed:
+                asyncio.get_running_loop().call_later(1.0, self.catch_up)
 
     async def _compact(self) -> None:
         try:

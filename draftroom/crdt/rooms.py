@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
-from draftroom.crdt.room import Peer, Room, RoomLimits
+from draftroom.bus.base import APP, AWARENESS, UPDATE, Bus, Envelope
+from draftroom.crdt.protocol import encode_app
+from draftroom.crdt.room import AppHandler, Peer, Room, RoomLimits
 from draftroom.store.base import Store
 from draftroom.store.compaction import build_doc
 
@@ -22,14 +25,28 @@ log = logging.getLogger(__name__)
 _LOAD_IN_THREAD_BYTES = 256 * 1024
 
 
+def deliver(room: Room, envelope: Envelope) -> None:
+    if envelope.kind == UPDATE:
+        room.remote_update(envelope.seq, envelope.payload)
+    elif envelope.kind == AWARENESS:
+        room.remote_awareness(envelope.payload)
+    elif envelope.kind == APP:
+        room.broadcast_app(encode_app(envelope.payload))
+
+
 class Rooms:
-    def __init__(self, store: Store, limits: RoomLimits, grace_seconds: float) -> None:
+    def __init__(self, store: Store, bus: Bus, limits: RoomLimits, grace_seconds: float) -> None:
         self.store = store
+        self.bus = bus
         self.limits = limits
         self.grace_seconds = grace_seconds
         self.rooms: dict[str, Room] = {}
         self._loading: dict[str, asyncio.Task[Room]] = {}
         self._evictions: dict[str, asyncio.TimerHandle] = {}
+        # Bus messages for rooms still loading, replayed once they are up.
+        self._early: dict[str, list[Envelope]] = {}
+        self.on_open: list[Callable[[Room], None]] = []
+        self.app_handlers: dict[str, AppHandler] = {}
 
     async def join(self, doc_id: str, peer: Peer) -> Room:
         while True:
@@ -50,6 +67,22 @@ class Rooms:
         return room
 
     async def _load(self, doc_id: str) -> Room:
+        # Subscribe before reading the store, so nothing committed in between is missed.
+        self._early[doc_id] = []
+        try:
+            self.bus.subscribe(doc_id)
+            return await self._open(doc_id)
+        except BaseException:
+            self.bus.unsubscribe(doc_id)
+            raise
+        finally:
+            early = self._early.pop(doc_id, [])
+            room = self.rooms.get(doc_id)
+            if room is not None:
+                for envelope in early:
+                    deliver(room, envelope)
+
+    async def _open(self, doc_id: str) -> Room:
         state = await self.store.load(doc_id)
         if state.size_bytes > _LOAD_IN_THREAD_BYTES:
             doc = await asyncio.to_thread(build_doc, state.snapshot, state.updates)
@@ -63,10 +96,22 @@ class Rooms:
             size_bytes=state.size_bytes,
             store=self.store,
             limits=self.limits,
+            bus=self.bus,
         )
         room.on_broken = self._drop
+        room.app_handlers = self.app_handlers
         self.rooms[doc_id] = room
+        for hook in self.on_open:
+            hook(room)
         return room
+
+    def deliver(self, envelope: Envelope) -> None:
+        """A message from another node about one of our documents."""
+        room = self.rooms.get(envelope.doc)
+        if room is not None:
+            deliver(room, envelope)
+        elif envelope.doc in self._early:
+            self._early[envelope.doc].append(envelope)
 
     def leave(self, room: Room, peer: Peer) -> None:
         room.leave(peer)
@@ -90,6 +135,8 @@ class Rooms:
         room.closed = True
         if self.rooms.get(room.doc_id) is room:
             del self.rooms[room.doc_id]
+            if room.doc_id not in self._loading:
+                self.bus.unsubscribe(room.doc_id)
 
     def close_room(self, doc_id: str, code: int, reason: str) -> None:
         room = self.rooms.get(doc_id)

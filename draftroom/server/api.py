@@ -76,9 +76,14 @@ async def readyz(request: Request) -> Response:
         await hub.store.ping()
     except StoreError as exc:
         return JSONResponse(
-            {"status": "unavailable", "checks": {"store": str(exc)}}, status_code=503
+            {"status": "unavailable", "checks": {"store": str(exc), **hub.status()}},
+            status_code=503,
         )
-    return JSONResponse({"status": "ready", "checks": {"store": "ok"}})
+    # A node whose bus is down still serves its own clients and saves their edits:
+    # ready, but degraded, so a load balancer keeps it in rotation.
+    checks = {"store": "ok", **hub.status()}
+    status = "ready" if all(v == "ok" for v in checks.values()) else "degraded"
+    return JSONResponse({"status": status, "checks": checks})
 
 
 async def list_documents(request: Request) -> Response:

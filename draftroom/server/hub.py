@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
+from draftroom.bus.base import APP, CONTROL, Bus, Envelope
+from draftroom.bus.memory import MemoryBus
 from draftroom.config import Settings
+from draftroom.crdt.protocol import encode_app, encode_awareness
 from draftroom.crdt.room import RoomLimits
 from draftroom.crdt.rooms import Rooms
 from draftroom.store import Store, create_store
@@ -16,9 +20,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ControlHandler = Callable[[dict[str, Any]], None]
+
+
+def create_bus(settings: Settings) -> Bus:
+    if settings.redis_url:
+        from draftroom.bus.redis import RedisBus
+
+        return RedisBus(settings.redis_url)
+    return MemoryBus()
+
 
 class Hub:
-    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store | None = None, bus: Bus | None = None):
         self.settings = settings
         self.store: Store = store or create_store(
             database_url=settings.database_url,
@@ -26,8 +40,10 @@ class Hub:
             commit_delay=settings.commit_delay,
             max_batch=settings.commit_max_batch,
         )
+        self.bus: Bus = bus or create_bus(settings)
         self.rooms = Rooms(
             self.store,
+            self.bus,
             RoomLimits(
                 max_document_bytes=settings.max_document_bytes,
                 compact_after=settings.compact_after,
@@ -36,9 +52,93 @@ class Hub:
         )
         self.connections: set[Connection] = set()
         self.draining = False
+        # Node-wide messages by "type" (e.g. "kick" when a session is revoked).
+        self.control_handlers: dict[str, ControlHandler] = {}
+        # Features add startup and shutdown work here (their own background tasks).
+        self.on_start: list[Callable[[], Awaitable[None]]] = []
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def node_id(self) -> str:
+        return self.bus.node_id
 
     async def start(self) -> None:
         await self.store.open()
+        await self.bus.start(self._on_bus_message, self._on_bus_reconnect)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._maintenance()))
+        for hook in self.on_start:
+            await hook()
+        log.info(
+            "draftroom node %s ready: store=%s bus=%s",
+            self.node_id,
+            self.store.dialect,
+            type(self.bus).__name__,
+        )
+
+    # -- messages between nodes -----------------------------------------------
+
+    def _on_bus_message(self, envelope: Envelope) -> None:
+        if envelope.kind == CONTROL:
+            handler = self.control_handlers.get(str(envelope.payload.get("type")))
+            if handler is not None:
+                handler(envelope.payload)
+            return
+        self.rooms.deliver(envelope)
+
+    def _on_bus_reconnect(self) -> None:
+        # Pub/sub dropped whatever was sent while we were away: read it from the store.
+        for room in list(self.rooms.rooms.values()):
+            room.catch_up()
+
+    def broadcast_app(self, doc_id: str, data: dict[str, Any]) -> None:
+        """Send an app message to every collaborator of a document, on every node."""
+        room = self.rooms.rooms.get(doc_id)
+        if room is not None:
+            room.broadcast_app(encode_app(data))
+        self.bus.publish(Envelope(self.node_id, doc_id, APP, data))
+
+    def broadcast_control(self, data: dict[str, Any]) -> None:
+        """Run a control handler on every node, this one included."""
+        handler = self.control_handlers.get(str(data.get("type")))
+        if handler is not None:
+            handler(data)
+        self.bus.publish(Envelope(self.node_id, "", CONTROL, data))
+
+    async def _maintenance(self) -> None:
+        """Periodic safety nets: updates pub/sub lost, and presence nobody renews."""
+        seen: dict[str, int] = {}
+        while True:
+            await asyncio.sleep(self.settings.catchup_seconds)
+            try:
+                for open_room in list(self.rooms.rooms.values()):
+                    removal = open_room.awareness.expire(self.settings.presence_timeout_seconds)
+                    if removal is not None:
+                        open_room.broadcast(encode_awareness(removal), exclude=None)
+                if isinstance(self.bus, MemoryBus) or not self.rooms.rooms:
+                    continue
+                ids = list(self.rooms.rooms)
+                stored = await self.store.versions(ids)
+                for doc_id, version in stored.items():
+                    room = self.rooms.rooms.get(doc_id)
+                    # Behind twice in a row: not just a commit whose message is in flight.
+                    if (
+                        room is not None
+                        and version > room.version
+                        and seen.get(doc_id, -1) >= version
+                    ):
+                        room.catch_up()
+                seen = stored
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("maintenance pass failed")
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def status(self) -> dict[str, str]:
+        healthy, reason = self.bus.status()
+        return {"bus": "ok" if healthy else reason}
 
     async def drain(self) -> None:
         """Stop taking clients, save everything pending, then send clients elsewhere.
@@ -59,4 +159,10 @@ class Hub:
 
     async def stop(self) -> None:
         await self.drain()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for hook in self.on_stop:
+            await hook()
+        await self.bus.close()
         await self.store.close()

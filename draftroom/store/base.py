@@ -13,7 +13,7 @@ import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 # Room names arrive in URLs from any y-websocket client; keep them printable and
 # bounded so they are safe as keys, channel names and file names.
@@ -69,8 +69,35 @@ class StoreError(RuntimeError):
     """The store could not complete an operation (unreachable, failed commit)."""
 
 
+Row = dict[str, Any]
+
+
+class SQL(Protocol):
+    """Plain queries for features that keep their own tables (sessions, caches, usage).
+
+    Queries use PostgreSQL's ``$1`` placeholders and a portable subset of SQL
+    (``ON CONFLICT``, ``RETURNING``; no ``now()``: pass times as parameters,
+    stored as epoch seconds in ``double precision`` / ``REAL`` columns). SQLite
+    runs them with ``$n`` rewritten to ``?n``. Each call is its own transaction.
+    """
+
+    async def execute(self, query: str, *args: Any) -> int:
+        """Run a statement; return the number of rows it changed."""
+
+    async def fetch(self, query: str, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, query: str, *args: Any) -> Row | None: ...
+
+    async def executemany(self, query: str, rows: list[tuple[Any, ...]]) -> None: ...
+
+
 class Store(Protocol):
     """The contract tested by tests/test_store_contract.py against every store."""
+
+    dialect: str  # "postgres" or "sqlite"
+
+    @property
+    def sql(self) -> SQL: ...
 
     async def open(self) -> None:
         """Connect and apply pending schema migrations."""
@@ -101,6 +128,9 @@ class Store(Protocol):
         Entries already folded into a snapshot are gone; callers that fall that far
         behind reload the whole document instead.
         """
+
+    async def versions(self, doc_ids: list[str]) -> dict[str, int]:
+        """The committed version (last seq) of each existing document."""
 
     async def compact(self, doc_id: str) -> CompactionResult | None:
         """Merge the log into the snapshot. Safe against concurrent appends.

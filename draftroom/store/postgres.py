@@ -12,6 +12,7 @@ from draftroom.store.base import CompactionResult, DocumentMeta, StoredState, St
 from draftroom.store.compaction import merge
 from draftroom.store.group_commit import GroupCommitter
 from draftroom.store.migrations import load_migrations
+from draftroom.store.sql import PostgresSQL
 
 # Bumps each document's counter by its number of appends and hands back the new
 # last seq; the row lock it takes orders concurrent commits of one document across
@@ -60,6 +61,13 @@ class PostgresStore:
         self.committer = GroupCommitter(
             self._write_batch, max_delay=commit_delay, max_batch=max_batch
         )
+        self._sql = PostgresSQL(lambda: self.pool)
+
+    @property
+    def sql(self) -> PostgresSQL:
+        return self._sql
+
+    dialect = "postgres"
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -162,6 +170,12 @@ class PostgresStore:
             seq,
         )
         return [(r["seq"], r["data"]) for r in rows]
+
+    async def versions(self, doc_ids: list[str]) -> dict[str, int]:
+        rows = await self.pool.fetch(
+            "SELECT id, seq FROM documents WHERE id = ANY($1::text[])", doc_ids
+        )
+        return {r["id"]: r["seq"] for r in rows}
 
     async def compact(self, doc_id: str) -> CompactionResult | None:
         async with self.pool.acquire() as con, con.transaction():

@@ -20,6 +20,7 @@ from draftroom.store.base import CompactionResult, DocumentMeta, StoredState, St
 from draftroom.store.compaction import merge
 from draftroom.store.group_commit import GroupCommitter
 from draftroom.store.migrations import load_migrations
+from draftroom.store.sql import SQLiteSQL
 
 T = TypeVar("T")
 
@@ -61,6 +62,13 @@ class SQLiteStore:
         self.committer = GroupCommitter(
             self._write_batch, max_delay=commit_delay, max_batch=max_batch
         )
+        self._sql = SQLiteSQL(self._run, lambda: self.db)
+
+    @property
+    def sql(self) -> SQLiteSQL:
+        return self._sql
+
+    dialect = "sqlite"
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         if self._executor is None:
@@ -185,6 +193,16 @@ class SQLiteStore:
             ).fetchall()
 
         return await self._run(read)
+
+    async def versions(self, doc_ids: list[str]) -> dict[str, int]:
+        def read() -> dict[str, int]:
+            marks = ",".join("?" * len(doc_ids))
+            rows = self.db.execute(
+                f"SELECT id, seq FROM documents WHERE id IN ({marks})", doc_ids
+            ).fetchall()
+            return dict(rows)
+
+        return await self._run(read) if doc_ids else {}
 
     async def compact(self, doc_id: str) -> CompactionResult | None:
         with self._compaction_lock:

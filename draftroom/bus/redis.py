@@ -1,0 +1,196 @@
+"""Redis pub/sub bus: one channel per document, subscribed while this node hosts it.
+
+Connection handling is explicit (as redis-py's own asyncio client does it): a
+publisher task pipelines queued messages; a subscriber task owns the pub/sub
+connection. Either one losing Redis marks the bus unhealthy, retries with capped
+backoff, and never lets a connection reset kill a task (hocuspocus #881). After
+the subscriber reconnects it re-subscribes everything and asks the hub to catch
+every room up from the store, since pub/sub dropped whatever was sent meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import uuid
+from collections import deque
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from draftroom.bus.base import Envelope, Handler
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "draftroom:doc:"
+CONTROL_CHANNEL = "draftroom:control"
+# Redis itself disconnects a subscriber that falls this far behind; the queue
+# bound keeps a Redis outage from growing our memory without limit.
+MAX_QUEUED = 50_000
+MAX_PIPELINE = 500
+
+
+def channel_for(doc_id: str) -> str:
+    return CHANNEL_PREFIX + doc_id
+
+
+class RedisBus:
+    def __init__(self, url: str, node_id: str | None = None) -> None:
+        self.node_id = node_id or uuid.uuid4().hex[:12]
+        self.url = url
+        self.docs: set[str] = set()
+        self.reconnects = 0
+        self.dropped = 0
+        self._healthy = False
+        self._reason = "not connected yet"
+        self._queue: deque[Envelope] = deque()
+        self._wakeup = asyncio.Event()
+        self._changes: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._on_message: Handler | None = None
+        self._on_reconnect: Callable[[], None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client = self._connect()
+        # Fault injection for tests of gap repair: drop this share of inbound updates.
+        self._drop_inbound = float(os.environ.get("DRAFTROOM_FAULT_BUS_DROP", "0") or 0)
+
+    def _connect(self) -> aioredis.Redis:
+        return aioredis.Redis.from_url(
+            self.url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10
+        )
+
+    async def start(self, on_message: Handler, on_reconnect: Callable[[], None]) -> None:
+        self._on_message = on_message
+        self._on_reconnect = on_reconnect
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._publisher(), name="bus-publisher"),
+            loop.create_task(self._subscriber(), name="bus-subscriber"),
+        ]
+
+    async def close(self) -> None:
+        # Give queued messages a moment to go out before we stop.
+        for _ in range(20):
+            if not self._queue or not self._healthy:
+                break
+            await asyncio.sleep(0.05)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._client.aclose()
+
+    def subscribe(self, doc_id: str) -> None:
+        self.docs.add(doc_id)
+        self._changes.put_nowait(("subscribe", doc_id))
+
+    def unsubscribe(self, doc_id: str) -> None:
+        self.docs.discard(doc_id)
+        self._changes.put_nowait(("unsubscribe", doc_id))
+
+    def publish(self, envelope: Envelope) -> None:
+        if len(self._queue) >= MAX_QUEUED:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(envelope)
+        self._wakeup.set()
+
+    def status(self) -> tuple[bool, str]:
+        return self._healthy, self._reason
+
+    def _mark(self, healthy: bool, reason: str) -> None:
+        if healthy != self._healthy:
+            (log.info if healthy else log.warning)(
+                "redis bus %s: %s", "up" if healthy else "down", reason
+            )
+        self._healthy, self._reason = healthy, reason
+
+    # -- publishing -----------------------------------------------------------
+
+    async def _publisher(self) -> None:
+        delay = 0.1
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_PIPELINE))]
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for env in batch:
+                        channel = channel_for(env.doc) if env.doc else CONTROL_CHANNEL
+                        pipe.publish(channel, env.pack())
+                    await pipe.execute()
+                delay = 0.1
+            except (RedisError, OSError) as exc:
+                # The batch is lost to other nodes; their gap repair reads the store.
+                self.dropped += len(batch)
+                self._mark(False, f"publish failed: {exc}")
+                await asyncio.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 5.0)
+
+    # -- subscribing ----------------------------------------------------------
+
+    async def _subscriber(self) -> None:
+        delay = 0.1
+        first = True
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CONTROL_CHANNEL, *(channel_for(d) for d in self.docs))
+                self._mark(True, "ok")
+                delay = 0.1
+                if not first:
+                    self.reconnects += 1
+                    if self._on_reconnect is not None:
+                        self._on_reconnect()
+                first = False
+                await self._pump(pubsub)
+            except asyncio.CancelledError:
+                await _quietly_close(pubsub)
+                raise
+            except (RedisError, OSError) as exc:
+                self._mark(False, f"subscriber disconnected: {exc}")
+                first = False
+            await _quietly_close(pubsub)
+            await asyncio.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 5.0)
+
+    async def _pump(self, pubsub: aioredis.client.PubSub) -> None:
+        while True:
+            while not self._changes.empty():
+                action, doc_id = self._changes.get_nowait()
+                if action == "subscribe" and doc_id in self.docs:
+                    await pubsub.subscribe(channel_for(doc_id))
+                elif action == "unsubscribe" and doc_id not in self.docs:
+                    await pubsub.unsubscribe(channel_for(doc_id))
+            message = await pubsub.get_message(timeout=0.05)
+            if message is None or message.get("type") != "message":
+                continue
+            self._dispatch(message["data"])
+
+    def _dispatch(self, raw: bytes) -> None:
+        try:
+            envelope = Envelope.unpack(raw)
+        except Exception:
+            log.warning("dropping a malformed bus message (%d bytes)", len(raw))
+            return
+        if envelope.origin == self.node_id or self._on_message is None:
+            return
+        if (
+            self._drop_inbound
+            and envelope.kind == "update"
+            and random.random() < self._drop_inbound
+        ):
+            return
+        try:
+            self._on_message(envelope)
+        except Exception:
+            log.exception("bus handler failed for %s on %s", envelope.kind, envelope.doc)
+
+
+async def _quietly_close(pubsub: aioredis.client.PubSub) -> None:
+    try:
+        await pubsub.aclose()
+    except (RedisError, OSError, RuntimeError):
+        pass

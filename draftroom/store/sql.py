@@ -1,0 +1,86 @@
+"""The SQL runners behind ``Store.sql`` (see ``store.base.SQL``)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+
+from draftroom.store.base import Row
+
+T = TypeVar("T")
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+class PostgresSQL:
+    def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
+        self._pool = pool
+
+    async def execute(self, query: str, *args: Any) -> int:
+        status = await self._pool().execute(query, *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def fetch(self, query: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self._pool().fetch(query, *args)]
+
+    async def fetchrow(self, query: str, *args: Any) -> Row | None:
+        row = await self._pool().fetchrow(query, *args)
+        return dict(row) if row is not None else None
+
+    async def executemany(self, query: str, rows: list[tuple[Any, ...]]) -> None:
+        await self._pool().executemany(query, rows)
+
+
+class SQLiteSQL:
+    def __init__(
+        self,
+        run: Callable[..., Awaitable[Any]],
+        db: Callable[[], sqlite3.Connection],
+    ) -> None:
+        self._run = run
+        self._db = db
+
+    @staticmethod
+    def translate(query: str) -> str:
+        return _PLACEHOLDER.sub(r"?\1", query)
+
+    def _rows(self, cursor: sqlite3.Cursor) -> list[Row]:
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    async def execute(self, query: str, *args: Any) -> int:
+        def run() -> int:
+            cursor = self._db().execute(self.translate(query), args)
+            if cursor.description:  # RETURNING: drain so the statement completes
+                cursor.fetchall()
+            return cursor.rowcount
+
+        return int(await self._run(run))
+
+    async def fetch(self, query: str, *args: Any) -> list[Row]:
+        def run() -> list[Row]:
+            return self._rows(self._db().execute(self.translate(query), args))
+
+        result: list[Row] = await self._run(run)
+        return result
+
+    async def fetchrow(self, query: str, *args: Any) -> Row | None:
+        rows = await self.fetch(query, *args)
+        return rows[0] if rows else None
+
+    async def executemany(self, query: str, rows: list[tuple[Any, ...]]) -> None:
+        def run() -> None:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(self.translate(query), rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        await self._run(run)
