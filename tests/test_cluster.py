@@ -1,0 +1,129 @@
+"""Three real node processes behind HAProxy, with real Redis and PostgreSQL,
+and unmodified JavaScript y-websocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jsclient import JSHarness
+
+os.environ.setdefault("DRAFTROOM_CLUSTER_NO_MAIN", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy"))
+from cluster import Cluster  # noqa: E402
+
+NODE_ARGS: tuple[str, ...] = ("--catchup-seconds", "0.5")
+
+
+@pytest.fixture
+def cluster(postgres_url: str, redis_url: str) -> Iterator[Cluster]:
+    running = Cluster(3, node_args=NODE_ARGS, postgres_url=postgres_url, redis_url=redis_url)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def is_subsequence(word: str, text: str) -> bool:
+    chars = iter(text)
+    return all(ch in chars for ch in word)
+
+
+async def converged(js: JSHarness, names: list[str], within: float = 20.0) -> str:
+    texts: set[str] = set()
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        texts = {await js.text(n) for n in names}
+        if len(texts) == 1:
+            return texts.pop()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"clients did not converge: {texts}")
+
+
+async def stored_text(base_url: str, doc: str) -> str:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{base_url}/api/documents/{doc}/content")
+        response.raise_for_status()
+        return str(response.json()["text"])
+
+
+WORDS = {"a": "amber-", "b": "basil-", "c": "cobalt-", "d": "dahlia-", "e": "ember-", "f": "fig-"}
+
+
+async def test_js_clients_spread_over_three_nodes_converge_with_presence(
+    cluster: Cluster, js: JSHarness
+) -> None:
+    names = list(WORDS)
+    for i, name in enumerate(names):
+        node = cluster.nodes[i % 3]
+        await js.open(name, node.ws_base, "shared", awareness={"user": {"name": name}})
+    for name in names:
+        await js.wait_synced(name)
+    await asyncio.gather(*(js.type(n, WORDS[n], interval_ms=10) for n in names))
+    final = await converged(js, names)
+    assert sorted(final) == sorted("".join(WORDS.values()))
+    assert all(is_subsequence(w, final) for w in WORDS.values())
+    # Everyone sees everyone's presence, whichever node they are on.
+    await js.wait_awareness("a", len(names), timeout=15)
+    seen = await js.awareness("a")
+    assert sorted(s["user"]["name"] for s in seen.values()) == sorted(names)
+    # Every node's store view agrees (one PostgreSQL, so the same rows).
+    await asyncio.sleep(0.3)
+    assert await stored_text(cluster.nodes[2].http_url, "shared") == final
+
+
+async def test_kill9_a_node_mid_editing_loses_nothing(cluster: Cluster, js: JSHarness) -> None:
+    names = ["a", "b", "c", "d"]
+    for name in names:
+        await js.open(name, cluster.ws_base, "doc", max_backoff_ms=300)
+    for name in names:
+        await js.wait_synced(name)
+    typing = asyncio.gather(*(js.type(n, WORDS[n] * 4, interval_ms=25) for n in names))
+    await asyncio.sleep(0.6)
+    cluster.nodes[0].kill9()  # leastconn put at least one client on node0
+    await typing
+    final = await converged(js, names, within=30)
+    for n in names:
+        assert is_subsequence(WORDS[n] * 4, final), n
+    assert sorted(final) == sorted("".join(WORDS[n] * 4 for n in names))
+    # Everything typed, acknowledged or not, reached the store through the survivors.
+    for _ in range(50):
+        if await stored_text(cluster.nodes[1].http_url, "doc") == final:
+            break
+        await asyncio.sleep(0.1)
+    assert await stored_text(cluster.nodes[1].http_url, "doc") == final
+
+
+async def test_redis_restart_mid_editing_converges(
+    cluster: Cluster, js: JSHarness, redis_server
+) -> None:  # type: ignore[no-untyped-def]
+    names = ["a", "b", "c"]
+    for i, name in enumerate(names):
+        await js.open(name, cluster.nodes[i].ws_base, "doc", draftroom=True)
+    for name in names:
+        await js.wait_synced(name)
+    typing = asyncio.gather(*(js.type(n, WORDS[n] * 3, interval_ms=20) for n in names))
+    await asyncio.sleep(0.3)
+    redis_server.stop()
+    try:
+        await asyncio.sleep(1.0)
+    finally:
+        redis_server.start()
+    await typing
+    final = await converged(js, names, within=30)
+    assert sorted(final) == sorted("".join(WORDS[n] * 3 for n in names))
+    for name in names:
+        status = await js.status(name)
+        assert status["closes"] == 0, f"{name} was disconnected by a Redis restart"
+    for _ in range(50):
+        if await stored_text(cluster.nodes[0].http_url, "doc") == final:
+            break
+        await asyncio.sleep(0.1)
+    assert await stored_text(cluster.nodes[0].http_url, "doc") == final
