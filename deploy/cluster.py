@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from services import (  # noqa: E402
+from services import (
     DraftroomProcess,
     PostgresServer,
     RedisServer,

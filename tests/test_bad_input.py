@@ -10,7 +10,6 @@ import pytest
 import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from inprocess import RunningServer, make_settings, running_server
 from pycrdt import Text
 
 from draftroom.client import DraftroomClient
@@ -25,6 +24,7 @@ from draftroom.crdt.protocol import (
     write_varbytes,
 )
 from draftroom.store.compaction import build_doc
+from inprocess import RunningServer, make_settings, running_server
 
 
 @pytest.fixture
@@ -129,7 +129,9 @@ async def test_document_size_limit_closes_with_4413_and_keeps_document(
         assert len(str(reader.text)) == 150_000
 
 
-@pytest.mark.parametrize("doc_id", ["..", "a//b", "-leading", "x" * 300, "sp%20ace", "%C3%A9t%C3%A9"])
+@pytest.mark.parametrize(
+    "doc_id", ["..", "a//b", "-leading", "x" * 300, "sp%20ace", "%C3%A9t%C3%A9"]
+)
 async def test_invalid_document_ids_are_refused(server: RunningServer, doc_id: str) -> None:
     ws = await websockets.connect(f"ws://127.0.0.1:{server.port}/ws/{doc_id}")
     code, reason = await _closed_with(ws)

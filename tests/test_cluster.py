@@ -16,7 +16,7 @@ from jsclient import JSHarness
 
 os.environ.setdefault("DRAFTROOM_CLUSTER_NO_MAIN", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy"))
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster
 
 NODE_ARGS: tuple[str, ...] = ("--catchup-seconds", "0.5")
 

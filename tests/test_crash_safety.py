@@ -50,7 +50,10 @@ async def test_kill9_loses_no_acknowledged_edit(server_args, draftroom_process) 
     assert all(w.saved_upto > 20 for w in writers), "edits were not acknowledged"
     node.kill9()
     await asyncio.wait_for(asyncio.gather(*typing), 10)
-    acked = [{tok for n, tok in s.items() if n <= w.saved_upto} for w, s in zip(writers, sent)]
+    acked = [
+        {tok for n, tok in s.items() if n <= w.saved_upto}
+        for w, s in zip(writers, sent, strict=True)
+    ]
     assert all(len(a) > 20 for a in acked)
     await asyncio.gather(*(w.close() for w in writers))
 

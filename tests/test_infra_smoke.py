@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from conftest import ExternalPostgres, ExternalRedis
+
 from jsclient import RELAY, JSHarness, JSHarnessError, find_node
 from services import (
     DraftroomProcess,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import websockets
-from inprocess import RunningServer, make_settings, running_server
 from pycrdt import Doc, Text
 
 from draftroom.client import DraftroomClient
 from draftroom.crdt.awareness import encode_update
 from draftroom.crdt.protocol import SyncType, encode_awareness, encode_sync
+from inprocess import RunningServer, make_settings, running_server
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
