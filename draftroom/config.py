@@ -65,6 +65,59 @@ class Settings:
         default=False,
         metadata={"help": "compress WebSocket frames (costs ~2.5x memory per connection)"},
     )
+    # -- Writing agents (issue 5): LLM endpoint, reply cache, cost accounting --------
+    llm_base_url: str | None = field(
+        default=None,
+        metadata={"help": "OpenAI-compatible API base (…/v1); without it LLM agents are off"},
+    )
+    llm_api_key: str | None = field(default=None, metadata={"help": "bearer key for the LLM API"})
+    llm_model: str = field(default="gpt-4o-mini", metadata={"help": "chat model LLM agents use"})
+    llm_timeout_seconds: float = field(
+        default=30.0, metadata={"help": "longest wait for the LLM API to connect or send a byte"}
+    )
+    llm_max_tokens: int = field(default=512, metadata={"help": "most tokens an LLM reply has"})
+    llm_retries: int = field(
+        default=2, metadata={"help": "retries of an LLM call that failed before its first byte"}
+    )
+    agent_prices: str = field(
+        default="",
+        metadata={"help": 'JSON or a JSON file: {"model": {"input": $/1M tok, "output": $/1M}}'},
+    )
+    agent_daily_budget_usd: float = field(
+        default=0.0, metadata={"help": "default per-user daily LLM spend cap in USD (0: none)"}
+    )
+    agent_tokenizer_file: str | None = field(
+        default=None,
+        metadata={"help": "local cl100k_base.tiktoken for counting tokens (else chars/4)"},
+    )
+    agent_cache_ttl_seconds: float = field(
+        default=86400.0, metadata={"help": "how long a cached agent reply lives by default"}
+    )
+    agent_cache_max_entry_bytes: int = field(
+        default=256 * 1024, metadata={"help": "agent replies larger than this are not cached"}
+    )
+    agent_cache_memory_entries: int = field(
+        default=2000, metadata={"help": "entries in the in-memory cache used without Redis"}
+    )
+    agent_cache_redis_timeout_ms: float = field(
+        default=250.0, metadata={"help": "a slower Redis cache call counts as a failure"}
+    )
+    agent_cache_cooldown_seconds: float = field(
+        default=5.0, metadata={"help": "after Redis fails, use the database cache this long"}
+    )
+    # -- Export (issue 6): worker processes, concurrency, job results ----------------
+    export_workers: int = field(
+        default=2, metadata={"help": "worker processes that render exports (off the event loop)"}
+    )
+    export_max_jobs: int = field(
+        default=4, metadata={"help": "exports rendering at once; more wait their turn"}
+    )
+    export_max_documents: int = field(
+        default=1000, metadata={"help": "most documents in one batch export"}
+    )
+    export_ttl_seconds: float = field(
+        default=3600.0, metadata={"help": "how long a finished export job's file is kept"}
+    )
 
     @property
     def commit_delay(self) -> float:
@@ -106,3 +159,17 @@ def settings_from(options: dict[str, Any], environ: dict[str, str] | None = None
             except ValueError as exc:
                 raise ValueError(f"{env_name(f.name)}: {exc}") from None
     return Settings(**values)
+
+
+def settings_table() -> str:
+    """The configuration table in README.md (kept in sync by tests/test_docs.py)."""
+    rows = ["| option | environment | default | meaning |", "|---|---|---|---|"]
+    for f in fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        default = "" if f.default is None else str(f.default)
+        rows.append(f"| `{flag}` | `{env_name(f.name)}` | `{default}` | {f.metadata['help']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())
