@@ -199,3 +199,25 @@ async def test_sync_step1_is_answered_with_missing_state(sqlite_server: RunningS
             await reader.send_raw(encode_sync(SyncType.STEP1, b"\x00"))
             await eventually(lambda: len(reader.update_arrivals) == arrivals + 1)
             assert str(reader.text) == "abc"
+
+
+async def test_reconnect_step2_repeating_known_state_is_not_stored(
+    sqlite_server: RunningServer,
+) -> None:
+    async with DraftroomClient(sqlite_server.ws("doc")) as writer:
+        writer.insert("hello world")
+        last = writer.insert("!")
+        before = await writer.wait_saved(last)
+        del writer.text[0:6]  # a delete: Yjs then sends a non-empty delete set forever
+        await writer.wait_saved(writer.send_update(writer.doc.get_update(writer.doc.get_state())))
+    version = (await sqlite_server.hub.store.load("doc")).seq
+    assert version >= before
+    # Reconnecting with the same doc sends a step 2 that changes nothing.
+    again = DraftroomClient(sqlite_server.ws("doc"))
+    again.doc.apply_update((await sqlite_server.hub.store.load("doc")).updates[0])
+    for update in (await sqlite_server.hub.store.load("doc")).updates[1:]:
+        again.doc.apply_update(update)
+    await again.connect()
+    await again.wait_saved(1)
+    assert (await sqlite_server.hub.store.load("doc")).seq == version
+    await again.close()

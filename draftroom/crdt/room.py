@@ -218,6 +218,36 @@ class Room:
             raise Rejected(4413, "document size limit reached; edit not saved")
         # 2. validate by applying. Yrs decodes the whole update before integrating
         # it, so a malformed one raises here having changed nothing.
+        if not self._apply_client_update(update, message.subtype == SyncType.STEP2):
+            # A reconnecting client's step 2 often repeats what we have (Yjs always
+            # sends its whole delete set): nothing to store or relay.
+            self._ack_after(peer, upto, self._last_append)
+            return
+        self.size_bytes += len(update)
+        # 3. append: queued for the next group commit.
+        saved = self.store.append(self.doc_id, update)
+        self._last_append = saved
+        # 4. fan-out to this node's other peers now; other nodes get it after commit.
+        self.broadcast(as_update_frame(frame, message), exclude=peer)
+        # 5. ack once committed.
+        saved.add_done_callback(partial(self._saved, peer, upto, update))
+
+    def _apply_client_update(self, update: bytes, detect_noop: bool) -> bool:
+        """Apply or raise Rejected; with detect_noop, return whether anything changed.
+
+        Yrs fires doc observers only for transactions that change the document, so
+        a temporary observer tells a no-op from an edit. Only sync step 2 pays
+        for it; plain updates are always new.
+        """
+        changed = not detect_noop
+        subscription = None
+        if detect_noop:
+
+            def on_change(_event: object) -> None:
+                nonlocal changed
+                changed = True
+
+            subscription = self.doc.observe(on_change)
         try:
             self.doc.apply_update(update)
         except ValueError as exc:
@@ -228,14 +258,10 @@ class Room:
             log.exception("applying an update panicked in %s; dropping the room", self.doc_id)
             self.break_room("internal error while applying an edit")
             raise Rejected(1011, "internal error while applying the edit") from None
-        self.size_bytes += len(update)
-        # 3. append: queued for the next group commit.
-        saved = self.store.append(self.doc_id, update)
-        self._last_append = saved
-        # 4. fan-out to this node's other peers now; other nodes get it after commit.
-        self.broadcast(as_update_frame(frame, message), exclude=peer)
-        # 5. ack once committed.
-        saved.add_done_callback(partial(self._saved, peer, upto, update))
+        finally:
+            if subscription is not None:
+                self.doc.unobserve(subscription)
+        return changed
 
     def _saved(self, peer: Peer, upto: int, update: bytes, saved: asyncio.Future[int]) -> None:
         if saved.cancelled() or saved.exception() is not None:

@@ -103,18 +103,17 @@ class SQLiteStore:
         for migration in load_migrations("sqlite"):
             if migration.version in applied:
                 continue
-            db.execute("BEGIN IMMEDIATE")
+            # executescript, not a split on ";": comments and string literals may hold one.
+            name = migration.name.replace("'", "''")
             try:
-                for statement in migration.sql.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                    (migration.version, migration.name, _now()),
+                db.executescript(
+                    f"BEGIN IMMEDIATE;\n{migration.sql}\n;"
+                    f"INSERT INTO schema_migrations VALUES ({migration.version}, '{name}', "
+                    f"'{_now()}');\nCOMMIT;"
                 )
-                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
         self._db = db
 
