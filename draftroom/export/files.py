@@ -1,0 +1,99 @@
+"""Safe, unique file names and a ZIP writer that hands out bytes as it goes."""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterator
+
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
+MAX_STEM = 100
+
+
+def safe_stem(title: str) -> str:
+    """A file name stem from a title that is valid on Windows, macOS and Linux."""
+    stem = unicodedata.normalize("NFC", title)
+    stem = _UNSAFE.sub(" ", stem)
+    stem = re.sub(r"\s+", " ", stem).strip(" .")
+    stem = stem[:MAX_STEM].rstrip(" .")
+    if not stem:
+        return "Untitled"
+    if _RESERVED.match(stem):
+        stem = "_" + stem
+    return stem
+
+
+class UniqueNames:
+    """Hands out names that differ case-insensitively: "A", "A (2)", "A (3)"."""
+
+    def __init__(self) -> None:
+        self._taken: set[str] = set()
+
+    def name(self, title: str, extension: str) -> str:
+        stem = safe_stem(title)
+        candidate, n = stem + extension, 1
+        while candidate.casefold() in self._taken:
+            n += 1
+            candidate = f"{stem} ({n}){extension}"
+        self._taken.add(candidate.casefold())
+        return candidate
+
+
+class ChunkSink(io.RawIOBase):
+    """An unseekable stream: zipfile then writes data descriptors and never seeks back,
+    so what has been written can be handed out (and forgotten) right away."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self._chunks.append(bytes(data))
+        self._pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def drain(self) -> Iterator[bytes]:
+        chunks, self._chunks = self._chunks, []
+        yield from chunks
+
+
+class ZipWriter:
+    """A ZIP built one entry at a time; each call returns the bytes ready to send.
+
+    For callers that produce entries asynchronously (the server renders them in
+    worker processes) and so cannot hand ``zip_stream`` an iterator.
+    """
+
+    def __init__(self) -> None:
+        self._sink = ChunkSink()
+        self._zip = zipfile.ZipFile(self._sink, "w", zipfile.ZIP_DEFLATED, compresslevel=6)
+
+    def add(self, name: str, data: bytes) -> list[bytes]:
+        self._zip.writestr(name, data)
+        return list(self._sink.drain())
+
+    def close(self) -> list[bytes]:
+        self._zip.close()
+        return list(self._sink.drain())
+
+
+def zip_stream(entries: Iterator[tuple[str, bytes]]) -> Iterator[bytes]:
+    """Yield a ZIP archive chunk by chunk while the entries are still being made."""
+    sink = ChunkSink()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+            yield from sink.drain()
+    yield from sink.drain()

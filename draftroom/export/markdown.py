@@ -1,0 +1,411 @@
+"""CommonMark (+ GFM strikethrough) writer, and a parser used to check round trips.
+
+Underline has no Markdown syntax: it is written as inline HTML ``<u>…</u>``, which
+CommonMark passes through and pandoc/GitHub render. Where a ``*``/``**``/``~~``
+delimiter would not be recognised by a CommonMark parser (flanking rules: e.g.
+emphasis that starts or ends with a space, or punctuation inside a word) the
+writer falls back to ``<em>``, ``<strong>``, ``<s>`` so the tree survives.
+Empty paragraphs cannot be expressed and are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from draftroom.export.tree import (
+    BOLD,
+    CODE,
+    ITALIC,
+    LINK,
+    STRIKE,
+    UNDERLINE,
+    Block,
+    Blockquote,
+    BulletList,
+    CodeBlock,
+    Document,
+    HardBreak,
+    Heading,
+    HorizontalRule,
+    Image,
+    Inline,
+    ListItem,
+    Mark,
+    OrderedList,
+    Paragraph,
+    Text,
+    merge_runs,
+)
+
+_DELIMS = {BOLD: "**", ITALIC: "*", STRIKE: "~~"}
+_HTML = {BOLD: "strong", ITALIC: "em", STRIKE: "s", UNDERLINE: "u"}
+_ALWAYS_ESCAPE = re.compile(r"([\\`*_\[\]<>~])")
+_ENTITY_LIKE = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+_LINE_START = re.compile(r"^([#>+=-]|\d+(?=[.)]))")
+
+
+def render_markdown(docs: list[Document], *, titles: bool = True) -> str:
+    """Render documents into one Markdown text; each title becomes a level-1 heading."""
+    parts: list[str] = []
+    for doc in docs:
+        blocks: list[Block] = list(doc.blocks)
+        if titles and doc.title:
+            blocks.insert(0, Heading(1, [Text(doc.title)]))
+        text = _blocks(blocks)
+        if text:
+            parts.append(text)
+    return "\n\n".join(parts) + "\n" if parts else ""
+
+
+def _blocks(blocks: list[Block]) -> str:
+    out: list[str] = []
+    previous: Block | None = None
+    alternate = False
+    for block in blocks:
+        # Two lists of the same kind in a row would merge: switch the marker.
+        same_list = isinstance(block, BulletList | OrderedList) and type(block) is type(previous)
+        alternate = (not alternate) if same_list else False
+        text = _block(block, alternate)
+        if text is not None:
+            out.append(text)
+            previous = block
+    return "\n\n".join(out)
+
+
+def _block(block: Block, alternate: bool = False) -> str | None:
+    if isinstance(block, Paragraph):
+        if not merge_runs(block.children):
+            return None
+        return _inlines(block.children)
+    if isinstance(block, Heading):
+        text = _inlines(block.children, heading=True)
+        return "#" * block.level + (" " + text if text else "")
+    if isinstance(block, Blockquote):
+        inner = _blocks(block.children)
+        return "\n".join(">" + (" " + line if line else "") for line in inner.split("\n"))
+    if isinstance(block, BulletList):
+        return _list(block.items, lambda _: "*" if alternate else "-")
+    if isinstance(block, OrderedList):
+        sep = ")" if alternate else "."
+        return _list(block.items, lambda i: f"{block.start + i}{sep}")
+    if isinstance(block, CodeBlock):
+        longest = max((len(r) for r in re.findall(r"`+", block.text)), default=0)
+        fence = "`" * max(3, longest + 1)
+        body = block.text + "\n" if block.text else ""
+        return f"{fence}{block.language or ''}\n{body}{fence}"
+    if isinstance(block, HorizontalRule):
+        return "***"
+    if isinstance(block, Image):
+        return _image(block)
+    return None
+
+
+def _list(items: list[ListItem], marker) -> str:  # type: ignore[no-untyped-def]
+    rendered: list[str] = []
+    loose = any(len(item.children) > 1 for item in items)
+    for i, item in enumerate(items):
+        mark = marker(i)
+        pad = " " * (len(mark) + 1)
+        inner = _blocks(item.children)
+        lines = inner.split("\n") if inner else [""]
+        first = f"{mark} {lines[0]}" if lines[0] else mark
+        rest = [pad + line if line else "" for line in lines[1:]]
+        rendered.append("\n".join([first, *rest]))
+    return ("\n\n" if loose else "\n").join(rendered)
+
+
+def _image(image: Image) -> str:
+    alt = _ALWAYS_ESCAPE.sub(r"\\\1", image.alt)
+    title = image.title.replace("\\", "\\\\").replace('"', '\\"')
+    title = f' "{title}"' if title else ""
+    return f"![{alt}]({_destination(image.src)}{title})"
+
+
+def _destination(url: str) -> str:
+    if not url or re.search(r"[\s()<>]", url):
+        return "<" + re.sub(r"([<>\\])", r"\\\1", url) + ">"
+    return url.replace("\\", "\\\\")
+
+
+# --- inline content -------------------------------------------------------
+
+
+@dataclass
+class _Tok:
+    text: str
+    kind: str = "text"  # text | open | close | raw
+    mark: str = ""
+    pair: int = -1  # index of the matching open/close token
+    html: bool = False
+
+
+def _inlines(inlines: list[Inline], *, heading: bool = False) -> str:
+    toks = _tokens(merge_runs(inlines), heading)
+    _choose_delimiters(toks)
+    out: list[str] = []
+    for tok in toks:
+        if tok.kind in ("open", "close") and tok.mark in _DELIMS and not tok.html:
+            out.append(_DELIMS[tok.mark])
+        elif tok.kind in ("open", "close") and tok.mark in _HTML:
+            tag = _HTML[tok.mark]
+            out.append(f"<{tag}>" if tok.kind == "open" else f"</{tag}>")
+        else:
+            out.append(tok.text)
+    return _protect_line_edges("".join(out))
+
+
+def _tokens(inlines: list[Inline], heading: bool) -> list[_Tok]:
+    toks: list[_Tok] = []
+    stack: list[tuple[Mark, int]] = []
+    at_line_start = True
+
+    def close_to(depth: int) -> None:
+        while len(stack) > depth:
+            mark, at = stack.pop()
+            if mark.kind == LINK:
+                toks.append(_Tok("](" + _destination(mark.href or "") + ")", "raw"))
+            else:
+                toks[at].pair = len(toks)
+                toks.append(_Tok("", "close", mark.kind, at))
+
+    for node in inlines:
+        if isinstance(node, HardBreak):
+            close_to(0)
+            toks.append(_Tok("<br />" if heading else "\\\n", "raw"))
+            at_line_start = True
+            continue
+        marks = {m for m in node.marks if m.kind != CODE}
+        keep = 0
+        while keep < len(stack) and stack[keep][0] in marks:
+            keep += 1
+        close_to(keep)
+        for mark in sorted(marks - {m for m, _ in stack}, key=lambda m: m.rank):
+            stack.append((mark, len(toks)))
+            if mark.kind == LINK:
+                toks.append(_Tok("[", "raw"))
+            else:
+                toks.append(_Tok("", "open", mark.kind))
+        if node.has(CODE):
+            toks.append(_Tok(_code_span(node.text), "raw"))
+        else:
+            toks.append(_Tok(_escape(node.text, at_line_start, heading)))
+        at_line_start = False
+    close_to(0)
+    return toks
+
+
+def _choose_delimiters(toks: list[_Tok]) -> None:
+    """Switch a mark to its HTML form when its delimiters would not be recognised."""
+    changed = True
+    while changed:
+        changed = False
+        for i, tok in enumerate(toks):
+            if tok.kind != "open" or tok.html:
+                continue
+            close = toks[tok.pair]
+            if tok.mark == UNDERLINE or not (_can_open(toks, i) and _can_close(toks, tok.pair)):
+                tok.html = close.html = True
+                changed = True
+
+
+def _edge_char(toks: list[_Tok], i: int, step: int) -> str:
+    """The character next to token i in direction step ('' = line edge)."""
+    i += step
+    while 0 <= i < len(toks):
+        tok = toks[i]
+        if tok.kind in ("open", "close"):
+            if tok.html:
+                return "<" if step > 0 else ">"
+            if tok.mark in _DELIMS:
+                return _DELIMS[tok.mark][0]
+        elif tok.text:
+            return tok.text[0] if step > 0 else tok.text[-1]
+        i += step
+    return ""
+
+
+def _can_open(toks: list[_Tok], i: int) -> bool:
+    before, after = _edge_char(toks, i, -1), _edge_char(toks, i, 1)
+    if before in ("*", "~"):
+        return False  # would merge with a neighbouring delimiter run
+    return _left_flanking(before, after)
+
+
+def _can_close(toks: list[_Tok], i: int) -> bool:
+    before, after = _edge_char(toks, i, -1), _edge_char(toks, i, 1)
+    if after in ("*", "~") and not (toks[i + 1].kind == "close" and not toks[i + 1].html):
+        return False
+    return _left_flanking(after, before)  # right-flanking is the mirror image
+
+
+def _left_flanking(before: str, after: str) -> bool:
+    if not after or after.isspace() or after == "\n":
+        return False
+    if not _is_punct(after):
+        return True
+    return not before or before.isspace() or _is_punct(before)
+
+
+def _is_punct(ch: str) -> bool:
+    return unicodedata.category(ch).startswith(("P", "S"))
+
+
+def _escape(text: str, at_line_start: bool, heading: bool) -> str:
+    text = _ALWAYS_ESCAPE.sub(r"\\\1", text)
+    text = _ENTITY_LIKE.sub("&amp;", text)
+    if text.endswith("!"):  # "![" would start an image if a link follows
+        text = text[:-1] + "\\!"
+    if heading:
+        text = text.replace("#", "\\#")
+    elif at_line_start:
+        text = _LINE_START.sub(
+            lambda m: m.group(0) + "\\" if m.group(0)[0].isdigit() else "\\" + m.group(0),
+            text,
+            count=1,
+        )
+    return text
+
+
+def _code_span(text: str) -> str:
+    longest = max((len(r) for r in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    # One space is stripped from each side unless the content is all spaces.
+    if text.strip(" ") and (text.startswith(("`", " ")) or text.endswith(("`", " "))):
+        text = f" {text} "
+    return f"{ticks}{text}{ticks}"
+
+
+def _protect_line_edges(text: str) -> str:
+    """Leading/trailing spaces of a line are stripped by parsers: write them as entities."""
+    lines = text.split("\n")
+    for n, line in enumerate(lines):
+        end = "\\" if line.endswith("\\") and n < len(lines) - 1 else ""
+        body = line[: -len(end)] if end else line
+        stripped = body.lstrip(" \t")
+        lead = body[: len(body) - len(stripped)]
+        core = stripped.rstrip(" \t")
+        trail = stripped[len(core) :]
+        lines[n] = _entities(lead) + core + _entities(trail) + end
+    return "\n".join(lines)
+
+
+def _entities(spaces: str) -> str:
+    return "".join("&#32;" if c == " " else "&#9;" for c in spaces)
+
+
+# --- parsing back ---------------------------------------------------------
+
+
+def parse_markdown(text: str, title: str = "") -> Document:
+    """Parse CommonMark + strikethrough into the export tree (inverse of the writer)."""
+    md = MarkdownIt("commonmark").enable("strikethrough")
+    tokens = md.parse(text)
+    blocks, _ = _parse_blocks(tokens, 0, None)
+    return Document(title, blocks)
+
+
+def _parse_blocks(tokens: list[Token], i: int, until: str | None) -> tuple[list[Block], int]:
+    blocks: list[Block] = []
+    while i < len(tokens):
+        tok = tokens[i]
+        if until and tok.type == until:
+            return blocks, i + 1
+        t = tok.type
+        if t == "paragraph_open":
+            inlines = _parse_inlines(tokens[i + 1].children or [])
+            if len(inlines) == 1 and isinstance(inlines[0], Image):
+                blocks.append(inlines[0])
+            else:
+                blocks.append(Paragraph(merge_runs(x for x in inlines if not isinstance(x, Image))))
+            i += 3
+        elif t == "heading_open":
+            inlines = _parse_inlines(tokens[i + 1].children or [])
+            runs = merge_runs(x for x in inlines if not isinstance(x, Image))
+            blocks.append(Heading(int(tok.tag[1]), runs))
+            i += 3
+        elif t == "blockquote_open":
+            inner, i = _parse_blocks(tokens, i + 1, "blockquote_close")
+            blocks.append(Blockquote(inner))
+        elif t in ("bullet_list_open", "ordered_list_open"):
+            close = t.replace("open", "close")
+            items: list[ListItem] = []
+            i += 1
+            while tokens[i].type != close:
+                inner, i = _parse_blocks(tokens, i + 1, "list_item_close")
+                items.append(ListItem(inner))
+            i += 1
+            if t == "ordered_list_open":
+                blocks.append(OrderedList(int(tok.attrGet("start") or 1), items))
+            else:
+                blocks.append(BulletList(items))
+        elif t in ("fence", "code_block"):
+            body = tok.content[:-1] if tok.content.endswith("\n") else tok.content
+            blocks.append(CodeBlock(body, tok.info.strip() or None))
+            i += 1
+        elif t == "hr":
+            blocks.append(HorizontalRule())
+            i += 1
+        else:
+            i += 1
+    return blocks, i
+
+
+_HTML_MARKS = {v: k for k, v in _HTML.items()}
+
+
+def _url(value: object) -> str:
+    # markdown-it percent-encodes destinations; the tree holds them as written.
+    return unquote(str(value or ""))
+
+
+def _parse_inlines(children: list[Token]) -> list[Inline | Image]:
+    out: list[Inline | Image] = []
+    marks: list[Mark] = []
+    simple = {"strong": BOLD, "em": ITALIC, "s": STRIKE}
+
+    def add(text: str, extra: Mark | None = None) -> None:
+        current = frozenset(marks) | ({extra} if extra else set())
+        out.append(Text(text, current))
+
+    for tok in children:
+        t = tok.type
+        name = t.rsplit("_", 1)[0]
+        if t.endswith("_open") and name in simple:
+            marks.append(Mark(simple[name]))
+        elif t.endswith("_close") and name in simple:
+            marks.remove(Mark(simple[name]))
+        elif t == "link_open":
+            marks.append(Mark(LINK, _url(tok.attrGet("href"))))
+        elif t == "link_close":
+            marks.pop(next(i for i in range(len(marks) - 1, -1, -1) if marks[i].kind == LINK))
+        elif t == "code_inline":
+            add(tok.content, Mark(CODE))
+        elif t == "hardbreak":
+            out.append(HardBreak())
+        elif t == "softbreak":
+            add(" ")
+        elif t == "image":
+            alt = "".join(child.content for child in tok.children or [])
+            out.append(Image(_url(tok.attrGet("src")), alt, str(tok.attrGet("title") or "")))
+        elif t == "html_inline":
+            m = re.fullmatch(r"<(/?)(\w+)\s*/?>", tok.content.strip())
+            if m and m.group(2) == "br":
+                out.append(HardBreak())
+            elif m and m.group(2) in _HTML_MARKS:
+                mark = Mark(_HTML_MARKS[m.group(2)])
+                if m.group(1):
+                    if mark in marks:
+                        marks.remove(mark)
+                else:
+                    marks.append(mark)
+            else:
+                add(tok.content)
+        else:
+            add(tok.content)
+    return out

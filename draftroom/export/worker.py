@@ -1,0 +1,53 @@
+"""The CPU-heavy half of an export, as plain functions a worker process can run.
+
+Everything here takes and returns picklable values (bytes, strings, the tree's
+dataclasses), so the server can hand it to a ``ProcessPoolExecutor``: WeasyPrint
+and python-docx hold the GIL for seconds, and in a thread they would stall the
+event loop that acknowledges edits. Merging the stored log is CPU work too, so
+the worker gets the raw snapshot and updates rather than a merged state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+from draftroom.export import Document, ExportOptions, export_documents, read_document
+from draftroom.store.compaction import build_doc
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One stored document as the exporter needs it."""
+
+    doc_id: str
+    title: str
+    snapshot: bytes | None
+    updates: list[bytes]
+
+    @property
+    def display_title(self) -> str:
+        # Untitled documents are still told apart in file names by their id.
+        return self.title or self.doc_id
+
+
+def lower_priority() -> None:
+    """Worker process initializer: when cores are scarce, the event loop that
+    acknowledges edits wins over an export (which only gets a little slower)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
+
+
+def read_source(source: Source) -> Document:
+    return read_document(build_doc(source.snapshot, source.updates), source.title)
+
+
+def render_source(source: Source, fmt: str, options: ExportOptions) -> bytes:
+    """One document to one file."""
+    return export_documents([read_source(source)], fmt, options)
+
+
+def render_compiled(docs: list[Document], fmt: str, options: ExportOptions) -> bytes:
+    """Documents already read (one at a time, for progress) to one manuscript."""
+    return export_documents(docs, fmt, options)
