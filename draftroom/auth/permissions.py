@@ -1,0 +1,139 @@
+"""Document roles and what each may do; the ``authorize`` guard used by HTTP and WS.
+
+    action   owner editor commenter viewer   token scope needed
+    read       x     x       x        x      read
+    export     x     x       x        x      read
+    comment    x     x       x               write
+    edit       x     x                       write
+    share      x                             admin
+    delete     x                             admin
+
+Site admins (and the anonymous local user) act as owner of every document.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from draftroom.auth.principal import Principal
+from draftroom.store.base import SQL
+
+ROLES = ("owner", "editor", "commenter", "viewer")
+ACTIONS = ("read", "export", "comment", "edit", "share", "delete")
+
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    "owner": frozenset(ACTIONS),
+    "editor": frozenset({"read", "export", "comment", "edit"}),
+    "commenter": frozenset({"read", "export", "comment"}),
+    "viewer": frozenset({"read", "export"}),
+}
+
+SCOPE_FOR_ACTION = {
+    "read": "read",
+    "export": "read",
+    "comment": "write",
+    "edit": "write",
+    "share": "admin",
+    "delete": "admin",
+}
+
+
+class Forbidden(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def allowed(role: str | None, principal: Principal, action: str) -> bool:
+    if role is None or action not in ROLE_ACTIONS[role]:
+        return False
+    return SCOPE_FOR_ACTION[action] in principal.scopes
+
+
+class Members:
+    """document_members: one role per (document, user)."""
+
+    def __init__(self, sql: SQL) -> None:
+        self.sql = sql
+
+    async def role(self, doc_id: str, user_id: str) -> str | None:
+        row = await self.sql.fetchrow(
+            "SELECT role FROM document_members WHERE doc_id = $1 AND user_id = $2",
+            doc_id,
+            user_id,
+        )
+        return str(row["role"]) if row else None
+
+    async def grant(self, doc_id: str, user_id: str, role: str) -> None:
+        await self.sql.execute(
+            "INSERT INTO document_members (doc_id, user_id, role, granted_at)"
+            " VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (doc_id, user_id) DO UPDATE SET role = excluded.role",
+            doc_id,
+            user_id,
+            role,
+            time.time(),
+        )
+
+    async def claim(self, doc_id: str, user_id: str) -> bool:
+        """Make ``user_id`` owner of a document nobody holds a role on yet."""
+        await self.sql.execute(
+            "INSERT INTO document_members (doc_id, user_id, role, granted_at)"
+            " SELECT CAST($1 AS text), CAST($2 AS text), 'owner', CAST($3 AS double precision)"
+            " WHERE NOT EXISTS (SELECT 1 FROM document_members WHERE doc_id = $1)",
+            doc_id,
+            user_id,
+            time.time(),
+        )
+        return await self.role(doc_id, user_id) == "owner"
+
+    async def revoke(self, doc_id: str, user_id: str) -> bool:
+        return (
+            await self.sql.execute(
+                "DELETE FROM document_members WHERE doc_id = $1 AND user_id = $2",
+                doc_id,
+                user_id,
+            )
+            > 0
+        )
+
+    async def remove_document(self, doc_id: str) -> None:
+        await self.sql.execute("DELETE FROM document_members WHERE doc_id = $1", doc_id)
+
+    async def of_document(self, doc_id: str) -> list[dict[str, Any]]:
+        return await self.sql.fetch(
+            "SELECT m.user_id, u.username, m.role, m.granted_at FROM document_members m"
+            " JOIN users u ON u.id = m.user_id WHERE m.doc_id = $1 ORDER BY u.username",
+            doc_id,
+        )
+
+    async def documents_of(self, user_id: str, limit: int, offset: int) -> list[str]:
+        rows = await self.sql.fetch(
+            "SELECT doc_id FROM document_members WHERE user_id = $1 ORDER BY doc_id"
+            " LIMIT $2 OFFSET $3",
+            user_id,
+            limit,
+            offset,
+        )
+        return [r["doc_id"] for r in rows]
+
+
+async def role_of(members: Members, principal: Principal, doc_id: str) -> str | None:
+    if principal.is_admin:
+        return "owner"
+    return await members.role(doc_id, principal.user_id)
+
+
+async def authorize(conn: HTTPConnection, doc_id: str, action: str) -> Principal:
+    """The guard: the caller's principal if it may do ``action`` on ``doc_id``.
+
+    Works for HTTP requests and WebSockets alike. Raises ApiError 401 without
+    credentials, 403 without the role or token scope.
+    """
+    from draftroom.auth.service import Auth  # the service imports this module
+
+    auth: Auth = conn.app.state.auth
+    return await auth.authorize(conn, doc_id, action)

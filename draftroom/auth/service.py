@@ -1,0 +1,247 @@
+"""The auth service: one per hub. Resolves credentials to principals, answers
+"may this principal do that to this document?", and revokes access everywhere.
+
+Installed by ``install(app, hub)``; handlers reach it as ``app.state.auth``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+from typing import TYPE_CHECKING
+
+from starlette.requests import HTTPConnection
+
+from draftroom.auth.api_tokens import ApiTokens
+from draftroom.auth.origins import SESSION_COOKIE, parse_origins
+from draftroom.auth.permissions import Members, allowed, role_of
+from draftroom.auth.principal import ANONYMOUS, Principal
+from draftroom.auth.ratelimit import Limiter, TokenBucket
+from draftroom.auth.redis_link import RedisLink
+from draftroom.auth.sessions import Sessions
+from draftroom.auth.tokens_util import API_TOKEN_PREFIX, SESSION_PREFIX
+from draftroom.auth.users import Users
+from draftroom.config import Settings
+from draftroom.server.errors import ApiError
+
+if TYPE_CHECKING:
+    from draftroom.server.hub import Hub
+
+log = logging.getLogger(__name__)
+
+REVOKE = "auth.revoke"
+
+
+class RateLimited(ApiError):
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(429, "rate_limited", message)
+        self.headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def settings_problem(settings: Settings) -> str | None:
+    """Why the server must refuse to start with these auth settings, or None."""
+    if settings.allow_anonymous and not is_loopback(settings.host):
+        return (
+            f"--allow-anonymous is for local development and needs a loopback --host, "
+            f"not {settings.host!r}"
+        )
+    return None
+
+
+def client_ip(conn: HTTPConnection) -> str:
+    # The peer address as the server sees it. Behind a reverse proxy run uvicorn with
+    # --forwarded-allow-ips so this is the real client, not the proxy.
+    return conn.client.host if conn.client else "unknown"
+
+
+class Auth:
+    def __init__(self, hub: Hub) -> None:
+        settings = hub.settings
+        problem = settings_problem(settings)
+        if problem:
+            raise ValueError(problem)
+        self.hub = hub
+        self.settings = settings
+        self.redis = RedisLink(settings.redis_url)
+        sql = hub.store.sql
+        self.users = Users(sql)
+        self.sessions = Sessions(sql, self.redis, settings.session_ttl_seconds)
+        self.tokens = ApiTokens(sql)
+        self.members = Members(sql)
+        self.limiter = Limiter(self.redis)
+        self.origins = parse_origins(settings.allowed_origins)
+        # Per-user WebSocket throttles on this node: (messages, bytes).
+        self.ws_buckets: dict[str, tuple[TokenBucket, TokenBucket]] = {}
+
+    # -- who is asking ----------------------------------------------------------
+
+    def credential(self, conn: HTTPConnection, *, allow_query: bool) -> tuple[str | None, str]:
+        """(secret, where it came from): Bearer header, session cookie, or ?token=."""
+        header = conn.headers.get("authorization", "")
+        if header[:7].lower() == "bearer ":
+            return header[7:].strip(), "bearer"
+        cookie = conn.cookies.get(SESSION_COOKIE)
+        if cookie:
+            return cookie, "cookie"
+        if allow_query:
+            # y-websocket can only pass credentials as URL params (browsers cannot set
+            # WebSocket headers); HTTP callers must use the header, which is not logged.
+            token = conn.query_params.get("token")
+            if token:
+                return token, "query"
+        return None, ""
+
+    async def principal_for(self, secret: str) -> Principal | None:
+        if secret.startswith(SESSION_PREFIX):
+            session = await self.sessions.lookup(secret)
+            if session is None:
+                return None
+            return Principal(
+                session.user_id,
+                session.username,
+                session.is_admin,
+                "session",
+                session_hash=session.token_hash,
+            )
+        if secret.startswith(API_TOKEN_PREFIX):
+            token = await self.tokens.lookup(secret)
+            if token is None:
+                return None
+            user = await self.users.get(token.user_id)
+            if user is None:
+                return None
+            return Principal(
+                user.id,
+                user.username,
+                user.is_admin and "admin" in token.scopes,
+                "token",
+                scopes=token.scopes,
+                token_id=token.id,
+            )
+        return None
+
+    async def authenticate(self, conn: HTTPConnection) -> Principal | None:
+        """The caller, or None. Anonymous mode fills in the local user."""
+        if "principal" in conn.scope:
+            principal: Principal | None = conn.scope["principal"]
+            return principal
+        secret, _ = self.credential(conn, allow_query=False)
+        principal = await self.principal_for(secret) if secret else None
+        if principal is None and secret is None and self.settings.allow_anonymous:
+            principal = ANONYMOUS
+        conn.scope["principal"] = principal
+        return principal
+
+    async def require(self, conn: HTTPConnection) -> Principal:
+        """The authenticated caller (401 otherwise), counted against its API rate."""
+        principal = await self.authenticate(conn)
+        if principal is None:
+            raise ApiError(401, "unauthenticated", "log in or send a valid Bearer token")
+        if not principal.anonymous and not conn.scope.get("principal_counted"):
+            conn.scope["principal_counted"] = True
+            wait = await self.limiter.hit(
+                f"api:user:{principal.user_id}", self.settings.api_rate_per_minute, 60
+            )
+            if wait is not None:
+                raise RateLimited("too many API calls; slow down", wait)
+        return principal
+
+    async def require_admin(self, conn: HTTPConnection) -> Principal:
+        principal = await self.require(conn)
+        if not principal.is_admin or "admin" not in principal.scopes:
+            raise ApiError(403, "forbidden", "site admin only")
+        return principal
+
+    # -- may they -----------------------------------------------------------------
+
+    async def role(self, principal: Principal, doc_id: str) -> str | None:
+        return await role_of(self.members, principal, doc_id)
+
+    async def ws_role(self, principal: Principal, doc_id: str) -> str | None:
+        """The role for opening a socket. y-websocket clients create documents by
+        connecting, so a document that neither exists nor has members is claimed:
+        its first writer becomes owner."""
+        role = await self.role(principal, doc_id)
+        if role is not None or "write" not in principal.scopes:
+            return role
+        if await self.hub.store.get_document(doc_id) is not None:
+            return None
+        if await self.members.claim(doc_id, principal.user_id):
+            return "owner"
+        return await self.role(principal, doc_id)
+
+    async def authorize(self, conn: HTTPConnection, doc_id: str, action: str) -> Principal:
+        principal = await self.require(conn)
+        role = await self.role(principal, doc_id)
+        if role is None:
+            raise ApiError(403, "forbidden", "you have no access to this document")
+        if not allowed(role, principal, action):
+            raise ApiError(
+                403, "forbidden", f"{action} needs a higher role or token scope (you: {role})"
+            )
+        return principal
+
+    # -- taking access away, on every node ----------------------------------------
+
+    def announce(self, **data: str) -> None:
+        """Tell every node (this one too) to cut off matching live sockets now."""
+        self.hub.broadcast_control({"type": REVOKE, **data})
+
+    async def logout(self, token_hash: str) -> None:
+        await self.sessions.revoke(token_hash)
+        self.announce(session=token_hash)
+
+    async def delete_user(self, user_id: str) -> bool:
+        await self.sessions.revoke_user(user_id)
+        found = await self.users.delete(user_id)
+        self.announce(user=user_id)
+        return found
+
+    async def revoke_token(self, token_id: str) -> bool:
+        found = await self.tokens.revoke(token_id)
+        self.announce(token=token_id)
+        return found
+
+    async def set_role(self, doc_id: str, user_id: str, role: str | None) -> bool:
+        """Grant (role) or revoke (None); live sockets re-check at once either way."""
+        if role is None:
+            found = await self.members.revoke(doc_id, user_id)
+        else:
+            await self.members.grant(doc_id, user_id, role)
+            found = True
+        self.announce(user=user_id, doc=doc_id)
+        return found
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.settings.allow_anonymous:
+            log.warning(
+                "anonymous access is ON (--allow-anonymous): every client on this machine "
+                "is an owner of every document. Local development only."
+            )
+        elif await self.users.count() == 0:
+            log.warning(
+                "no accounts yet. Create the first (a site admin) with:  "
+                "draftroom user create NAME --admin%s",
+                _store_flags(self.settings.database_url, str(self.settings.data_dir)),
+            )
+
+    async def stop(self) -> None:
+        await self.redis.close()
+
+
+def _store_flags(database_url: str | None, data_dir: str) -> str:
+    if database_url:
+        return " --database-url URL"
+    return f" --data-dir {data_dir}" if data_dir != "data" else ""
