@@ -161,15 +161,20 @@ DraftroomFactory = Callable[..., DraftroomProcess]
 def draftroom_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DraftroomFactory]:
     """Factory: ``proc = draftroom_process("--postgres-url", url, env={...})`` starts
     `python -m draftroom serve ...` (waits for /healthz) and returns the DraftroomProcess.
-    Pass start=False to get it unstarted; other kwargs go to DraftroomProcess. Data and logs
+    Pass start=False to get it unstarted, anonymous=False to require auth (the default
+    passes --allow-anonymous); other kwargs go to DraftroomProcess. Data and logs
     live in tmp_path/draftroom<N>/. All processes are stopped at teardown; their log tails
     are printed if the test failed."""
     procs: list[DraftroomProcess] = []
 
-    def make(*extra_args: str, start: bool = True, **kwargs: Any) -> DraftroomProcess:
+    def make(
+        *extra_args: str, start: bool = True, anonymous: bool = True, **kwargs: Any
+    ) -> DraftroomProcess:
         base = tmp_path / f"draftroom{len(procs)}"
         kwargs.setdefault("data_dir", base / "data")
         kwargs.setdefault("log_dir", base / "logs")
+        if anonymous:  # tests predating auth connect without credentials
+            extra_args = (*extra_args, "--allow-anonymous")
         proc = DraftroomProcess(extra_args, **kwargs)
         procs.append(proc)
         if start:
@@ -203,3 +208,11 @@ async def js(request: pytest.FixtureRequest) -> AsyncIterator[JSHarness]:
         if _failed(request):
             print(f"\n{harness.stderr_tail()}")
         harness.remove_log()
+
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """Async tests run on uvloop, like `draftroom serve`: its transports differ from asyncio's."""
+    import uvloop
+
+    return {"uvloop": uvloop.new_event_loop}

@@ -17,6 +17,9 @@ UPDATE = "update"
 AWARENESS = "awareness"
 APP = "app"
 CONTROL = "control"
+# "Who is here?": a node that just opened a room asks the others for their
+# clients' presence, which they answer with an AWARENESS message.
+PRESENCE_QUERY = "presence?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,9 @@ class Bus(Protocol):
     def subscribe(self, doc_id: str) -> None: ...
 
     def unsubscribe(self, doc_id: str) -> None: ...
+
+    # Set by the hub: called with a document id once its subscription is live.
+    on_subscribed: Callable[[str], None] | None
 
     def publish(self, envelope: Envelope) -> None:
         """Queue for sending; never blocks or raises (a lost message is repaired)."""

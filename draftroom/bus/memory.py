@@ -22,6 +22,7 @@ class MemoryBus:
         self.broker = broker or Broker()
         self.docs: set[str] = set()
         self._on_message: Handler | None = None
+        self.on_subscribed: Callable[[str], None] | None = None
 
     async def start(self, on_message: Handler, on_reconnect: Callable[[], None]) -> None:
         self._on_message = on_message
@@ -32,6 +33,8 @@ class MemoryBus:
 
     def subscribe(self, doc_id: str) -> None:
         self.docs.add(doc_id)
+        if self.on_subscribed is not None and len(self.broker.nodes) > 1:
+            asyncio.get_running_loop().call_soon(self.on_subscribed, doc_id)
 
     def unsubscribe(self, doc_id: str) -> None:
         self.docs.discard(doc_id)

@@ -17,11 +17,15 @@ import random
 import uuid
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
+import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from draftroom.bus.base import Envelope, Handler
+from draftroom.bus.subscriber import Subscriber
+from draftroom.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +54,12 @@ class RedisBus:
         self._wakeup = asyncio.Event()
         self._changes: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._on_message: Handler | None = None
+        self.on_subscribed: Callable[[str], None] | None = None
         self._on_reconnect: Callable[[], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._client = self._connect()
+        # Envelope.pack writes {"o": origin, ...} first: a map header byte, then these.
+        self._own_prefix = msgpack.packb("o") + msgpack.packb(self.node_id)
         # Fault injection for tests of gap repair: drop this share of inbound updates.
         self._drop_inbound = float(os.environ.get("DRAFTROOM_FAULT_BUS_DROP", "0") or 0)
 
@@ -93,6 +100,7 @@ class RedisBus:
         if len(self._queue) >= MAX_QUEUED:
             self._queue.popleft()
             self.dropped += 1
+        tracing.stamp(envelope)  # trace context / commit time for sampled updates
         self._queue.append(envelope)
         self._wakeup.set()
 
@@ -116,11 +124,12 @@ class RedisBus:
                 await self._wakeup.wait()
             batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_PIPELINE))]
             try:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for env in batch:
-                        channel = channel_for(env.doc) if env.doc else CONTROL_CHANNEL
-                        pipe.publish(channel, env.pack())
-                    await pipe.execute()
+                with tracing.publish_batch(batch):
+                    async with self._client.pipeline(transaction=False) as pipe:
+                        for env in batch:
+                            channel = channel_for(env.doc) if env.doc else CONTROL_CHANNEL
+                            pipe.publish(channel, env.pack())
+                        await pipe.execute()
                 delay = 0.1
             except (RedisError, OSError) as exc:
                 # The batch is lost to other nodes; their gap repair reads the store.
@@ -135,9 +144,9 @@ class RedisBus:
         delay = 0.1
         first = True
         while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            subscriber = Subscriber(self.url, self._dispatch, self._subscribed)
             try:
-                await pubsub.subscribe(CONTROL_CHANNEL, *(channel_for(d) for d in self.docs))
+                await subscriber.connect([CONTROL_CHANNEL, *(channel_for(d) for d in self.docs)])
                 self._mark(True, "ok")
                 delay = 0.1
                 if not first:
@@ -145,31 +154,47 @@ class RedisBus:
                     if self._on_reconnect is not None:
                         self._on_reconnect()
                 first = False
-                await self._pump(pubsub)
+                await self._follow_changes(subscriber)
             except asyncio.CancelledError:
-                await _quietly_close(pubsub)
+                subscriber.close()
                 raise
-            except (RedisError, OSError) as exc:
-                self._mark(False, f"subscriber disconnected: {exc}")
+            except (OSError, ConnectionError, TimeoutError) as exc:
+                self._mark(False, f"subscriber disconnected: {exc or type(exc).__name__}")
                 first = False
-            await _quietly_close(pubsub)
+            subscriber.close()
             await asyncio.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 5.0)
 
-    async def _pump(self, pubsub: aioredis.client.PubSub) -> None:
-        while True:
-            while not self._changes.empty():
-                action, doc_id = self._changes.get_nowait()
-                if action == "subscribe" and doc_id in self.docs:
-                    await pubsub.subscribe(channel_for(doc_id))
-                elif action == "unsubscribe" and doc_id not in self.docs:
-                    await pubsub.unsubscribe(channel_for(doc_id))
-            message = await pubsub.get_message(timeout=0.05)
-            if message is None or message.get("type") != "message":
+    async def _follow_changes(self, subscriber: Subscriber) -> None:
+        """Apply (un)subscriptions until the connection is lost. Messages never
+        pass through here: the connection's data callback dispatches them."""
+        assert subscriber.closed is not None
+        lost: asyncio.Future[Any] = subscriber.closed
+        while not lost.done():
+            getter: asyncio.Future[Any] = asyncio.ensure_future(self._changes.get())
+            waiting: set[asyncio.Future[Any]] = {getter, lost}
+            done, _ = await asyncio.wait(waiting, timeout=5.0, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                subscriber.ping()  # keeps NAT/proxies from idling us out; surfaces dead peers
+                subscriber.drain_replies()
                 continue
-            self._dispatch(message["data"])
+            action, doc_id = getter.result()
+            if action == "subscribe" and doc_id in self.docs:
+                subscriber.subscribe(channel_for(doc_id))
+            elif action == "unsubscribe" and doc_id not in self.docs:
+                subscriber.unsubscribe(channel_for(doc_id))
+        raise ConnectionError("connection lost")
+
+    def _subscribed(self, channel: bytes) -> None:
+        name = channel.decode()
+        if name.startswith(CHANNEL_PREFIX) and self.on_subscribed is not None:
+            self.on_subscribed(name[len(CHANNEL_PREFIX) :])
 
     def _dispatch(self, raw: bytes) -> None:
+        # Redis sends our own publishes back; skip them before paying for msgpack.
+        if raw.startswith(self._own_prefix, 1):
+            return
         try:
             envelope = Envelope.unpack(raw)
         except Exception:
@@ -184,13 +209,7 @@ class RedisBus:
         ):
             return
         try:
-            self._on_message(envelope)
+            with tracing.receive(envelope):
+                self._on_message(envelope)
         except Exception:
             log.exception("bus handler failed for %s on %s", envelope.kind, envelope.doc)
-
-
-async def _quietly_close(pubsub: aioredis.client.PubSub) -> None:
-    try:
-        await pubsub.aclose()
-    except (RedisError, OSError, RuntimeError):
-        pass

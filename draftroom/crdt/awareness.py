@@ -75,10 +75,13 @@ class AwarenessRegistry:
             touched.append(client_id)
         return touched
 
-    def encode_all(self) -> bytes | None:
-        if not self.entries:
-            return None
-        return encode_update([(cid, e.clock, e.state) for cid, e in self.entries.items()])
+    def encode_all(self, local_only: bool = False) -> bytes | None:
+        entries = [
+            (cid, e.clock, e.state)
+            for cid, e in self.entries.items()
+            if not (local_only and e.remote)
+        ]
+        return encode_update(entries) if entries else None
 
     def expire(self, max_age: float) -> bytes | None:
         """Forget presence relayed from other nodes that nobody renewed in time.

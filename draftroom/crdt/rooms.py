@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from draftroom.bus.base import APP, AWARENESS, UPDATE, Bus, Envelope
+from draftroom.bus.base import APP, AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
 from draftroom.crdt.protocol import encode_app
 from draftroom.crdt.room import AppHandler, Peer, Room, RoomLimits
 from draftroom.store.base import Store
@@ -30,6 +30,8 @@ def deliver(room: Room, envelope: Envelope) -> None:
         room.remote_update(envelope.seq, envelope.payload)
     elif envelope.kind == AWARENESS:
         room.remote_awareness(envelope.payload)
+    elif envelope.kind == PRESENCE_QUERY:
+        room.answer_presence_query()
     elif envelope.kind == APP:
         room.broadcast_app(encode_app(envelope.payload))
 
@@ -101,9 +103,16 @@ class Rooms:
         room.on_broken = self._drop
         room.app_handlers = self.app_handlers
         self.rooms[doc_id] = room
+        room.query_presence()
         for hook in self.on_open:
             hook(room)
         return room
+
+    def subscribed(self, doc_id: str) -> None:
+        """Our subscription is live: now other nodes' answers will reach us."""
+        room = self.rooms.get(doc_id)
+        if room is not None:
+            room.query_presence()
 
     def deliver(self, envelope: Envelope) -> None:
         """A message from another node about one of our documents."""
