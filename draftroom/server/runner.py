@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from types import FrameType
 
@@ -27,6 +28,13 @@ class DrainingServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
+        # What exists after startup lives for the whole process: take it out of the
+        # cyclic collector's scans, and scan young objects a tenth as often. The
+        # collector was 7% of a node's CPU under load (docs/BENCHMARKS.md).
+        gc.collect()
+        gc.freeze()
+        young, middle, old = gc.get_threshold()
+        gc.set_threshold(young * 10, middle, old)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._loop is None or self.hub.draining or self.should_exit:
