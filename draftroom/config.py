@@ -47,7 +47,7 @@ class Settings:
         metadata={"help": "per-connection outgoing buffer; a slower client is disconnected"},
     )
     commit_delay_ms: float = field(
-        default=2.0, metadata={"help": "how long an idle group commit waits for company"}
+        default=5.0, metadata={"help": "how long an idle group commit waits for company"}
     )
     commit_max_batch: int = field(default=1000, metadata={"help": "most updates per commit"})
     compact_after: int = field(
@@ -64,6 +64,56 @@ class Settings:
     ws_per_message_deflate: bool = field(
         default=False,
         metadata={"help": "compress WebSocket frames (costs ~2.5x memory per connection)"},
+    )
+    # -- Auth (issue 4): accounts, sessions, permissions, abuse limits --------------
+    allow_anonymous: bool = field(
+        default=False,
+        metadata={
+            "help": "local development only: unauthenticated clients act as an owner-level "
+            "local user; refused unless --host is loopback"
+        },
+    )
+    allowed_origins: str = field(
+        default="",
+        metadata={
+            "help": "comma-separated Origins (https://app.example) allowed to open WebSockets "
+            "and send cookie-authenticated writes; the server's own origin always is"
+        },
+    )
+    session_ttl_seconds: float = field(
+        default=14 * 24 * 3600.0,
+        metadata={"help": "a login session expires after this long unused (sliding)"},
+    )
+    session_cookie_secure: bool = field(
+        default=False, metadata={"help": "mark session cookies Secure (serve over HTTPS)"}
+    )
+    auth_recheck_seconds: float = field(
+        default=5.0,
+        metadata={"help": "how often live sockets re-check their credentials and role"},
+    )
+    auth_timeout_seconds: float = field(
+        default=5.0,
+        metadata={"help": "how long a socket without credentials may take to send auth"},
+    )
+    login_rate_per_minute: int = field(
+        default=10, metadata={"help": "login attempts per username per minute"}
+    )
+    login_ip_rate_per_minute: int = field(
+        default=60, metadata={"help": "login attempts per client IP per minute"}
+    )
+    api_rate_per_minute: int = field(
+        default=1200, metadata={"help": "HTTP API calls per user and per client IP per minute"}
+    )
+    ws_messages_per_second: float = field(
+        default=200.0,
+        metadata={"help": "WebSocket frames per second per user per node (burst 5x)"},
+    )
+    ws_bytes_per_second: int = field(
+        default=4 * 1024 * 1024,
+        metadata={"help": "WebSocket bytes per second per user per node"},
+    )
+    max_connections_per_user: int = field(
+        default=32, metadata={"help": "open WebSockets per user per node"}
     )
     # -- Writing agents (issue 5): LLM endpoint, reply cache, cost accounting --------
     llm_base_url: str | None = field(
@@ -105,6 +155,10 @@ class Settings:
     agent_cache_cooldown_seconds: float = field(
         default=5.0, metadata={"help": "after Redis fails, use the database cache this long"}
     )
+    agent_workers: int = field(
+        default=1,
+        metadata={"help": "processes running CPU-heavy agents (style, readability); 0: a thread"},
+    )
     # -- Export (issue 6): worker processes, concurrency, job results ----------------
     export_workers: int = field(
         default=2, metadata={"help": "worker processes that render exports (off the event loop)"}
@@ -117,6 +171,30 @@ class Settings:
     )
     export_ttl_seconds: float = field(
         default=3600.0, metadata={"help": "how long a finished export job's file is kept"}
+    )
+    # -- Telemetry and analytics (issue 7): OTLP, /metrics, usage events -------------
+    telemetry: bool = field(
+        default=False,
+        metadata={"help": "traces, metrics, logs over OTLP (also on if OTEL_EXPORTER_OTLP_*)"},
+    )
+    metrics_endpoint: bool = field(
+        default=True, metadata={"help": "serve Prometheus metrics on GET /metrics"}
+    )
+    trace_edit_ratio: float = field(
+        default=0.01, metadata={"help": "share of edits traced end to end (when tracing)"}
+    )
+    trace_background_ratio: float = field(
+        default=0.01, metadata={"help": "share of parentless DB/Redis calls traced"}
+    )
+    analytics: bool = field(default=True, metadata={"help": "record usage analytics events"})
+    analytics_retention_days: float = field(
+        default=90.0, metadata={"help": "analytics events older than this are purged"}
+    )
+    analytics_flush_seconds: float = field(
+        default=2.0, metadata={"help": "how often buffered analytics events are written"}
+    )
+    analytics_admin_token: str | None = field(
+        default=None, metadata={"help": "bearer token for /api/admin/analytics (else closed)"}
     )
 
     @property
