@@ -741,3 +741,42 @@ def _kill_leftovers() -> None:
         if p.running:
             with contextlib.suppress(Exception):
                 p._kill_group()
+
+
+class _External:
+    """A service given by URL; we neither started it nor may stop it."""
+
+    name = "external service"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _refuse(self, *_: Any, **__: Any) -> Any:
+        raise ServiceError(
+            f"{self.name} {self.url} comes from the environment; this test needs a server it "
+            "started itself (unset DRAFTROOM_TEST_*_URL)"
+        )
+
+    start = stop = kill = restart = _refuse
+
+    @property
+    def running(self) -> bool:
+        return True
+
+
+class ExternalPostgres(_External):
+    name = "DRAFTROOM_TEST_POSTGRES_URL"
+
+    def database_url(self, name: str) -> str:
+        return database_url(self.url, name)
+
+    def create_database(self, name: str) -> str:
+        run_sql(self.url, f'CREATE DATABASE "{name}"')
+        return self.database_url(name)
+
+
+class ExternalRedis(_External):
+    name = "DRAFTROOM_TEST_REDIS_URL"
+
+    def command(self, *args: Any) -> Any:
+        return redis_command(self.url, *args)

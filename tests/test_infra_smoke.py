@@ -15,11 +15,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from conftest import ExternalPostgres, ExternalRedis
 
 from jsclient import RELAY, JSHarness, JSHarnessError, find_node
 from services import (
     DraftroomProcess,
+    ExternalPostgres,
+    ExternalRedis,
     PostgresServer,
     RedisServer,
     ServiceError,
@@ -167,7 +168,7 @@ def _get(url: str) -> str:
 def test_draftroom_process_lifecycle(
     draftroom_process: Callable[..., DraftroomProcess], standin_env: dict[str, str]
 ) -> None:
-    proc = draftroom_process(module="standin_draftroom", env=standin_env)
+    proc = draftroom_process(module="standin_draftroom", env=standin_env, anonymous=False)
     assert proc.argv[:4] == [sys.executable, "-m", "standin_draftroom", "serve"]
     assert proc.argv[4:] == [
         "--host", "127.0.0.1", "--port", str(proc.port), "--data-dir", str(proc.data_dir),
@@ -194,7 +195,7 @@ def test_draftroom_process_startup_failure_shows_stderr(
     draftroom_process: Callable[..., DraftroomProcess], standin_env: dict[str, str]
 ) -> None:
     with pytest.raises(ServiceError, match=r"(?s)exited with 3.*refusing to start"):
-        draftroom_process("--fail", module="standin_draftroom", env=standin_env)
+        draftroom_process("--fail", module="standin_draftroom", env=standin_env, anonymous=False)
 
 
 # -- JS harness against a minimal in-memory y-websocket relay ---------------------------------
