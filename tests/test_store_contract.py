@@ -183,3 +183,33 @@ async def test_sql_runner_speaks_one_dialect_on_both(store: Store) -> None:
     ]
     assert await sql.fetchrow("SELECT v FROM kv WHERE k = $1", "zz") is None
     assert await sql.execute("DELETE FROM kv WHERE v > $1", 2.1) == 1
+
+
+async def test_one_compactor_per_document_across_nodes(postgres_url: str) -> None:
+    first, second = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    await first.open()
+    await second.open()
+    try:
+        await asyncio.gather(*(first.append("doc", u) for u in typing_updates(40)))
+        holding = asyncio.Event()
+        release = asyncio.Event()
+
+        async def hold(doc_id: str) -> None:
+            holding.set()
+            await release.wait()
+
+        first._before_compaction_write = hold  # type: ignore[method-assign]
+        running = asyncio.create_task(first.compact("doc"))
+        await holding.wait()
+        # Another node meanwhile appends (not blocked) and tries to compact (skips).
+        assert await second.append("doc", typing_updates(1, "z")[0]) == 41
+        assert await second.compact("doc") is None
+        release.set()
+        result = await running
+        assert result is not None and result.snapshot_seq == 40
+        state = await second.load("doc")
+        assert (state.snapshot_seq, state.seq) == (40, 41)
+        assert sorted(text_of(state.snapshot, state.updates)) == sorted("x" * 40 + "z")
+    finally:
+        await first.close()
+        await second.close()
