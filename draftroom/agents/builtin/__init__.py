@@ -1,0 +1,1 @@
+"""Built-in agents that work offline: no network, no model weights."""

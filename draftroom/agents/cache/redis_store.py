@@ -1,0 +1,67 @@
+"""Cache entries in Redis: one string per reply, with a TTL on every key.
+
+Every key expiring matters twice: entries do not outlive their usefulness, and a
+Redis shared with sessions can run ``maxmemory-policy volatile-lru``, evicting only
+cache entries under memory pressure (see docs/AGENTS.md).
+
+Calls fail fast: short socket timeouts, no client-side retries, and an overall
+deadline per call. The circuit breaker in tiered.py decides what happens next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from draftroom.agents.cache.keys import EntryKey, redis_pattern
+
+
+class RedisStore:
+    def __init__(self, url: str, timeout: float) -> None:
+        self.timeout = timeout
+        # A blocking pool: a burst of requests waits (up to the timeout) for a free
+        # connection instead of failing with "too many connections" and tripping the
+        # breaker while Redis itself is fine.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=64,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+            health_check_interval=0,
+        )
+        self.client = aioredis.Redis(connection_pool=pool)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def get(self, key: EntryKey) -> bytes | None:
+        value = await asyncio.wait_for(self.client.get(key.redis_key), self.timeout)
+        return value if isinstance(value, bytes) else None
+
+    async def set(self, key: EntryKey, value: bytes, ttl: float) -> None:
+        await asyncio.wait_for(
+            self.client.set(key.redis_key, value, px=max(int(ttl * 1000), 1)), self.timeout
+        )
+
+    async def ping(self) -> None:
+        await asyncio.wait_for(self.client.ping(), self.timeout)
+
+    async def invalidate(self, agent: str | None, doc_id: str | None) -> int:
+        """Delete matching entries. SCAN walks the keyspace in steps (it never blocks
+        Redis the way KEYS would); an operator action, so its cost is acceptable."""
+        removed = 0
+        batch: list[bytes] = []
+        async for key in self.client.scan_iter(match=redis_pattern(agent, doc_id), count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                removed += int(await self.client.unlink(*batch))
+                batch = []
+        if batch:
+            removed += int(await self.client.unlink(*batch))
+        return removed

@@ -1,0 +1,306 @@
+"""One agent invocation, end to end.
+
+    prepare:  find the agent, check its parameters and the selection, read the document
+              (the live room if open, else the store), build the cache key, look it up;
+              on a miss of an LLM agent, check the requester's daily budget.
+    stream:   broadcast agent.start, then agent.chunk for each chunk (from the cache, or
+              from the single-flight computation), then agent.done or agent.error, to
+              every collaborator of the document on every node; yield the same events
+              to the requester (the HTTP response streams them).
+
+Errors found while preparing are the requester's alone (an HTTP error, or an error
+app message to the one WebSocket client); errors after agent.start are broadcast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from draftroom.agents import params as agent_params
+from draftroom.agents.base import Agent, AgentContext, AgentError, Requester, Selection
+from draftroom.agents.cache.breaker import CircuitBreaker
+from draftroom.agents.cache.db_store import DatabaseStore
+from draftroom.agents.cache.keys import EntryKey, make_key
+from draftroom.agents.cache.redis_store import RedisStore
+from draftroom.agents.cache.tiered import ReplyCache
+from draftroom.agents.cpu import CpuPool
+from draftroom.agents.editor import AppliedEdit, Editor
+from draftroom.agents.flights import SingleFlight
+from draftroom.agents.llm.client import LLMClient
+from draftroom.agents.prices import PriceTable
+from draftroom.agents.registry import load_agents
+from draftroom.agents.text import DocumentText, read_text
+from draftroom.agents.tokens import TokenCounter
+from draftroom.agents.usage import UsageLog
+from draftroom.store.compaction import build_doc
+
+if TYPE_CHECKING:
+    from draftroom.server.hub import Hub
+
+log = logging.getLogger(__name__)
+
+INVALIDATE = "agent.cache.invalidate"
+MAX_REQUEST_ID = 100
+
+
+@dataclass(slots=True)
+class Invocation:
+    doc_id: str
+    agent: str
+    requester: Requester
+    params: Any = None
+    selection: Selection | None = None
+    apply: bool = False
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(slots=True)
+class Prepared:
+    invocation: Invocation
+    agent: Agent
+    ctx: AgentContext
+    key: EntryKey
+    cached: list[dict[str, Any]] | None
+
+
+class AgentService:
+    def __init__(self, hub: Hub) -> None:
+        settings = hub.settings
+        self.hub = hub
+        self.settings = settings
+        self.agents = load_agents()
+        tokens = TokenCounter(settings.agent_tokenizer_file)
+        self.llm = LLMClient(settings, tokens) if settings.llm_base_url else None
+        redis = (
+            RedisStore(settings.redis_url, settings.agent_cache_redis_timeout_ms / 1000)
+            if settings.redis_url
+            else None
+        )
+        self.cache = ReplyCache(
+            redis=redis,
+            database=DatabaseStore(hub.store.sql) if redis is not None else None,
+            breaker=CircuitBreaker(settings.agent_cache_cooldown_seconds),
+            memory_entries=settings.agent_cache_memory_entries,
+            max_entry_bytes=settings.agent_cache_max_entry_bytes,
+        )
+        self.usage = UsageLog(
+            hub.store.sql,
+            PriceTable.parse(settings.agent_prices),
+            settings.agent_daily_budget_usd,
+        )
+        self.flights = SingleFlight()
+        self.cpu = CpuPool(settings.agent_workers)
+        self.editor = Editor(hub.rooms, hub.store.sql)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.cpu.start()
+        self.spawn(self._purge_loop())
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.flights.close()
+        self.cpu.close()
+        await self.cache.close()
+        if self.llm is not None:
+            await self.llm.close()
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _purge_loop(self) -> None:
+        while True:
+            await asyncio.sleep(300)
+            if self.cache.database is not None:
+                try:
+                    await self.cache.database.purge_expired()
+                except Exception:
+                    log.exception("purging expired agent cache rows failed")
+
+    # -- listing ----------------------------------------------------------------------
+
+    def describe(self) -> list[dict[str, Any]]:
+        out = []
+        for agent in sorted(self.agents.values(), key=lambda a: a.name):
+            reason = agent.unavailable_reason(self.settings)
+            out.append(
+                {
+                    "name": agent.name,
+                    "version": agent.version,
+                    "description": agent.description,
+                    "params": agent.params_schema,
+                    "uses_llm": agent.uses_llm,
+                    "applicable": agent.applicable,
+                    "available": reason is None,
+                    "unavailable_reason": reason,
+                }
+            )
+        return out
+
+    # -- invocation -------------------------------------------------------------------
+
+    async def prepare(self, inv: Invocation) -> Prepared:
+        agent = self.agents.get(inv.agent)
+        if agent is None:
+            raise AgentError("unknown_agent", f"no agent named {inv.agent[:64]!r}", 404)
+        reason = agent.unavailable_reason(self.settings)
+        if reason is not None:
+            raise AgentError("agent_unavailable", reason, 503)
+        if inv.apply and not agent.applicable:
+            raise AgentError("not_applicable", f"{agent.name} replies cannot be applied")
+        params = agent_params.normalize(agent.params_schema, inv.params)
+        document = await self.read_document(inv.doc_id)
+        selection = inv.selection
+        if selection is not None and not 0 <= selection.start <= selection.end <= len(
+            document.text
+        ):
+            raise AgentError("invalid_selection", "selection is outside the document text")
+        ctx = AgentContext(
+            inv.doc_id,
+            document,
+            params,
+            inv.requester,
+            selection,
+            self.llm if agent.uses_llm else None,
+        )
+        key = make_key(
+            agent=agent.name,
+            version=agent.version,
+            model=self.settings.llm_model if agent.uses_llm else "",
+            params=params,
+            context=agent.cache_input(ctx),
+            doc_id=inv.doc_id,
+        )
+        cached = await self.cache.get(key) if self._ttl(agent) > 0 else None
+        if cached is None and agent.uses_llm:
+            await self.usage.check_budget(inv.requester)
+        return Prepared(inv, agent, ctx, key, cached)
+
+    async def read_document(self, doc_id: str) -> DocumentText:
+        room = self.hub.rooms.rooms.get(doc_id)
+        if room is not None and not room.closed:
+            return read_text(room.doc)
+        if await self.hub.store.get_document(doc_id) is None:
+            raise AgentError("not_found", "no such document", 404)
+        state = await self.hub.store.load(doc_id)
+        doc = await asyncio.to_thread(build_doc, state.snapshot, state.updates)
+        return read_text(doc)
+
+    async def stream(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
+        """Run a prepared invocation; broadcast and yield its events."""
+        inv, agent = prepared.invocation, prepared.agent
+        tag = {
+            "request": inv.request_id,
+            "agent": agent.name,
+            "requester": inv.requester.to_json(),
+            "doc": inv.doc_id,
+        }
+        cached = prepared.cached is not None
+        seq = 0
+        finished = False
+        editing = (
+            await self.editor.begin(inv.doc_id, agent.name, inv.requester) if inv.apply else None
+        )
+        try:
+            yield self._emit(inv.doc_id, {"type": "agent.start", **tag, "cached": cached})
+            texts: list[str] = []
+            async for chunk in self._chunks(prepared):
+                seq += 1
+                if isinstance(chunk.get("text"), str):
+                    texts.append(chunk["text"])
+                yield self._emit(
+                    inv.doc_id, {"type": "agent.chunk", **tag, "seq": seq, "data": chunk}
+                )
+            applied: AppliedEdit | None = None
+            if editing is not None:
+                room, peer = editing
+                applied = await self.editor.apply(
+                    room, peer, "".join(texts), inv.selection, inv.request_id
+                )
+            done: dict[str, Any] = {"type": "agent.done", **tag, "chunks": seq, "cached": cached}
+            if applied is not None:
+                done["applied"] = applied.to_json()
+            finished = True
+            yield self._emit(inv.doc_id, done)
+        except AgentError as exc:
+            finished = True
+            yield self._emit(
+                inv.doc_id, {"type": "agent.error", **tag, "code": exc.code, "message": exc.message}
+            )
+        except Exception:
+            finished = True
+            log.exception("agent %s failed on %s", agent.name, inv.doc_id)
+            yield self._emit(
+                inv.doc_id,
+                {"type": "agent.error", **tag, "code": "agent_failed", "message": "agent failed"},
+            )
+        finally:
+            if not finished:  # the requester went away mid-reply
+                self._emit(
+                    inv.doc_id,
+                    {"type": "agent.error", **tag, "code": "cancelled", "message": "cancelled"},
+                )
+            if editing is not None:
+                self.editor.end(*editing)
+
+    def _emit(self, doc_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        self.hub.broadcast_app(doc_id, event)
+        return event
+
+    def _ttl(self, agent: Agent) -> float:
+        return self.settings.agent_cache_ttl_seconds if agent.cache_ttl is None else agent.cache_ttl
+
+    def _chunks(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
+        if prepared.cached is not None:
+            return _replay(prepared.cached)
+        flight, _ = self.flights.join(prepared.key.digest, lambda: self._compute(prepared))
+        return flight.follow()
+
+    async def _compute(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
+        """The one computation behind a flight: run, then cache and bill the result."""
+        inv, agent, ctx = prepared.invocation, prepared.agent, prepared.ctx
+        chunks: list[dict[str, Any]] = []
+        try:
+            async for chunk in agent.run(ctx):
+                chunks.append(chunk)
+                yield chunk
+        finally:
+            for usage in ctx.usage:
+                try:
+                    await self.usage.record(
+                        inv.request_id, inv.requester, inv.doc_id, agent.name, usage
+                    )
+                except Exception:
+                    log.exception("recording agent usage failed")
+        try:
+            await self.cache.put(prepared.key, chunks, self._ttl(agent))
+        except Exception:  # e.g. a third-party agent's chunk msgpack cannot encode
+            log.exception("caching the reply of agent %s failed", agent.name)
+
+    # -- operators --------------------------------------------------------------------
+
+    async def invalidate(self, agent: str | None, doc_id: str | None) -> int:
+        removed = await self.cache.invalidate_shared(agent, doc_id)
+        removed += self.cache.invalidate_local(agent, doc_id)
+        # Every other node's in-memory entries (here it finds nothing left).
+        self.hub.broadcast_control({"type": INVALIDATE, "agent": agent, "doc": doc_id})
+        return removed
+
+    def on_invalidate(self, data: dict[str, Any]) -> None:
+        self.cache.invalidate_local(data.get("agent"), data.get("doc"))
+
+
+async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for chunk in chunks:
+        yield chunk

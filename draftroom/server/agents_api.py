@@ -1,0 +1,212 @@
+"""HTTP API of the writing agents (docs/AGENTS.md).
+
+    GET    /api/agents                            the agents, with availability
+    POST   /api/documents/{id}/agents/{name}      invoke; streams NDJSON events
+    GET    /api/usage                             LLM usage and cost, filtered
+    PUT    /api/usage/budgets/{user}              set (or with null clear) a daily cap
+    DELETE /api/agents/cache?agent=&document=     operator cache invalidation
+    GET    /api/agents/cache                      cache backend, breaker and counters
+
+Invoking needs the document's ``read`` permission (``edit`` to apply the reply);
+usage, budgets and the cache are for site admins (``_operator``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from draftroom.agents.base import AgentError, Requester
+from draftroom.agents.service import AgentService, Invocation
+from draftroom.agents.usage import UsageQuery
+from draftroom.agents.websocket import install as install_websocket
+from draftroom.agents.websocket import parse_selection
+from draftroom.auth.permissions import authorize
+from draftroom.server.errors import ApiError
+from draftroom.server.hub import Hub
+from draftroom.store.base import valid_doc_id
+
+MAX_BODY = 64 * 1024
+NDJSON = "application/x-ndjson"
+
+
+def mount(hub: Hub) -> list[BaseRoute]:
+    """Create the agent service on ``hub`` (hooks, handlers) and return its routes."""
+    service = AgentService(hub)
+    hub.agents = service  # type: ignore[attr-defined]
+    hub.on_start.append(service.start)
+    hub.on_stop.append(service.stop)
+    hub.control_handlers["agent.cache.invalidate"] = service.on_invalidate
+    install_websocket(service)
+    return routes
+
+
+def _service(request: Request) -> AgentService:
+    service: AgentService = request.app.state.hub.agents
+    return service
+
+
+async def _operator(request: Request) -> None:
+    """Operator-only endpoints call this first: site admins only."""
+    principal = await request.app.state.auth.require(request)
+    if not principal.is_admin:
+        raise ApiError(403, "forbidden", "only site admins may do this")
+
+
+def _api_error(exc: AgentError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "too_large", "request body over 64 KiB")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid", "request body must be a JSON object")
+    return body
+
+
+async def list_agents(request: Request) -> Response:
+    await request.app.state.auth.require(request)  # any signed-in user (auth, issue 4)
+    return JSONResponse({"agents": _service(request).describe()})
+
+
+async def invoke(request: Request) -> Response:
+    """Run an agent; the response is NDJSON, one event per line, the very events every
+    collaborator receives over the WebSocket (agent.start, agent.chunk…, agent.done or
+    agent.error). Refusals before the start are plain JSON errors."""
+    service = _service(request)
+    doc_id = request.path_params["doc_id"]
+    if not valid_doc_id(doc_id):
+        raise ApiError(404, "not_found", "no such document")
+    body = await _body(request)
+    unknown = set(body) - {"params", "selection", "apply"}
+    if unknown:
+        raise ApiError(422, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
+    apply = body.get("apply") is True
+    principal = await authorize(request, doc_id, "edit" if apply else "read")
+    try:
+        prepared = await service.prepare(
+            Invocation(
+                doc_id=doc_id,
+                agent=request.path_params["name"],
+                requester=Requester(principal.user_id, principal.username),
+                params=body.get("params"),
+                selection=parse_selection(body.get("selection")),
+                apply=apply,
+            )
+        )
+    except AgentError as exc:
+        raise _api_error(exc) from None
+
+    headers = {
+        "X-Request-Id": prepared.invocation.request_id,
+        "X-Agent-Cache": "hit" if prepared.cached is not None else "miss",
+        "Cache-Control": "no-store",
+    }
+    if prepared.cached is not None and not prepared.invocation.apply:
+        # A hit is complete at once: send it in one write, not as a stream.
+        replay = b"".join([_line(event) async for event in service.stream(prepared)])
+        return Response(replay, media_type=NDJSON, headers=headers)
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for event in service.stream(prepared):
+            yield _line(event)
+
+    return StreamingResponse(lines(), media_type=NDJSON, headers=headers)
+
+
+def _line(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _time_param(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(raw).timestamp()
+    except ValueError:
+        raise ApiError(422, "invalid", f"{name} must be epoch seconds or ISO 8601") from None
+
+
+async def usage(request: Request) -> Response:
+    await _operator(request)
+    q = request.query_params
+    try:
+        limit = int(q.get("limit", "100"))
+    except ValueError:
+        raise ApiError(422, "invalid", "limit must be an integer") from None
+    if not 0 <= limit <= 1000:
+        raise ApiError(422, "invalid", "limit must be between 0 and 1000")
+    query = UsageQuery(
+        user_id=q.get("user"),
+        doc_id=q.get("document"),
+        agent=q.get("agent"),
+        model=q.get("model"),
+        since=_time_param(request, "since"),
+        until=_time_param(request, "until"),
+        limit=limit,
+    )
+    return JSONResponse(await _service(request).usage.report(query))
+
+
+async def set_budget(request: Request) -> Response:
+    await _operator(request)
+    user_id = request.path_params["user"]
+    body = await _body(request)
+    daily = body.get("daily_usd", "missing")
+    if daily is not None and (
+        isinstance(daily, bool) or not isinstance(daily, int | float) or daily < 0
+    ):
+        raise ApiError(422, "invalid", "daily_usd must be a number >= 0, or null to clear")
+    service = _service(request)
+    await service.usage.set_budget(user_id, None if daily is None else float(daily))
+    return JSONResponse(
+        {
+            "user": user_id,
+            "daily_usd": await service.usage.budget(user_id),
+            "spent_today_usd": round(await service.usage.spent_today(user_id), 8),
+        }
+    )
+
+
+async def invalidate_cache(request: Request) -> Response:
+    await _operator(request)
+    agent = request.query_params.get("agent") or None
+    doc_id = request.query_params.get("document") or None
+    try:
+        removed = await _service(request).invalidate(agent, doc_id)
+    except Exception as exc:
+        raise ApiError(503, "unavailable", f"cache invalidation failed: {exc}") from None
+    return JSONResponse({"removed": removed, "agent": agent, "document": doc_id})
+
+
+async def cache_status(request: Request) -> Response:
+    await _operator(request)
+    service = _service(request)
+    return JSONResponse({**service.cache.status(), "computations": service.flights.started})
+
+
+routes: list[BaseRoute] = [
+    Route("/api/agents", list_agents, methods=["GET"]),
+    Route("/api/agents/cache", cache_status, methods=["GET"]),
+    Route("/api/agents/cache", invalidate_cache, methods=["DELETE"]),
+    Route("/api/usage", usage, methods=["GET"]),
+    Route("/api/usage/budgets/{user}", set_budget, methods=["PUT"]),
+    Route("/api/documents/{doc_id:path}/agents/{name}", invoke, methods=["POST"]),
+]
