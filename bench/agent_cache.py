@@ -131,7 +131,7 @@ class Runner:
         for i, text in enumerate(self.texts):
             client = DraftroomClient(self.server.ws_url(f"doc-{i}"), connect_timeout=30)
             await client.connect()
-            await client.wait_saved(client.insert(text), timeout=30)
+            await client.wait_saved(client.insert(text), within=30)
             self.writers.append(client)
             self.edit_locks.append(asyncio.Lock())
 
@@ -183,7 +183,7 @@ async def builtins_on_a_novel(server: DraftroomProcess, words: int, repeat: int)
     text = prose(words, random.Random(7))
     client = DraftroomClient(server.ws_url("novel"), connect_timeout=60)
     await client.connect()
-    await client.wait_saved(client.insert(text), timeout=60)
+    await client.wait_saved(client.insert(text), within=60)
     out: dict[str, Any] = {"words": len(text.split())}
     async with httpx.AsyncClient(timeout=120) as http:
         for agent in ("style", "readability", "outline"):

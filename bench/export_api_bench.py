@@ -38,7 +38,7 @@ async def _type(client: DraftroomClient, stop: asyncio.Event, limit: int) -> lis
     rtts: list[float] = []
     while not stop.is_set() and len(rtts) < limit:
         t0 = time.perf_counter()
-        await client.wait_saved(client.insert("k"), timeout=30)
+        await client.wait_saved(client.insert("k"), within=30)
         rtts.append((time.perf_counter() - t0) * 1000)
         await asyncio.sleep(0.005)  # a fast typist, not a flood
     return rtts
@@ -79,7 +79,7 @@ async def _run(
             await http.post("/api/documents", json={"id": doc_id, "title": f"Chapter {n}"})
             state = build_novel(words_per_doc, 1, seed=n).get_update()
             async with DraftroomClient(ws + doc_id) as client:
-                await client.wait_saved(client.send_update(state), timeout=60)
+                await client.wait_saved(client.send_update(state), within=60)
         print(
             f"wrote {DOCS} documents x {words_per_doc:,} words in {time.perf_counter() - t0:.1f} s",
             file=sys.stderr,

@@ -8,6 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from draftroom import cli_export, cli_users
 from draftroom.config import Settings, env_name, settings_from
 
 
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server (embedded SQLite unless --database-url)")
     _add_settings_options(serve)
+    cli_export.add_parser(sub)
+    cli_users.add_parser(sub)
     return parser
 
 
@@ -42,7 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"draftroom: {exc}", file=sys.stderr)
             return 2
+        from draftroom.auth.service import settings_problem
+
+        if problem := settings_problem(settings):
+            print(f"draftroom: {problem}", file=sys.stderr)
+            return 2
         return serve(settings)
+    if args.command == "export":
+        return cli_export.main(args)
+    if args.command == "user":
+        return cli_users.main(args)
     return 2
 
 

@@ -69,7 +69,8 @@ class DraftroomClient:
         await self.close()
 
     async def connect(self, *, wait_synced: bool = True) -> None:
-        url = self.url + ("?draftroom=1" if self.app_messages else "")
+        sep = "&" if "?" in self.url else "?"  # the URL may carry ?token=
+        url = self.url + (sep + "draftroom=1" if self.app_messages else "")
         self._ws = await websockets.connect(
             url, max_size=None, compression=None, open_timeout=self.connect_timeout
         )
@@ -97,9 +98,7 @@ class DraftroomClient:
 
     def send_update(self, update: bytes) -> int:
         self.sent_updates += 1
-        asyncio.get_running_loop().create_task(
-            self._ws.send(encode_sync(SyncType.UPDATE, update))
-        )
+        asyncio.get_running_loop().create_task(self._ws.send(encode_sync(SyncType.UPDATE, update)))
         return self.sent_updates
 
     async def set_awareness(self, client_id: int, clock: int, state: str) -> None:
@@ -110,15 +109,15 @@ class DraftroomClient:
     async def hello(self) -> None:
         await self.send_raw(encode_app({"type": "hello"}))
 
-    async def wait_saved(self, upto: int, timeout: float = 10.0) -> int:
+    async def wait_saved(self, upto: int, within: float = 10.0) -> int:
         """Wait until the server acknowledges update ``upto``; returns the version."""
         async with self._saved:
-            await asyncio.wait_for(self._saved.wait_for(lambda: self.saved_upto >= upto), timeout)
+            await asyncio.wait_for(self._saved.wait_for(lambda: self.saved_upto >= upto), within)
         return self.version
 
-    async def wait_closed(self, timeout: float = 10.0) -> int | None:
+    async def wait_closed(self, within: float = 10.0) -> int | None:
         if self._reader is not None:
-            await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+            await asyncio.wait_for(asyncio.shield(self._reader), within)
         return self.close_code
 
     # -- incoming ---------------------------------------------------------------

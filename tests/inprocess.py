@@ -36,6 +36,7 @@ def make_settings(data_dir: Path, database_url: str | None = None, **overrides: 
         database_url=database_url,
         room_grace_seconds=0.2,
         log_format="text",
+        allow_anonymous=True,  # auth tests turn it off
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 

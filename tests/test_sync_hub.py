@@ -221,3 +221,30 @@ async def test_reconnect_step2_repeating_known_state_is_not_stored(
     await again.wait_saved(1)
     assert (await sqlite_server.hub.store.load("doc")).seq == version
     await again.close()
+
+
+async def test_a_client_that_stops_reading_is_dropped_without_slowing_the_room(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, send_queue_bytes=256 * 1024)
+    async with running_server(settings) as srv:
+        # max_queue=1: this client's library stops reading the socket after one frame.
+        stuck = await websockets.connect(
+            srv.ws("doc"), max_size=None, compression=None, max_queue=1
+        )
+        async with (
+            DraftroomClient(srv.ws("doc")) as writer,
+            DraftroomClient(srv.ws("doc")) as reader,
+        ):
+            await eventually(lambda: len(srv.hub.rooms.rooms["doc"].peers) == 3)
+            chunk = "p" * 100_000
+            last = 0
+            for _ in range(200):  # 20 MB: more than loopback socket buffers hold
+                last = writer.insert(chunk)
+                await asyncio.sleep(0)
+            await writer.wait_saved(last, within=60)
+            # The stuck client was dropped; the others got everything.
+            await eventually(lambda: len(srv.hub.rooms.rooms["doc"].peers) == 2, within=30)
+            await eventually(lambda: len(str(reader.text)) == 200 * 100_000, within=30)
+            assert reader.close_code is None and writer.close_code is None
+        stuck.transport.abort()

@@ -24,6 +24,7 @@ from draftroom.auth.tokens_util import API_TOKEN_PREFIX, SESSION_PREFIX
 from draftroom.auth.users import Users
 from draftroom.config import Settings
 from draftroom.server.errors import ApiError
+from draftroom.telemetry.node import erase_user as erase_user_events
 
 if TYPE_CHECKING:
     from draftroom.server.hub import Hub
@@ -205,6 +206,7 @@ class Auth:
         await self.sessions.revoke_user(user_id)
         found = await self.users.delete(user_id)
         self.announce(user=user_id)
+        await erase_user_events(self.hub, user_id)  # usage analytics (issue 7)
         return found
 
     async def revoke_token(self, token_id: str) -> bool:

@@ -47,8 +47,11 @@ CLOSE_NAMES = {
     1011: "unavailable",
     1012: "restarting",
     4400: "invalid_document_id",
+    4401: "unauthenticated",
+    4403: "forbidden",
     4404: "document_deleted",
     4413: "document_too_large",
+    4429: "rate_limited",
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pycrdt import Doc
 
-from draftroom.bus.base import AWARENESS, UPDATE, Bus, Envelope
+from draftroom.bus.base import AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
 from draftroom.crdt.awareness import AwarenessRegistry
 from draftroom.crdt.protocol import (
     AppMessage,
@@ -32,6 +32,8 @@ from draftroom.crdt.protocol import (
     encode_sync,
 )
 from draftroom.store.base import Store
+from draftroom.telemetry.metrics import HOT
+from draftroom.telemetry.tracing import edit_context
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ class Peer(Protocol):
     app_messages: bool  # opted in to Draftroom app messages
     awareness_ids: set[int]
     updates_received: int
+    user: str | None  # None for internal peers
+    read_only: bool  # updates are refused, never applied, stored or broadcast
 
     def send(self, frame: bytes) -> None: ...
 
@@ -209,10 +213,25 @@ class Room:
     def edit(self, peer: Peer, frame: bytes, message: SyncMessage) -> None:
         # 1. receive: number the peer's updates so acks can say "saved up to N".
         peer.updates_received += 1
+        HOT.updates_in += 1
         upto = peer.updates_received
         update = message.payload
         if update == EMPTY_UPDATE:
             self._ack_after(peer, upto, self._last_append)
+            return
+        if peer.read_only:
+            # A viewer or commenter: drop the edit before it touches the doc. The socket
+            # stays open (it still gets sync and presence); opted-in clients learn why.
+            if peer.app_messages:
+                peer.send(
+                    encode_app(
+                        {
+                            "type": "error",
+                            "code": "read_only",
+                            "message": "your role on this document cannot edit; change not saved",
+                        }
+                    )
+                )
             return
         if self.size_bytes + len(update) > self.limits.max_document_bytes:
             raise Rejected(4413, "document size limit reached; edit not saved")
@@ -229,8 +248,12 @@ class Room:
         self._last_append = saved
         # 4. fan-out to this node's other peers now; other nodes get it after commit.
         self.broadcast(as_update_frame(frame, message), exclude=peer)
+        HOT.updates_out += len(self.peers) - 1
         # 5. ack once committed.
-        saved.add_done_callback(partial(self._saved, peer, upto, update))
+        # A sampled edit's trace context rides this callback (to the bus publish).
+        saved.add_done_callback(
+            partial(self._saved, peer, upto, update), context=edit_context(self.doc_id, saved)
+        )
 
     def _apply_client_update(self, update: bytes, detect_noop: bool) -> bool:
         """Apply or raise Rejected; with detect_noop, return whether anything changed.
@@ -320,6 +343,7 @@ class Room:
         self.doc.apply_update(update)
         self.size_bytes += len(update)
         self.broadcast(encode_sync(SyncType.UPDATE, update), exclude=None)
+        HOT.updates_out += len(self.peers)
 
     def remote_awareness(self, update: bytes) -> None:
         try:
@@ -327,6 +351,15 @@ class Room:
         except ProtocolError:
             return
         self.broadcast(encode_awareness(update), exclude=None)
+
+    def query_presence(self) -> None:
+        self.publish(PRESENCE_QUERY, b"")
+
+    def answer_presence_query(self) -> None:
+        # Only our own clients' states: relaying relayed ones would echo forever.
+        states = self.awareness.encode_all(local_only=True)
+        if states is not None:
+            self.publish(AWARENESS, states)
 
     def catch_up(self) -> None:
         """Read from the store whatever this room has not seen (gap repair)."""

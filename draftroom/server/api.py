@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from draftroom.auth.permissions import authorize
 from draftroom.crdt.content import document_text
 from draftroom.server.errors import ApiError
 from draftroom.server.hub import Hub
@@ -89,13 +90,24 @@ async def readyz(request: Request) -> Response:
 async def list_documents(request: Request) -> Response:
     limit = _int_param(request, "limit", 100, MAX_PAGE)
     offset = _int_param(request, "offset", 0, 10**9)
-    docs = await _hub(request).store.list_documents(limit, offset)
+    principal = await request.app.state.auth.require(request)
+    store = _hub(request).store
+    if principal.is_admin:
+        docs = await store.list_documents(limit, offset)
+    else:  # only documents the caller holds a role on
+        ids = await request.app.state.auth.members.documents_of(principal.user_id, limit, offset)
+        found = [await store.get_document(doc_id) for doc_id in ids]
+        docs = [d for d in found if d is not None]
     return JSONResponse(
         {"documents": [d.to_json() for d in docs], "limit": limit, "offset": offset}
     )
 
 
 async def create_document(request: Request) -> Response:
+    auth = request.app.state.auth
+    principal = await auth.require(request)
+    if "write" not in principal.scopes:
+        raise ApiError(403, "forbidden", "creating documents needs the write scope")
     body = await _json_body(request)
     doc_id = body.get("id") or uuid.uuid4().hex
     if not isinstance(doc_id, str) or not valid_doc_id(doc_id):
@@ -103,10 +115,13 @@ async def create_document(request: Request) -> Response:
     meta = await _hub(request).store.create_document(doc_id, _title(body, ""))
     if meta is None:
         raise ApiError(409, "exists", f"document {doc_id!r} already exists")
+    if not principal.anonymous:
+        await auth.members.grant(doc_id, principal.user_id, "owner")  # creator owns it
     return JSONResponse(meta.to_json(), status_code=201)
 
 
 async def get_document(request: Request) -> Response:
+    await authorize(request, _doc_id(request), "read")
     meta = await _hub(request).store.get_document(_doc_id(request))
     if meta is None:
         raise ApiError(404, "not_found", "no such document")
@@ -115,6 +130,7 @@ async def get_document(request: Request) -> Response:
 
 async def update_document(request: Request) -> Response:
     doc_id = _doc_id(request)
+    await authorize(request, doc_id, "edit")
     body = await _json_body(request)
     unknown = set(body) - {"title"}
     if unknown:
@@ -128,6 +144,7 @@ async def update_document(request: Request) -> Response:
 async def delete_document(request: Request) -> Response:
     hub = _hub(request)
     doc_id = _doc_id(request)
+    await authorize(request, doc_id, "delete")
     if await hub.store.get_document(doc_id) is None:
         raise ApiError(404, "not_found", "no such document")
     # Close live editors first and let their queued saves land, so nothing
@@ -135,12 +152,14 @@ async def delete_document(request: Request) -> Response:
     hub.rooms.close_room(doc_id, 4404, "document deleted")
     await hub.store.flush()
     await hub.store.delete_document(doc_id)
+    await request.app.state.auth.members.remove_document(doc_id)
     return Response(status_code=204)
 
 
 async def document_content(request: Request) -> Response:
     hub = _hub(request)
     doc_id = _doc_id(request)
+    await authorize(request, doc_id, "read")
     room = hub.rooms.rooms.get(doc_id)
     if room is not None and not room.closed:
         return JSONResponse({"id": doc_id, "version": room.version, **document_text(room.doc)})

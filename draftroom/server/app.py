@@ -7,13 +7,17 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
+from draftroom.auth.install import install as install_auth
+from draftroom.auth.middleware import AuthMiddleware
 from draftroom.config import Settings
-from draftroom.server import api
+from draftroom.server import agents_api, analytics_api, api, auth_api, export_api, metrics_api
 from draftroom.server.errors import http_exception_handler, server_error_handler
 from draftroom.server.hub import Hub
 from draftroom.server.ws import websocket_endpoint
+from draftroom.telemetry.node import install as install_telemetry
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
@@ -28,9 +32,20 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
             await hub.stop()
 
     app = Starlette(
-        routes=[*api.routes, WebSocketRoute("/ws/{doc_id:path}", websocket_endpoint)],
+        routes=[
+            *auth_api.routes,  # before api.routes: /api/documents/{id:path} is greedy
+            *export_api.routes,
+            *metrics_api.routes,
+            *analytics_api.routes,
+            *agents_api.mount(hub),  # creates the agent service; routes before api's
+            *api.routes,
+            WebSocketRoute("/ws/{doc_id:path}", websocket_endpoint),
+        ],
         exception_handlers={HTTPException: http_exception_handler, Exception: server_error_handler},
         lifespan=lifespan,
+        middleware=[Middleware(AuthMiddleware)],
     )
     app.state.hub = hub
+    install_auth(app, hub)  # raises ValueError on an unsafe --allow-anonymous
+    install_telemetry(app, hub)
     return app

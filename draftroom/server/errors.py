@@ -32,7 +32,9 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 async def http_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = getattr(exc, "code", None) or _DEFAULT_CODES.get(exc.status_code, "error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    response = error_response(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})  # e.g. Retry-After on 429
+    return response
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:

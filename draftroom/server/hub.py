@@ -50,6 +50,7 @@ class Hub:
             ),
             grace_seconds=settings.room_grace_seconds,
         )
+        self.bus.on_subscribed = self.rooms.subscribed
         self.connections: set[Connection] = set()
         self.draining = False
         # Node-wide messages by "type" (e.g. "kick" when a session is revoked).

@@ -10,11 +10,14 @@ import logging
 
 from starlette.websockets import WebSocket
 
+from draftroom.auth.ws_guard import Throttle, admit
 from draftroom.crdt.protocol import CLOSE_NAMES, encode_app
-from draftroom.crdt.room import Rejected
+from draftroom.crdt.room import Rejected, Room
 from draftroom.server.connection import Connection
 from draftroom.server.hub import Hub
 from draftroom.store.base import valid_doc_id
+from draftroom.telemetry import tracing
+from draftroom.telemetry.sessions import Session
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +36,54 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     if not valid_doc_id(doc_id):
         await websocket.close(CLOSE_BAD_DOC_ID, "invalid document id")
         return
+    with tracing.span("draftroom.ws.auth", **{"draftroom.doc": doc_id}):
+        admission = await admit(websocket, hub, doc_id)  # closes with 4401/4403/4429 itself
+    if admission is None:
+        return
     conn = Connection(
         websocket,
         max_queue_bytes=hub.settings.send_queue_bytes,
         app_messages=websocket.query_params.get("draftroom") == "1",
     )
+    conn.user, conn.read_only, conn.auth = (
+        admission.principal.user_id,
+        admission.read_only,
+        admission,
+    )
     writer = asyncio.get_running_loop().create_task(conn.run_writer())
+    reader = asyncio.current_task()
+    assert reader is not None
+    conn.attach(reader, writer)
     hub.connections.add(conn)
     try:
         try:
-            room = await hub.rooms.join(doc_id, conn)
+            with tracing.span("draftroom.ws.initial_sync", **{"draftroom.doc": doc_id}):
+                room = await hub.rooms.join(doc_id, conn)
         except Exception as exc:
             log.error("could not load document %s: %s", doc_id, exc)
             conn.close(CLOSE_UNAVAILABLE, "document could not be loaded; try again")
             return
+        session = Session(hub, websocket.scope, doc_id, room)
         try:
-            await _read_loop(websocket, conn, room, hub.settings.max_message_bytes)
+            await _read_loop(
+                websocket, conn, room, hub.settings.max_message_bytes, admission.throttle
+            )
+        except asyncio.CancelledError:
+            if not conn.abandoned:
+                raise
+            reader.uncancel()  # we cancelled ourselves to drop a client that stopped reading
         finally:
+            session.end(conn)
             hub.rooms.leave(room, conn)
     finally:
         hub.connections.discard(conn)
-        if not conn.closed:
-            conn.stop()
-        await writer
+        conn.stop()  # always wake the writer: it sends any pending close frame, then ends
+        await asyncio.gather(writer, return_exceptions=True)
 
 
-async def _read_loop(websocket: WebSocket, conn: Connection, room, max_bytes: int) -> None:  # type: ignore[no-untyped-def]
+async def _read_loop(
+    websocket: WebSocket, conn: Connection, room: Room, max_bytes: int, throttle: Throttle
+) -> None:
     receive = websocket.receive
     while not conn.closed:
         message = await receive()
@@ -71,6 +96,12 @@ async def _read_loop(websocket: WebSocket, conn: Connection, room, max_bytes: in
             return
         if len(frame) > max_bytes:
             _reject(conn, Rejected(1009, f"message of {len(frame)} bytes exceeds {max_bytes}"))
+            return
+        # A flooding user's reads pause here (only theirs); sustained flooding closes.
+        if not await throttle.admit(len(frame)):
+            _reject(conn, Rejected(4429, "rate limit exceeded: too many messages"))
+            return
+        if conn.closed:  # revoked while throttled
             return
         try:
             room.receive(conn, frame)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from draftroom.store.base import StoreError
+from draftroom.telemetry.tracing import untraced_context
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,10 @@ class GroupCommitter:
         # Kept: asyncio.get_running_loop() costs a getpid() system call per call on
         # Python 3.11, and submit() runs once per keystroke.
         self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self._run(), name="group-commit")
+        # Traced as draftroom.store.commit spans; no per-query spans (telemetry.tracing).
+        self._task = self._loop.create_task(
+            self._run(), name="group-commit", context=untraced_context()
+        )
 
     def submit(self, doc_id: str, update: bytes) -> asyncio.Future[int]:
         if self._closed or self._loop is None:

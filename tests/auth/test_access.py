@@ -268,7 +268,7 @@ async def test_flooding_client_is_throttled_then_closed_without_slowing_the_room
             # Meanwhile the other writer's edits are saved as usual.
             for i in range(20):
                 n = other.insert(f"{i} ")
-                await other.wait_saved(n, timeout=5)
+                await other.wait_saved(n, within=5)
             await asyncio.wait_for(spammer, 60)
             await asyncio.wait_for(reader, 30)
             assert ws.close_code == 4429 and "rate limit" in (ws.close_reason or "")
