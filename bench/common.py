@@ -102,6 +102,21 @@ def machine_line(info: Mapping[str, Any]) -> str:
     )
 
 
+def _serve_accepts(flag: str, source: str | None) -> bool:
+    """Whether this revision's ``draftroom serve`` has ``flag`` (older ones had no auth)."""
+    env = dict(os.environ)
+    if source:
+        env["PYTHONPATH"] = str(Path(source).resolve())
+    out = subprocess.run(
+        [sys.executable, "-m", "draftroom", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    return flag in out.stdout
+
+
 def server_cpu() -> int | None:
     """Core the server is pinned to (0), or None on a single-core box / without taskset."""
     if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
@@ -396,6 +411,8 @@ def draftroom_server(
         "warning",
         *extra,
     ]
+    if "--allow-anonymous" not in extra and _serve_accepts("--allow-anonymous", source):
+        argv.append("--allow-anonymous")  # loopback only: benchmarks have no accounts
     if database_url:
         argv += ["--database-url", database_url]
     env = dict(os.environ)
