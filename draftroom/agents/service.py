@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from draftroom.agents.text import DocumentText, read_text
 from draftroom.agents.tokens import TokenCounter
 from draftroom.agents.usage import UsageLog
 from draftroom.store.compaction import build_doc
+from draftroom.telemetry import metrics
+from draftroom.telemetry.node import analytics_for
 
 if TYPE_CHECKING:
     from draftroom.server.hub import Hub
@@ -183,6 +186,10 @@ class AgentService:
             doc_id=inv.doc_id,
         )
         cached = await self.cache.get(key) if self._ttl(agent) > 0 else None
+        (metrics.cache_hit if cached is not None else metrics.cache_miss)("agent")
+        events = analytics_for(self.hub)
+        if events is not None:
+            events.record("agent.used", inv.requester.id, inv.doc_id, label=agent.name)
         if cached is None and agent.uses_llm:
             await self.usage.check_budget(inv.requester)
         return Prepared(inv, agent, ctx, key, cached)
@@ -271,18 +278,35 @@ class AgentService:
         """The one computation behind a flight: run, then cache and bill the result."""
         inv, agent, ctx = prepared.invocation, prepared.agent, prepared.ctx
         chunks: list[dict[str, Any]] = []
+        started = time.perf_counter()
+        failure: str | None = None
         try:
             async for chunk in agent.run(ctx):
                 chunks.append(chunk)
                 yield chunk
+        except BaseException as exc:
+            failure = type(exc).__name__
+            raise
         finally:
+            seconds = time.perf_counter() - started
             for usage in ctx.usage:
                 try:
-                    await self.usage.record(
+                    cost = await self.usage.record(
                         inv.request_id, inv.requester, inv.doc_id, agent.name, usage
+                    )
+                    metrics.agent_call(
+                        agent.name,
+                        usage.model,
+                        seconds,
+                        usage.prompt_tokens,
+                        usage.completion_tokens,
+                        cost,
+                        failure,
                     )
                 except Exception:
                     log.exception("recording agent usage failed")
+            if not ctx.usage:  # an offline agent: latency only
+                metrics.agent_call(agent.name, "", seconds, 0, 0, 0.0, failure)
         try:
             await self.cache.put(prepared.key, chunks, self._ttl(agent))
         except Exception:  # e.g. a third-party agent's chunk msgpack cannot encode

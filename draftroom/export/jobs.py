@@ -43,6 +43,7 @@ from draftroom.export.worker import (
     render_source,
 )
 from draftroom.store.base import DocumentMeta, Store
+from draftroom.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +176,16 @@ class ExportService:
     # -- exports ----------------------------------------------------------------
 
     async def render_one(self, meta: DocumentMeta, fmt: str, options: ExportOptions) -> bytes:
+        started = time.perf_counter()
         async with self._slots:
             await self.store.flush()
-            return await self._run(render_source, await self._source(meta), fmt, options)
+            try:
+                data = await self._run(render_source, await self._source(meta), fmt, options)
+            except Exception as exc:
+                metrics.export_done(fmt, time.perf_counter() - started, type(exc).__name__)
+                raise
+        metrics.export_done(fmt, time.perf_counter() - started)
+        return data
 
     async def stream(
         self,
@@ -188,13 +196,15 @@ class ExportService:
         progress: Progress | None = None,
     ) -> AsyncIterator[bytes]:
         """The export's bytes in order; a ZIP is sent entry by entry as it is built."""
+        started = time.perf_counter()
         async with self._slots:
             await self.store.flush()
             if mode == "compile":
                 yield await self._compile(metas, fmt, options, progress)
-                return
-            async for chunk in self._zip(metas, fmt, options, progress):
-                yield chunk
+            else:
+                async for chunk in self._zip(metas, fmt, options, progress):
+                    yield chunk
+        metrics.export_done(fmt, time.perf_counter() - started)
 
     async def _compile(
         self,

@@ -27,6 +27,7 @@ from draftroom.export.params import OptionError, parse_options
 from draftroom.server.errors import ApiError
 from draftroom.server.hub import Hub
 from draftroom.store.base import DocumentMeta, valid_doc_id
+from draftroom.telemetry.node import analytics_for
 
 MAX_BODY = 1024 * 1024
 
@@ -84,11 +85,12 @@ async def export_document(request: Request) -> Response:
     doc_id = request.path_params["doc_id"]
     if not valid_doc_id(doc_id):
         raise ApiError(404, "not_found", "no such document")
-    await authorize(request, doc_id, "export")
+    principal = await authorize(request, doc_id, "export")
     options = _options(dict(request.query_params))
     svc = service(request)
     (meta,) = await _documents(svc, [doc_id])
     data = await svc.render_one(meta, fmt, options)
+    _record_export(request, principal.user_id, [doc_id], fmt)
     output = output_for([meta], fmt, "compile", options)
     return Response(
         data,
@@ -125,7 +127,8 @@ async def _batch(request: Request) -> tuple[list[DocumentMeta], str, str, Export
             422, "invalid_documents", f"documents must be a list of 1 to {limit} document ids"
         )
     for doc_id in doc_ids:  # every document in the batch, or none
-        await authorize(request, doc_id, "export")
+        principal = await authorize(request, doc_id, "export")
+    request.state.exporter = principal.user_id
     options = body.get("options", {})
     if not isinstance(options, dict):
         raise ApiError(422, "invalid_option", "options must be a JSON object")
@@ -133,8 +136,16 @@ async def _batch(request: Request) -> tuple[list[DocumentMeta], str, str, Export
     return await _documents(service(request), doc_ids), fmt, mode, parsed
 
 
+def _record_export(request: Request, user: str | None, doc_ids: list[str], fmt: str) -> None:
+    events = analytics_for(request.app.state.hub)
+    if events is not None:
+        for doc_id in doc_ids:
+            events.record("export.made", user or "anonymous", doc_id, label=fmt)
+
+
 async def export_batch(request: Request) -> Response:
     metas, fmt, mode, options = await _batch(request)
+    _record_export(request, request.state.exporter, [m.id for m in metas], fmt)
     svc = service(request)
     output = output_for(metas, fmt, mode, options)
     headers = {"Content-Disposition": content_disposition(output.filename)}
