@@ -86,14 +86,9 @@ def main(args: argparse.Namespace) -> int:
 
 async def _export(settings: Any, options: Any, args: argparse.Namespace) -> int:
     from draftroom.export.jobs import ExportService, MissingDocuments, output_for
-    from draftroom.store import create_store
+    from draftroom.store import store_for
 
-    store = create_store(
-        database_url=settings.database_url,
-        data_dir=settings.data_dir,
-        commit_delay=settings.commit_delay,
-        max_batch=settings.commit_max_batch,
-    )
+    store = store_for(settings)
     await store.open()
     service = ExportService(settings, store, lambda doc_id, message: None)
     try:

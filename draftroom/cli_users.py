@@ -18,7 +18,7 @@ from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.sessions import Sessions
 from draftroom.auth.users import UserError, Users
 from draftroom.config import settings_from
-from draftroom.store import create_store
+from draftroom.store import store_for
 
 
 def add_parser(sub: Any) -> None:
@@ -52,12 +52,7 @@ async def _run(args: argparse.Namespace) -> int:
     settings = settings_from(
         {"database_url": args.database_url, "data_dir": args.data_dir, "redis_url": args.redis_url}
     )
-    store = create_store(
-        database_url=settings.database_url,
-        data_dir=settings.data_dir,
-        commit_delay=settings.commit_delay,
-        max_batch=settings.commit_max_batch,
-    )
+    store = store_for(settings)
     await store.open()
     redis = RedisLink(settings.redis_url)
     try:

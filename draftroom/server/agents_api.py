@@ -28,6 +28,7 @@ from draftroom.agents.usage import UsageQuery
 from draftroom.agents.websocket import install as install_websocket
 from draftroom.agents.websocket import parse_selection
 from draftroom.auth.permissions import authorize
+from draftroom.server.body import json_object
 from draftroom.server.errors import ApiError
 from draftroom.server.hub import Hub
 from draftroom.store.base import valid_doc_id
@@ -64,16 +65,7 @@ def _api_error(exc: AgentError) -> ApiError:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, "too_large", "request body over 64 KiB")
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid", "request body must be a JSON object")
-    return body
+    return await json_object(request, MAX_BODY)
 
 
 async def list_agents(request: Request) -> Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -12,6 +11,7 @@ from starlette.routing import Route
 
 from draftroom.auth.permissions import authorize
 from draftroom.crdt.content import document_text
+from draftroom.server.body import json_object
 from draftroom.server.errors import ApiError
 from draftroom.server.hub import Hub
 from draftroom.store.base import StoreError, valid_doc_id
@@ -23,19 +23,6 @@ MAX_PAGE = 500
 
 def _hub(request: Request) -> Hub:
     return request.app.state.hub
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > 64 * 1024:
-        raise ApiError(413, "too_large", "request body over 64 KiB")
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid", "request body must be a JSON object")
-    return body
 
 
 def _title(body: dict[str, Any], default: str | None) -> str:
@@ -108,7 +95,7 @@ async def create_document(request: Request) -> Response:
     principal = await auth.require(request)
     if "write" not in principal.scopes:
         raise ApiError(403, "forbidden", "creating documents needs the write scope")
-    body = await _json_body(request)
+    body = await json_object(request)
     doc_id = body.get("id") or uuid.uuid4().hex
     if not isinstance(doc_id, str) or not valid_doc_id(doc_id):
         raise ApiError(422, "invalid_id", "id must match [A-Za-z0-9][A-Za-z0-9._~:@/-]{0,199}")
@@ -131,7 +118,7 @@ async def get_document(request: Request) -> Response:
 async def update_document(request: Request) -> Response:
     doc_id = _doc_id(request)
     await authorize(request, doc_id, "edit")
-    body = await _json_body(request)
+    body = await json_object(request)
     unknown = set(body) - {"title"}
     if unknown:
         raise ApiError(422, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")

@@ -26,7 +26,8 @@ from draftroom.auth.permissions import ROLES
 from draftroom.auth.service import Auth, RateLimited, client_ip
 from draftroom.auth.tokens_util import csrf_token
 from draftroom.auth.users import UserError
-from draftroom.server.api import _doc_id, _json_body
+from draftroom.server.api import _doc_id
+from draftroom.server.body import json_object
 from draftroom.server.errors import ApiError
 
 
@@ -46,7 +47,7 @@ def _string(body: dict[str, Any], name: str, limit: int = 1024) -> str:
 
 async def login(request: Request) -> Response:
     auth = _auth(request)
-    body = await _json_body(request)
+    body = await json_object(request)
     username = _string(body, "username", 64)
     password = _string(body, "password")
     s = auth.settings
@@ -117,7 +118,7 @@ async def list_users(request: Request) -> Response:
 async def create_user(request: Request) -> Response:
     auth = _auth(request)
     await auth.require_admin(request)
-    body = await _json_body(request)
+    body = await json_object(request)
     admin = body.get("admin", False)
     if not isinstance(admin, bool):
         raise ApiError(422, "invalid", "admin must be true or false")
@@ -154,7 +155,7 @@ async def create_token(request: Request) -> Response:
     p = await auth.require(request)
     if p.anonymous:
         raise ApiError(403, "forbidden", "the anonymous local user cannot hold API tokens")
-    body = await _json_body(request)
+    body = await json_object(request)
     name = _string(body, "name", MAX_NAME)
     scopes = body.get("scopes", ["read"])
     if (
@@ -196,7 +197,7 @@ async def put_member(request: Request) -> Response:
     auth = _auth(request)
     doc_id = _doc_id(request)
     await auth.authorize(request, doc_id, "share")
-    body = await _json_body(request)
+    body = await json_object(request)
     role = body.get("role")
     if role not in ROLES:
         raise ApiError(422, "invalid_role", f"role must be one of {', '.join(ROLES)}")

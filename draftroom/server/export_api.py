@@ -10,10 +10,8 @@ and background jobs with progress.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
-from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -24,6 +22,7 @@ from draftroom.auth.permissions import authorize
 from draftroom.export import FORMATS, ExportOptions
 from draftroom.export.jobs import MODES, Busy, ExportService, Job, MissingDocuments, output_for
 from draftroom.export.params import OptionError, parse_options
+from draftroom.server.body import json_object
 from draftroom.server.errors import ApiError
 from draftroom.server.hub import Hub
 from draftroom.store.base import DocumentMeta, valid_doc_id
@@ -100,15 +99,7 @@ async def export_document(request: Request) -> Response:
 
 
 async def _batch(request: Request) -> tuple[list[DocumentMeta], str, str, ExportOptions]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, "too_large", "request body over 1 MiB")
-    try:
-        body: Any = json.loads(raw or b"{}")
-    except ValueError:
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(422, "invalid", "request body must be a JSON object")
+    body = await json_object(request, MAX_BODY)
     unknown = set(body) - {"documents", "format", "mode", "options"}
     if unknown:
         raise ApiError(422, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")

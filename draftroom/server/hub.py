@@ -13,7 +13,7 @@ from draftroom.config import Settings
 from draftroom.crdt.protocol import encode_app, encode_awareness
 from draftroom.crdt.room import RoomLimits
 from draftroom.crdt.rooms import Rooms
-from draftroom.store import Store, create_store
+from draftroom.store import Store, store_for
 
 if TYPE_CHECKING:
     from draftroom.server.connection import Connection
@@ -34,12 +34,7 @@ def create_bus(settings: Settings) -> Bus:
 class Hub:
     def __init__(self, settings: Settings, store: Store | None = None, bus: Bus | None = None):
         self.settings = settings
-        self.store: Store = store or create_store(
-            database_url=settings.database_url,
-            data_dir=settings.data_dir,
-            commit_delay=settings.commit_delay,
-            max_batch=settings.commit_max_batch,
-        )
+        self.store: Store = store or store_for(settings)
         self.bus: Bus = bus or create_bus(settings)
         self.rooms = Rooms(
             self.store,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from draftroom.store.base import Store, StoreError
+
+if TYPE_CHECKING:
+    from draftroom.config import Settings
 
 
 def create_store(
@@ -22,4 +26,13 @@ def create_store(
     return SQLiteStore(data_dir, commit_delay=commit_delay, max_batch=max_batch)
 
 
-__all__ = ["Store", "StoreError", "create_store"]
+def store_for(settings: Settings) -> Store:
+    return create_store(
+        database_url=settings.database_url,
+        data_dir=settings.data_dir,
+        commit_delay=settings.commit_delay,
+        max_batch=settings.commit_max_batch,
+    )
+
+
+__all__ = ["Store", "StoreError", "create_store", "store_for"]
