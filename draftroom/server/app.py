@@ -16,6 +16,7 @@ from draftroom.config import Settings
 from draftroom.server import agents_api, analytics_api, api, auth_api, export_api, metrics_api
 from draftroom.server.errors import http_exception_handler, server_error_handler
 from draftroom.server.hub import Hub
+from draftroom.server.raw_send import RawSendMiddleware
 from draftroom.server.ws import websocket_endpoint
 from draftroom.telemetry.node import install as install_telemetry
 
@@ -43,7 +44,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
         ],
         exception_handlers={HTTPException: http_exception_handler, Exception: server_error_handler},
         lifespan=lifespan,
-        middleware=[Middleware(AuthMiddleware)],
+        middleware=[Middleware(RawSendMiddleware), Middleware(AuthMiddleware)],
     )
     app.state.hub = hub
     install_auth(app, hub)  # raises ValueError on an unsafe --allow-anonymous

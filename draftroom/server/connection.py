@@ -21,6 +21,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from draftroom.crdt.protocol import encode_app
+from draftroom.server.raw_send import SCOPE_KEY
 
 CLOSE_SLOW_CONSUMER = 1008
 
@@ -51,6 +52,9 @@ class Connection:
         self._close_reason = ""
         self._ack: tuple[int, int] | None = None
         self._loop = asyncio.get_running_loop()  # once: each lookup is a getpid() on 3.11
+        # Frames go through the server's own send when we have it (see raw_send.py);
+        # the close frame always goes through Starlette.
+        self._send_frame = websocket.scope.get(SCOPE_KEY, websocket.send)
         self._send = websocket.send
         self._busy = False  # the writer task owns sending right now
         self.abandoned = False
@@ -74,7 +78,7 @@ class Connection:
         self._wakeup.set()
 
     def _send_now(self, frame: bytes) -> None:
-        sending = self._send({"type": "websocket.send", "bytes": frame})
+        sending = self._send_frame({"type": "websocket.send", "bytes": frame})
         try:
             waiting_on = sending.send(None)
         except StopIteration:
@@ -132,7 +136,7 @@ class Connection:
 
     async def run_writer(self) -> None:
         """Drain the queue until closed; then send the close frame."""
-        send = self._send
+        send = self._send_frame
         try:
             while True:
                 await self._wakeup.wait()
@@ -149,7 +153,7 @@ class Connection:
                 if self.closed:
                     break
             if self.close_code is not None:
-                await send(
+                await self._send(
                     {
                         "type": "websocket.close",
                         "code": self.close_code,
