@@ -106,9 +106,6 @@ class Room:
         self.closed = False
         self._last_append: asyncio.Future[int] | None = None
         self._compaction: asyncio.Task[None] | None = None
-        # Called after each committed append with (room, seq, update). The Redis bus
-        # (scale-out) hooks in here: publish once, after commit.
-        self.on_saved: list[Callable[[Room, int, bytes], None]] = []
         self.gap_repairs = 0
         # Handlers for app messages from clients, by "type" (shared by all rooms).
         self.app_handlers: dict[str, AppHandler] = {}
@@ -296,8 +293,6 @@ class Room:
             peer.ack(upto, seq)
         # 6. other nodes: published once, after commit, with its sequence number.
         self.publish(UPDATE, update, seq)
-        for hook in self.on_saved:
-            hook(self, seq, update)
         if seq - self.snapshot_seq >= self.limits.compact_after and self._compaction is None:
             self._compaction = asyncio.get_running_loop().create_task(self._compact())
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from draftroom.bus.base import APP, AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
 from draftroom.crdt.protocol import encode_app
@@ -47,7 +46,6 @@ class Rooms:
         self._evictions: dict[str, asyncio.TimerHandle] = {}
         # Bus messages for rooms still loading, replayed once they are up.
         self._early: dict[str, list[Envelope]] = {}
-        self.on_open: list[Callable[[Room], None]] = []
         self.app_handlers: dict[str, AppHandler] = {}
 
     async def join(self, doc_id: str, peer: Peer) -> Room:
@@ -104,8 +102,6 @@ class Rooms:
         room.app_handlers = self.app_handlers
         self.rooms[doc_id] = room
         room.query_presence()
-        for hook in self.on_open:
-            hook(room)
         return room
 
     def subscribed(self, doc_id: str) -> None:
