@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import HTTPConnection
 
 from draftroom.auth.api_tokens import ApiTokens
+from draftroom.auth.connection_cap import ConnectionCap
 from draftroom.auth.origins import SESSION_COOKIE, parse_origins
 from draftroom.auth.permissions import Members, allowed, role_of
 from draftroom.auth.principal import ANONYMOUS, Principal
@@ -83,6 +84,11 @@ class Auth:
         self.origins = parse_origins(settings.allowed_origins)
         # Per-user WebSocket throttles on this node: (messages, bytes).
         self.ws_buckets: dict[str, tuple[TokenBucket, TokenBucket]] = {}
+        self.connection_cap = ConnectionCap(
+            self.redis,
+            lambda: hub.node_id,
+            lambda user: sum(1 for c in hub.connections if c.user == user),
+        )
 
     # -- who is asking ----------------------------------------------------------
 
@@ -227,6 +233,7 @@ class Auth:
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.connection_cap.start()
         if self.settings.allow_anonymous:
             log.warning(
                 "anonymous access is ON (--allow-anonymous): every client on this machine "
@@ -240,6 +247,7 @@ class Auth:
             )
 
     async def stop(self) -> None:
+        await self.connection_cap.stop()
         await self.redis.close()
 
 

@@ -76,6 +76,11 @@ class Admission:
     doc_id: str
     role: str
     throttle: Throttle
+    lease: str | None = None  # this socket's place under the per-user connection cap
+
+    async def release(self, auth: Auth) -> None:
+        await auth.connection_cap.release(self.lease)
+        self.lease = None
 
     @property
     def read_only(self) -> bool:
@@ -157,9 +162,11 @@ async def admit(websocket: WebSocket, hub: Hub, doc_id: str) -> Admission | None
         await _deny(websocket, CLOSE_FORBIDDEN, "you have no access to this document")
         return None
     cap = auth.settings.max_connections_per_user
+    lease = None
     if not principal.anonymous and cap > 0:
-        open_now = sum(1 for c in hub.connections if c.user == principal.user_id)
-        if open_now >= cap:
+        # Counted across every node when Redis is configured (see connection_cap.py).
+        lease = await auth.connection_cap.acquire(principal.user_id, cap)
+        if lease is None:
             await _deny(websocket, CLOSE_RATE_LIMITED, f"more than {cap} connections")
             return None
-    return Admission(principal, doc_id, role, _buckets(auth, principal))
+    return Admission(principal, doc_id, role, _buckets(auth, principal), lease)

@@ -79,6 +79,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         hub.connections.discard(conn)
         conn.stop()  # always wake the writer: it sends any pending close frame, then ends
         await asyncio.gather(writer, return_exceptions=True)
+        await admission.release(websocket.app.state.auth)
 
 
 async def _read_loop(

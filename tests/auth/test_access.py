@@ -232,6 +232,28 @@ async def test_connection_cap(tmp_path: Path) -> None:
             assert again.close_code is None
 
 
+async def test_connection_cap_counts_every_node(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    limits = {"max_connections_per_user": 2, "redis_url": redis_url}
+    async with (
+        auth_server(tmp_path / "a", postgres_url, **limits) as one,
+        auth_server(tmp_path / "b", postgres_url, **limits) as two,
+    ):
+        await add_user(one.hub, "ann")
+        async with httpx.AsyncClient(base_url=one.http) as http:
+            token = (await login(http, "ann"))["token"]
+        on_one = one.ws("doc") + f"?token={token}"
+        on_two = two.ws("doc") + f"?token={token}"
+        async with DraftroomClient(on_one), DraftroomClient(on_two):
+            # One socket on each node: a third is too many, whichever node it tries.
+            for url in (on_one, on_two):
+                code, reason, _ = await ws_close(url)
+                assert code == 4429 and "connections" in reason
+        async with DraftroomClient(on_two) as again:  # leaving frees the slots everywhere
+            assert again.close_code is None
+
+
 async def test_flooding_client_is_throttled_then_closed_without_slowing_the_room(
     tmp_path: Path,
 ) -> None:
