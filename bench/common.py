@@ -36,6 +36,8 @@ from typing import Any
 
 import psutil
 
+from draftroom.crdt.protocol import read_varuint
+
 LOOPBACK = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -479,33 +481,6 @@ SYNC_STEP2 = 1
 SYNC_UPDATE = 2
 EMPTY_UPDATE = b"\x00\x00"
 EMPTY_STATE_VECTOR = b"\x00"
-
-
-def varuint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def read_varuint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-
-
-def sync_frame(subtype: int, payload: bytes) -> bytes:
-    n = len(payload)
-    if n < 0x80:
-        return bytes((MSG_SYNC, subtype, n)) + payload
-    return bytes((MSG_SYNC, subtype)) + varuint(n) + payload
 
 
 def sync_payload(frame: bytes) -> bytes:

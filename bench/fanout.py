@@ -52,10 +52,11 @@ from common import (
     fmt,
     markdown_table,
     percentiles,
-    sync_frame,
     sync_payload,
     ws_connect,
 )
+
+from draftroom.crdt.protocol import encode_sync as sync_frame
 
 MARKER_RE = re.compile(rb"~(\d+)\.(\d+)\.(\d+)~")
 ROOM_SIZE = 5

@@ -46,10 +46,11 @@ from common import (
     fmt,
     markdown_table,
     percentiles,
-    sync_frame,
     sync_payload,
     ws_connect,
 )
+
+from draftroom.crdt.protocol import encode_sync as sync_frame
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz     "
 

@@ -51,6 +51,10 @@ import websocket  # websocket-client
 from locust import User, constant, events, task
 from pycrdt import Doc, Text
 
+from draftroom.crdt.protocol import encode_sync as sync_frame
+from draftroom.crdt.protocol import read_varuint
+from draftroom.crdt.protocol import write_varuint as varuint
+
 # --- wire helpers (see draftroom/crdt/protocol.py) -----------------------------------------
 
 SYNC, AWARENESS, APP = 0, 1, 100
@@ -59,30 +63,6 @@ EMPTY_STATE_VECTOR = b"\x00"
 EMPTY_UPDATE = b"\x00\x00"  # Yjs v1 update: 0 structs, empty delete set
 MARKER = re.compile(rb"~(\d+)\.(\d+)\.(\d+)~")
 REQUEST_TYPE = "yjs"
-
-
-def varuint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def sync_frame(subtype: int, payload: bytes) -> bytes:
-    return bytes((SYNC, subtype)) + varuint(len(payload)) + payload
-
-
-def read_varuint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
 
 
 def sync_payload(frame: bytes) -> bytes:

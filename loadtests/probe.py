@@ -38,34 +38,14 @@ from pycrdt import Doc, Text
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from draftroom.crdt.protocol import encode_sync as sync_frame
+from draftroom.crdt.protocol import read_varuint
+from draftroom.crdt.protocol import write_varuint as varuint
+
 SYNC, AWARENESS, APP = 0, 1, 100
 STEP1, STEP2, UPDATE = 0, 1, 2
 EMPTY_UPDATE = b"\x00\x00"
 MARKER = re.compile(rb"~(\d+)\.(\d+)\.(\d+)~")
-
-
-def varuint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def read_varuint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-
-
-def sync_frame(subtype: int, payload: bytes) -> bytes:
-    return bytes((SYNC, subtype)) + varuint(len(payload)) + payload
 
 
 def sync_payload(frame: bytes) -> bytes:
