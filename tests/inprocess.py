@@ -55,6 +55,18 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         log_config=None,
         access_log=False,
     )
+    async with serving(config) as port:
+        yield RunningServer(hub, port)
+
+
+@asynccontextmanager
+async def serving(
+    config: uvicorn.Config, stop_within: float = 30, force_exit: bool = False
+) -> AsyncIterator[int]:
+    """Run a uvicorn server in this event loop; yields the port it listens on.
+
+    ``force_exit`` stops without waiting for open requests (a fake that hangs on purpose).
+    """
     server = uvicorn.Server(config)
     # Tests own the signal handlers; the server must not take them.
     server.capture_signals = _no_signals  # type: ignore[method-assign]
@@ -65,12 +77,12 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         await asyncio.sleep(0.01)
     if task.done():
         task.result()
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield RunningServer(hub, port)
+        yield server.servers[0].sockets[0].getsockname()[1]
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 30)
+        server.force_exit = force_exit
+        await asyncio.wait_for(task, stop_within)
 
 
 class _NoSignals:

@@ -25,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from inprocess import serving
+
 
 @dataclass
 class Behaviour:
@@ -130,31 +132,6 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
     config = uvicorn.Config(
         fake.app(), host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
     )
-    server = uvicorn.Server(config)
-    server.capture_signals = _no_signals  # type: ignore[method-assign]
-    task = asyncio.get_running_loop().create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    if task.done():
-        task.result()
-    fake.port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with serving(config, stop_within=10, force_exit=True) as port:
+        fake.port = port
         yield fake
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        await asyncio.wait_for(task, 10)
-
-
-class _NoSignals:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None
-
-
-def _no_signals() -> _NoSignals:
-    return _NoSignals()
