@@ -116,8 +116,13 @@ def workload(args: argparse.Namespace) -> tuple[list[str], list[Step]]:
 @dataclass
 class Sample:
     latency: float
-    hit: bool
+    source: str  # the X-Agent-Cache header: hit, joined (an identical computation), miss
     ok: bool
+    query: int = 0
+
+    @property
+    def hit(self) -> bool:
+        return self.source == "hit"
 
 
 class Runner:
@@ -158,8 +163,8 @@ class Runner:
                     elapsed = time.perf_counter() - t0
                     ok = response.status_code == 200 and '"agent.done"' in body
                     if index >= measure_from:
-                        hit = response.headers.get("x-agent-cache") == "hit"
-                        samples.append(Sample(elapsed, hit, ok))
+                        source = response.headers.get("x-agent-cache", "")
+                        samples.append(Sample(elapsed, source, ok, step.query))
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
         return samples
@@ -173,6 +178,13 @@ def summary(samples: list[Sample]) -> dict[str, Any]:
         "requests": len(samples),
         "errors": sum(not s.ok for s in samples),
         "hit_ratio": round(sum(s.hit for s in samples) / max(len(samples), 1), 4),
+        "joined_ratio": round(sum(s.source == "joined" for s in samples) / max(len(samples), 1), 4),
+        "misses_by_query": {
+            f"{QUERIES[q][0]} {json.dumps(QUERIES[q][1])}": sum(
+                1 for s in samples if s.query == q and not s.hit
+            )
+            for q in range(len(QUERIES))
+        },
         "all_ms": {k: round(v, 2) for k, v in percentiles(ms).items()},
         "hits_ms": {k: round(v, 2) for k, v in percentiles(hits).items()},
         "misses_ms": {k: round(v, 2) for k, v in percentiles(misses).items()},
@@ -246,6 +258,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             llm_calls = len(llm.requests)
             report["cached"] = summary(await runner.run(steps, args.concurrency, args.warmup))
             report["llm_calls_cached_run"] = len(llm.requests) - llm_calls
+            async with httpx.AsyncClient(timeout=30) as http:
+                status = await http.get(f"{cached.http_url}/api/agents/cache")
+                report["cache_status_cached_run"] = status.json()
 
             print("Redis down...", file=sys.stderr)
             redis.stop()
@@ -270,18 +285,23 @@ def render(report: dict[str, Any]) -> str:
         f"Agent cache benchmark — {m['date']}, {m['nproc']} CPUs ({m['cpu_model']}), "
         f"Python {m['python']}",
         "",
-        "| run | requests | errors | hit ratio | p50 ms | p99 ms | hits p50 / p99 ms |",
-        "|---|---|---|---|---|---|---|",
+        "| run | requests | errors | hit ratio | joined | p50 ms | p99 ms | hits p50 / p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, s in (("without cache", u), ("with cache (Redis)", c), ("Redis down (DB)", d)):
         lines.append(
             f"| {name} | {s['requests']} | {s['errors']} | {s['hit_ratio']:.1%} | "
+            f"{s['joined_ratio']:.1%} | "
             f"{s['all_ms']['p50']:.1f} | {s['all_ms']['p99']:.1f} | "
             f"{s['hits_ms']['p50']:.2f} / {s['hits_ms']['p99']:.2f} |"
         )
+    warm = report.get("cache_status_cached_run", {})
     lines += [
         "",
         f"p50 with the cache is {faster:.0%} lower than without.",
+        f"Cached run: {report['llm_calls_cached_run']} LLM calls; "
+        f"{warm.get('warm_computations', 0)} replies recomputed after edits "
+        f"({warm.get('warm_passes', 0)} passes), {warm.get('computations', 0)} computations.",
     ]
     if b is None:
         return "\n".join(lines)

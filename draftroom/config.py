@@ -155,6 +155,16 @@ class Settings:
     agent_cache_cooldown_seconds: float = field(
         default=5.0, metadata={"help": "after Redis fails, use the database cache this long"}
     )
+    agent_warm_window_seconds: float = field(
+        default=600.0,
+        metadata={
+            "help": "recompute offline replies asked this recently after their document "
+            "changes (0: off)"
+        },
+    )
+    agent_warm_interval_seconds: float = field(
+        default=1.0, metadata={"help": "at most one such recomputation per document this often"}
+    )
     agent_workers: int = field(
         default=1,
         metadata={"help": "processes running CPU-heavy agents (style, readability); 0: a thread"},

@@ -41,6 +41,7 @@ class Requester:
 
 
 ANONYMOUS = Requester("anonymous", "Anonymous")
+SYSTEM = Requester("draftroom", "Draftroom")  # the server's own work (keeping replies warm)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +108,26 @@ class Agent(Protocol):
 
     def run(self, ctx: AgentContext) -> AsyncIterator[dict[str, Any]]:
         """Yield reply chunks: small JSON-able maps, sent to collaborators as they come."""
+
+    # Optional (see ``cache_params_of`` and ``view_of``): an agent whose parameters only
+    # shape what is shown (a limit, a filter, offsets) computes one reply for all their
+    # values, and the cache keeps that one.
+    #
+    # def cache_params(self, params: dict[str, Any]) -> dict[str, Any]:
+    #     """The parameters ``run`` depends on; ``run`` then sees only these."""
+    #
+    # def view(self, chunks: AsyncIterator[dict[str, Any]], ctx: AgentContext
+    #          ) -> AsyncIterator[dict[str, Any]]:
+    #     """The requester's reply (``ctx.params`` in full) from the computed chunks."""
+
+
+def cache_params_of(agent: Agent, params: dict[str, Any]) -> dict[str, Any]:
+    shaped = getattr(agent, "cache_params", None)
+    return params if shaped is None else dict(shaped(params))
+
+
+def view_of(
+    agent: Agent, chunks: AsyncIterator[dict[str, Any]], ctx: AgentContext
+) -> AsyncIterator[dict[str, Any]]:
+    shaped = getattr(agent, "view", None)
+    return chunks if shaped is None else shaped(chunks, ctx)

@@ -34,6 +34,12 @@ class CpuPool:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self.in_flight = 0
+
+    @property
+    def busy(self) -> bool:
+        """Every worker has a job: optional work (keeping replies warm) waits."""
+        return self.in_flight >= max(self.workers, 1)
 
     def start(self) -> None:
         if self.workers > 0 and self._pool is None:
@@ -41,6 +47,13 @@ class CpuPool:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_warm)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        self.in_flight += 1
+        try:
+            return await self._run(fn, *args)
+        finally:
+            self.in_flight -= 1
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._pool is None:
             return await asyncio.to_thread(fn, *args)
         loop = asyncio.get_running_loop()

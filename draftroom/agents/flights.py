@@ -71,6 +71,10 @@ class SingleFlight:
         self.flights: dict[str, Flight] = {}
         self.started = 0  # computations actually run (for status, tests, benchmarks)
 
+    def running(self, key: str) -> bool:
+        flight = self.flights.get(key)
+        return flight is not None and not flight.done
+
     def join(self, key: str, producer: Producer) -> tuple[Flight, bool]:
         """The flight for ``key`` and whether this call started it."""
         flight = self.flights.get(key)

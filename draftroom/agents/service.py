@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from draftroom.agents import params as agent_params
-from draftroom.agents.base import Agent, AgentContext, AgentError, Requester, Selection
+from draftroom.agents.base import (
+    SYSTEM,
+    Agent,
+    AgentContext,
+    AgentError,
+    Requester,
+    Selection,
+    cache_params_of,
+    view_of,
+)
 from draftroom.agents.cache.breaker import CircuitBreaker
 from draftroom.agents.cache.db_store import DatabaseStore
 from draftroom.agents.cache.keys import EntryKey, make_key
@@ -38,6 +47,7 @@ from draftroom.agents.registry import load_agents
 from draftroom.agents.text import DocumentText, read_text
 from draftroom.agents.tokens import TokenCounter
 from draftroom.agents.usage import UsageLog
+from draftroom.agents.warmer import Warmer
 from draftroom.store.compaction import build_doc
 from draftroom.telemetry import metrics
 from draftroom.telemetry.node import analytics_for
@@ -66,9 +76,16 @@ class Invocation:
 class Prepared:
     invocation: Invocation
     agent: Agent
-    ctx: AgentContext
+    ctx: AgentContext  # what the agent computes from (its cache parameters only)
+    view: AgentContext  # what the requester asked for (all parameters)
     key: EntryKey
     cached: list[dict[str, Any]] | None
+    joined: bool = False  # an identical computation was already running
+
+    @property
+    def source(self) -> str:
+        """hit (a stored reply), joined (an identical computation in progress), miss."""
+        return "hit" if self.cached is not None else "joined" if self.joined else "miss"
 
 
 class AgentService:
@@ -99,6 +116,9 @@ class AgentService:
         self.flights = SingleFlight()
         self.cpu = CpuPool(settings.agent_workers)
         self.editor = Editor(hub.rooms, hub.store.sql)
+        self.warmer = Warmer(
+            self, settings.agent_warm_window_seconds, settings.agent_warm_interval_seconds
+        )
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle --------------------------------------------------------------------
@@ -106,6 +126,8 @@ class AgentService:
     async def start(self) -> None:
         self.cpu.start()
         self.spawn(self._purge_loop())
+        if self.warmer.enabled:
+            self.spawn(self.warmer.run())
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -169,30 +191,48 @@ class AgentService:
             document.text
         ):
             raise AgentError("invalid_selection", "selection is outside the document text")
-        ctx = AgentContext(
-            inv.doc_id,
-            document,
-            params,
-            inv.requester,
-            selection,
-            self.llm if agent.uses_llm else None,
+        view, ctx, key = self.contexts(
+            agent, inv.doc_id, document, params, inv.requester, selection
         )
-        key = make_key(
-            agent=agent.name,
-            version=agent.version,
-            model=self.settings.llm_model if agent.uses_llm else "",
-            params=params,
-            context=agent.cache_input(ctx),
-            doc_id=inv.doc_id,
-        )
-        cached = await self.cache.get(key) if self._ttl(agent) > 0 else None
+        cached = await self.cache.get(key) if self.ttl(agent) > 0 else None
         (metrics.cache_hit if cached is not None else metrics.cache_miss)("agent")
+        if selection is None:
+            self.warmer.asked(inv.doc_id, agent, ctx.params, key)
         events = analytics_for(self.hub)
         if events is not None:
             events.record("agent.used", inv.requester.id, inv.doc_id, label=agent.name)
         if cached is None and agent.uses_llm:
             await self.usage.check_budget(inv.requester)
-        return Prepared(inv, agent, ctx, key, cached)
+        joined = cached is None and self.flights.running(key.digest)
+        return Prepared(inv, agent, ctx, view, key, cached, joined)
+
+    def contexts(
+        self,
+        agent: Agent,
+        doc_id: str,
+        document: DocumentText,
+        params: dict[str, Any],
+        requester: Requester,
+        selection: Selection | None,
+    ) -> tuple[AgentContext, AgentContext, EntryKey]:
+        """The requester's context, the one the agent computes from, and its cache key.
+
+        The key covers only what the computation depends on (its cache parameters),
+        so requests differing in parameters that merely shape the view share it.
+        """
+        llm = self.llm if agent.uses_llm else None
+        view = AgentContext(doc_id, document, params, requester, selection, llm, self.cpu)
+        shared = cache_params_of(agent, params)
+        ctx = AgentContext(doc_id, document, shared, requester, selection, llm, self.cpu)
+        key = make_key(
+            agent=agent.name,
+            version=agent.version,
+            model=self.settings.llm_model if agent.uses_llm else "",
+            params=shared,
+            context=agent.cache_input(ctx),
+            doc_id=doc_id,
+        )
+        return view, ctx, key
 
     async def read_document(self, doc_id: str) -> DocumentText:
         room = self.hub.rooms.rooms.get(doc_id)
@@ -220,9 +260,10 @@ class AgentService:
             await self.editor.begin(inv.doc_id, agent.name, inv.requester) if inv.apply else None
         )
         try:
-            yield self._emit(inv.doc_id, {"type": "agent.start", **tag, "cached": cached})
+            start = {"type": "agent.start", **tag, "cached": cached, "source": prepared.source}
+            yield self._emit(inv.doc_id, start)
             texts: list[str] = []
-            async for chunk in self._chunks(prepared):
+            async for chunk in view_of(agent, self._chunks(prepared), prepared.view):
                 seq += 1
                 if isinstance(chunk.get("text"), str):
                     texts.append(chunk["text"])
@@ -265,12 +306,21 @@ class AgentService:
         self.hub.broadcast_app(doc_id, event)
         return event
 
-    def _ttl(self, agent: Agent) -> float:
+    def ttl(self, agent: Agent) -> float:
         return self.settings.agent_cache_ttl_seconds if agent.cache_ttl is None else agent.cache_ttl
 
     def _chunks(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         if prepared.cached is not None:
             return _replay(prepared.cached)
+        return self.follow(prepared)
+
+    def background(self, agent: Agent, ctx: AgentContext, key: EntryKey) -> Prepared:
+        """A computation nobody is waiting for yet (see ``Warmer``)."""
+        inv = Invocation(ctx.doc_id, agent.name, SYSTEM, ctx.params)
+        return Prepared(inv, agent, ctx, ctx, key, None)
+
+    def follow(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
+        """The computed chunks: from the identical computation in progress, or a new one."""
         flight, _ = self.flights.join(prepared.key.digest, lambda: self._compute(prepared))
         return flight.follow()
 
@@ -308,7 +358,7 @@ class AgentService:
             if not ctx.usage:  # an offline agent: latency only
                 metrics.agent_call(agent.name, "", seconds, 0, 0, 0.0, failure)
         try:
-            await self.cache.put(prepared.key, chunks, self._ttl(agent))
+            await self.cache.put(prepared.key, chunks, self.ttl(agent))
         except Exception:  # e.g. a third-party agent's chunk msgpack cannot encode
             log.exception("caching the reply of agent %s failed", agent.name)
 

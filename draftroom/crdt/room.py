@@ -109,6 +109,9 @@ class Room:
         self.gap_repairs = 0
         # Handlers for app messages from clients, by "type" (shared by all rooms).
         self.app_handlers: dict[str, AppHandler] = {}
+        # Called when the version moves (edits from here or other nodes), e.g. so agent
+        # replies about this document can be recomputed (shared by all rooms).
+        self.on_advance: list[Callable[[Room], None]] = []
         # Called when the room can no longer guarantee durability and must be dropped.
         self.on_broken: Callable[[Room], None] | None = None
 
@@ -314,9 +317,14 @@ class Room:
         if seq <= self.version:
             return
         self._ahead.add(seq)
+        advanced = False
         while self.version + 1 in self._ahead:
             self.version += 1
             self._ahead.discard(self.version)
+            advanced = True
+        if advanced:
+            for hook in self.on_advance:
+                hook(self)
         if self._ahead and self._repair is None:
             # A hole may be our own commit whose result we have not processed yet,
             # or a message pub/sub lost. Give it a moment, then read the store.

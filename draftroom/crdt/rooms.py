@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from draftroom.bus.base import APP, AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
 from draftroom.crdt.protocol import encode_app
@@ -47,6 +48,7 @@ class Rooms:
         # Bus messages for rooms still loading, replayed once they are up.
         self._early: dict[str, list[Envelope]] = {}
         self.app_handlers: dict[str, AppHandler] = {}
+        self.on_advance: list[Callable[[Room], None]] = []
 
     async def join(self, doc_id: str, peer: Peer) -> Room:
         while True:
@@ -100,6 +102,7 @@ class Rooms:
         )
         room.on_broken = self._drop
         room.app_handlers = self.app_handlers
+        room.on_advance = self.on_advance
         self.rooms[doc_id] = room
         room.query_presence()
         return room

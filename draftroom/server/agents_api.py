@@ -103,7 +103,7 @@ async def invoke(request: Request) -> Response:
 
     headers = {
         "X-Request-Id": prepared.invocation.request_id,
-        "X-Agent-Cache": "hit" if prepared.cached is not None else "miss",
+        "X-Agent-Cache": prepared.source,
         "Cache-Control": "no-store",
     }
     if prepared.cached is not None and not prepared.invocation.apply:
@@ -191,7 +191,14 @@ async def invalidate_cache(request: Request) -> Response:
 async def cache_status(request: Request) -> Response:
     await _operator(request)
     service = _service(request)
-    return JSONResponse({**service.cache.status(), "computations": service.flights.started})
+    return JSONResponse(
+        {
+            **service.cache.status(),
+            "computations": service.flights.started,
+            "warm_passes": service.warmer.passes,
+            "warm_computations": service.warmer.computed,
+        }
+    )
 
 
 routes: list[BaseRoute] = [

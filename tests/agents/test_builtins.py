@@ -6,7 +6,7 @@ from typing import Any
 
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
-from draftroom.agents.base import ANONYMOUS, AgentContext, Selection
+from draftroom.agents.base import ANONYMOUS, AgentContext, Selection, cache_params_of, view_of
 from draftroom.agents.builtin.outline import OutlineAgent
 from draftroom.agents.builtin.readability import ReadabilityAgent
 from draftroom.agents.builtin.style import StyleAgent
@@ -25,9 +25,12 @@ def tiptap(*blocks: tuple[str, str, int]) -> Doc:
 
 
 async def run(agent: Any, document: DocumentText, **kwargs: Any) -> list[dict[str, Any]]:
+    """As the service runs an agent: compute from the cache parameters, then view
+    the result with every parameter the requester gave."""
     params = normalize(agent.params_schema, kwargs.pop("params", {}))
-    ctx = AgentContext("doc", document, params, ANONYMOUS, **kwargs)
-    return [chunk async for chunk in agent.run(ctx)]
+    view = AgentContext("doc", document, params, ANONYMOUS, **kwargs)
+    ctx = AgentContext("doc", document, cache_params_of(agent, params), ANONYMOUS, **kwargs)
+    return [chunk async for chunk in view_of(agent, agent.run(ctx), view)]
 
 
 def test_plain_text_keeps_paragraph_offsets() -> None:

@@ -32,6 +32,9 @@ async def server(
         redis_url=redis_url,
         llm_base_url=llm.base_url,
         agent_cache_cooldown_seconds=0.5,
+        # These tests pin down exactly when a request hits or misses; warming after
+        # edits (on by default) has its own test below.
+        agent_warm_window_seconds=0,
     )
     async with running_server(settings) as running:
         yield running
@@ -121,10 +124,21 @@ async def test_repeat_hits_cache_and_an_edit_never_gets_a_stale_reply(
         await alice.wait_saved(alice.insert("!"))
         r3, _ = await invoke(http, server.http, "doc", "outline")
         assert [r.headers["x-agent-cache"] for r in (r1, r2, r3)] == ["miss", "hit", "miss"]
-        # Different parameters are a different entry.
-        r4, _ = await invoke(http, server.http, "doc", "style", params={"max_issues": 1})
-        r5, _ = await invoke(http, server.http, "doc", "style", params={"max_issues": 2})
-        assert [r.headers["x-agent-cache"] for r in (r4, r5)] == ["miss", "miss"]
+        # Parameters that only shape the view (a limit) share one computed reply, and
+        # each request still gets its own view of it.
+        r4, e4 = await invoke(http, server.http, "doc", "style", params={"max_issues": 1})
+        r5, e5 = await invoke(http, server.http, "doc", "style", params={"max_issues": 2})
+        assert [r.headers["x-agent-cache"] for r in (r4, r5)] == ["miss", "hit"]
+        found = reply_of(e4)[-1]["summary"]["issues"]
+        assert found >= 3  # "very unique", "utilize", "the the"
+        for events, shown in ((e4, 1), (e5, 2)):
+            chunks = reply_of(events)
+            assert sum(len(c.get("issues", [])) for c in chunks) == shown
+            assert chunks[-1]["summary"] == {"issues": found, "shown": shown}
+        # Parameters the computation depends on are a different entry.
+        r6, _ = await invoke(http, server.http, "doc", "brainstorm", params={"count": 2})
+        r7, _ = await invoke(http, server.http, "doc", "brainstorm", params={"count": 3})
+        assert [r.headers["x-agent-cache"] for r in (r6, r7)] == ["miss", "miss"]
 
 
 async def test_fifty_identical_requests_run_one_computation(
@@ -287,3 +301,24 @@ async def test_requester_going_away_cancels_the_upstream_call(
         await eventually(lambda: server.hub.agents.flights.flights == {})  # type: ignore[attr-defined]
         usage = (await http.get(f"{server.http}/api/usage")).json()
         assert usage["totals"]["calls"] == 1 and usage["records"][0]["estimated"] is True
+
+
+async def test_equal_selections_share_a_reply_but_keep_their_own_offsets(
+    server: RunningServer, http: httpx.AsyncClient
+) -> None:
+    line = "We will utilize it."
+    text = f"{line}\n{line}"
+    async with writer(server, "twice", text):
+        replies = []
+        for start in (0, len(line) + 1):
+            selection = {"start": start, "end": start + len(line)}
+            response, events = await invoke(
+                http, server.http, "twice", "style", selection=selection
+            )
+            replies.append((response.headers["x-agent-cache"], start, reply_of(events)))
+    assert [source for source, _, _ in replies] == ["miss", "hit"]
+    for _, start, chunks in replies:
+        spans = [(i["start"], i["end"]) for c in chunks for i in c.get("issues", [])]
+        at = start + line.index("utilize")
+        assert (at, at + len("utilize")) in spans
+        assert all(start <= s and e <= start + len(line) for s, e in spans)

@@ -13,21 +13,38 @@ from draftroom.agents.text import DocumentText
 
 class ReadabilityAgent(OfflineAgent):
     name = "readability"
-    version = "1"
+    version = "2"
     description = "Readability (textstat): Flesch, Flesch-Kincaid, Fog, per paragraph and overall."
     params_schema = {
         "type": "object",
         "properties": {"per_paragraph": {"type": "boolean", "default": True}},
     }
 
+    def cache_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        # Paragraph scores are always computed (they cost about what the overall pass
+        # does), so one cached reply serves both answers.
+        return {}
+
+    def cache_input(self, ctx: AgentContext) -> str:
+        # Paragraph scores come only for the whole document, so a selection spanning
+        # all of it must not share that reply.
+        return ("selection\n" if ctx.selection else "document\n") + ctx.input_text
+
     async def run(self, ctx: AgentContext) -> AsyncIterator[dict[str, Any]]:
-        per_paragraph = bool(ctx.params["per_paragraph"])
         overall, paragraphs = await ctx.offload(
-            _measure, ctx.document, ctx.input_text, per_paragraph and ctx.selection is None
+            _measure, ctx.document, ctx.input_text, ctx.selection is None
         )
         for batch in batches(paragraphs):
             yield {"paragraphs": batch}
         yield {"overall": overall}
+
+    async def view(
+        self, chunks: AsyncIterator[dict[str, Any]], ctx: AgentContext
+    ) -> AsyncIterator[dict[str, Any]]:
+        per_paragraph = bool(ctx.params["per_paragraph"])
+        async for chunk in chunks:
+            if per_paragraph or "paragraphs" not in chunk:
+                yield chunk
 
 
 def _measure(
