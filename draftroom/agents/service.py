@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 
 INVALIDATE = "agent.cache.invalidate"
 MAX_REQUEST_ID = 100
+# A node computing a reply holds a claim this long, renewed while it runs; if the node
+# dies, others wait at most this long before computing the reply themselves.
+CLAIM_LEASE = 10.0
 
 
 @dataclass(slots=True)
@@ -139,10 +142,11 @@ class AgentService:
         if self.llm is not None:
             await self.llm.close()
 
-    def spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _purge_loop(self) -> None:
         while True:
@@ -203,7 +207,10 @@ class AgentService:
             events.record("agent.used", inv.requester.id, inv.doc_id, label=agent.name)
         if cached is None and agent.uses_llm:
             await self.usage.check_budget(inv.requester)
-        joined = cached is None and self.flights.running(key.digest)
+        joined = cached is None and (
+            self.flights.running(key.digest)
+            or (self.ttl(agent) > 0 and await self.cache.claimed(key))
+        )
         return Prepared(inv, agent, ctx, view, key, cached, joined)
 
     def contexts(
@@ -321,8 +328,53 @@ class AgentService:
 
     def follow(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         """The computed chunks: from the identical computation in progress, or a new one."""
-        flight, _ = self.flights.join(prepared.key.digest, lambda: self._compute(prepared))
+        flight, _ = self.flights.join(prepared.key.digest, lambda: self._computed(prepared))
         return flight.follow()
+
+    async def _computed(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
+        """Single-flight across nodes: compute here, unless another node already is;
+        then its reply is read from the shared cache once it lands there (this node's
+        collaborators watch it stream meanwhile, through the bus)."""
+        key = prepared.key
+        if self.ttl(prepared.agent) <= 0:  # nothing would land in the cache to share
+            async for chunk in self._compute(prepared):
+                yield chunk
+            return
+        owner = f"{self.hub.node_id}:{prepared.invocation.request_id}"
+        if not await self.cache.claim(key, owner, CLAIM_LEASE):
+            chunks = await self._from_other_node(key)
+            if chunks is not None:
+                for chunk in chunks:
+                    yield chunk
+                return
+            # It gave up (cancelled, failed, reply too large to cache) or went silent.
+            await self.cache.claim(key, owner, CLAIM_LEASE)
+        renewing = asyncio.get_running_loop().create_task(self._renew(key, owner))
+        try:
+            async for chunk in self._compute(prepared):
+                yield chunk
+        finally:
+            renewing.cancel()
+            await self.cache.release(key, owner)
+
+    async def _renew(self, key: EntryKey, owner: str) -> None:
+        while True:
+            await asyncio.sleep(CLAIM_LEASE / 3)
+            await self.cache.renew(key, owner, CLAIM_LEASE)
+
+    async def _from_other_node(self, key: EntryKey) -> list[dict[str, Any]] | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.llm_timeout_seconds * (self.settings.llm_retries + 2)
+        delay = 0.01
+        while loop.time() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.2)
+            chunks = await self.cache.peek(key)
+            if chunks is not None:
+                return chunks
+            if not await self.cache.claimed(key):
+                return await self.cache.peek(key)  # it may have landed just before
+        return None
 
     async def _compute(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         """The one computation behind a flight: run, then cache and bill the result."""

@@ -2,14 +2,22 @@
 
     {"type": "agent.invoke", "agent": "style", "request": "<client id, optional>",
      "params": {...}, "selection": {"start": 0, "end": 120}, "apply": false}
+    {"type": "agent.cancel", "request": "<the id of one of this connection's requests>"}
 
 The reply reaches the sender like every other collaborator (agent.start, agent.chunk,
 agent.done / agent.error). A request refused before it starts (unknown agent, bad
 params, budget spent) is answered to the sender alone with ``agent.error``.
+
+A request belongs to the connection that sent it: ``agent.cancel`` from it, or the
+connection closing, stops the request (collaborators see ``agent.error`` with code
+``cancelled``). The computation itself stops too unless another request is following
+it (single-flight), so a closed tab never leaves an LLM call running and billing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
 from draftroom.agents.base import ANONYMOUS, AgentError, Requester, Selection
@@ -44,15 +52,77 @@ def parse_selection(raw: Any) -> Selection | None:
     return Selection(raw["start"], raw["end"])
 
 
-def install(service: AgentService) -> None:
-    def on_invoke(room: Room, peer: Peer, data: dict[str, Any]) -> None:
-        service.spawn(_invoke(service, room, peer, data))
-
-    service.hub.rooms.app_handlers["agent.invoke"] = on_invoke
-
-
-async def _invoke(service: AgentService, room: Room, peer: Peer, data: dict[str, Any]) -> None:
+def _request_id(data: dict[str, Any]) -> str | None:
     request = data.get("request")
+    return request if isinstance(request, str) and 0 < len(request) <= MAX_REQUEST_ID else None
+
+
+class SocketRequests:
+    """The agent requests each connection has running."""
+
+    def __init__(self, service: AgentService) -> None:
+        self.service = service
+        self.running: dict[Peer, dict[str, asyncio.Task[None]]] = {}
+
+    def install(self) -> None:
+        rooms = self.service.hub.rooms
+        rooms.app_handlers["agent.invoke"] = self.on_invoke
+        rooms.app_handlers["agent.cancel"] = self.on_cancel
+        rooms.on_leave.append(self.on_leave)
+
+    def on_invoke(self, room: Room, peer: Peer, data: dict[str, Any]) -> None:
+        request = _request_id(data) or uuid.uuid4().hex
+        mine = self.running.setdefault(peer, {})
+        if request in mine:
+            _refuse(peer, data, "duplicate_request", "a request with this id is running")
+            return
+        task = self.service.spawn(_invoke(self.service, room, peer, data, request))
+        mine[request] = task
+        task.add_done_callback(lambda _: self._finished(peer, request, task))
+
+    def on_cancel(self, room: Room, peer: Peer, data: dict[str, Any]) -> None:
+        request = _request_id(data)
+        task = self.running.get(peer, {}).get(request or "")
+        if task is None:
+            _refuse(peer, data, "unknown_request", "no running request of yours has this id")
+            return
+        task.cancel()
+
+    def on_leave(self, room: Room, peer: Peer) -> None:
+        for task in self.running.pop(peer, {}).values():
+            task.cancel()
+
+    def _finished(self, peer: Peer, request: str, task: asyncio.Task[None]) -> None:
+        mine = self.running.get(peer)
+        if mine is not None and mine.get(request) is task:
+            del mine[request]
+            if not mine:
+                del self.running[peer]
+
+
+def install(service: AgentService) -> SocketRequests:
+    requests = SocketRequests(service)
+    requests.install()
+    return requests
+
+
+def _refuse(peer: Peer, data: dict[str, Any], code: str, message: str) -> None:
+    peer.send(
+        encode_app(
+            {
+                "type": "agent.error",
+                "request": data.get("request") if isinstance(data.get("request"), str) else None,
+                "agent": data.get("agent"),
+                "code": code,
+                "message": message,
+            }
+        )
+    )
+
+
+async def _invoke(
+    service: AgentService, room: Room, peer: Peer, data: dict[str, Any], request: str
+) -> None:
     try:
         inv = Invocation(
             doc_id=room.doc_id,
@@ -61,24 +131,13 @@ async def _invoke(service: AgentService, room: Room, peer: Peer, data: dict[str,
             params=data.get("params"),
             selection=parse_selection(data.get("selection")),
             apply=data.get("apply") is True,
+            request_id=request,
         )
-        if isinstance(request, str) and 0 < len(request) <= MAX_REQUEST_ID:
-            inv.request_id = request
         if inv.apply and getattr(peer, "read_only", False):
             raise AgentError("forbidden", "your role cannot edit this document", 403)
         prepared = await service.prepare(inv)
     except AgentError as exc:
-        peer.send(
-            encode_app(
-                {
-                    "type": "agent.error",
-                    "request": request if isinstance(request, str) else None,
-                    "agent": data.get("agent"),
-                    "code": exc.code,
-                    "message": exc.message,
-                }
-            )
-        )
+        _refuse(peer, data, exc.code, exc.message)
         return
     async for _ in service.stream(prepared):
         pass  # every event is broadcast, the sender included

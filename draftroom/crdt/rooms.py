@@ -49,6 +49,8 @@ class Rooms:
         self._early: dict[str, list[Envelope]] = {}
         self.app_handlers: dict[str, AppHandler] = {}
         self.on_advance: list[Callable[[Room], None]] = []
+        # Called when a peer leaves a room (e.g. to cancel the work it asked for).
+        self.on_leave: list[Callable[[Room, Peer], None]] = []
 
     async def join(self, doc_id: str, peer: Peer) -> Room:
         while True:
@@ -123,6 +125,8 @@ class Rooms:
 
     def leave(self, room: Room, peer: Peer) -> None:
         room.leave(peer)
+        for hook in self.on_leave:
+            hook(room, peer)
         if room.peers or room.closed:
             return
         loop = asyncio.get_running_loop()

@@ -322,3 +322,42 @@ async def test_equal_selections_share_a_reply_but_keep_their_own_offsets(
         at = start + line.index("utilize")
         assert (at, at + len("utilize")) in spans
         assert all(start <= s and e <= start + len(line) for s, e in spans)
+
+
+async def test_a_socket_request_stops_on_cancel_and_when_its_connection_closes(
+    server: RunningServer, llm: FakeOpenAI
+) -> None:
+    from draftroom.crdt.protocol import encode_app
+
+    llm.behaviour.words = 500
+    llm.behaviour.chunk_delay = 0.02
+
+    def codes(client: DraftroomClient, request: str) -> list[str]:
+        return [e.get("code", "") for e in agent_events(client.app_log, request)]
+
+    def chunks(client: DraftroomClient, request: str) -> int:
+        return sum(e["type"] == "agent.chunk" for e in agent_events(client.app_log, request))
+
+    async with writer(server, "doc", TEXT) as alice, DraftroomClient(server.ws("doc")) as bob:
+        invoke_critique = {"type": "agent.invoke", "agent": "critique"}
+        # 1. agent.cancel from the requester.
+        await bob.send_raw(encode_app({**invoke_critique, "request": "b1"}))
+        await eventually(lambda: chunks(alice, "b1") >= 2)
+        await bob.send_raw(encode_app({"type": "agent.cancel", "request": "b1"}))
+        await eventually(lambda: "cancelled" in codes(alice, "b1"))
+        await llm.wait_for(lambda: llm.disconnects == 1)
+        # Cancelling what is not running (or not yours) is refused to the sender alone.
+        await bob.send_raw(encode_app({"type": "agent.cancel", "request": "b1"}))
+        await eventually(lambda: "unknown_request" in codes(bob, "b1"))
+        assert "unknown_request" not in codes(alice, "b1")
+
+        # 2. The requester's connection closes mid-reply.
+        carol = DraftroomClient(server.ws("doc"))
+        await carol.connect()
+        await carol.send_raw(encode_app({**invoke_critique, "request": "c1"}))
+        await eventually(lambda: chunks(alice, "c1") >= 2)
+        await carol.close()
+        await eventually(lambda: "cancelled" in codes(alice, "c1"))
+        await llm.wait_for(lambda: llm.disconnects == 2)
+        assert llm.completed == 0
+        await eventually(lambda: server.hub.agents.flights.flights == {})  # type: ignore[attr-defined]

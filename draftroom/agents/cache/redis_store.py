@@ -18,6 +18,14 @@ from redis.backoff import NoBackoff
 
 from draftroom.agents.cache.keys import EntryKey, redis_pattern
 
+CLAIM_PREFIX = "draftroom:agent-claim:"  # outside the entry pattern: never invalidated
+# Extend or delete a claim only while it is still ours (it may have expired and been
+# taken by another node meanwhile).
+_IF_OURS_EXPIRE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"  # noqa: E501
+_IF_OURS_DELETE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+
 
 class RedisStore:
     def __init__(self, url: str, timeout: float) -> None:
@@ -48,6 +56,30 @@ class RedisStore:
         await asyncio.wait_for(
             self.client.set(key.redis_key, value, px=max(int(ttl * 1000), 1)), self.timeout
         )
+
+    # -- claims: which node computes a reply (cross-node single-flight) -------------
+
+    async def claim(self, key: EntryKey, owner: str, lease: float) -> bool:
+        ok = await asyncio.wait_for(
+            self.client.set(CLAIM_PREFIX + key.digest, owner, nx=True, px=int(lease * 1000)),
+            self.timeout,
+        )
+        return bool(ok)
+
+    async def claimed(self, key: EntryKey) -> bool:
+        return bool(
+            await asyncio.wait_for(self.client.exists(CLAIM_PREFIX + key.digest), self.timeout)
+        )
+
+    async def renew(self, key: EntryKey, owner: str, lease: float) -> None:
+        script = self.client.eval(
+            _IF_OURS_EXPIRE, 1, CLAIM_PREFIX + key.digest, owner, int(lease * 1000)
+        )
+        await asyncio.wait_for(script, self.timeout)  # type: ignore[arg-type]
+
+    async def release(self, key: EntryKey, owner: str) -> None:
+        script = self.client.eval(_IF_OURS_DELETE, 1, CLAIM_PREFIX + key.digest, owner)
+        await asyncio.wait_for(script, self.timeout)  # type: ignore[arg-type]
 
     async def ping(self) -> None:
         await asyncio.wait_for(self.client.ping(), self.timeout)

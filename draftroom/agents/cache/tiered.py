@@ -83,6 +83,11 @@ class ReplyCache:
             self.stats.hits += 1
         return chunks
 
+    async def peek(self, key: EntryKey) -> list[dict[str, Any]] | None:
+        """``get`` without counting a hit or a miss (waiting on another node)."""
+        blob = await self._get(key)
+        return codec.decode(blob) if blob is not None else None
+
     async def put(self, key: EntryKey, chunks: list[dict[str, Any]], ttl: float) -> bool:
         """Store a finished reply; False when it was not cached (too large, TTL 0)."""
         if ttl <= 0:
@@ -153,6 +158,44 @@ class ReplyCache:
             await self.database.set(key, blob, ttl)
         except Exception:
             log.exception("agent cache: database fallback write failed")
+
+    # -- claims: one computation per reply across nodes -------------------------------
+    # Only while Redis is healthy: without it each node computes for itself, as a
+    # single node does, and a claim never costs a request more than one timeout.
+
+    async def claim(self, key: EntryKey, owner: str, lease: float) -> bool:
+        """False when another node is computing this reply; True to compute it here."""
+        if self.redis is None or self.breaker.state != "closed":
+            return True
+        try:
+            return await self.redis.claim(key, owner, lease)
+        except Exception as exc:
+            self._redis_failed("claim", exc)
+            return True
+
+    async def claimed(self, key: EntryKey) -> bool:
+        """Whether some node is computing this reply (False when unsure)."""
+        if self.redis is None or self.breaker.state != "closed":
+            return False
+        try:
+            return await self.redis.claimed(key)
+        except Exception as exc:
+            self._redis_failed("claim check", exc)
+            return False
+
+    async def renew(self, key: EntryKey, owner: str, lease: float) -> None:
+        if self.redis is not None:
+            try:
+                await self.redis.renew(key, owner, lease)
+            except Exception as exc:  # the claim lapses; at worst another node computes
+                log.debug("renewing an agent claim failed: %s", exc)
+
+    async def release(self, key: EntryKey, owner: str) -> None:
+        if self.redis is not None:
+            try:
+                await self.redis.release(key, owner)
+            except Exception as exc:  # it expires with its lease
+                log.debug("releasing an agent claim failed: %s", exc)
 
     # -- operators ------------------------------------------------------------------
 
