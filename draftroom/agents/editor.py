@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
 from draftroom.agents.base import AgentError, Requester, Selection
+from draftroom.agents.rich_edit import replace_selection
+from draftroom.agents.text import read_text
 from draftroom.crdt.awareness import encode_update
 from draftroom.crdt.protocol import SyncMessage, SyncType, encode_awareness, encode_sync
 from draftroom.crdt.room import Rejected, Room
@@ -105,12 +107,20 @@ class Editor:
         text: str,
         selection: Selection | None,
         request_id: str,
+        original: str | None = None,
     ) -> AppliedEdit:
+        """Write ``text`` at the end, or over ``selection`` (whose text was ``original``
+        when the agent was asked: if writers changed the document meanwhile, the
+        selected words are looked for again, and never overwritten blindly)."""
         if room.closed:
             raise AgentError("edit_failed", "the document was closed", 503)
-        update = _edit(room.doc, peer.client_id, text, selection)
+        update = _edit(room.doc, peer.client_id, text, selection, original)
         if update is None:
-            raise AgentError("edit_unsupported", "rewrite of rich text is not supported yet")
+            raise AgentError(
+                "edit_unsupported",
+                "this selection cannot be rewritten in place: select text within one "
+                "paragraph, without images or other inline nodes",
+            )
         frame = encode_sync(SyncType.UPDATE, update)
         try:
             room.edit(peer, frame, SyncMessage(SyncType.UPDATE, update))
@@ -131,9 +141,12 @@ class Editor:
         return AppliedEdit(peer.client_id, version)
 
 
-def _edit(doc: Doc, client_id: int, text: str, selection: Selection | None) -> bytes | None:
+def _edit(
+    doc: Doc, client_id: int, text: str, selection: Selection | None, original: str | None
+) -> bytes | None:
     """The update that writes ``text`` as client ``client_id``: at the end of the
-    document, or in place of the selection. One transaction, one update.
+    document, or in place of the selection. One transaction, one update; None when a
+    rich-text selection cannot be mapped back exactly (see rich_edit.py).
 
     pycrdt cannot switch a Doc's client id, so the edit is made on a copy created
     with the agent's id; its update then goes through the room like a client's.
@@ -145,10 +158,15 @@ def _edit(doc: Doc, client_id: int, text: str, selection: Selection | None) -> b
         (f for f in (copy.get(n, type=XmlFragment) for n in FRAGMENT_NAMES) if len(f.children)),
         None,
     )
+    document = read_text(copy) if fragment is not None and selection is not None else None
     with copy.transaction():
         if fragment is not None:
             if selection is not None:
-                return None
+                assert document is not None
+                start, end = _locate(document.text, selection, original)
+                if not replace_selection(fragment, document, start, end, text):
+                    return None
+                return copy.get_update(before)
             for paragraph in (p.strip() for p in text.split("\n")):
                 if paragraph:
                     fragment.children.append(XmlElement("paragraph", {}, [XmlText(paragraph)]))
@@ -160,9 +178,25 @@ def _edit(doc: Doc, client_id: int, text: str, selection: Selection | None) -> b
                 joiner = "\n" if current and not current.endswith("\n") else ""
                 body.insert(len(current.encode()), joiner + text.strip())
             else:
-                start = len(current[: selection.start].encode())
-                end = len(current[: selection.end].encode())
+                first, last = _locate(current, selection, original)
+                start = len(current[:first].encode())
+                end = len(current[:last].encode())
                 if end > start:
                     del body[start:end]
                 body.insert(start, text.strip())
     return copy.get_update(before)
+
+
+def _locate(text: str, selection: Selection, original: str | None) -> tuple[int, int]:
+    """Where the selected words are now."""
+    if not original or text[selection.start : selection.end] == original:
+        if selection.end > len(text):
+            raise AgentError("edit_conflict", CONFLICT, 409)
+        return selection.start, selection.end
+    at = text.find(original)
+    if at >= 0 and text.find(original, at + 1) < 0:
+        return at, at + len(original)
+    raise AgentError("edit_conflict", CONFLICT, 409)
+
+
+CONFLICT = "the selected text changed while the agent was writing; the rewrite was not applied"

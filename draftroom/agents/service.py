@@ -280,8 +280,9 @@ class AgentService:
             applied: AppliedEdit | None = None
             if editing is not None:
                 room, peer = editing
+                original = prepared.view.input_text if inv.selection else None
                 applied = await self.editor.apply(
-                    room, peer, "".join(texts), inv.selection, inv.request_id
+                    room, peer, "".join(texts), inv.selection, inv.request_id, original
                 )
             done: dict[str, Any] = {"type": "agent.done", **tag, "chunks": seq, "cached": cached}
             if applied is not None:

@@ -4,6 +4,8 @@ and the embedded LRU's bound."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,11 @@ from services import RedisServer
 
 from .conftest import eventually
 from .helpers import invoke
+
+
+def noise(chars: int) -> str:
+    """Text compression cannot shrink much (cache entries are compressed)."""
+    return base64.b64encode(os.urandom(chars * 3 // 4)).decode()
 
 
 def info(redis: RedisServer, section: str, field: str) -> int:
@@ -122,7 +129,7 @@ async def test_memory_cap_is_honoured_under_a_flood_of_distinct_replies(tmp_path
                     doc_id=f"doc-{batch}",
                 )
                 keys.append(key)
-            reply = [{"text": "y" * 20_000}]
+            reply = [{"text": noise(20_000)}]  # stored compressed: noise stays ~15 KB
             await asyncio.gather(*(cache.put(k, reply, 3600) for k in keys))
             written += len(keys)
             used = info(redis, "memory", "used_memory")
@@ -134,7 +141,7 @@ async def test_memory_cap_is_honoured_under_a_flood_of_distinct_replies(tmp_path
         assert evicted > 0
         # An entry over the size cap is never stored.
         big = make_key(agent="style", version="1", model="", params={}, context="big", doc_id="d")
-        assert await cache.put(big, [{"text": "z" * 100_000}], 3600) is False
+        assert await cache.put(big, [{"text": noise(100_000)}], 3600) is False
         assert await cache.get(big) is None and cache.stats.skipped_too_large == 1
         await cache.close()
     finally:

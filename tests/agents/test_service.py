@@ -361,3 +361,55 @@ async def test_a_socket_request_stops_on_cancel_and_when_its_connection_closes(
         await llm.wait_for(lambda: llm.disconnects == 2)
         assert llm.completed == 0
         await eventually(lambda: server.hub.agents.flights.flights == {})  # type: ignore[attr-defined]
+
+
+async def test_rewrite_applies_in_tiptap_rich_text_even_after_concurrent_edits(
+    server: RunningServer, http: httpx.AsyncClient, llm: FakeOpenAI
+) -> None:
+    from pycrdt import XmlElement, XmlFragment, XmlText
+
+    from draftroom.agents.text import read_text
+
+    llm.behaviour.first_byte_delay = 0.3
+    async with DraftroomClient(server.ws("rich")) as alice:
+        before = alice.doc.get_state()
+        fragment = alice.doc.get("default", type=XmlFragment)
+        fragment.children.append(XmlElement("heading", {"level": 1}, [XmlText("Chapter")]))
+        fragment.children.append(XmlElement("paragraph", {}, [XmlText("It was dark. It rained.")]))
+        await alice.wait_saved(alice.send_update(alice.doc.get_update(before)))
+        selected = "It was dark."
+        start = read_text(alice.doc).text.index(selected)
+        asking = asyncio.ensure_future(
+            invoke(http, server.http, "rich", "rewrite", apply=True,
+                   selection={"start": start, "end": start + len(selected)})
+        )  # fmt: skip
+        await llm.wait_for(lambda: len(llm.requests) == 1)
+        # While the agent writes, Alice types before the selection: its offsets move.
+        before = alice.doc.get_state()
+        fragment.children[1].children[0].insert(0, "Suddenly. ")
+        await alice.wait_saved(alice.send_update(alice.doc.get_update(before)))
+        _, events = await asyncio.wait_for(asking, 20)
+        assert events[-1]["type"] == "agent.done", events[-1]
+        reply = "".join(c["text"] for c in reply_of(events)).strip()
+        expected = f"Chapter\nSuddenly. {reply} It rained."
+        await eventually(lambda: read_text(alice.doc).text == expected)
+        # The heading is still a heading; the paragraph is still one paragraph.
+        assert [child.tag for child in fragment.children] == ["heading", "paragraph"]
+
+        # Once the selected words are gone, nothing is overwritten.
+        selected = "It rained."
+        start = read_text(alice.doc).text.index(selected)
+        asking = asyncio.ensure_future(
+            invoke(http, server.http, "rich", "rewrite", apply=True,
+                   selection={"start": start, "end": start + len(selected)})
+        )  # fmt: skip
+        await llm.wait_for(lambda: len(llm.requests) == 2)
+        before = alice.doc.get_state()
+        paragraph = fragment.children[1].children[0]
+        del paragraph[len(paragraph) - len(b"rained.") :]
+        await alice.wait_saved(alice.send_update(alice.doc.get_update(before)))
+        _, events = await asyncio.wait_for(asking, 20)
+        assert events[-1]["type"] == "agent.error" and events[-1]["code"] == "edit_conflict"
+        assert (
+            read_text(server.hub.rooms.rooms["rich"].doc).text == f"Chapter\nSuddenly. {reply} It "
+        )
