@@ -214,6 +214,28 @@ async def builtins_on_a_novel(server: DraftroomProcess, words: int, repeat: int)
     return out
 
 
+async def novel_cached(server: DraftroomProcess, words: int) -> dict[str, Any]:
+    """The style reply a novel gets, asked twice on the cached server: its size once
+    stored (compressed) and how fast the second ask is answered."""
+    text = prose(words, random.Random(7))
+    client = DraftroomClient(server.ws_url("novel"), connect_timeout=60)
+    await client.connect()
+    await client.wait_saved(client.insert(text), within=60)
+    out: dict[str, Any] = {}
+    async with httpx.AsyncClient(timeout=120) as http:
+        url = f"{server.http_url}/api/documents/novel/agents/style"
+        for attempt in ("first", "second"):
+            t0 = time.perf_counter()
+            response = await http.post(url, json={})
+            out[attempt] = {
+                "ms": round((time.perf_counter() - t0) * 1000, 1),
+                "source": response.headers.get("x-agent-cache"),
+                "reply_bytes": len(response.content),
+            }
+    await client.close()
+    return out
+
+
 def start_server(redis_url: str | None, llm_url: str, ttl: float, tmp: str) -> DraftroomProcess:
     args = ["--allow-anonymous", "--llm-base-url", llm_url,
             "--agent-cache-ttl-seconds", str(ttl), "--log-level", "warning"]  # fmt: skip
@@ -258,6 +280,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             llm_calls = len(llm.requests)
             report["cached"] = summary(await runner.run(steps, args.concurrency, args.warmup))
             report["llm_calls_cached_run"] = len(llm.requests) - llm_calls
+            if args.novel_words:
+                report["novel_cached"] = await novel_cached(cached, args.novel_words)
             async with httpx.AsyncClient(timeout=30) as http:
                 status = await http.get(f"{cached.http_url}/api/agents/cache")
                 report["cache_status_cached_run"] = status.json()
@@ -314,6 +338,14 @@ def render(report: dict[str, Any]) -> str:
     ]
     for agent in ("style", "readability", "outline"):
         lines.append(f"| {agent} | {b[agent]['median_ms']} | {b[agent]['max_ms']} |")
+    n = report.get("novel_cached")
+    if n:
+        lines += [
+            "",
+            f"Style on that document with the cache: {n['first']['source']} in "
+            f"{n['first']['ms']} ms, then {n['second']['source']} in {n['second']['ms']} ms "
+            f"({n['second']['reply_bytes']:,} bytes of NDJSON).",
+        ]
     return "\n".join(lines)
 
 
