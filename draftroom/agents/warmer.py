@@ -51,6 +51,7 @@ class Query:
     params: dict[str, Any]  # the agent's cache parameters
     digest: str  # the key of the reply cached (or being computed) for the latest text
     asked: float  # monotonic time of the last request
+    cost: float = 0.0  # seconds its last recomputation took
 
 
 @dataclass(slots=True)
@@ -89,7 +90,8 @@ class Warmer:
             watched.version = room.version
         name = f"{agent.name}\x00{json.dumps(params, sort_keys=True)}"
         query = watched.queries.pop(name, None)
-        watched.queries[name] = Query(agent.name, params, key.digest, time.monotonic())
+        cost = query.cost if query is not None else 0.0
+        watched.queries[name] = Query(agent.name, params, key.digest, time.monotonic(), cost)
         if query is None and len(watched.queries) > MAX_QUERIES:
             del watched.queries[next(iter(watched.queries))]
 
@@ -146,7 +148,9 @@ class Warmer:
         self.passes += 1
         service = self.service
         document = read_text(room.doc)
-        for query in list(watched.queries.values()):
+        # Cheapest first: a quick reply (the outline) is not kept waiting behind a slow
+        # one (a long style check), which is what minimises the misses meanwhile.
+        for query in sorted(watched.queries.values(), key=lambda q: q.cost):
             agent = service.agents.get(query.agent)
             if agent is None:
                 continue
@@ -155,8 +159,10 @@ class Warmer:
                 continue  # this text's reply is cached already, or being computed
             query.digest = key.digest
             self.computed += 1
+            started = time.monotonic()
             try:
                 async for _ in service.follow(service.background(agent, ctx, key)):
                     pass
             except Exception as exc:  # the next request computes it and reports why
                 log.info("warming %s on %s failed: %s", agent.name, doc_id, exc)
+            query.cost = time.monotonic() - started

@@ -68,15 +68,19 @@ class Members:
         return str(row["role"]) if row else None
 
     async def grant(self, doc_id: str, user_id: str, role: str) -> None:
-        await self.sql.execute(
+        """Give ``user_id`` this role; raises LastOwner rather than demote the last owner."""
+        changed = await self.sql.execute(
             "INSERT INTO document_members (doc_id, user_id, role, granted_at)"
             " VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (doc_id, user_id) DO UPDATE SET role = excluded.role",
+            " ON CONFLICT (doc_id, user_id) DO UPDATE SET role = excluded.role"
+            f" WHERE excluded.role = 'owner' OR {_NOT_LAST_OWNER}",
             doc_id,
             user_id,
             role,
             time.time(),
         )
+        if changed == 0 and await self.role(doc_id, user_id) != role:
+            raise LastOwner()
 
     async def claim(self, doc_id: str, user_id: str) -> bool:
         """Make ``user_id`` owner of a document nobody holds a role on yet."""
@@ -91,14 +95,17 @@ class Members:
         return await self.role(doc_id, user_id) == "owner"
 
     async def revoke(self, doc_id: str, user_id: str) -> bool:
-        return (
-            await self.sql.execute(
-                "DELETE FROM document_members WHERE doc_id = $1 AND user_id = $2",
-                doc_id,
-                user_id,
-            )
-            > 0
+        """Remove the role; False if there was none. Raises LastOwner rather than leave
+        the document without an owner (nobody could share or delete it any more)."""
+        removed = await self.sql.execute(
+            "DELETE FROM document_members WHERE doc_id = $1 AND user_id = $2"
+            f" AND {_NOT_LAST_OWNER}",
+            doc_id,
+            user_id,
         )
+        if removed == 0 and await self.role(doc_id, user_id) == "owner":
+            raise LastOwner()
+        return removed > 0
 
     async def remove_document(self, doc_id: str) -> None:
         await self.sql.execute("DELETE FROM document_members WHERE doc_id = $1", doc_id)
@@ -119,6 +126,19 @@ class Members:
             offset,
         )
         return [r["doc_id"] for r in rows]
+
+
+class LastOwner(Exception):
+    """The change would leave a document with no owner."""
+
+
+# True unless the row is its document's only owner. One statement, so two owners
+# demoting each other at once cannot both succeed on SQLite (one writer at a time);
+# on PostgreSQL two such statements racing could, and a site admin can still fix it.
+_NOT_LAST_OWNER = (
+    "(document_members.role <> 'owner' OR (SELECT count(*) FROM document_members o"
+    " WHERE o.doc_id = document_members.doc_id AND o.role = 'owner') > 1)"
+)
 
 
 async def role_of(members: Members, principal: Principal, doc_id: str) -> str | None:

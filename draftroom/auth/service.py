@@ -221,7 +221,8 @@ class Auth:
         return found
 
     async def set_role(self, doc_id: str, user_id: str, role: str | None) -> bool:
-        """Grant (role) or revoke (None); live sockets re-check at once either way."""
+        """Grant (role) or revoke (None); live sockets re-check at once either way.
+        Raises LastOwner instead of leaving the document without an owner."""
         if role is None:
             found = await self.members.revoke(doc_id, user_id)
         else:

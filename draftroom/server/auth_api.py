@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from draftroom.auth.api_tokens import MAX_NAME, SCOPES
 from draftroom.auth.origins import CSRF_COOKIE, SESSION_COOKIE
-from draftroom.auth.permissions import ROLES
+from draftroom.auth.permissions import ROLES, LastOwner
 from draftroom.auth.service import Auth, RateLimited, client_ip
 from draftroom.auth.tokens_util import csrf_token
 from draftroom.auth.users import UserError
@@ -204,7 +204,10 @@ async def put_member(request: Request) -> Response:
     user = await auth.users.find(request.path_params["user"])
     if user is None:
         raise ApiError(404, "not_found", "no such user")
-    await auth.set_role(doc_id, user.id, str(role))
+    try:
+        await auth.set_role(doc_id, user.id, str(role))
+    except LastOwner:
+        raise _last_owner() from None
     return JSONResponse({"user": user.username, "id": user.id, "role": role})
 
 
@@ -215,9 +218,19 @@ async def delete_member(request: Request) -> Response:
     p = await auth.require(request)
     if user is None or user.id != p.user_id:
         await auth.authorize(request, doc_id, "share")  # anyone may leave; others need share
-    if user is None or not await auth.set_role(doc_id, user.id, None):
+    try:
+        removed = user is not None and await auth.set_role(doc_id, user.id, None)
+    except LastOwner:
+        raise _last_owner() from None
+    if not removed:
         raise ApiError(404, "not_found", "that user has no role on this document")
     return Response(status_code=204)
+
+
+def _last_owner() -> ApiError:
+    return ApiError(
+        409, "last_owner", "a document needs an owner: make someone else owner first"
+    )
 
 
 # Listed before the document routes in app.py: "/api/documents/{id:path}" would
