@@ -14,7 +14,9 @@ requests pick the document by Zipf (s=``--zipf``) and the query (agent + paramet
 by Zipf over a catalogue of common queries; before each request, with probability
 ``--edit-rate``, a writer appends a sentence to a Zipf-chosen document (edits land on
 popular documents, as they do). ``--concurrency`` clients issue requests back to back.
-Latency: POST sent to the last NDJSON line (agent.done) received. The first
+Latency: POST sent to the last NDJSON line (agent.done) received. A hit is a request
+the server answered from a stored reply (X-Agent-Cache: hit); one that followed an
+identical computation already running ("joined") counts as a miss. The first
 ``--warmup`` requests fill the cache and are not measured: the numbers describe a
 node in steady state, not one just started. The bench shares the machine's cores
 with the server (and with the writers' clients), so it measures a loaded node.
