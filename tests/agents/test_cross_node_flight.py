@@ -4,12 +4,14 @@ PostgreSQL) make one LLM call; when the node computing gives up, another takes o
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 
 from draftroom.client import DraftroomClient
-from inprocess import make_settings, running_server
+from inprocess import RunningServer, make_settings, running_server
 
 from .fake_openai import FakeOpenAI
 from .helpers import invoke, reply_of
@@ -17,11 +19,23 @@ from .helpers import invoke, reply_of
 TEXT = "The harbour was silent. A letter waited on the table."
 
 
-def two_nodes(tmp_path: Path, postgres_url: str, redis_url: str, llm: FakeOpenAI) -> tuple:
-    return tuple(
+@asynccontextmanager
+async def two_nodes(
+    tmp_path: Path, postgres_url: str, redis_url: str, llm: FakeOpenAI
+) -> AsyncIterator[tuple[RunningServer, RunningServer, httpx.AsyncClient]]:
+    """Two nodes sharing PostgreSQL and Redis, with TEXT saved in document "shared"."""
+    a, b = (
         make_settings(tmp_path / name, postgres_url, redis_url=redis_url, llm_base_url=llm.base_url)
         for name in ("one", "two")
     )
+    async with (
+        running_server(a) as one,
+        running_server(b) as two,
+        httpx.AsyncClient(timeout=30) as http,
+        DraftroomClient(one.ws("shared")) as alice,
+    ):
+        await alice.wait_saved(alice.insert(TEXT))
+        yield one, two, http
 
 
 async def test_identical_requests_on_two_nodes_make_one_llm_call(
@@ -30,14 +44,7 @@ async def test_identical_requests_on_two_nodes_make_one_llm_call(
     llm.behaviour.first_byte_delay = 0.3
     llm.behaviour.chunk_delay = 0.01
     llm.behaviour.words = 20
-    a, b = two_nodes(tmp_path, postgres_url, redis_url, llm)
-    async with (
-        running_server(a) as one,
-        running_server(b) as two,
-        httpx.AsyncClient(timeout=30) as http,
-        DraftroomClient(one.ws("shared")) as alice,
-    ):
-        await alice.wait_saved(alice.insert(TEXT))
+    async with two_nodes(tmp_path, postgres_url, redis_url, llm) as (one, two, http):
         results = await asyncio.gather(
             *(invoke(http, node.http, "shared", "critique") for node in (one, two) * 5)
         )
@@ -54,14 +61,7 @@ async def test_when_the_computing_node_gives_up_another_computes(
 ) -> None:
     llm.behaviour.chunk_delay = 0.02
     llm.behaviour.words = 60
-    a, b = two_nodes(tmp_path, postgres_url, redis_url, llm)
-    async with (
-        running_server(a) as one,
-        running_server(b) as two,
-        httpx.AsyncClient(timeout=30) as http,
-        DraftroomClient(one.ws("shared")) as alice,
-    ):
-        await alice.wait_saved(alice.insert(TEXT))
+    async with two_nodes(tmp_path, postgres_url, redis_url, llm) as (one, two, http):
         url = f"{one.http}/api/documents/shared/agents/critique"
         async with http.stream("POST", url, json={}) as response:
             lines = response.aiter_lines()

@@ -4,7 +4,7 @@ collaborators, the cache, single-flight, invalidation, applying replies as edits
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -377,17 +377,24 @@ async def test_rewrite_applies_in_tiptap_rich_text_even_after_concurrent_edits(
         fragment.children.append(XmlElement("heading", {"level": 1}, [XmlText("Chapter")]))
         fragment.children.append(XmlElement("paragraph", {}, [XmlText("It was dark. It rained.")]))
         await alice.wait_saved(alice.send_update(alice.doc.get_update(before)))
-        selected = "It was dark."
-        start = read_text(alice.doc).text.index(selected)
-        asking = asyncio.ensure_future(
-            invoke(http, server.http, "rich", "rewrite", apply=True,
-                   selection={"start": start, "end": start + len(selected)})
-        )  # fmt: skip
+
+        def ask_rewrite(selected: str) -> asyncio.Future[Any]:
+            start = read_text(alice.doc).text.index(selected)
+            return asyncio.ensure_future(
+                invoke(http, server.http, "rich", "rewrite", apply=True,
+                       selection={"start": start, "end": start + len(selected)})
+            )  # fmt: skip
+
+        async def edit(change: Callable[[], None]) -> None:
+            before = alice.doc.get_state()
+            change()
+            await alice.wait_saved(alice.send_update(alice.doc.get_update(before)))
+
+        asking = ask_rewrite("It was dark.")
         await llm.wait_for(lambda: len(llm.requests) == 1)
         # While the agent writes, Alice types before the selection: its offsets move.
-        before = alice.doc.get_state()
-        fragment.children[1].children[0].insert(0, "Suddenly. ")
-        await alice.wait_saved(alice.send_update(alice.doc.get_update(before)))
+        paragraph = fragment.children[1].children[0]
+        await edit(lambda: paragraph.insert(0, "Suddenly. "))
         _, events = await asyncio.wait_for(asking, 20)
         assert events[-1]["type"] == "agent.done", events[-1]
         reply = "".join(c["text"] for c in reply_of(events)).strip()
@@ -397,17 +404,9 @@ async def test_rewrite_applies_in_tiptap_rich_text_even_after_concurrent_edits(
         assert [child.tag for child in fragment.children] == ["heading", "paragraph"]
 
         # Once the selected words are gone, nothing is overwritten.
-        selected = "It rained."
-        start = read_text(alice.doc).text.index(selected)
-        asking = asyncio.ensure_future(
-            invoke(http, server.http, "rich", "rewrite", apply=True,
-                   selection={"start": start, "end": start + len(selected)})
-        )  # fmt: skip
+        asking = ask_rewrite("It rained.")
         await llm.wait_for(lambda: len(llm.requests) == 2)
-        before = alice.doc.get_state()
-        paragraph = fragment.children[1].children[0]
-        del paragraph[len(paragraph) - len(b"rained.") :]
-        await alice.wait_saved(alice.send_update(alice.doc.get_update(before)))
+        await edit(lambda: paragraph.__delitem__(slice(len(paragraph) - len(b"rained."), None)))
         _, events = await asyncio.wait_for(asking, 20)
         assert events[-1]["type"] == "agent.error" and events[-1]["code"] == "edit_conflict"
         assert (

@@ -5,12 +5,15 @@ agents are never run unasked, and interest expires."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from draftroom.client import DraftroomClient
-from inprocess import make_settings, running_server
+from inprocess import RunningServer, make_settings, running_server
 
 from .conftest import eventually
 from .fake_openai import FakeOpenAI
@@ -23,6 +26,20 @@ def warmer_of(server: object) -> object:
     return server.hub.agents.warmer  # type: ignore[attr-defined]
 
 
+@asynccontextmanager
+async def writing(
+    settings: Any, doc: str
+) -> AsyncIterator[tuple[RunningServer, httpx.AsyncClient, DraftroomClient]]:
+    """A server, an HTTP client, and a writer who has saved TEXT into ``doc``."""
+    async with (
+        running_server(settings) as server,
+        httpx.AsyncClient(timeout=30) as http,
+        DraftroomClient(server.ws(doc)) as alice,
+    ):
+        await alice.wait_saved(alice.insert(TEXT))
+        yield server, http, alice
+
+
 async def test_an_edit_recomputes_asked_replies_about_the_new_text(
     tmp_path: Path, postgres_url: str, redis_url: str, llm: FakeOpenAI
 ) -> None:
@@ -30,13 +47,8 @@ async def test_an_edit_recomputes_asked_replies_about_the_new_text(
         tmp_path, postgres_url, redis_url=redis_url, llm_base_url=llm.base_url,
         agent_warm_interval_seconds=0.1,
     )  # fmt: skip
-    async with (
-        running_server(settings) as server,
-        httpx.AsyncClient(timeout=30) as http,
-        DraftroomClient(server.ws("warm")) as alice,
-    ):
+    async with writing(settings, "warm") as (server, http, alice):
         warmer = warmer_of(server)
-        await alice.wait_saved(alice.insert(TEXT))
         asked = [
             ("style", {}, "miss"),
             ("style", {"max_issues": 1}, "hit"),  # the same computation as the line above
@@ -90,13 +102,8 @@ async def test_interest_expires_and_selections_are_not_warmed(tmp_path: Path) ->
     settings = make_settings(
         tmp_path, agent_warm_window_seconds=0.5, agent_warm_interval_seconds=0.05
     )
-    async with (
-        running_server(settings) as server,
-        httpx.AsyncClient(timeout=30) as http,
-        DraftroomClient(server.ws("cold")) as alice,
-    ):
+    async with writing(settings, "cold") as (server, http, alice):
         warmer = warmer_of(server)
-        await alice.wait_saved(alice.insert(TEXT))
         selection = {"start": 0, "end": 10}
         response, _ = await invoke(http, server.http, "cold", "style", selection=selection)
         assert response.headers["x-agent-cache"] == "miss"
