@@ -41,7 +41,7 @@ async def two_nodes(
 async def test_identical_requests_on_two_nodes_make_one_llm_call(
     tmp_path: Path, postgres_url: str, redis_url: str, llm: FakeOpenAI
 ) -> None:
-    llm.behaviour.first_byte_delay = 0.3
+    llm.behaviour.first_byte_delay = 0.8  # every request arrives while the first computes
     llm.behaviour.chunk_delay = 0.01
     llm.behaviour.words = 20
     async with two_nodes(tmp_path, postgres_url, redis_url, llm) as (one, two, http):

@@ -370,7 +370,7 @@ async def test_rewrite_applies_in_tiptap_rich_text_even_after_concurrent_edits(
 
     from draftroom.agents.text import read_text
 
-    llm.behaviour.first_byte_delay = 0.3
+    llm.behaviour.first_byte_delay = 0.8  # the concurrent edits land before the reply
     async with DraftroomClient(server.ws("rich")) as alice:
         before = alice.doc.get_state()
         fragment = alice.doc.get("default", type=XmlFragment)
