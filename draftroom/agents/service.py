@@ -44,7 +44,7 @@ from draftroom.agents.flights import SingleFlight
 from draftroom.agents.llm.client import LLMClient
 from draftroom.agents.prices import PriceTable
 from draftroom.agents.registry import load_agents
-from draftroom.agents.text import DocumentText, read_text
+from draftroom.agents.text import DocumentText, RoomTexts, read_text
 from draftroom.agents.tokens import TokenCounter
 from draftroom.agents.usage import UsageLog
 from draftroom.agents.warmer import Warmer
@@ -119,6 +119,7 @@ class AgentService:
         self.flights = SingleFlight()
         self.cpu = CpuPool(settings.agent_workers)
         self.editor = Editor(hub.rooms, hub.store.sql)
+        self.texts = RoomTexts()
         self.warmer = Warmer(
             self, settings.agent_warm_window_seconds, settings.agent_warm_interval_seconds
         )
@@ -244,7 +245,7 @@ class AgentService:
     async def read_document(self, doc_id: str) -> DocumentText:
         room = self.hub.rooms.rooms.get(doc_id)
         if room is not None and not room.closed:
-            return read_text(room.doc)
+            return self.texts.of(room)
         if await self.hub.store.get_document(doc_id) is None:
             raise AgentError("not_found", "no such document", 404)
         state = await self.hub.store.load(doc_id)

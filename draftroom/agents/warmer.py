@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from draftroom.agents.base import SYSTEM, Agent
 from draftroom.agents.cache.keys import EntryKey
-from draftroom.agents.text import read_text
 
 if TYPE_CHECKING:
     from draftroom.agents.service import AgentService
@@ -147,7 +146,7 @@ class Warmer:
     async def _pass(self, doc_id: str, room: Room, watched: Watched) -> None:
         self.passes += 1
         service = self.service
-        document = read_text(room.doc)
+        document = service.texts.of(room)
         # Cheapest first: a quick reply (the outline) is not kept waiting behind a slow
         # one (a long style check), which is what minimises the misses meanwhile.
         for query in sorted(watched.queries.values(), key=lambda q: q.cost):

@@ -104,6 +104,9 @@ class Room:
         self.peers: set[Peer] = set()
         self.awareness = AwarenessRegistry()
         self.closed = False
+        # Bumped whenever the doc's content may have changed (before it is committed),
+        # so readers can reuse what they derived from it while it stays put.
+        self.changes = 0
         self._last_append: asyncio.Future[int] | None = None
         self._compaction: asyncio.Task[None] | None = None
         self.gap_repairs = 0
@@ -284,6 +287,7 @@ class Room:
         finally:
             if subscription is not None:
                 self.doc.unobserve(subscription)
+        self.changes += changed
         return changed
 
     def _saved(self, peer: Peer, upto: int, update: bytes, saved: asyncio.Future[int]) -> None:
@@ -344,6 +348,7 @@ class Room:
 
     def _apply_remote(self, update: bytes) -> None:
         self.doc.apply_update(update)
+        self.changes += 1
         self.size_bytes += len(update)
         self.broadcast(encode_sync(SyncType.UPDATE, update), exclude=None)
         HOT.updates_out += len(self.peers)
@@ -378,6 +383,7 @@ class Room:
                 before = self.doc.get_state()
                 for update in ([state.snapshot] if state.snapshot else []) + state.updates:
                     self.doc.apply_update(update)
+                self.changes += 1
                 diff = self.doc.get_update(before)
                 self.broadcast(encode_sync(SyncType.UPDATE, diff), exclude=None)
                 self.version = max(self.version, state.seq)

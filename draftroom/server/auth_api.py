@@ -228,9 +228,7 @@ async def delete_member(request: Request) -> Response:
 
 
 def _last_owner() -> ApiError:
-    return ApiError(
-        409, "last_owner", "a document needs an owner: make someone else owner first"
-    )
+    return ApiError(409, "last_owner", "a document needs an owner: make someone else owner first")
 
 
 # Listed before the document routes in app.py: "/api/documents/{id:path}" would

@@ -412,3 +412,19 @@ async def test_rewrite_applies_in_tiptap_rich_text_even_after_concurrent_edits(
         assert (
             read_text(server.hub.rooms.rooms["rich"].doc).text == f"Chapter\nSuddenly. {reply} It "
         )
+
+
+async def test_the_text_agents_read_is_reused_until_the_document_changes(
+    server: RunningServer,
+) -> None:
+    service = server.hub.agents  # type: ignore[attr-defined]
+    async with writer(server, "kept", "One sentence.") as alice:
+        reads = service.texts.reads
+        first = await service.read_document("kept")
+        assert await service.read_document("kept") is first
+        assert service.texts.reads == reads + 1
+        await alice.wait_saved(alice.insert(" Two."))
+        second = await service.read_document("kept")
+        assert second is not first and second.text == "One sentence. Two."
+        assert await service.read_document("kept") is second
+        assert service.texts.reads == reads + 2
