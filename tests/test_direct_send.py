@@ -28,9 +28,15 @@ def test_frames_are_byte_identical_to_websockets(size: int) -> None:
     assert encode_frame(other) == expected
 
 
-@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
-async def test_updates_reach_clients_on_both_paths(tmp_path: Path, deflate: bool) -> None:
-    settings = make_settings(tmp_path, ws_per_message_deflate=deflate)
+@pytest.mark.parametrize(
+    ("deflate", "direct_send"),
+    [(False, True), (True, True), (False, False)],
+    ids=["plain", "deflate", "turned-off"],
+)
+async def test_updates_reach_clients_on_both_paths(
+    tmp_path: Path, deflate: bool, direct_send: bool
+) -> None:
+    settings = make_settings(tmp_path, ws_per_message_deflate=deflate, ws_direct_send=direct_send)
     async with running_server(settings) as server:
         # A bare y-websocket peer that offers per-message deflate, as browsers do.
         raw = await websockets.connect(
@@ -44,7 +50,10 @@ async def test_updates_reach_clients_on_both_paths(tmp_path: Path, deflate: bool
                 direct = sorted(c._direct is not None for c in server.hub.connections)
                 # Plain connections write directly; one that negotiated compression
                 # goes through the protocol.
-                assert direct == ([False, True, True] if deflate else [True, True, True])
+                if not direct_send:
+                    assert direct == [False, False, False]
+                else:
+                    assert direct == ([False, True, True] if deflate else [True, True, True])
                 for i in range(50):
                     await alice.wait_saved(alice.insert(f"{i},"))
                 expected = "".join(f"{i}," for i in range(50))

@@ -35,7 +35,14 @@ def _reason(text: str) -> str:
 
 
 class Connection:
-    def __init__(self, websocket: WebSocket, *, max_queue_bytes: int, app_messages: bool) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        *,
+        max_queue_bytes: int,
+        app_messages: bool,
+        direct_send: bool = True,
+    ) -> None:
         self.websocket = websocket
         self.max_queue_bytes = max_queue_bytes
         self.app_messages = app_messages
@@ -59,7 +66,7 @@ class Connection:
         self._send_frame = websocket.scope.get(SCOPE_KEY, websocket.send)
         self._send = websocket.send
         # Straight to the socket when the server allows it (see direct_send.py).
-        self._direct = direct_writer(self._send_frame)
+        self._direct = direct_writer(self._send_frame) if direct_send else None
         self._busy = False  # the writer task owns sending right now
         self.abandoned = False
         self._reader_task: asyncio.Task[Any] | None = None
