@@ -331,12 +331,10 @@ def run_step(server_kind: str, clients: int, args: argparse.Namespace) -> dict[s
             print(f"#   waited {waited:.0f}s for the machine to quieten", file=sys.stderr)
     workdir = Path(tempfile.mkdtemp(prefix=f"draftroom-bench-fan-{server_kind}-"))
     port = common.free_port()
-    if server_kind in ("draftroom", "draftroom-asgi"):
+    if server_kind == "draftroom":
         (workdir / "data").mkdir()
-        # draftroom-asgi: every frame through the ASGI send, as before direct_send.py.
-        extra = ["--no-ws-direct-send"] if server_kind == "draftroom-asgi" else []
         server = common.draftroom_server(
-            port=port, data_dir=workdir / "data", log_dir=workdir, source=args.source, extra=extra
+            port=port, data_dir=workdir / "data", log_dir=workdir, source=args.source
         )
         path_prefix = "/ws/"
     else:
@@ -505,11 +503,7 @@ def run_step(server_kind: str, clients: int, args: argparse.Namespace) -> dict[s
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--clients", default="500,1000,2000", help="comma-separated client counts")
-    p.add_argument(
-        "--servers",
-        default="draftroom,node",
-        help="draftroom,draftroom-asgi,node (order kept; draftroom-asgi: --no-ws-direct-send)",
-    )
+    p.add_argument("--servers", default="draftroom,node", help="draftroom,node (order kept)")
     p.add_argument("--duration", type=float, default=20.0, help="measured seconds per step")
     p.add_argument("--warmup", type=float, default=3.0, help="typing seconds before measuring")
     p.add_argument("--drain", type=float, default=5.0, help="max seconds for late deliveries")
@@ -542,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(x) for x in args.clients.split(",") if x.strip()]
     kinds = [s.strip() for s in args.servers.split(",") if s.strip()]
     for k in kinds:
-        if k not in ("draftroom", "draftroom-asgi", "node"):
+        if k not in ("draftroom", "node"):
             p.error(f"unknown server {k!r}")
     if "node" in kinds:
         common.ensure_node_server()
@@ -561,11 +555,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             results.append(r)
-    names = {
-        "draftroom": "Draftroom (SQLite)",
-        "draftroom-asgi": "Draftroom, frames via ASGI",
-        "node": "@y/websocket-server 0.1.1",
-    }
+    names = {"draftroom": "Draftroom (SQLite)", "node": "@y/websocket-server 0.1.1"}
     rows = []
     for r in results:
         lat = r["latency_ms"]

@@ -66,10 +66,6 @@ class Settings:
         metadata={"help": "compress WebSocket frames (costs ~2.5x memory per connection)"},
     )
     # -- Auth (issue 4): accounts, sessions, permissions, abuse limits --------------
-    ws_direct_send: bool = field(
-        default=True,
-        metadata={"help": "write broadcast frames straight to sockets (off: all through ASGI)"},
-    )
     allow_anonymous: bool = field(
         default=False,
         metadata={

@@ -50,7 +50,7 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         port=0,
         ws="websockets-sansio",
         ws_max_size=settings.max_message_bytes,
-        ws_per_message_deflate=settings.ws_per_message_deflate,
+        ws_per_message_deflate=False,
         lifespan="on",
         log_config=None,
         access_log=False,

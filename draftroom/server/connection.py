@@ -5,9 +5,8 @@ past ``max_queue_bytes`` of backlog the client is disconnected instead of
 buffering without limit.
 
 Fan-out is the busiest path (one call per delivered update), so when nothing is
-queued a frame is written at once, without waking the writer task: straight to the
-socket where the server allows it (direct_send.py), else by stepping the ASGI send
-coroutine by hand, which in the usual case finishes without suspending.
+queued a frame is written at once, without waking the writer task: the ASGI send
+coroutine is stepped by hand and, in the usual case, finishes without suspending.
 Only if the transport pushes back does the writer task take over the rest of that
 send, and later frames queue behind it in order.
 """
@@ -22,7 +21,6 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from draftroom.crdt.protocol import encode_app
-from draftroom.server.direct_send import direct_writer
 from draftroom.server.raw_send import SCOPE_KEY
 
 CLOSE_SLOW_CONSUMER = 1008
@@ -35,14 +33,7 @@ def _reason(text: str) -> str:
 
 
 class Connection:
-    def __init__(
-        self,
-        websocket: WebSocket,
-        *,
-        max_queue_bytes: int,
-        app_messages: bool,
-        direct_send: bool = True,
-    ) -> None:
+    def __init__(self, websocket: WebSocket, *, max_queue_bytes: int, app_messages: bool) -> None:
         self.websocket = websocket
         self.max_queue_bytes = max_queue_bytes
         self.app_messages = app_messages
@@ -65,8 +56,6 @@ class Connection:
         # the close frame always goes through Starlette.
         self._send_frame = websocket.scope.get(SCOPE_KEY, websocket.send)
         self._send = websocket.send
-        # Straight to the socket when the server allows it (see direct_send.py).
-        self._direct = direct_writer(self._send_frame) if direct_send else None
         self._busy = False  # the writer task owns sending right now
         self.abandoned = False
         self._reader_task: asyncio.Task[Any] | None = None
@@ -89,8 +78,6 @@ class Connection:
         self._wakeup.set()
 
     def _send_now(self, frame: bytes) -> None:
-        if self._direct is not None and self._direct.write(frame):
-            return
         sending = self._send_frame({"type": "websocket.send", "bytes": frame})
         try:
             waiting_on = sending.send(None)

@@ -44,7 +44,6 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         websocket,
         max_queue_bytes=hub.settings.send_queue_bytes,
         app_messages=websocket.query_params.get("draftroom") == "1",
-        direct_send=hub.settings.ws_direct_send,
     )
     conn.user, conn.read_only, conn.auth = (
         admission.principal.user_id,
