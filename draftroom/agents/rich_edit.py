@@ -37,7 +37,9 @@ class _Origin:
     attrs: dict[str, Any] | None
 
 
-Origins = list[_Origin | None]  # None: a character no text node holds (a hard break)
+# One per character of the flattened text; None for a character no text node holds
+# (a hard break, or the line break between two blocks).
+Origins = list[_Origin | None]
 
 
 def replace_selection(
@@ -51,22 +53,16 @@ def replace_selection(
         return False
     if "\n".join(flattened) != document.text:
         return False  # the walk and the reader disagree: do not guess
-    # Line breaks between blocks are not characters of any block: index past them.
-    index: list[_Origin | None] = []
-    for number, block in enumerate(_split(flattened, origins)):
-        if number:
-            index.append(None)
-        index.extend(block)
-    if not 0 <= start < end <= len(index):
+    if not 0 <= start < end <= len(origins):
         return False
-    selected = index[start:end]
+    selected = origins[start:end]
     first = selected[0]
     if first is None or any(o is None or o.node is not first.node for o in selected):
         return False
     last = selected[-1]
     assert last is not None
     stop = last.offset + len(document.text[end - 1].encode())
-    before = index[start - 1] if start > 0 else None
+    before = origins[start - 1] if start > 0 else None
     attrs = dict(first.attrs or {})
     if before is not None and before.node is first.node:
         # Yjs inserts take the formatting before them: cancel what the run lacks.
@@ -75,13 +71,6 @@ def replace_selection(
     del node[first.offset : stop]
     node.insert(first.offset, _NEWLINES.sub(" ", text.strip()), attrs or None)
     return True
-
-
-def _split(flattened: list[str], origins: Origins) -> Iterable[Origins]:
-    pos = 0
-    for block in flattened:
-        yield origins[pos : pos + len(block)]
-        pos += len(block)
 
 
 def _walk(nodes: Iterable[Any], flattened: list[str], origins: Origins) -> bool:
@@ -104,6 +93,8 @@ def _walk(nodes: Iterable[Any], flattened: list[str], origins: Origins) -> bool:
 
 
 def _block(node: XmlElement, tag: str, flattened: list[str], origins: Origins) -> bool:
+    if flattened:
+        origins.append(None)  # the line break before this block
     chars: list[str] = []
     for child in node.children:
         if isinstance(child, XmlText):

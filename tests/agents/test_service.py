@@ -350,6 +350,17 @@ async def test_a_socket_request_stops_on_cancel_and_when_its_connection_closes(
         await bob.send_raw(encode_app({"type": "agent.cancel", "request": "b1"}))
         await eventually(lambda: "unknown_request" in codes(bob, "b1"))
         assert "unknown_request" not in codes(alice, "b1")
+        await bob.send_raw(encode_app({"type": "agent.cancel", "request": 7}))
+        await eventually(lambda: any(e.get("code") == "unknown_request" and
+                                     e.get("request") is None for e in bob.app_log))  # fmt: skip
+        # A second request under an id already running is refused; the first goes on.
+        await bob.send_raw(encode_app({**invoke_critique, "request": "b2"}))
+        await bob.send_raw(encode_app({**invoke_critique, "request": "b2"}))
+        await eventually(lambda: "duplicate_request" in codes(bob, "b2"))
+        await eventually(lambda: chunks(alice, "b2") >= 2)
+        await bob.send_raw(encode_app({"type": "agent.cancel", "request": "b2"}))
+        await eventually(lambda: "cancelled" in codes(alice, "b2"))
+        await llm.wait_for(lambda: llm.disconnects == 2)
 
         # 2. The requester's connection closes mid-reply.
         carol = DraftroomClient(server.ws("doc"))
@@ -358,7 +369,7 @@ async def test_a_socket_request_stops_on_cancel_and_when_its_connection_closes(
         await eventually(lambda: chunks(alice, "c1") >= 2)
         await carol.close()
         await eventually(lambda: "cancelled" in codes(alice, "c1"))
-        await llm.wait_for(lambda: llm.disconnects == 2)
+        await llm.wait_for(lambda: llm.disconnects == 3)
         assert llm.completed == 0
         await eventually(lambda: server.hub.agents.flights.flights == {})  # type: ignore[attr-defined]
 
