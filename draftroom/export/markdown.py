@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from draftroom.export.tree import (
+from draftroom.document.tree import (
     BOLD,
     CODE,
     ITALIC,

@@ -12,7 +12,7 @@ from draftroom.agents.builtin.readability import ReadabilityAgent
 from draftroom.agents.builtin.style import StyleAgent
 from draftroom.agents.builtin.style_checks import lint
 from draftroom.agents.params import normalize
-from draftroom.agents.text import DocumentText, read_text
+from draftroom.document.text import DocumentText, read_text
 
 
 def tiptap(*blocks: tuple[str, str, int]) -> Doc:

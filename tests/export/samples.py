@@ -6,7 +6,7 @@ import re
 
 from pycrdt import Doc
 
-from draftroom.export.tree import BOLD, ITALIC, Document, Text, iter_inlines, plain_text
+from draftroom.document.tree import BOLD, ITALIC, Document, Text, iter_inlines, plain_text
 
 from .builders import (
     B,

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from pycrdt import Doc, Map, Text, XmlFragment
 
-from draftroom.export import read_document, read_update
-from draftroom.export.tree import (
+from draftroom.document.tree import (
     Blockquote,
     BulletList,
     CodeBlock,
@@ -16,7 +15,8 @@ from draftroom.export.tree import (
     Paragraph,
     plain_text,
 )
-from draftroom.export.tree import Text as Run
+from draftroom.document.tree import Text as Run
+from draftroom.export import read_document, read_update
 
 from .builders import B, I, el, h, li, link, make_doc, ol, p, plain_doc, txt
 from .samples import rich_doc
