@@ -11,12 +11,12 @@ to ``Node.fromJSON`` or TipTap's ``setContent``:
   that may overlap itself (a comment) under ``name--<8-char hash>``; the hash is
   dropped, as y-prosemirror does when it reads the mark back.
 
-Three deliberate differences, all where y-prosemirror's output is not valid
-ProseMirror JSON: Yjs numbers arrive from pycrdt as floats, and whole ones are
-written back as ints (JSON has one number type, and ``"level": 2.0`` would not
-equal ProseMirror's ``2`` in Python clients); a mark whose stored attributes are
-not an object gets no ``attrs``; and text found directly in the fragment is
-listed among its blocks rather than as a nested array.
+Numbers reach Python as floats (pycrdt reads every Yjs number as one); whole
+ones are written back as ints, so ``"level": 2`` comes out as JavaScript would
+write it. Marks come in name order (see ``_text_nodes``). Two differences from
+y-prosemirror, both where its output is not valid ProseMirror JSON: a mark whose
+stored attributes are not an object gets no ``attrs``, and text found directly in
+the fragment is listed among its blocks rather than as a nested array.
 """
 
 from __future__ import annotations
@@ -60,7 +60,11 @@ def _text_nodes(text: XmlText) -> Iterator[dict[str, Any]]:
             continue  # y-prosemirror writes no embeds; one from elsewhere has no text
         node: dict[str, Any] = {"type": "text", "text": insert}
         if attrs:
-            node["marks"] = [_mark(name, value) for name, value in attrs.items()]
+            # pycrdt hands over a run's formatting unordered, so Yjs's order is lost;
+            # name order keeps answers stable, and ProseMirror reorders marks by its
+            # schema when it reads them anyway.
+            marks = [_mark(name, value) for name, value in attrs.items()]
+            node["marks"] = sorted(marks, key=lambda mark: str(mark["type"]))
         yield node
 
 
