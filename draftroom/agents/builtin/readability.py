@@ -13,7 +13,7 @@ from draftroom.document.text import DocumentText
 
 class ReadabilityAgent(OfflineAgent):
     name = "readability"
-    version = "2"
+    version = "3"
     description = "Readability (textstat): Flesch, Flesch-Kincaid, Fog, per paragraph and overall."
     params_schema = {
         "type": "object",
