@@ -21,9 +21,10 @@ from draftroom.document.tree import (
     merge_runs,
 )
 from draftroom.export import export_documents
-from draftroom.export.markdown import parse_markdown, render_markdown
+from draftroom.export.markdown import render_markdown
 
 from .conftest import require
+from .markdown_oracle import parse_markdown
 
 
 def canonical(blocks: list[Block]) -> list[Block]:
