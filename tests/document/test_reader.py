@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from export.builders import B, I, el, h, li, link, make_doc, ol, p, plain_doc, txt
+from export.samples import rich_doc
 from pycrdt import Doc, Map, Text, XmlFragment
 
 from draftroom.document.tree import (
@@ -17,9 +19,6 @@ from draftroom.document.tree import (
 )
 from draftroom.document.tree import Text as Run
 from draftroom.export import read_document, read_update
-
-from .builders import B, I, el, h, li, link, make_doc, ol, p, plain_doc, txt
-from .samples import rich_doc
 
 
 def test_reads_every_node_kind() -> None:
