@@ -19,11 +19,12 @@ def rich_fragment(doc: Doc) -> XmlFragment | None:
     """The first non-empty rich-text root, or None for a plain-text (or empty) document.
 
     ``Doc.get`` creates a missing root empty, and a root written as another type
-    reads as an empty fragment rather than raising, so "empty" simply means "look
-    at the next candidate".
+    reads as a fragment without children rather than raising, so "empty" simply
+    means "look at the next candidate". Such a root can still report a length
+    (a Y.Text's characters), so emptiness is judged by its first child.
     """
     for name in FRAGMENT_NAMES:
         fragment = doc.get(name, type=XmlFragment)
-        if len(fragment.children):
+        if next(iter(fragment.children), None) is not None:
             return fragment
     return None

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from export.builders import B, make_doc, p, plain_doc
-from pycrdt import Doc, Text, XmlFragment
+from pycrdt import Doc, Map, Text, XmlFragment
 
 from draftroom.client import DraftroomClient
 from draftroom.document.text import content
@@ -81,6 +81,17 @@ def test_plain_empty_and_mixed_documents() -> None:
     both = make_doc(p("second"), name="prosemirror")
     both.get("default", type=XmlFragment)
     assert "prosemirror" in content(both)
+
+
+def test_roots_written_as_other_types_read_as_empty() -> None:
+    # "default" written as a Y.Text and "text" as a Y.Map by some other client:
+    # the content API must answer (empty), not fail.
+    other: Doc = Doc()
+    other.get("default", type=Text).insert(0, "not xml")
+    other.get("text", type=Map)["k"] = "v"
+    doc: Doc = Doc()
+    doc.apply_update(other.get_update())
+    assert content(doc) == {"text": ""}
 
 
 @pytest.fixture

@@ -112,7 +112,7 @@ def test_read_update_round_trips_encoded_state() -> None:
 
 def test_root_written_as_another_type_reads_as_empty() -> None:
     # "default" written as a Y.Text and "text" as a Y.Map by some other client.
-    other = Doc()
+    other: Doc = Doc()
     other.get("default", type=Text).insert(0, "not xml")
     other.get("text", type=Map)["k"] = "v"
     doc = read_update(other.get_update(), "Odd")
