@@ -23,7 +23,7 @@ from draftroom.crdt.protocol import (
     encode_sync,
     write_varbytes,
 )
-from draftroom.store.compaction import build_doc
+from draftroom.document.load import build_doc
 from inprocess import RunningServer, make_settings, running_server
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pycrdt import Doc, Text
 
+from draftroom.document.load import build_doc
 from draftroom.store.base import Store
-from draftroom.store.compaction import build_doc
 from draftroom.store.postgres import PostgresStore
 from draftroom.store.sqlite import SQLiteStore
 

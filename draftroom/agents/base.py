@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from draftroom.agents.text import DocumentText
+from draftroom.document.text import DocumentText
 
 T = TypeVar("T")
 

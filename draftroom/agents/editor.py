@@ -16,16 +16,16 @@ import random
 import time
 from dataclasses import dataclass
 
-from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
+from pycrdt import Doc, Text, XmlElement, XmlText
 
 from draftroom.agents.base import AgentError, Requester, Selection
 from draftroom.agents.rich_edit import replace_selection
-from draftroom.agents.text import read_text
 from draftroom.crdt.awareness import encode_update
 from draftroom.crdt.protocol import SyncMessage, SyncType, encode_awareness, encode_sync
 from draftroom.crdt.room import Rejected, Room
 from draftroom.crdt.rooms import Rooms
-from draftroom.export.reader import FRAGMENT_NAMES, PLAIN_TEXT_NAME
+from draftroom.document.schema import PLAIN_TEXT_NAME, rich_fragment
+from draftroom.document.text import read_text
 from draftroom.store.base import SQL
 
 
@@ -154,10 +154,7 @@ def _edit(
     copy: Doc = Doc(client_id=client_id)
     copy.apply_update(doc.get_update())
     before = copy.get_state()
-    fragment = next(
-        (f for f in (copy.get(n, type=XmlFragment) for n in FRAGMENT_NAMES) if len(f.children)),
-        None,
-    )
+    fragment = rich_fragment(copy)
     document = read_text(copy) if fragment is not None and selection is not None else None
     with copy.transaction():
         if fragment is not None:

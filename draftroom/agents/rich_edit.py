@@ -22,7 +22,7 @@ from typing import Any
 
 from pycrdt import XmlElement, XmlFragment, XmlText
 
-from draftroom.agents.text import DocumentText
+from draftroom.document.text import DocumentText
 
 _TEXT_BLOCKS = {"paragraph", "heading", "codeBlock"}
 _LEAVES = {"horizontalRule", "image"}  # blocks with no text lines

@@ -44,11 +44,12 @@ from draftroom.agents.flights import SingleFlight
 from draftroom.agents.llm.client import LLMClient
 from draftroom.agents.prices import PriceTable
 from draftroom.agents.registry import load_agents
-from draftroom.agents.text import DocumentText, RoomTexts, read_text
+from draftroom.agents.room_texts import RoomTexts
 from draftroom.agents.tokens import TokenCounter
 from draftroom.agents.usage import UsageLog
 from draftroom.agents.warmer import Warmer
-from draftroom.store.compaction import build_doc
+from draftroom.document.load import load_doc
+from draftroom.document.text import DocumentText, read_text
 from draftroom.telemetry import metrics
 from draftroom.telemetry.node import analytics_for
 
@@ -248,9 +249,7 @@ class AgentService:
             return self.texts.of(room)
         if await self.hub.store.get_document(doc_id) is None:
             raise AgentError("not_found", "no such document", 404)
-        state = await self.hub.store.load(doc_id)
-        doc = await asyncio.to_thread(build_doc, state.snapshot, state.updates)
-        return read_text(doc)
+        return read_text((await load_doc(self.hub.store, doc_id)).doc)
 
     async def stream(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         """Run a prepared invocation; broadcast and yield its events."""

@@ -15,14 +15,10 @@ from collections.abc import Callable
 from draftroom.bus.base import APP, AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
 from draftroom.crdt.protocol import encode_app
 from draftroom.crdt.room import AppHandler, Peer, Room, RoomLimits
+from draftroom.document.load import load_doc
 from draftroom.store.base import Store
-from draftroom.store.compaction import build_doc
 
 log = logging.getLogger(__name__)
-
-# Building a Doc from a large stored state takes tens of milliseconds; do that in
-# a worker thread rather than stall every other room.
-_LOAD_IN_THREAD_BYTES = 256 * 1024
 
 
 def deliver(room: Room, envelope: Envelope) -> None:
@@ -87,17 +83,13 @@ class Rooms:
                     deliver(room, envelope)
 
     async def _open(self, doc_id: str) -> Room:
-        state = await self.store.load(doc_id)
-        if state.size_bytes > _LOAD_IN_THREAD_BYTES:
-            doc = await asyncio.to_thread(build_doc, state.snapshot, state.updates)
-        else:
-            doc = build_doc(state.snapshot, state.updates)
+        loaded = await load_doc(self.store, doc_id)
         room = Room(
             doc_id,
-            doc,
-            version=state.seq,
-            snapshot_seq=state.snapshot_seq,
-            size_bytes=state.size_bytes,
+            loaded.doc,
+            version=loaded.version,
+            snapshot_seq=loaded.snapshot_seq,
+            size_bytes=loaded.size,
             store=self.store,
             limits=self.limits,
             bus=self.bus,

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+from draftroom.document.reader import read_document, read_update
+from draftroom.document.tree import Document
 from draftroom.export.files import UniqueNames, safe_stem, zip_stream
 from draftroom.export.options import PAGE_SIZES, THEMES, ExportOptions
-from draftroom.export.reader import read_document, read_update
-from draftroom.export.tree import Document
 
 __all__ = [
     "FORMATS",

@@ -15,8 +15,7 @@ from docx.oxml.ns import qn
 from docx.shared import Inches, Mm, Pt, RGBColor
 from docx.text.paragraph import Paragraph as DocxParagraph
 
-from draftroom.export.options import ExportOptions
-from draftroom.export.tree import (
+from draftroom.document.tree import (
     BOLD,
     CODE,
     ITALIC,
@@ -36,6 +35,7 @@ from draftroom.export.tree import (
     Paragraph,
     Text,
 )
+from draftroom.export.options import ExportOptions
 
 MONO_FONT = "Liberation Mono"
 SERIF_FONT = "Times New Roman"  # LibreOffice substitutes Liberation Serif (same metrics)

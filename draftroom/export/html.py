@@ -5,8 +5,7 @@ from __future__ import annotations
 import html
 from importlib import resources
 
-from draftroom.export.options import ExportOptions
-from draftroom.export.tree import (
+from draftroom.document.tree import (
     BOLD,
     CODE,
     ITALIC,
@@ -28,6 +27,7 @@ from draftroom.export.tree import (
     Paragraph,
     merge_runs,
 )
+from draftroom.export.options import ExportOptions
 
 _TAGS = {BOLD: "strong", ITALIC: "em", UNDERLINE: "u", STRIKE: "s", CODE: "code"}
 _SAFE_SCHEMES = ("http:", "https:", "mailto:", "#", "/", "data:image/")

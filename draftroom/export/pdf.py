@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from draftroom.document.tree import Document
 from draftroom.export.html import render_html
 from draftroom.export.options import ExportOptions
-from draftroom.export.tree import Document
 
 
 def render_pdf(docs: list[Document], options: ExportOptions) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from draftroom.export.tree import (
+from draftroom.document.tree import (
     BOLD,
     CODE,
     ITALIC,

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import IO
 from xml.etree import ElementTree as ET
 
+from draftroom.document.tree import Document, split_scenes
 from draftroom.export.options import ExportOptions
 from draftroom.export.rtf import render_rtf
-from draftroom.export.tree import Document, split_scenes
 
 CREATOR = "Draftroom-0.1.0"
 FORMAT_VERSION = "23"

@@ -13,8 +13,8 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from draftroom.document.load import build_doc
 from draftroom.export import Document, ExportOptions, export_documents, read_document
-from draftroom.store.compaction import build_doc
 
 
 @dataclass(frozen=True, slots=True)

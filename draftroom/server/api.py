@@ -10,12 +10,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from draftroom.auth.permissions import authorize
-from draftroom.crdt.content import document_text
+from draftroom.document.load import load_doc
+from draftroom.document.text import content
 from draftroom.server.body import json_object
 from draftroom.server.errors import ApiError
 from draftroom.server.hub import Hub
 from draftroom.store.base import StoreError, valid_doc_id
-from draftroom.store.compaction import build_doc
 
 MAX_TITLE = 500
 MAX_PAGE = 500
@@ -149,13 +149,12 @@ async def document_content(request: Request) -> Response:
     await authorize(request, doc_id, "read")
     room = hub.rooms.rooms.get(doc_id)
     if room is not None and not room.closed:
-        return JSONResponse({"id": doc_id, "version": room.version, **document_text(room.doc)})
+        return JSONResponse({"id": doc_id, "version": room.version, **content(room.doc)})
     meta = await hub.store.get_document(doc_id)
     if meta is None:
         raise ApiError(404, "not_found", "no such document")
-    state = await hub.store.load(doc_id)
-    doc = build_doc(state.snapshot, state.updates)
-    return JSONResponse({"id": doc_id, "version": state.seq, **document_text(doc)})
+    loaded = await load_doc(hub.store, doc_id)
+    return JSONResponse({"id": doc_id, "version": loaded.version, **content(loaded.doc)})
 
 
 routes = [

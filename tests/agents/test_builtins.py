@@ -12,7 +12,7 @@ from draftroom.agents.builtin.readability import ReadabilityAgent
 from draftroom.agents.builtin.style import StyleAgent
 from draftroom.agents.builtin.style_checks import lint
 from draftroom.agents.params import normalize
-from draftroom.agents.text import DocumentText, read_text
+from draftroom.document.text import DocumentText, from_plain, read_text
 
 
 def tiptap(*blocks: tuple[str, str, int]) -> Doc:
@@ -100,6 +100,14 @@ async def test_readability_per_paragraph_and_overall() -> None:
     assert paragraphs[0]["flesch_kincaid_grade"] < paragraphs[1]["flesch_kincaid_grade"]
     overall = chunks[-1]["overall"]
     assert overall["words"] == 9 + 10 and overall["sentences"] == 4
+
+
+async def test_reading_minutes_of_a_thousand_word_text() -> None:
+    # Demberg & Keller's rate, the one textstat uses: 14.69 ms per non-space character.
+    text = " ".join(["word"] * 1000) + "."
+    expected = len(text.replace(" ", "")) * 14.69 / 1000 / 60  # 0.98 minutes
+    chunks = await run(ReadabilityAgent(), from_plain(text))
+    assert chunks[-1]["overall"]["reading_minutes"] == round(expected, 1) == 1.0
 
 
 async def test_outline_counts_words_per_section() -> None:

@@ -18,8 +18,8 @@ from draftroom.agents.cache.breaker import CircuitBreaker
 from draftroom.agents.cache.keys import make_key
 from draftroom.agents.cache.redis_store import RedisStore
 from draftroom.agents.cache.tiered import ReplyCache
-from draftroom.agents.text import from_plain
 from draftroom.client import DraftroomClient
+from draftroom.document.text import from_plain
 from inprocess import make_settings, running_server
 from services import RedisServer
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from draftroom.agents.rich_edit import replace_selection
-from draftroom.agents.text import read_text
+from draftroom.document.text import read_text
 
 
 def tiptap(*blocks: Any) -> tuple[Doc, XmlFragment]:

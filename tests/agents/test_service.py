@@ -379,7 +379,7 @@ async def test_rewrite_applies_in_tiptap_rich_text_even_after_concurrent_edits(
 ) -> None:
     from pycrdt import XmlElement, XmlFragment, XmlText
 
-    from draftroom.agents.text import read_text
+    from draftroom.document.text import read_text
 
     llm.behaviour.first_byte_delay = 0.8  # the concurrent edits land before the reply
     async with DraftroomClient(server.ws("rich")) as alice:

@@ -22,7 +22,7 @@ from auth.helpers import add_user, auth_settings, bearer, login
 from draftroom.auth.ws_guard import parse_auth_frame
 from draftroom.client import DraftroomClient
 from draftroom.crdt.protocol import MessageType, ProtocolError, decode_app, write_varuint
-from draftroom.store.compaction import build_doc
+from draftroom.document.load import build_doc
 from inprocess import RunningServer, running_server
 
 FUZZ = settings(

@@ -10,7 +10,7 @@ import pytest
 
 from auth.helpers import add_user, auth_server, bearer, login, ws_close
 from draftroom.client import DraftroomClient
-from draftroom.store.compaction import build_doc
+from draftroom.document.load import build_doc
 from jsclient import JSHarness
 
 ROLES = ["owner", "editor", "commenter", "viewer", None]  # None: no role at all

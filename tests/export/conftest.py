@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from draftroom.document.tree import Document
 from draftroom.export import ExportOptions, export_documents
-from draftroom.export.tree import Document
 
 from .samples import compiled_docs
 

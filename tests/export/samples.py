@@ -6,7 +6,7 @@ import re
 
 from pycrdt import Doc
 
-from draftroom.export.tree import BOLD, ITALIC, Document, Text, iter_inlines, plain_text
+from draftroom.document.tree import BOLD, ITALIC, Document, Text, iter_inlines, plain_text
 
 from .builders import (
     B,
@@ -29,7 +29,7 @@ from .builders import (
 WORD = re.compile(r"\w+")
 
 
-def rich_doc() -> Doc:
+def rich_doc(name: str = "default") -> Doc:
     return make_doc(
         h(1, "Chapter One: Départ 🚀"),
         p(
@@ -76,6 +76,7 @@ def rich_doc() -> Doc:
         p("An ", el("mention", {"id": "u1"}, txt("@someone")), " inline unknown."),
         h(3, "Deep heading"),
         p("Last paragraph."),
+        name=name,
     )
 
 

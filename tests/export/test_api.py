@@ -5,9 +5,9 @@ import zipfile
 
 import pytest
 
+from draftroom.document.tree import Document, Paragraph, Text
 from draftroom.export import FORMATS, ExportOptions, export_documents, export_zip, write_zip
 from draftroom.export.files import safe_stem
-from draftroom.export.tree import Document, Paragraph, Text
 
 
 def doc(title: str, text: str = "body") -> Document:

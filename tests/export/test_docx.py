@@ -9,7 +9,7 @@ import docx
 from docx.enum.text import WD_LINE_SPACING
 from docx.shared import Mm, Pt
 
-from draftroom.export.tree import BOLD, ITALIC
+from draftroom.document.tree import BOLD, ITALIC
 
 from .conftest import Artifacts, run
 from .samples import marked_word_count
@@ -102,8 +102,8 @@ def test_manuscript_format(artifacts: Artifacts) -> None:
 def test_data_uri_image_is_embedded() -> None:
     import base64
 
+    from draftroom.document.tree import Document, Image
     from draftroom.export import ExportOptions, export_documents
-    from draftroom.export.tree import Document, Image
 
     png = base64.b64decode(
         "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

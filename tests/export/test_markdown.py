@@ -5,9 +5,7 @@ import subprocess
 
 from markdown_it import MarkdownIt
 
-from draftroom.export import export_documents
-from draftroom.export.markdown import parse_markdown, render_markdown
-from draftroom.export.tree import (
+from draftroom.document.tree import (
     Block,
     Blockquote,
     BulletList,
@@ -22,8 +20,11 @@ from draftroom.export.tree import (
     Text,
     merge_runs,
 )
+from draftroom.export import export_documents
+from draftroom.export.markdown import render_markdown
 
 from .conftest import require
+from .markdown_oracle import parse_markdown
 
 
 def canonical(blocks: list[Block]) -> list[Block]:

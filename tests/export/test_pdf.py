@@ -4,8 +4,8 @@ import json
 import re
 from pathlib import Path
 
+from draftroom.document.tree import Document
 from draftroom.export import ExportOptions, export_documents
-from draftroom.export.tree import Document
 
 from .conftest import NOW, run
 from .samples import is_subsequence, source_words, words
@@ -81,7 +81,7 @@ def test_html_export_is_self_contained(docs: list[Document]) -> None:
 
 
 def test_unsafe_links_are_neutralised() -> None:
-    from draftroom.export.tree import Mark, Paragraph, Text
+    from draftroom.document.tree import Mark, Paragraph, Text
 
     doc = Document(
         "x", [Paragraph([Text("click", frozenset({Mark("link", "javascript:alert(1)")}))])]

@@ -7,7 +7,7 @@ from typing import Any
 
 from draftroom.agents.base import AgentContext
 from draftroom.agents.builtin.common import OfflineAgent, batches
-from draftroom.agents.text import DocumentText
+from draftroom.document.text import DocumentText
 
 
 class OutlineAgent(OfflineAgent):

@@ -8,12 +8,12 @@ from typing import Any
 from draftroom.agents.base import AgentContext
 from draftroom.agents.builtin.common import OfflineAgent, batches
 from draftroom.agents.builtin.readability_scores import paragraph_scores, scores
-from draftroom.agents.text import DocumentText
+from draftroom.document.text import DocumentText
 
 
 class ReadabilityAgent(OfflineAgent):
     name = "readability"
-    version = "2"
+    version = "3"
     description = "Readability (textstat): Flesch, Flesch-Kincaid, Fog, per paragraph and overall."
     params_schema = {
         "type": "object",

@@ -78,6 +78,7 @@ def scores(text: str) -> Scores:
         gunning_fog=round(float(textstat.gunning_fog(text)), 2),
         coleman_liau_index=round(float(textstat.coleman_liau_index(text)), 2),
         automated_readability_index=round(float(textstat.automated_readability_index(text)), 2),
-        # textstat's reading_time is milliseconds at 14.69 ms per character
-        reading_minutes=round(float(textstat.reading_time(text)) / 60000, 1),
+        # textstat's reading_time is in seconds (its 14.69 ms per character, already
+        # divided by 1,000), so one division by 60 gives minutes.
+        reading_minutes=round(float(textstat.reading_time(text)) / 60, 1),
     )

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+from export.builders import B, I, el, h, li, link, make_doc, ol, p, plain_doc, txt
+from export.samples import rich_doc
 from pycrdt import Doc, Map, Text, XmlFragment
 
-from draftroom.export import read_document, read_update
-from draftroom.export.tree import (
+from draftroom.document.tree import (
     Blockquote,
     BulletList,
     CodeBlock,
@@ -16,10 +17,8 @@ from draftroom.export.tree import (
     Paragraph,
     plain_text,
 )
-from draftroom.export.tree import Text as Run
-
-from .builders import B, I, el, h, li, link, make_doc, ol, p, plain_doc, txt
-from .samples import rich_doc
+from draftroom.document.tree import Text as Run
+from draftroom.export import read_document, read_update
 
 
 def test_reads_every_node_kind() -> None:
@@ -113,7 +112,7 @@ def test_read_update_round_trips_encoded_state() -> None:
 
 def test_root_written_as_another_type_reads_as_empty() -> None:
     # "default" written as a Y.Text and "text" as a Y.Map by some other client.
-    other = Doc()
+    other: Doc = Doc()
     other.get("default", type=Text).insert(0, "not xml")
     other.get("text", type=Map)["k"] = "v"
     doc = read_update(other.get_update(), "Odd")

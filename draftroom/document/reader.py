@@ -1,13 +1,17 @@
-"""Read a pycrdt document written by y-prosemirror / TipTap into the export tree."""
+"""Read a pycrdt document written by y-prosemirror / TipTap (or a plain Y.Text) into the tree.
+
+The tree (``tree.py``) is what exports render and what agents flatten to lines.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
+from pycrdt import Doc, Text, XmlElement, XmlText
 
-from draftroom.export.tree import (
+from draftroom.document.schema import PLAIN_TEXT_NAME, rich_fragment
+from draftroom.document.tree import (
     CODE,
     Block,
     Blockquote,
@@ -25,11 +29,8 @@ from draftroom.export.tree import (
     Paragraph,
     merge_runs,
 )
-from draftroom.export.tree import Text as TextRun
+from draftroom.document.tree import Text as TextRun
 
-# TipTap uses "default"; plain y-prosemirror examples use "prosemirror".
-FRAGMENT_NAMES = ("default", "prosemirror")
-PLAIN_TEXT_NAME = "text"
 _SIMPLE_MARKS = {"bold", "italic", "underline", "strike", "code"}
 _MARK_ALIASES = {"strong": "bold", "em": "italic", "s": "strike", "strikethrough": "strike"}
 _BLOCK_CONTAINERS = {"blockquote", "bulletList", "orderedList", "listItem", "doc"}
@@ -44,14 +45,9 @@ def read_update(state: bytes, title: str) -> Document:
 
 
 def read_document(doc: Doc, title: str) -> Document:
-    # Doc.get creates a missing root empty, and a root written as another type
-    # reads as an empty fragment / empty text rather than raising, so an
-    # empty result simply means "look at the next candidate".
-    for name in FRAGMENT_NAMES:
-        fragment = doc.get(name, type=XmlFragment)
-        children = list(fragment.children)
-        if children:
-            return Document(title, _read_blocks(children))
+    fragment = rich_fragment(doc)
+    if fragment is not None:
+        return Document(title, _read_blocks(fragment.children))
     text = str(doc.get(PLAIN_TEXT_NAME, type=Text))
     return Document(title, _plain_paragraphs(text))
 

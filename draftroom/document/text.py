@@ -1,27 +1,28 @@
-"""A document as agents see it: plain text, one block per line, with offsets.
+"""A document as text: the lines agents read, and the content API's answer.
 
-Rich-text documents (TipTap's XmlFragment "default") are flattened through the export
-reader, so headings keep their level for the outline agent; a plain Y.Text "text" is
-taken as is. Offsets are Python character offsets into ``DocumentText.text``, which is
-what clients that underline use alongside the paragraph index.
+Rich-text documents (a TipTap/y-prosemirror XmlFragment) are flattened through the
+reader, so headings keep their level for the outline agent; a plain Y.Text is
+taken as is. Offsets are Python character offsets into ``DocumentText.text``,
+which is what clients that underline use alongside the paragraph index.
+
+``content`` is what ``GET /api/documents/{id}/content`` returns: the rich root as
+ProseMirror JSON, or the plain text. Both choose their root with
+``schema.rich_fragment``, as the exporter does, so all three describe the same
+document.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
-from pycrdt import Doc, Text, XmlFragment
+from pycrdt import Doc, Text
 
-from draftroom.export.reader import FRAGMENT_NAMES, PLAIN_TEXT_NAME, read_document
-
-if TYPE_CHECKING:
-    from draftroom.crdt.room import Room
-
-from draftroom.export.tree import (
+from draftroom.document.prosemirror import to_prosemirror
+from draftroom.document.reader import read_document
+from draftroom.document.schema import PLAIN_TEXT_NAME, rich_fragment
+from draftroom.document.tree import (
     Block,
     Blockquote,
     BulletList,
@@ -71,46 +72,17 @@ def from_plain(text: str) -> DocumentText:
 
 def read_text(doc: Doc) -> DocumentText:
     """Flatten a pycrdt document. Call on the event loop thread (pycrdt is not shared)."""
-    rich = any(len(doc.get(name, type=XmlFragment).children) for name in FRAGMENT_NAMES)
-    if not rich:
+    if rich_fragment(doc) is None:
         return from_plain(str(doc.get(PLAIN_TEXT_NAME, type=Text)))
     return from_lines(_lines(read_document(doc, "").blocks), rich=True)
 
 
-class RoomTexts:
-    """The text of open rooms, kept while their document stays put.
-
-    Flattening a 100,000-word TipTap document takes 12-50 ms on the event loop; every
-    question about it, and every warm pass, would pay that again. A room bumps
-    ``changes`` as soon as an edit is applied (before it commits), so a kept text is
-    never older than the document. At most ``max_chars`` of text are kept.
-    """
-
-    def __init__(self, max_chars: int = 16_000_000) -> None:
-        self.max_chars = max_chars
-        # A weak reference: a kept text must not keep an evicted room's doc alive.
-        self._kept: OrderedDict[str, tuple[weakref.ref[Room], int, DocumentText]] = OrderedDict()
-        self._chars = 0
-        self.reads = 0  # flattenings actually done (for tests)
-
-    def of(self, room: Room) -> DocumentText:
-        kept = self._kept.get(room.doc_id)
-        if kept is not None and kept[0]() is room and kept[1] == room.changes:
-            self._kept.move_to_end(room.doc_id)
-            return kept[2]
-        self.reads += 1
-        document = read_text(room.doc)
-        self._forget(room.doc_id)
-        self._kept[room.doc_id] = (weakref.ref(room), room.changes, document)
-        self._chars += len(document.text)
-        while self._chars > self.max_chars and self._kept:
-            self._forget(next(iter(self._kept)))
-        return document
-
-    def _forget(self, doc_id: str) -> None:
-        kept = self._kept.pop(doc_id, None)
-        if kept is not None:
-            self._chars -= len(kept[2].text)
+def content(doc: Doc) -> dict[str, Any]:
+    """``{"prosemirror": <ProseMirror JSON>}`` for a rich document, else ``{"text": ...}``."""
+    fragment = rich_fragment(doc)
+    if fragment is not None:
+        return {"prosemirror": to_prosemirror(fragment)}
+    return {"text": str(doc.get(PLAIN_TEXT_NAME, type=Text))}
 
 
 def _lines(blocks: Iterable[Block]) -> Iterable[tuple[str, int]]:

@@ -1,0 +1,148 @@
+"""A CommonMark (+ strikethrough) parser into the document tree: the Markdown writer's oracle.
+
+The export tests render a tree to Markdown, parse it back with markdown-it-py (a
+real CommonMark parser) and compare trees; this is the parsing half. It lives in
+the tests so that markdown-it-py is a test dependency, not a runtime one.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from draftroom.document.tree import (
+    BOLD,
+    CODE,
+    ITALIC,
+    LINK,
+    STRIKE,
+    UNDERLINE,
+    Block,
+    Blockquote,
+    BulletList,
+    CodeBlock,
+    Document,
+    HardBreak,
+    Heading,
+    HorizontalRule,
+    Image,
+    Inline,
+    ListItem,
+    Mark,
+    OrderedList,
+    Paragraph,
+    Text,
+    merge_runs,
+)
+
+
+def parse_markdown(text: str, title: str = "") -> Document:
+    """Parse CommonMark + strikethrough into the export tree (inverse of the writer)."""
+    md = MarkdownIt("commonmark").enable("strikethrough")
+    tokens = md.parse(text)
+    blocks, _ = _parse_blocks(tokens, 0, None)
+    return Document(title, blocks)
+
+
+def _parse_blocks(tokens: list[Token], i: int, until: str | None) -> tuple[list[Block], int]:
+    blocks: list[Block] = []
+    while i < len(tokens):
+        tok = tokens[i]
+        if until and tok.type == until:
+            return blocks, i + 1
+        t = tok.type
+        if t == "paragraph_open":
+            inlines = _parse_inlines(tokens[i + 1].children or [])
+            if len(inlines) == 1 and isinstance(inlines[0], Image):
+                blocks.append(inlines[0])
+            else:
+                blocks.append(Paragraph(merge_runs(x for x in inlines if not isinstance(x, Image))))
+            i += 3
+        elif t == "heading_open":
+            inlines = _parse_inlines(tokens[i + 1].children or [])
+            runs = merge_runs(x for x in inlines if not isinstance(x, Image))
+            blocks.append(Heading(int(tok.tag[1]), runs))
+            i += 3
+        elif t == "blockquote_open":
+            inner, i = _parse_blocks(tokens, i + 1, "blockquote_close")
+            blocks.append(Blockquote(inner))
+        elif t in ("bullet_list_open", "ordered_list_open"):
+            close = t.replace("open", "close")
+            items: list[ListItem] = []
+            i += 1
+            while tokens[i].type != close:
+                inner, i = _parse_blocks(tokens, i + 1, "list_item_close")
+                items.append(ListItem(inner))
+            i += 1
+            if t == "ordered_list_open":
+                blocks.append(OrderedList(int(tok.attrGet("start") or 1), items))
+            else:
+                blocks.append(BulletList(items))
+        elif t in ("fence", "code_block"):
+            body = tok.content[:-1] if tok.content.endswith("\n") else tok.content
+            blocks.append(CodeBlock(body, tok.info.strip() or None))
+            i += 1
+        elif t == "hr":
+            blocks.append(HorizontalRule())
+            i += 1
+        else:
+            i += 1
+    return blocks, i
+
+
+_HTML_MARKS = {"strong": BOLD, "em": ITALIC, "s": STRIKE, "u": UNDERLINE}
+
+
+def _url(value: object) -> str:
+    # markdown-it percent-encodes destinations; the tree holds them as written.
+    return unquote(str(value or ""))
+
+
+def _parse_inlines(children: list[Token]) -> list[Inline | Image]:
+    out: list[Inline | Image] = []
+    marks: list[Mark] = []
+    simple = {"strong": BOLD, "em": ITALIC, "s": STRIKE}
+
+    def add(text: str, extra: Mark | None = None) -> None:
+        current = frozenset(marks) | ({extra} if extra else set())
+        out.append(Text(text, current))
+
+    for tok in children:
+        t = tok.type
+        name = t.rsplit("_", 1)[0]
+        if t.endswith("_open") and name in simple:
+            marks.append(Mark(simple[name]))
+        elif t.endswith("_close") and name in simple:
+            marks.remove(Mark(simple[name]))
+        elif t == "link_open":
+            marks.append(Mark(LINK, _url(tok.attrGet("href"))))
+        elif t == "link_close":
+            marks.pop(next(i for i in range(len(marks) - 1, -1, -1) if marks[i].kind == LINK))
+        elif t == "code_inline":
+            add(tok.content, Mark(CODE))
+        elif t == "hardbreak":
+            out.append(HardBreak())
+        elif t == "softbreak":
+            add(" ")
+        elif t == "image":
+            alt = "".join(child.content for child in tok.children or [])
+            out.append(Image(_url(tok.attrGet("src")), alt, str(tok.attrGet("title") or "")))
+        elif t == "html_inline":
+            m = re.fullmatch(r"<(/?)(\w+)\s*/?>", tok.content.strip())
+            if m and m.group(2) == "br":
+                out.append(HardBreak())
+            elif m and m.group(2) in _HTML_MARKS:
+                mark = Mark(_HTML_MARKS[m.group(2)])
+                if m.group(1):
+                    if mark in marks:
+                        marks.remove(mark)
+                else:
+                    marks.append(mark)
+            else:
+                add(tok.content)
+        else:
+            add(tok.content)
+    return out
