@@ -102,9 +102,9 @@ class UsageLog:
         spent = await self.spent_today(requester.id)
         if spent >= budget:
             raise AgentError(
-                "budget_exceeded",
                 f"daily AI budget spent: ${spent:.4f} of ${budget:.4f} used today; "
                 "it resets at 00:00 UTC",
+                code="budget_exceeded",
                 status=429,
             )
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from draftroom.config import Settings
+from draftroom.errors import NotFound, Unavailable
 from draftroom.export import FORMATS, ExportOptions
 from draftroom.export.files import UniqueNames, ZipWriter, safe_stem
 from draftroom.export.worker import (
@@ -53,14 +54,16 @@ Progress = Callable[[str, int, int], None]  # (document id, done, total)
 Broadcast = Callable[[str, dict[str, Any]], None]  # hub.broadcast_app
 
 
-class MissingDocuments(LookupError):
+class MissingDocuments(NotFound):
     def __init__(self, doc_ids: list[str]) -> None:
         super().__init__(f"no such document(s): {', '.join(doc_ids)}")
         self.doc_ids = doc_ids
 
 
-class Busy(RuntimeError):
+class Busy(Unavailable):
     """Too many export jobs are waiting already."""
+
+    code = "busy"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,11 +17,12 @@ from typing import Any, Protocol
 
 # Room names arrive in URLs from any y-websocket client; keep them printable and
 # bounded so they are safe as keys, channel names and file names.
-DOC_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:@/-]{0,199}$")
+DOC_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:@/-]{0,199}")
 
 
 def valid_doc_id(doc_id: str) -> bool:
-    return bool(DOC_ID_RE.match(doc_id)) and "//" not in doc_id and ".." not in doc_id
+    # fullmatch: with match and "$", "book\n" would pass, and no URL could reach it.
+    return bool(DOC_ID_RE.fullmatch(doc_id)) and "//" not in doc_id and ".." not in doc_id
 
 
 @dataclass(frozen=True, slots=True)
