@@ -16,7 +16,7 @@ from draftroom.auth.api_tokens import ApiTokens
 from draftroom.auth.connection_cap import ConnectionCap
 from draftroom.auth.origins import SESSION_COOKIE, parse_origins
 from draftroom.auth.permissions import Members, allowed, role_of
-from draftroom.auth.principal import ANONYMOUS, Principal
+from draftroom.auth.principal import ANONYMOUS, Principal, effective_scopes
 from draftroom.auth.ratelimit import Limiter, TokenBucket
 from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.sessions import Sessions
@@ -125,7 +125,7 @@ class Auth:
                 user.username,
                 user.is_admin and "admin" in token.scopes,
                 "token",
-                scopes=token.scopes,
+                scopes=effective_scopes(token.scopes),
                 token_id=token.id,
             )
         return None
