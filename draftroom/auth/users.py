@@ -11,6 +11,7 @@ from typing import Any
 from draftroom.auth.passwords import check_policy, hash_password, verify_password
 from draftroom.errors import Exists, Invalid
 from draftroom.store.base import SQL
+from draftroom.times import iso
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -31,7 +32,7 @@ class User:
             "id": self.id,
             "username": self.username,
             "admin": self.is_admin,
-            "created_at": self.created_at,
+            "created_at": iso(self.created_at),
         }
 
 

@@ -45,6 +45,7 @@ from draftroom.export.worker import (
 )
 from draftroom.store.base import DocumentMeta, Store
 from draftroom.telemetry import metrics
+from draftroom.times import iso, iso_or_none
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,8 @@ class Job:
             "filename": self.output.filename,
             "size_bytes": self.size_bytes,
             "error": self.error,
-            "created_at": self.created_at,
-            "finished_at": self.finished_at,
+            "created_at": iso(self.created_at),
+            "finished_at": iso_or_none(self.finished_at),
         }
 
 

@@ -34,6 +34,7 @@ from draftroom.errors import (
     Unauthenticated,
 )
 from draftroom.server.body import json_object
+from draftroom.times import iso
 
 
 def _auth(request: Request) -> Auth:
@@ -72,7 +73,7 @@ async def login(request: Request) -> Response:
         {
             "token": secret,
             "csrf_token": csrf,
-            "expires_at": session.expires_at,
+            "expires_at": iso(session.expires_at),
             "user": user.to_json(),
         },
         status_code=201,

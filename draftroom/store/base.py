@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from draftroom.times import iso
+
 # Room names arrive in URLs from any y-websocket client; keep them printable and
 # bounded so they are safe as keys, channel names and file names.
 DOC_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:@/-]{0,199}")
@@ -38,8 +40,8 @@ class DocumentMeta:
         return {
             "id": self.id,
             "title": self.title,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
             "size_bytes": self.size_bytes,
             "version": self.version,
         }
