@@ -224,7 +224,7 @@ async def delete_member(request: Request) -> Response:
     return Response(status_code=204)
 
 
-# Listed before the document routes in app.py: "/api/documents/{id:path}" would
+# Listed before the document routes in app.py: "/api/documents/{doc_id:doc}" would
 # otherwise swallow ".../members/...".
 routes = [
     Route("/api/sessions", login, methods=["POST"]),
