@@ -13,7 +13,7 @@ from starlette.websockets import WebSocket
 from draftroom.auth.ws_guard import Throttle, admit
 from draftroom.crdt.protocol import CloseCode, encode_app
 from draftroom.crdt.room import Room
-from draftroom.errors import Rejected
+from draftroom.errors import DraftroomError, RateLimited, Rejected
 from draftroom.server.connection import Connection
 from draftroom.server.hub import Hub
 from draftroom.server.params import doc_id_problem
@@ -99,8 +99,7 @@ async def _read_loop(
             return
         # A flooding user's reads pause here (only theirs); sustained flooding closes.
         if not await throttle.admit(len(frame)):
-            flood = "rate limit exceeded: too many messages"
-            _reject(conn, Rejected(flood, close_code=CloseCode.RATE_LIMITED))
+            _reject(conn, RateLimited("rate limit exceeded: too many messages"))
             return
         if conn.closed:  # revoked while throttled
             return
@@ -111,16 +110,19 @@ async def _read_loop(
             return
 
 
-def _reject(conn: Connection, exc: Rejected) -> None:
+def _reject(conn: Connection, exc: DraftroomError) -> None:
+    """The one way an error ends a socket: an app ``error`` (opted-in clients), then
+    the close. An error with no close code of its own is the server's: 1011."""
+    close_code = exc.close_code or CloseCode.UNAVAILABLE
     if conn.app_messages:
         conn.send(
             encode_app(
                 {
                     "type": "error",
                     "code": exc.code,
-                    "close_code": int(exc.close_code),
+                    "close_code": int(close_code),
                     "message": exc.message,
                 }
             )
         )
-    conn.close(exc.close_code, exc.message)
+    conn.close(close_code, exc.message)
