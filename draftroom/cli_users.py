@@ -18,6 +18,7 @@ from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.sessions import Sessions
 from draftroom.auth.users import UserError, Users
 from draftroom.config import settings_from
+from draftroom.errors import DraftroomError
 from draftroom.store import store_for
 
 
@@ -44,7 +45,7 @@ def _password(args: argparse.Namespace) -> str:
         return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass(f"password for {args.username}: ")
     if getpass.getpass("again: ") != first:
-        raise UserError("mismatch", "passwords do not match")
+        raise UserError("passwords do not match", code="mismatch")
     return first
 
 
@@ -81,6 +82,6 @@ async def _run(args: argparse.Namespace) -> int:
 def main(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(args))
-    except UserError as exc:
+    except DraftroomError as exc:  # a bad name, a weak password, a taken name
         print(f"draftroom: {exc}", file=sys.stderr)
         return 1

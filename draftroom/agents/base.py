@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from draftroom.document.text import DocumentText
+from draftroom.errors import Invalid
 
 T = TypeVar("T")
 
@@ -21,13 +22,15 @@ if TYPE_CHECKING:
     from draftroom.config import Settings
 
 
-class AgentError(Exception):
-    """A failure an agent reports to the requester, with a stable code."""
+class AgentError(Invalid):
+    """A failure an agent reports to the requester, with a stable code.
 
-    def __init__(self, code: str, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    One type for every agent failure (plugins raise it too); ``status`` says how
+    HTTP shows it: 422 by default, 404/409/503 where the cause is that.
+    """
+
+    def __init__(self, message: str, *, code: str = "agent_error", status: int = 422) -> None:
+        super().__init__(message, code=code)
         self.status = status
 
 

@@ -22,10 +22,11 @@ from draftroom.agents.base import AgentError, Requester, Selection
 from draftroom.agents.rich_edit import replace_selection
 from draftroom.crdt.awareness import encode_update
 from draftroom.crdt.protocol import SyncMessage, SyncType, encode_awareness, encode_sync
-from draftroom.crdt.room import Rejected, Room
+from draftroom.crdt.room import Room
 from draftroom.crdt.rooms import Rooms
 from draftroom.document.schema import PLAIN_TEXT_NAME, rich_fragment
 from draftroom.document.text import read_text
+from draftroom.errors import Rejected
 from draftroom.store.base import SQL
 
 
@@ -55,7 +56,9 @@ class AgentPeer:
 
     def close(self, code: int, reason: str) -> None:
         if not self.saved.done():
-            self.saved.set_exception(AgentError("edit_failed", f"room closed: {reason}", 503))
+            self.saved.set_exception(
+                AgentError(f"room closed: {reason}", code="edit_failed", status=503)
+            )
 
     def presence(self, room: Room, status: str | None) -> None:
         """Show (or with None, clear) this agent in the document's presence."""
@@ -113,19 +116,19 @@ class Editor:
         when the agent was asked: if writers changed the document meanwhile, the
         selected words are looked for again, and never overwritten blindly)."""
         if room.closed:
-            raise AgentError("edit_failed", "the document was closed", 503)
+            raise AgentError("the document was closed", code="edit_failed", status=503)
         update = _edit(room.doc, peer.client_id, text, selection, original)
         if update is None:
             raise AgentError(
-                "edit_unsupported",
                 "this selection cannot be rewritten in place: select text within one "
                 "paragraph, without images or other inline nodes",
+                code="edit_unsupported",
             )
         frame = encode_sync(SyncType.UPDATE, update)
         try:
             room.edit(peer, frame, SyncMessage(SyncType.UPDATE, update))
         except Rejected as exc:
-            raise AgentError("edit_rejected", exc.reason, 409) from None
+            raise AgentError(exc.message, code="edit_rejected", status=409) from None
         version = await peer.saved
         await self.sql.execute(
             "INSERT INTO agent_edits (at, doc_id, seq, client_id, agent, user_id, request_id) "
@@ -188,12 +191,12 @@ def _locate(text: str, selection: Selection, original: str | None) -> tuple[int,
     """Where the selected words are now."""
     if not original or text[selection.start : selection.end] == original:
         if selection.end > len(text):
-            raise AgentError("edit_conflict", CONFLICT, 409)
+            raise AgentError(CONFLICT, code="edit_conflict", status=409)
         return selection.start, selection.end
     at = text.find(original)
     if at >= 0 and text.find(original, at + 1) < 0:
         return at, at + len(original)
-    raise AgentError("edit_conflict", CONFLICT, 409)
+    raise AgentError(CONFLICT, code="edit_conflict", status=409)
 
 
 CONFLICT = "the selected text changed while the agent was writing; the rewrite was not applied"

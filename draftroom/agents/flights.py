@@ -55,7 +55,9 @@ class Flight:
                     yield self.chunks[sent - 1]
                 if self.done:
                     if isinstance(self.error, asyncio.CancelledError):
-                        raise AgentError("cancelled", "the computation was cancelled", 503)
+                        raise AgentError(
+                            "the computation was cancelled", code="cancelled", status=503
+                        )
                     if self.error is not None:
                         raise self.error
                     return

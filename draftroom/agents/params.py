@@ -24,18 +24,18 @@ def normalize(schema: dict[str, Any], given: Any) -> dict[str, Any]:
     if given is None:
         given = {}
     if not isinstance(given, dict):
-        raise AgentError("invalid_params", "params must be an object")
+        raise AgentError("params must be an object", code="invalid_params")
     properties: dict[str, dict[str, Any]] = schema.get("properties", {})
     unknown = sorted(set(given) - set(properties))
     if unknown:
-        raise AgentError("invalid_params", f"unknown params: {', '.join(unknown)}")
+        raise AgentError(f"unknown params: {', '.join(unknown)}", code="invalid_params")
     out: dict[str, Any] = {}
     for name, spec in properties.items():
         if name not in given:
             if "default" in spec:
                 out[name] = spec["default"]
             elif name in schema.get("required", ()):
-                raise AgentError("invalid_params", f"param {name!r} is required")
+                raise AgentError(f"param {name!r} is required", code="invalid_params")
             continue
         out[name] = _check(name, spec, given[name])
     return out
@@ -46,16 +46,18 @@ def _check(name: str, spec: dict[str, Any], given: Any) -> Any:
     allowed = _TYPES[kind]
     # bool is an int in Python; a JSON true is not a number.
     if not isinstance(given, allowed) or (kind != "boolean" and isinstance(given, bool)):
-        raise AgentError("invalid_params", f"param {name!r} must be a {kind}")
+        raise AgentError(f"param {name!r} must be a {kind}", code="invalid_params")
     value: Any = given
     if "enum" in spec and value not in spec["enum"]:
-        raise AgentError("invalid_params", f"param {name!r} must be one of {spec['enum']}")
+        raise AgentError(f"param {name!r} must be one of {spec['enum']}", code="invalid_params")
     if "minimum" in spec and value < spec["minimum"]:
-        raise AgentError("invalid_params", f"param {name!r} must be >= {spec['minimum']}")
+        raise AgentError(f"param {name!r} must be >= {spec['minimum']}", code="invalid_params")
     if "maximum" in spec and value > spec["maximum"]:
-        raise AgentError("invalid_params", f"param {name!r} must be <= {spec['maximum']}")
+        raise AgentError(f"param {name!r} must be <= {spec['maximum']}", code="invalid_params")
     if "maxLength" in spec and len(value) > spec["maxLength"]:
-        raise AgentError("invalid_params", f"param {name!r} is longer than {spec['maxLength']}")
+        raise AgentError(
+            f"param {name!r} is longer than {spec['maxLength']}", code="invalid_params"
+        )
     if kind == "number":
         return float(value)
     return value

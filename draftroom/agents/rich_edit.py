@@ -1,6 +1,6 @@
 """Replacing a selection of the agents' text inside a TipTap (y-prosemirror) document.
 
-Agents read rich text flattened to lines (agents/text.py), and their selections are
+Agents read rich text flattened to lines (document/text.py), and their selections are
 offsets into that text. To write a rewrite back, the selection has to be found in the
 XML tree again. This walks the fragment in the order the reader flattens it, keeping
 for every character of each text block the XmlText node and byte offset it came from,
@@ -107,7 +107,7 @@ def _block(node: XmlElement, tag: str, flattened: list[str], origins: Origins) -
                     origins.append(_Origin(child, offset, attrs))
                     offset += len(char.encode())
         elif isinstance(child, XmlElement) and child.tag == "hardBreak" and tag != "codeBlock":
-            chars.append(" " if tag == "heading" else "\n")  # as agents/text.py reads it
+            chars.append(" " if tag == "heading" else "\n")  # as document/text.py reads it
             origins.append(None)
         else:
             return False

@@ -184,19 +184,19 @@ class AgentService:
     async def prepare(self, inv: Invocation) -> Prepared:
         agent = self.agents.get(inv.agent)
         if agent is None:
-            raise AgentError("unknown_agent", f"no agent named {inv.agent[:64]!r}", 404)
+            raise AgentError(f"no agent named {inv.agent[:64]!r}", code="unknown_agent", status=404)
         reason = agent.unavailable_reason(self.settings)
         if reason is not None:
-            raise AgentError("agent_unavailable", reason, 503)
+            raise AgentError(reason, code="agent_unavailable", status=503)
         if inv.apply and not agent.applicable:
-            raise AgentError("not_applicable", f"{agent.name} replies cannot be applied")
+            raise AgentError(f"{agent.name} replies cannot be applied", code="not_applicable")
         params = agent_params.normalize(agent.params_schema, inv.params)
         document = await self.read_document(inv.doc_id)
         selection = inv.selection
         if selection is not None and not 0 <= selection.start <= selection.end <= len(
             document.text
         ):
-            raise AgentError("invalid_selection", "selection is outside the document text")
+            raise AgentError("selection is outside the document text", code="invalid_selection")
         view, ctx, key = self.contexts(
             agent, inv.doc_id, document, params, inv.requester, selection
         )
@@ -248,7 +248,7 @@ class AgentService:
         if room is not None and not room.closed:
             return self.texts.of(room)
         if await self.hub.store.get_document(doc_id) is None:
-            raise AgentError("not_found", "no such document", 404)
+            raise AgentError("no such document", code="not_found", status=404)
         return read_text((await load_doc(self.hub.store, doc_id)).doc)
 
     async def stream(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:

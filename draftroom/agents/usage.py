@@ -15,6 +15,7 @@ from typing import Any
 from draftroom.agents.base import AgentError, Requester, Usage
 from draftroom.agents.prices import PriceTable
 from draftroom.store.base import SQL
+from draftroom.times import iso
 
 DAY = 86400.0
 _FILTERS = ("user_id", "doc_id", "agent", "model")
@@ -102,9 +103,9 @@ class UsageLog:
         spent = await self.spent_today(requester.id)
         if spent >= budget:
             raise AgentError(
-                "budget_exceeded",
                 f"daily AI budget spent: ${spent:.4f} of ${budget:.4f} used today; "
                 "it resets at 00:00 UTC",
+                code="budget_exceeded",
                 status=429,
             )
 
@@ -138,7 +139,10 @@ class UsageLog:
         return {
             "totals": _numbers(totals or {}),
             **groups,
-            "records": [{**_numbers(r), "estimated": bool(r["estimated"])} for r in records],
+            "records": [
+                {**_numbers(r), "at": iso(r["at"]), "estimated": bool(r["estimated"])}
+                for r in records
+            ],
         }
 
 

@@ -48,7 +48,7 @@ def parse_selection(raw: Any) -> Selection | None:
         or not isinstance(raw.get("end"), int)
         or isinstance(raw.get("start"), bool)
     ):
-        raise AgentError("invalid_selection", "selection must be {start: int, end: int}")
+        raise AgentError("selection must be {start: int, end: int}", code="invalid_selection")
     return Selection(raw["start"], raw["end"])
 
 
@@ -134,7 +134,7 @@ async def _invoke(
             request_id=request,
         )
         if inv.apply and getattr(peer, "read_only", False):
-            raise AgentError("forbidden", "your role cannot edit this document", 403)
+            raise AgentError("your role cannot edit this document", code="forbidden", status=403)
         prepared = await service.prepare(inv)
     except AgentError as exc:
         _refuse(peer, data, exc.code, exc.message)

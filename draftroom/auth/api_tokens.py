@@ -14,6 +14,7 @@ from typing import Any
 
 from draftroom.auth.tokens_util import API_TOKEN_PREFIX, MAX_TOKEN_LENGTH, new_secret, secret_hash
 from draftroom.store.base import SQL
+from draftroom.times import iso, iso_or_none
 
 SCOPES = ("read", "write", "admin")
 MAX_NAME = 100
@@ -33,8 +34,8 @@ class ApiToken:
             "id": self.id,
             "name": self.name,
             "scopes": sorted(self.scopes),
-            "created_at": self.created_at,
-            "last_used_at": self.last_used_at,
+            "created_at": iso(self.created_at),
+            "last_used_at": iso_or_none(self.last_used_at),
         }
 
 

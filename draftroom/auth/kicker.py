@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from draftroom.auth.permissions import allowed
 from draftroom.auth.service import REVOKE, Auth
-from draftroom.auth.ws_guard import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Admission
+from draftroom.auth.ws_guard import Admission
+from draftroom.crdt.protocol import CloseCode
 
 if TYPE_CHECKING:
     from draftroom.server.connection import Connection
@@ -53,11 +54,11 @@ class Kicker:
         for conn, adm in self._live():
             p = adm.principal
             if session and p.session_hash == session:
-                conn.close(CLOSE_UNAUTHENTICATED, "logged out")
+                conn.close(CloseCode.UNAUTHENTICATED, "logged out")
             elif token and p.token_id == token:
-                conn.close(CLOSE_UNAUTHENTICATED, "API token revoked")
+                conn.close(CloseCode.UNAUTHENTICATED, "API token revoked")
             elif user and p.user_id == user and not doc:
-                conn.close(CLOSE_UNAUTHENTICATED, "account deleted")
+                conn.close(CloseCode.UNAUTHENTICATED, "account deleted")
             elif user and doc and p.user_id == user and adm.doc_id == doc:
                 recheck.append((conn, adm))
         if recheck:
@@ -83,9 +84,9 @@ class Kicker:
                 return
             role = roles[p.user_id, adm.doc_id]
             if not valid[key]:
-                conn.close(CLOSE_UNAUTHENTICATED, "session ended")
+                conn.close(CloseCode.UNAUTHENTICATED, "session ended")
             elif role is None or not allowed(role, p, "read"):
-                conn.close(CLOSE_FORBIDDEN, "access to this document was revoked")
+                conn.close(CloseCode.FORBIDDEN, "access to this document was revoked")
             else:
                 adm.role = role
                 conn.read_only = adm.read_only

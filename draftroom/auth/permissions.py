@@ -19,6 +19,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from draftroom.auth.principal import Principal
+from draftroom.errors import LastOwner
 from draftroom.store.base import SQL
 
 ROLES = ("owner", "editor", "commenter", "viewer")
@@ -39,12 +40,6 @@ SCOPE_FOR_ACTION = {
     "share": "admin",
     "delete": "admin",
 }
-
-
-class Forbidden(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def allowed(role: str | None, principal: Principal, action: str) -> bool:
@@ -128,10 +123,6 @@ class Members:
         return [r["doc_id"] for r in rows]
 
 
-class LastOwner(Exception):
-    """The change would leave a document with no owner."""
-
-
 # True unless the row is its document's only owner. One statement, so two owners
 # demoting each other at once cannot both succeed on SQLite (one writer at a time);
 # on PostgreSQL two such statements racing could, and a site admin can still fix it.
@@ -150,8 +141,8 @@ async def role_of(members: Members, principal: Principal, doc_id: str) -> str | 
 async def authorize(conn: HTTPConnection, doc_id: str, action: str) -> Principal:
     """The guard: the caller's principal if it may do ``action`` on ``doc_id``.
 
-    Works for HTTP requests and WebSockets alike. Raises ApiError 401 without
-    credentials, 403 without the role or token scope.
+    Works for HTTP requests and WebSockets alike. Raises Unauthenticated without
+    credentials, Forbidden without the role or token scope.
     """
     from draftroom.auth.service import Auth  # the service imports this module
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import math
 from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
@@ -17,14 +16,14 @@ from draftroom.auth.api_tokens import ApiTokens
 from draftroom.auth.connection_cap import ConnectionCap
 from draftroom.auth.origins import SESSION_COOKIE, parse_origins
 from draftroom.auth.permissions import Members, allowed, role_of
-from draftroom.auth.principal import ANONYMOUS, Principal
+from draftroom.auth.principal import ANONYMOUS, Principal, effective_scopes
 from draftroom.auth.ratelimit import Limiter, TokenBucket
 from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.sessions import Sessions
 from draftroom.auth.tokens_util import API_TOKEN_PREFIX, SESSION_PREFIX
 from draftroom.auth.users import Users
 from draftroom.config import Settings
-from draftroom.server.errors import ApiError
+from draftroom.errors import Forbidden, RateLimited, Unauthenticated
 from draftroom.telemetry.node import erase_user as erase_user_events
 
 if TYPE_CHECKING:
@@ -33,12 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REVOKE = "auth.revoke"
-
-
-class RateLimited(ApiError):
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(429, "rate_limited", message)
-        self.headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
 
 
 def is_loopback(host: str) -> bool:
@@ -132,7 +125,7 @@ class Auth:
                 user.username,
                 user.is_admin and "admin" in token.scopes,
                 "token",
-                scopes=token.scopes,
+                scopes=effective_scopes(token.scopes),
                 token_id=token.id,
             )
         return None
@@ -153,20 +146,20 @@ class Auth:
         """The authenticated caller (401 otherwise), counted against its API rate."""
         principal = await self.authenticate(conn)
         if principal is None:
-            raise ApiError(401, "unauthenticated", "log in or send a valid Bearer token")
+            raise Unauthenticated("log in or send a valid Bearer token")
         if not principal.anonymous and not conn.scope.get("principal_counted"):
             conn.scope["principal_counted"] = True
             wait = await self.limiter.hit(
                 f"api:user:{principal.user_id}", self.settings.api_rate_per_minute, 60
             )
             if wait is not None:
-                raise RateLimited("too many API calls; slow down", wait)
+                raise RateLimited("too many API calls; slow down", retry_after=wait)
         return principal
 
     async def require_admin(self, conn: HTTPConnection) -> Principal:
         principal = await self.require(conn)
         if not principal.is_admin or "admin" not in principal.scopes:
-            raise ApiError(403, "forbidden", "site admin only")
+            raise Forbidden("site admin only")
         return principal
 
     # -- may they -----------------------------------------------------------------
@@ -191,11 +184,9 @@ class Auth:
         principal = await self.require(conn)
         role = await self.role(principal, doc_id)
         if role is None:
-            raise ApiError(403, "forbidden", "you have no access to this document")
+            raise Forbidden("you have no access to this document")
         if not allowed(role, principal, action):
-            raise ApiError(
-                403, "forbidden", f"{action} needs a higher role or token scope (you: {role})"
-            )
+            raise Forbidden(f"{action} needs a higher role or token scope (you: {role})")
         return principal
 
     # -- taking access away, on every node ----------------------------------------

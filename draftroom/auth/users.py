@@ -9,17 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from draftroom.auth.passwords import check_policy, hash_password, verify_password
+from draftroom.errors import Exists, Invalid
 from draftroom.store.base import SQL
+from draftroom.times import iso
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class UserError(ValueError):
-    """A request to create a user that cannot be honoured (bad name, weak password, taken)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class UserError(Invalid):
+    """A request to create a user that cannot be honoured (bad name, weak password)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +32,7 @@ class User:
             "id": self.id,
             "username": self.username,
             "admin": self.is_admin,
-            "created_at": self.created_at,
+            "created_at": iso(self.created_at),
         }
 
 
@@ -49,11 +47,12 @@ class Users:
     async def create(self, username: str, password: str, *, admin: bool = False) -> User:
         if not USERNAME_RE.match(username):
             raise UserError(
-                "invalid_username", "username must be 1-64 of A-Z a-z 0-9 . _ - (letter first)"
+                "username must be 1-64 of A-Z a-z 0-9 . _ - (letter first)",
+                code="invalid_username",
             )
         problem = check_policy(password)
         if problem:
-            raise UserError("weak_password", problem)
+            raise UserError(problem, code="weak_password")
         hashed = await hash_password(password)
         row = await self.sql.fetchrow(
             "INSERT INTO users (id, username, password_hash, is_admin, created_at)"
@@ -66,7 +65,7 @@ class Users:
             time.time(),
         )
         if row is None:
-            raise UserError("exists", f"user {username!r} already exists")
+            raise Exists(f"user {username!r} already exists")
         return _user(row)
 
     async def get(self, user_id: str) -> User | None:

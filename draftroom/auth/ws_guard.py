@@ -23,6 +23,7 @@ from draftroom.auth.permissions import allowed
 from draftroom.auth.principal import ANONYMOUS, Principal
 from draftroom.auth.ratelimit import TokenBucket
 from draftroom.crdt.protocol import (
+    CloseCode,
     MessageType,
     ProtocolError,
     encode_auth_denied,
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
     from draftroom.auth.service import Auth
     from draftroom.server.hub import Hub
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_RATE_LIMITED = 4429
 AUTH_TOKEN = 1  # our client->server auth subtype (y-protocols only defines 0, denied)
 
 # A client kept waiting by the throttle this long without a break is not bursting,
@@ -106,7 +104,7 @@ def _buckets(auth: Auth, principal: Principal) -> Throttle:
     return Throttle(*pair)
 
 
-async def _deny(websocket: WebSocket, code: int, reason: str) -> None:
+async def _deny(websocket: WebSocket, code: CloseCode, reason: str) -> None:
     try:
         await websocket.send_bytes(encode_auth_denied(reason))
         await websocket.close(code, reason)
@@ -145,21 +143,21 @@ async def admit(websocket: WebSocket, hub: Hub, doc_id: str) -> Admission | None
     """Authenticate and authorize a just-accepted socket; None once it has been closed."""
     auth: Auth = websocket.app.state.auth
     if not origin_allowed(websocket.headers, websocket.url.scheme, auth.origins):
-        await _deny(websocket, CLOSE_FORBIDDEN, "origin not allowed")
+        await _deny(websocket, CloseCode.FORBIDDEN, "origin not allowed")
         return None
     secret, _ = auth.credential(websocket, allow_query=True)
     if secret is None and not auth.settings.allow_anonymous:
         secret = await _auth_message(websocket, auth.settings.auth_timeout_seconds)
         if secret is None:
-            await _deny(websocket, CLOSE_UNAUTHENTICATED, "authentication required")
+            await _deny(websocket, CloseCode.UNAUTHENTICATED, "authentication required")
             return None
     principal = await auth.principal_for(secret) if secret is not None else ANONYMOUS
     if principal is None:
-        await _deny(websocket, CLOSE_UNAUTHENTICATED, "invalid or expired credentials")
+        await _deny(websocket, CloseCode.UNAUTHENTICATED, "invalid or expired credentials")
         return None
     role = await auth.ws_role(principal, doc_id)
     if role is None or not allowed(role, principal, "read"):
-        await _deny(websocket, CLOSE_FORBIDDEN, "you have no access to this document")
+        await _deny(websocket, CloseCode.FORBIDDEN, "you have no access to this document")
         return None
     cap = auth.settings.max_connections_per_user
     lease = None
@@ -167,6 +165,6 @@ async def admit(websocket: WebSocket, hub: Hub, doc_id: str) -> Admission | None
         # Counted across every node when Redis is configured (see connection_cap.py).
         lease = await auth.connection_cap.acquire(principal.user_id, cap)
         if lease is None:
-            await _deny(websocket, CLOSE_RATE_LIMITED, f"more than {cap} connections")
+            await _deny(websocket, CloseCode.RATE_LIMITED, f"more than {cap} connections")
             return None
     return Admission(principal, doc_id, role, _buckets(auth, principal), lease)

@@ -36,23 +36,30 @@ class SyncType(IntEnum):
     UPDATE = 2
 
 
-# WebSocket close codes Draftroom uses, with the stable names its app error messages
-# carry. Standard codes where one fits; 44xx mirror the HTTP status they resemble.
-CLOSE_NAMES = {
-    1002: "malformed_message",
-    1003: "unsupported_message",
-    1007: "invalid_update",
-    1008: "slow_consumer",
-    1009: "message_too_large",
-    1011: "unavailable",
-    1012: "restarting",
-    4400: "invalid_document_id",
-    4401: "unauthenticated",
-    4403: "forbidden",
-    4404: "document_deleted",
-    4413: "document_too_large",
-    4429: "rate_limited",
-}
+class CloseCode(IntEnum):
+    """WebSocket close codes Draftroom uses (docs/PROTOCOL.md lists their causes).
+
+    Standard codes where one fits; 44xx mirror the HTTP status they resemble. The
+    numbers are a contract with clients: never renumber one.
+    """
+
+    MALFORMED_MESSAGE = 1002
+    UNSUPPORTED_MESSAGE = 1003
+    INVALID_UPDATE = 1007
+    SLOW_CONSUMER = 1008
+    MESSAGE_TOO_LARGE = 1009
+    UNAVAILABLE = 1011
+    RESTARTING = 1012
+    INVALID_DOCUMENT_ID = 4400
+    UNAUTHENTICATED = 4401
+    FORBIDDEN = 4403
+    DOCUMENT_DELETED = 4404
+    DOCUMENT_TOO_LARGE = 4413
+    RATE_LIMITED = 4429
+
+
+# The stable names app ``error`` messages carry beside the number.
+CLOSE_NAMES: dict[int, str] = {code.value: code.name.lower() for code in CloseCode}
 
 
 class ProtocolError(ValueError):

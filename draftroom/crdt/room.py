@@ -20,6 +20,7 @@ from draftroom.crdt.awareness import AwarenessRegistry
 from draftroom.crdt.protocol import (
     AppMessage,
     AwarenessMessage,
+    CloseCode,
     ProtocolError,
     QueryAwarenessMessage,
     SyncMessage,
@@ -31,6 +32,7 @@ from draftroom.crdt.protocol import (
     encode_awareness,
     encode_sync,
 )
+from draftroom.errors import Rejected
 from draftroom.store.base import Store
 from draftroom.telemetry.metrics import HOT
 from draftroom.telemetry.tracing import edit_context
@@ -58,15 +60,6 @@ class Peer(Protocol):
 
 
 AppHandler = Callable[["Room", Peer, dict[str, Any]], None]
-
-
-class Rejected(Exception):
-    """Input that ends the sending connection, with a WebSocket close code."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +154,9 @@ class Room:
         try:
             message = decode_message(frame)
         except UnknownMessage as exc:
-            raise Rejected(1003, str(exc)) from None
+            raise Rejected(str(exc), close_code=CloseCode.UNSUPPORTED_MESSAGE) from None
         except ProtocolError as exc:
-            raise Rejected(1002, str(exc)) from None
+            raise Rejected(str(exc), close_code=CloseCode.MALFORMED_MESSAGE) from None
         if isinstance(message, SyncMessage):
             if message.subtype == SyncType.STEP1:
                 self.answer_step1(peer, message.payload)
@@ -173,7 +166,9 @@ class Room:
             try:
                 peer.awareness_ids.update(self.awareness.apply(message.update))
             except ProtocolError as exc:
-                raise Rejected(1002, f"bad awareness update: {exc}") from None
+                raise Rejected(
+                    f"bad awareness update: {exc}", close_code=CloseCode.MALFORMED_MESSAGE
+                ) from None
             self.broadcast(frame, exclude=peer)
             self.publish(AWARENESS, message.update)
         elif isinstance(message, QueryAwarenessMessage):
@@ -188,7 +183,9 @@ class Room:
         try:
             diff = self.doc.get_update(state_vector)
         except ValueError:
-            raise Rejected(1002, "malformed state vector in sync step 1") from None
+            raise Rejected(
+                "malformed state vector in sync step 1", close_code=CloseCode.MALFORMED_MESSAGE
+            ) from None
         peer.send(encode_sync(SyncType.STEP2, diff))
 
     def app_message(self, peer: Peer, data: dict[str, Any]) -> None:
@@ -237,7 +234,10 @@ class Room:
                 )
             return
         if self.size_bytes + len(update) > self.limits.max_document_bytes:
-            raise Rejected(4413, "document size limit reached; edit not saved")
+            raise Rejected(
+                "document size limit reached; edit not saved",
+                close_code=CloseCode.DOCUMENT_TOO_LARGE,
+            )
         # 2. validate by applying. Yrs decodes the whole update before integrating
         # it, so a malformed one raises here having changed nothing.
         if not self._apply_client_update(update, message.subtype == SyncType.STEP2):
@@ -277,13 +277,17 @@ class Room:
         try:
             self.doc.apply_update(update)
         except ValueError as exc:
-            raise Rejected(1007, f"invalid update: {str(exc)[:80]}") from None
+            raise Rejected(
+                f"invalid update: {str(exc)[:80]}", close_code=CloseCode.INVALID_UPDATE
+            ) from None
         except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
             raise
         except BaseException:  # a Rust panic (pyo3 PanicException) may leave the doc unsafe
             log.exception("applying an update panicked in %s; dropping the room", self.doc_id)
             self.break_room("internal error while applying an edit")
-            raise Rejected(1011, "internal error while applying the edit") from None
+            raise Rejected(
+                "internal error while applying the edit", close_code=CloseCode.UNAVAILABLE
+            ) from None
         finally:
             if subscription is not None:
                 self.doc.unobserve(subscription)
@@ -416,6 +420,6 @@ class Room:
         if self.closed:
             return
         self.closed = True
-        self.close_all(1011, reason)
+        self.close_all(CloseCode.UNAVAILABLE, reason)
         if self.on_broken is not None:
             self.on_broken(self)

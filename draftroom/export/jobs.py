@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from draftroom.config import Settings
+from draftroom.errors import NotFound, Unavailable
 from draftroom.export import FORMATS, ExportOptions
 from draftroom.export.files import UniqueNames, ZipWriter, safe_stem
 from draftroom.export.worker import (
@@ -44,6 +45,7 @@ from draftroom.export.worker import (
 )
 from draftroom.store.base import DocumentMeta, Store
 from draftroom.telemetry import metrics
+from draftroom.times import iso, iso_or_none
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +55,16 @@ Progress = Callable[[str, int, int], None]  # (document id, done, total)
 Broadcast = Callable[[str, dict[str, Any]], None]  # hub.broadcast_app
 
 
-class MissingDocuments(LookupError):
+class MissingDocuments(NotFound):
     def __init__(self, doc_ids: list[str]) -> None:
         super().__init__(f"no such document(s): {', '.join(doc_ids)}")
         self.doc_ids = doc_ids
 
 
-class Busy(RuntimeError):
+class Busy(Unavailable):
     """Too many export jobs are waiting already."""
+
+    code = "busy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +105,8 @@ class Job:
             "filename": self.output.filename,
             "size_bytes": self.size_bytes,
             "error": self.error,
-            "created_at": self.created_at,
-            "finished_at": self.finished_at,
+            "created_at": iso(self.created_at),
+            "finished_at": iso_or_none(self.finished_at),
         }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from draftroom.errors import Invalid
 from draftroom.export.options import PAGE_SIZES, THEMES, ExportOptions
 
 MAX_TEXT = 200
@@ -25,8 +26,10 @@ OPTION_NAMES = {
 }
 
 
-class OptionError(ValueError):
+class OptionError(Invalid):
     """A bad option; the message names it and says what is allowed."""
+
+    code = "invalid_option"
 
 
 def parse_options(values: Mapping[str, object]) -> ExportOptions:

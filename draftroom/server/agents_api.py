@@ -15,23 +15,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from draftroom.agents.base import AgentError, Requester
+from draftroom.agents.base import Requester
 from draftroom.agents.service import AgentService, Invocation
 from draftroom.agents.usage import UsageQuery
 from draftroom.agents.websocket import install as install_websocket
 from draftroom.agents.websocket import parse_selection
 from draftroom.auth.permissions import authorize
+from draftroom.errors import Forbidden, Invalid, Unavailable
 from draftroom.server.body import json_object
-from draftroom.server.errors import ApiError
 from draftroom.server.hub import Hub
-from draftroom.store.base import valid_doc_id
+from draftroom.server.params import int_param, time_param
 
 MAX_BODY = 64 * 1024
 NDJSON = "application/x-ndjson"
@@ -57,15 +56,7 @@ async def _operator(request: Request) -> None:
     """Operator-only endpoints call this first: site admins only."""
     principal = await request.app.state.auth.require(request)
     if not principal.is_admin:
-        raise ApiError(403, "forbidden", "only site admins may do this")
-
-
-def _api_error(exc: AgentError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message)
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    return await json_object(request, MAX_BODY)
+        raise Forbidden("only site admins may do this")
 
 
 async def list_agents(request: Request) -> Response:
@@ -79,27 +70,19 @@ async def invoke(request: Request) -> Response:
     agent.error). Refusals before the start are plain JSON errors."""
     service = _service(request)
     doc_id = request.path_params["doc_id"]
-    if not valid_doc_id(doc_id):
-        raise ApiError(404, "not_found", "no such document")
-    body = await _body(request)
-    unknown = set(body) - {"params", "selection", "apply"}
-    if unknown:
-        raise ApiError(422, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
+    body = await json_object(request, allowed={"params", "selection", "apply"}, max_bytes=MAX_BODY)
     apply = body.get("apply") is True
     principal = await authorize(request, doc_id, "edit" if apply else "read")
-    try:
-        prepared = await service.prepare(
-            Invocation(
-                doc_id=doc_id,
-                agent=request.path_params["name"],
-                requester=Requester(principal.user_id, principal.username),
-                params=body.get("params"),
-                selection=parse_selection(body.get("selection")),
-                apply=apply,
-            )
+    prepared = await service.prepare(
+        Invocation(
+            doc_id=doc_id,
+            agent=request.path_params["name"],
+            requester=Requester(principal.user_id, principal.username),
+            params=body.get("params"),
+            selection=parse_selection(body.get("selection")),
+            apply=apply,
         )
-    except AgentError as exc:
-        raise _api_error(exc) from None
+    )
 
     headers = {
         "X-Request-Id": prepared.invocation.request_id,
@@ -122,36 +105,17 @@ def _line(event: dict[str, Any]) -> bytes:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-def _time_param(request: Request, name: str) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(raw).timestamp()
-    except ValueError:
-        raise ApiError(422, "invalid", f"{name} must be epoch seconds or ISO 8601") from None
-
-
 async def usage(request: Request) -> Response:
     await _operator(request)
     q = request.query_params
-    try:
-        limit = int(q.get("limit", "100"))
-    except ValueError:
-        raise ApiError(422, "invalid", "limit must be an integer") from None
-    if not 0 <= limit <= 1000:
-        raise ApiError(422, "invalid", "limit must be between 0 and 1000")
+    limit = int_param(request, "limit", 100, 0, 1000)
     query = UsageQuery(
         user_id=q.get("user"),
         doc_id=q.get("document"),
         agent=q.get("agent"),
         model=q.get("model"),
-        since=_time_param(request, "since"),
-        until=_time_param(request, "until"),
+        since=time_param(request, "since"),
+        until=time_param(request, "until"),
         limit=limit,
     )
     return JSONResponse(await _service(request).usage.report(query))
@@ -160,12 +124,12 @@ async def usage(request: Request) -> Response:
 async def set_budget(request: Request) -> Response:
     await _operator(request)
     user_id = request.path_params["user"]
-    body = await _body(request)
+    body = await json_object(request, allowed={"daily_usd"}, max_bytes=MAX_BODY)
     daily = body.get("daily_usd", "missing")
     if daily is not None and (
         isinstance(daily, bool) or not isinstance(daily, int | float) or daily < 0
     ):
-        raise ApiError(422, "invalid", "daily_usd must be a number >= 0, or null to clear")
+        raise Invalid("daily_usd must be a number >= 0, or null to clear")
     service = _service(request)
     await service.usage.set_budget(user_id, None if daily is None else float(daily))
     return JSONResponse(
@@ -184,7 +148,7 @@ async def invalidate_cache(request: Request) -> Response:
     try:
         removed = await _service(request).invalidate(agent, doc_id)
     except Exception as exc:
-        raise ApiError(503, "unavailable", f"cache invalidation failed: {exc}") from None
+        raise Unavailable(f"cache invalidation failed: {exc}") from None
     return JSONResponse({"removed": removed, "agent": agent, "document": doc_id})
 
 
@@ -207,5 +171,5 @@ routes: list[BaseRoute] = [
     Route("/api/agents/cache", invalidate_cache, methods=["DELETE"]),
     Route("/api/usage", usage, methods=["GET"]),
     Route("/api/usage/budgets/{user}", set_budget, methods=["PUT"]),
-    Route("/api/documents/{doc_id:path}/agents/{name}", invoke, methods=["POST"]),
+    Route("/api/documents/{doc_id:doc}/agents/{name}", invoke, methods=["POST"]),
 ]

@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from draftroom.server.errors import ApiError
+from draftroom.errors import Forbidden, Invalid, NotFound
 from draftroom.server.hub import Hub
+from draftroom.server.params import int_param
 from draftroom.telemetry.analytics import Analytics
 from draftroom.telemetry.node import analytics_for, erase_user
 
@@ -29,28 +30,26 @@ async def _analytics(request: Request) -> Analytics:
         # Otherwise a site admin of the auth system (issue 4), where it is installed.
         auth = getattr(request.app.state, "auth", None)
         if auth is None:
-            raise ApiError(403, "forbidden", "set an analytics admin token to use this API")
+            raise Forbidden("set an analytics admin token to use this API")
         await auth.require_admin(request)
     analytics = analytics_for(hub)
     if analytics is None:
-        raise ApiError(404, "not_found", "analytics is turned off")
+        raise NotFound("analytics is turned off")
     return analytics
 
 
 async def summary(request: Request) -> Response:
     analytics = await _analytics(request)
-    raw = request.query_params.get("days", "30")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
-        raise ApiError(422, "invalid", f"days must be an integer from 1 to {MAX_DAYS}")
+    days = int_param(request, "days", 30, 1, MAX_DAYS)
     await analytics.flush()  # include what is still buffered
-    return JSONResponse(await analytics.summary(int(raw)))
+    return JSONResponse(await analytics.summary(days))
 
 
 async def erase_user_events(request: Request) -> Response:
     await _analytics(request)  # authorizes; analytics must be on
     user = request.path_params["user"]
     if not user or len(user) > 500:
-        raise ApiError(422, "invalid", "user id must be 1 to 500 characters")
+        raise Invalid("user id must be 1 to 500 characters")
     deleted = await erase_user(request.app.state.hub, user)
     return JSONResponse({"user": user, "events_deleted": deleted})
 

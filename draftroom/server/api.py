@@ -10,12 +10,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from draftroom.auth.permissions import authorize
+from draftroom.crdt.protocol import CloseCode
 from draftroom.document.load import load_doc
 from draftroom.document.text import content
+from draftroom.errors import Conflict, Forbidden, Invalid, NotFound
 from draftroom.server.body import json_object
-from draftroom.server.errors import ApiError
 from draftroom.server.hub import Hub
-from draftroom.store.base import StoreError, valid_doc_id
+from draftroom.server.params import DOC_ID_RULE, doc_id_problem, int_param
+from draftroom.store.base import StoreError
 
 MAX_TITLE = 500
 MAX_PAGE = 500
@@ -28,28 +30,8 @@ def _hub(request: Request) -> Hub:
 def _title(body: dict[str, Any], default: str | None) -> str:
     title = body.get("title", default)
     if not isinstance(title, str) or len(title) > MAX_TITLE:
-        raise ApiError(422, "invalid_title", f"title must be a string of at most {MAX_TITLE} chars")
+        raise Invalid(f"title must be a string of at most {MAX_TITLE} chars", code="invalid_title")
     return title
-
-
-def _doc_id(request: Request) -> str:
-    doc_id = request.path_params["doc_id"]
-    if not valid_doc_id(doc_id):
-        raise ApiError(404, "not_found", "no such document")
-    return doc_id
-
-
-def _int_param(request: Request, name: str, default: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(422, "invalid", f"{name} must be an integer") from None
-    if not 0 <= value <= high:
-        raise ApiError(422, "invalid", f"{name} must be between 0 and {high}")
-    return value
 
 
 async def healthz(request: Request) -> Response:
@@ -75,8 +57,8 @@ async def readyz(request: Request) -> Response:
 
 
 async def list_documents(request: Request) -> Response:
-    limit = _int_param(request, "limit", 100, MAX_PAGE)
-    offset = _int_param(request, "offset", 0, 10**9)
+    limit = int_param(request, "limit", 100, 0, MAX_PAGE)
+    offset = int_param(request, "offset", 0, 0, 10**9)
     principal = await request.app.state.auth.require(request)
     store = _hub(request).store
     if principal.is_admin:
@@ -94,49 +76,50 @@ async def create_document(request: Request) -> Response:
     auth = request.app.state.auth
     principal = await auth.require(request)
     if "write" not in principal.scopes:
-        raise ApiError(403, "forbidden", "creating documents needs the write scope")
-    body = await json_object(request)
+        raise Forbidden("creating documents needs the write scope")
+    body = await json_object(request, allowed={"id", "title"})
     doc_id = body.get("id") or uuid.uuid4().hex
-    if not isinstance(doc_id, str) or not valid_doc_id(doc_id):
-        raise ApiError(422, "invalid_id", "id must match [A-Za-z0-9][A-Za-z0-9._~:@/-]{0,199}")
+    if not isinstance(doc_id, str):
+        raise Invalid("id must be a string", code="invalid_id")
+    problem = doc_id_problem(doc_id)
+    if problem:
+        raise Invalid(f"{problem}; an id is {DOC_ID_RULE}", code="invalid_id")
     meta = await _hub(request).store.create_document(doc_id, _title(body, ""))
     if meta is None:
-        raise ApiError(409, "exists", f"document {doc_id!r} already exists")
+        raise Conflict(f"document {doc_id!r} already exists", code="exists")
     if not principal.anonymous:
         await auth.members.grant(doc_id, principal.user_id, "owner")  # creator owns it
     return JSONResponse(meta.to_json(), status_code=201)
 
 
 async def get_document(request: Request) -> Response:
-    await authorize(request, _doc_id(request), "read")
-    meta = await _hub(request).store.get_document(_doc_id(request))
+    doc_id = request.path_params["doc_id"]
+    await authorize(request, doc_id, "read")
+    meta = await _hub(request).store.get_document(doc_id)
     if meta is None:
-        raise ApiError(404, "not_found", "no such document")
+        raise NotFound("no such document")
     return JSONResponse(meta.to_json())
 
 
 async def update_document(request: Request) -> Response:
-    doc_id = _doc_id(request)
+    doc_id = request.path_params["doc_id"]
     await authorize(request, doc_id, "edit")
-    body = await json_object(request)
-    unknown = set(body) - {"title"}
-    if unknown:
-        raise ApiError(422, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
+    body = await json_object(request, allowed={"title"})
     meta = await _hub(request).store.update_document(doc_id, _title(body, None))
     if meta is None:
-        raise ApiError(404, "not_found", "no such document")
+        raise NotFound("no such document")
     return JSONResponse(meta.to_json())
 
 
 async def delete_document(request: Request) -> Response:
     hub = _hub(request)
-    doc_id = _doc_id(request)
+    doc_id = request.path_params["doc_id"]
     await authorize(request, doc_id, "delete")
     if await hub.store.get_document(doc_id) is None:
-        raise ApiError(404, "not_found", "no such document")
+        raise NotFound("no such document")
     # Close live editors first and let their queued saves land, so nothing
     # re-creates the document right after it is deleted.
-    hub.rooms.close_room(doc_id, 4404, "document deleted")
+    hub.rooms.close_room(doc_id, CloseCode.DOCUMENT_DELETED, "document deleted")
     await hub.store.flush()
     await hub.store.delete_document(doc_id)
     await request.app.state.auth.members.remove_document(doc_id)
@@ -145,14 +128,14 @@ async def delete_document(request: Request) -> Response:
 
 async def document_content(request: Request) -> Response:
     hub = _hub(request)
-    doc_id = _doc_id(request)
+    doc_id = request.path_params["doc_id"]
     await authorize(request, doc_id, "read")
     room = hub.rooms.rooms.get(doc_id)
     if room is not None and not room.closed:
         return JSONResponse({"id": doc_id, "version": room.version, **content(room.doc)})
     meta = await hub.store.get_document(doc_id)
     if meta is None:
-        raise ApiError(404, "not_found", "no such document")
+        raise NotFound("no such document")
     loaded = await load_doc(hub.store, doc_id)
     return JSONResponse({"id": doc_id, "version": loaded.version, **content(loaded.doc)})
 
@@ -162,8 +145,8 @@ routes = [
     Route("/readyz", readyz),
     Route("/api/documents", list_documents, methods=["GET"]),
     Route("/api/documents", create_document, methods=["POST"]),
-    Route("/api/documents/{doc_id:path}/content", document_content, methods=["GET"]),
-    Route("/api/documents/{doc_id:path}", get_document, methods=["GET"]),
-    Route("/api/documents/{doc_id:path}", update_document, methods=["PATCH"]),
-    Route("/api/documents/{doc_id:path}", delete_document, methods=["DELETE"]),
+    Route("/api/documents/{doc_id:doc}/content", document_content, methods=["GET"]),
+    Route("/api/documents/{doc_id:doc}", get_document, methods=["GET"]),
+    Route("/api/documents/{doc_id:doc}", update_document, methods=["PATCH"]),
+    Route("/api/documents/{doc_id:doc}", delete_document, methods=["DELETE"]),
 ]

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
@@ -14,7 +13,7 @@ from draftroom.auth.install import install as install_auth
 from draftroom.auth.middleware import AuthMiddleware
 from draftroom.config import Settings
 from draftroom.server import agents_api, analytics_api, api, auth_api, export_api, metrics_api
-from draftroom.server.errors import http_exception_handler, server_error_handler
+from draftroom.server.errors import EXCEPTION_HANDLERS
 from draftroom.server.hub import Hub
 from draftroom.server.raw_send import RawSendMiddleware
 from draftroom.server.ws import websocket_endpoint
@@ -42,7 +41,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
             *api.routes,
             WebSocketRoute("/ws/{doc_id:path}", websocket_endpoint),
         ],
-        exception_handlers={HTTPException: http_exception_handler, Exception: server_error_handler},
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
         middleware=[Middleware(RawSendMiddleware), Middleware(AuthMiddleware)],
     )

@@ -22,13 +22,19 @@ from starlette.routing import Route
 
 from draftroom.auth.api_tokens import MAX_NAME, SCOPES
 from draftroom.auth.origins import CSRF_COOKIE, SESSION_COOKIE
-from draftroom.auth.permissions import ROLES, LastOwner
-from draftroom.auth.service import Auth, RateLimited, client_ip
+from draftroom.auth.permissions import ROLES
+from draftroom.auth.service import Auth, client_ip
 from draftroom.auth.tokens_util import csrf_token
-from draftroom.auth.users import UserError
-from draftroom.server.api import _doc_id
+from draftroom.errors import (
+    DraftroomError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
 from draftroom.server.body import json_object
-from draftroom.server.errors import ApiError
+from draftroom.times import iso
 
 
 def _auth(request: Request) -> Auth:
@@ -38,7 +44,7 @@ def _auth(request: Request) -> Auth:
 def _string(body: dict[str, Any], name: str, limit: int = 1024) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value or len(value) > limit:
-        raise ApiError(422, "invalid", f"{name} must be a non-empty string")
+        raise Invalid(f"{name} must be a non-empty string")
     return value
 
 
@@ -47,7 +53,7 @@ def _string(body: dict[str, Any], name: str, limit: int = 1024) -> str:
 
 async def login(request: Request) -> Response:
     auth = _auth(request)
-    body = await json_object(request)
+    body = await json_object(request, allowed={"username", "password"})
     username = _string(body, "username", 64)
     password = _string(body, "password")
     s = auth.settings
@@ -57,17 +63,17 @@ async def login(request: Request) -> Response:
     ):
         wait = await auth.limiter.hit(key, limit, 60)
         if wait is not None:
-            raise RateLimited("too many login attempts; wait and try again", wait)
+            raise RateLimited("too many login attempts; wait and try again", retry_after=wait)
     user = await auth.users.check_password(username, password)
     if user is None:
-        raise ApiError(401, "bad_credentials", "wrong username or password")
+        raise Unauthenticated("wrong username or password", code="bad_credentials")
     secret, session = await auth.sessions.create(user)
     csrf = csrf_token(secret)
     response = JSONResponse(
         {
             "token": secret,
             "csrf_token": csrf,
-            "expires_at": session.expires_at,
+            "expires_at": iso(session.expires_at),
             "user": user.to_json(),
         },
         status_code=201,
@@ -85,7 +91,7 @@ async def logout(request: Request) -> Response:
     auth = _auth(request)
     principal = await auth.require(request)
     if principal.session_hash is None:
-        raise ApiError(400, "not_a_session", "log out a session; revoke API tokens instead")
+        raise DraftroomError("log out a session; revoke API tokens instead", code="not_a_session")
     await auth.logout(principal.session_hash)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE)
@@ -118,16 +124,13 @@ async def list_users(request: Request) -> Response:
 async def create_user(request: Request) -> Response:
     auth = _auth(request)
     await auth.require_admin(request)
-    body = await json_object(request)
+    body = await json_object(request, allowed={"username", "password", "admin"})
     admin = body.get("admin", False)
     if not isinstance(admin, bool):
-        raise ApiError(422, "invalid", "admin must be true or false")
-    try:
-        user = await auth.users.create(
-            _string(body, "username", 64), _string(body, "password"), admin=admin
-        )
-    except UserError as exc:
-        raise ApiError(409 if exc.code == "exists" else 422, exc.code, str(exc)) from None
+        raise Invalid("admin must be true or false")
+    user = await auth.users.create(
+        _string(body, "username", 64), _string(body, "password"), admin=admin
+    )
     return JSONResponse(user.to_json(), status_code=201)
 
 
@@ -136,7 +139,7 @@ async def delete_user(request: Request) -> Response:
     await auth.require_admin(request)
     user = await auth.users.find(request.path_params["user"])
     if user is None:
-        raise ApiError(404, "not_found", "no such user")
+        raise NotFound("no such user")
     await auth.delete_user(user.id)
     return Response(status_code=204)
 
@@ -154,8 +157,8 @@ async def create_token(request: Request) -> Response:
     auth = _auth(request)
     p = await auth.require(request)
     if p.anonymous:
-        raise ApiError(403, "forbidden", "the anonymous local user cannot hold API tokens")
-    body = await json_object(request)
+        raise Forbidden("the anonymous local user cannot hold API tokens")
+    body = await json_object(request, allowed={"name", "scopes"})
     name = _string(body, "name", MAX_NAME)
     scopes = body.get("scopes", ["read"])
     if (
@@ -163,9 +166,9 @@ async def create_token(request: Request) -> Response:
         or not scopes
         or not all(isinstance(x, str) and x in SCOPES for x in scopes)
     ):
-        raise ApiError(422, "invalid_scopes", f"scopes must be a non-empty list of {SCOPES}")
+        raise Invalid(f"scopes must be a non-empty list of {SCOPES}", code="invalid_scopes")
     if not set(scopes) <= p.scopes:
-        raise ApiError(403, "forbidden", "a token cannot have scopes its creator lacks")
+        raise Forbidden("a token cannot have scopes its creator lacks")
     secret, token = await auth.tokens.create(p.user_id, name, scopes)
     return JSONResponse({**token.to_json(), "token": secret}, status_code=201)
 
@@ -175,7 +178,7 @@ async def delete_token(request: Request) -> Response:
     p = await auth.require(request)
     token = await auth.tokens.get(request.path_params["token_id"])
     if token is None or (token.user_id != p.user_id and not p.is_admin):
-        raise ApiError(404, "not_found", "no such token")
+        raise NotFound("no such token")
     await auth.revoke_token(token.id)
     return Response(status_code=204)
 
@@ -185,7 +188,7 @@ async def delete_token(request: Request) -> Response:
 
 async def list_members(request: Request) -> Response:
     auth = _auth(request)
-    doc_id = _doc_id(request)
+    doc_id = request.path_params["doc_id"]
     await auth.authorize(request, doc_id, "read")
     rows = await auth.members.of_document(doc_id)
     return JSONResponse(
@@ -195,43 +198,33 @@ async def list_members(request: Request) -> Response:
 
 async def put_member(request: Request) -> Response:
     auth = _auth(request)
-    doc_id = _doc_id(request)
+    doc_id = request.path_params["doc_id"]
     await auth.authorize(request, doc_id, "share")
-    body = await json_object(request)
+    body = await json_object(request, allowed={"role"})
     role = body.get("role")
     if role not in ROLES:
-        raise ApiError(422, "invalid_role", f"role must be one of {', '.join(ROLES)}")
+        raise Invalid(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
     user = await auth.users.find(request.path_params["user"])
     if user is None:
-        raise ApiError(404, "not_found", "no such user")
-    try:
-        await auth.set_role(doc_id, user.id, str(role))
-    except LastOwner:
-        raise _last_owner() from None
+        raise NotFound("no such user")
+    await auth.set_role(doc_id, user.id, str(role))
     return JSONResponse({"user": user.username, "id": user.id, "role": role})
 
 
 async def delete_member(request: Request) -> Response:
     auth = _auth(request)
-    doc_id = _doc_id(request)
+    doc_id = request.path_params["doc_id"]
     user = await auth.users.find(request.path_params["user"])
     p = await auth.require(request)
     if user is None or user.id != p.user_id:
         await auth.authorize(request, doc_id, "share")  # anyone may leave; others need share
-    try:
-        removed = user is not None and await auth.set_role(doc_id, user.id, None)
-    except LastOwner:
-        raise _last_owner() from None
+    removed = user is not None and await auth.set_role(doc_id, user.id, None)
     if not removed:
-        raise ApiError(404, "not_found", "that user has no role on this document")
+        raise NotFound("that user has no role on this document")
     return Response(status_code=204)
 
 
-def _last_owner() -> ApiError:
-    return ApiError(409, "last_owner", "a document needs an owner: make someone else owner first")
-
-
-# Listed before the document routes in app.py: "/api/documents/{id:path}" would
+# Listed before the document routes in app.py: "/api/documents/{doc_id:doc}" would
 # otherwise swallow ".../members/...".
 routes = [
     Route("/api/sessions", login, methods=["POST"]),
@@ -243,7 +236,7 @@ routes = [
     Route("/api/tokens", list_tokens, methods=["GET"]),
     Route("/api/tokens", create_token, methods=["POST"]),
     Route("/api/tokens/{token_id}", delete_token, methods=["DELETE"]),
-    Route("/api/documents/{doc_id:path}/members", list_members, methods=["GET"]),
-    Route("/api/documents/{doc_id:path}/members/{user}", put_member, methods=["PUT"]),
-    Route("/api/documents/{doc_id:path}/members/{user}", delete_member, methods=["DELETE"]),
+    Route("/api/documents/{doc_id:doc}/members", list_members, methods=["GET"]),
+    Route("/api/documents/{doc_id:doc}/members/{user}", put_member, methods=["PUT"]),
+    Route("/api/documents/{doc_id:doc}/members/{user}", delete_member, methods=["DELETE"]),
 ]

@@ -20,10 +20,8 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from draftroom.crdt.protocol import encode_app
+from draftroom.crdt.protocol import CloseCode, encode_app
 from draftroom.server.raw_send import SCOPE_KEY
-
-CLOSE_SLOW_CONSUMER = 1008
 
 
 def _reason(text: str) -> str:
@@ -73,7 +71,7 @@ class Connection:
         if self._queued_bytes > self.max_queue_bytes:
             self._queue.clear()
             self._queued_bytes = 0
-            self.abandon(CLOSE_SLOW_CONSUMER, "send queue overflow: connection too slow")
+            self.abandon(CloseCode.SLOW_CONSUMER, "send queue overflow: connection too slow")
             return
         self._wakeup.set()
 

@@ -19,11 +19,11 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from draftroom.auth.permissions import authorize
+from draftroom.errors import Conflict, DraftroomError, Invalid, NotFound
 from draftroom.export import FORMATS, ExportOptions
-from draftroom.export.jobs import MODES, Busy, ExportService, Job, MissingDocuments, output_for
-from draftroom.export.params import OptionError, parse_options
+from draftroom.export.jobs import MODES, ExportService, Job, output_for
+from draftroom.export.params import parse_options
 from draftroom.server.body import json_object
-from draftroom.server.errors import ApiError
 from draftroom.server.hub import Hub
 from draftroom.store.base import DocumentMeta, valid_doc_id
 from draftroom.telemetry.node import analytics_for
@@ -57,37 +57,21 @@ def content_disposition(filename: str) -> str:
     return value
 
 
-def _format(fmt: object, status: int) -> str:
+def _format(fmt: object, error: type[DraftroomError]) -> str:
     if not isinstance(fmt, str) or fmt not in FORMATS:
-        raise ApiError(
-            status, "unknown_format", f"unknown export format; use one of {', '.join(FORMATS)}"
+        raise error(
+            f"unknown export format; use one of {', '.join(FORMATS)}", code="unknown_format"
         )
     return fmt
 
 
-def _options(values: dict[str, object]) -> ExportOptions:
-    try:
-        return parse_options(values)
-    except OptionError as exc:
-        raise ApiError(422, "invalid_option", str(exc)) from None
-
-
-async def _documents(svc: ExportService, doc_ids: list[str]) -> list[DocumentMeta]:
-    try:
-        return await svc.documents(doc_ids)
-    except MissingDocuments as exc:
-        raise ApiError(404, "not_found", str(exc)) from None
-
-
 async def export_document(request: Request) -> Response:
-    fmt = _format(request.path_params["fmt"], 404)
+    fmt = _format(request.path_params["fmt"], NotFound)
     doc_id = request.path_params["doc_id"]
-    if not valid_doc_id(doc_id):
-        raise ApiError(404, "not_found", "no such document")
     principal = await authorize(request, doc_id, "export")
-    options = _options(dict(request.query_params))
+    options = parse_options(dict(request.query_params))
     svc = service(request)
-    (meta,) = await _documents(svc, [doc_id])
+    (meta,) = await svc.documents([doc_id])
     data = await svc.render_one(meta, fmt, options)
     _record_export(request, principal.user_id, [doc_id], fmt)
     output = output_for([meta], fmt, "compile", options)
@@ -99,14 +83,13 @@ async def export_document(request: Request) -> Response:
 
 
 async def _batch(request: Request) -> tuple[list[DocumentMeta], str, str, ExportOptions]:
-    body = await json_object(request, MAX_BODY)
-    unknown = set(body) - {"documents", "format", "mode", "options"}
-    if unknown:
-        raise ApiError(422, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
-    fmt = _format(body.get("format"), 422)
+    body = await json_object(
+        request, allowed={"documents", "format", "mode", "options"}, max_bytes=MAX_BODY
+    )
+    fmt = _format(body.get("format"), Invalid)
     mode = body.get("mode", "zip")
     if mode not in MODES:
-        raise ApiError(422, "invalid_mode", f"mode must be one of {', '.join(MODES)}")
+        raise Invalid(f"mode must be one of {', '.join(MODES)}", code="invalid_mode")
     doc_ids = body.get("documents")
     limit = service(request).settings.export_max_documents
     if (
@@ -114,17 +97,17 @@ async def _batch(request: Request) -> tuple[list[DocumentMeta], str, str, Export
         or not 1 <= len(doc_ids) <= limit
         or not all(isinstance(d, str) and valid_doc_id(d) for d in doc_ids)
     ):
-        raise ApiError(
-            422, "invalid_documents", f"documents must be a list of 1 to {limit} document ids"
+        raise Invalid(
+            f"documents must be a list of 1 to {limit} document ids", code="invalid_documents"
         )
     for doc_id in doc_ids:  # every document in the batch, or none
         principal = await authorize(request, doc_id, "export")
     request.state.exporter = principal.user_id
     options = body.get("options", {})
     if not isinstance(options, dict):
-        raise ApiError(422, "invalid_option", "options must be a JSON object")
-    parsed = _options(options)
-    return await _documents(service(request), doc_ids), fmt, mode, parsed
+        raise Invalid("options must be a JSON object", code="invalid_option")
+    parsed = parse_options(options)
+    return await service(request).documents(doc_ids), fmt, mode, parsed
 
 
 def _record_export(request: Request, user: str | None, doc_ids: list[str], fmt: str) -> None:
@@ -153,10 +136,7 @@ async def export_batch(request: Request) -> Response:
 
 async def create_job(request: Request) -> Response:
     metas, fmt, mode, options = await _batch(request)
-    try:
-        job = service(request).create_job(metas, fmt, mode, options)
-    except Busy as exc:
-        raise ApiError(503, "busy", str(exc)) from None
+    job = service(request).create_job(metas, fmt, mode, options)
     return JSONResponse(
         job.to_json(), status_code=202, headers={"Location": f"/api/export/jobs/{job.id}"}
     )
@@ -165,7 +145,7 @@ async def create_job(request: Request) -> Response:
 def _job(request: Request) -> Job:
     job = service(request).jobs.get(request.path_params["job_id"])
     if job is None:
-        raise ApiError(404, "not_found", "no such export job (finished jobs expire)")
+        raise NotFound("no such export job (finished jobs expire)")
     return job
 
 
@@ -185,12 +165,12 @@ async def get_job(request: Request) -> Response:
 async def job_result(request: Request) -> Response:
     job = await _authorized_job(request)
     if job.state == "failed":
-        raise ApiError(409, "failed", f"export job failed: {job.error}")
+        raise Conflict(f"export job failed: {job.error}", code="failed")
     if job.state != "done":
-        raise ApiError(409, "not_ready", f"export job is {job.state} ({job.done}/{job.total})")
+        raise Conflict(f"export job is {job.state} ({job.done}/{job.total})", code="not_ready")
     path = service(request).result_path(job)
     if not path.exists():
-        raise ApiError(404, "not_found", "export result has expired")
+        raise NotFound("export result has expired")
     return FileResponse(
         path,
         media_type=job.output.content_type,
@@ -198,9 +178,9 @@ async def job_result(request: Request) -> Response:
     )
 
 
-# Before api.routes: "/api/documents/{doc_id:path}" would otherwise swallow ".../export/pdf".
+# Before api.routes: "/api/documents/{doc_id:doc}" would otherwise swallow ".../export/pdf".
 routes = [
-    Route("/api/documents/{doc_id:path}/export/{fmt}", export_document, methods=["GET"]),
+    Route("/api/documents/{doc_id:doc}/export/{fmt}", export_document, methods=["GET"]),
     Route("/api/export", export_batch, methods=["POST"]),
     Route("/api/export/jobs", create_job, methods=["POST"]),
     Route("/api/export/jobs/{job_id}", get_job, methods=["GET"]),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from draftroom.bus.base import APP, CONTROL, Bus, Envelope
 from draftroom.bus.memory import MemoryBus
 from draftroom.config import Settings
-from draftroom.crdt.protocol import encode_app, encode_awareness
+from draftroom.crdt.protocol import CloseCode, encode_app, encode_awareness
 from draftroom.crdt.room import RoomLimits
 from draftroom.crdt.rooms import Rooms
 from draftroom.store import Store, store_for
@@ -149,9 +149,9 @@ class Hub:
             await asyncio.wait_for(self.store.flush(), self.settings.drain_seconds)
         except TimeoutError:
             log.error("drain: pending saves did not finish in %.0f s", self.settings.drain_seconds)
-        self.rooms.close_all(1012, "server restarting")
+        self.rooms.close_all(CloseCode.RESTARTING, "server restarting")
         for conn in list(self.connections):
-            conn.close(1012, "server restarting")
+            conn.close(CloseCode.RESTARTING, "server restarting")
 
     async def stop(self) -> None:
         await self.drain()

@@ -11,14 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from draftroom.server.errors import ApiError
+from draftroom.errors import NotFound
 from draftroom.telemetry import sdk
 
 
 async def metrics(request: Request) -> Response:
     registry = sdk.state().registry
     if registry is None:
-        raise ApiError(404, "not_found", "the metrics endpoint is turned off")
+        raise NotFound("the metrics endpoint is turned off")
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -11,19 +11,16 @@ import logging
 from starlette.websockets import WebSocket
 
 from draftroom.auth.ws_guard import Throttle, admit
-from draftroom.crdt.protocol import CLOSE_NAMES, encode_app
-from draftroom.crdt.room import Rejected, Room
+from draftroom.crdt.protocol import CloseCode, encode_app
+from draftroom.crdt.room import Room
+from draftroom.errors import DraftroomError, RateLimited, Rejected
 from draftroom.server.connection import Connection
 from draftroom.server.hub import Hub
-from draftroom.store.base import valid_doc_id
+from draftroom.server.params import doc_id_problem
 from draftroom.telemetry import tracing
 from draftroom.telemetry.sessions import Session
 
 log = logging.getLogger(__name__)
-
-CLOSE_BAD_DOC_ID = 4400
-CLOSE_RESTARTING = 1012
-CLOSE_UNAVAILABLE = 1011
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
@@ -31,10 +28,11 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     doc_id = websocket.path_params["doc_id"]
     await websocket.accept()
     if hub.draining:
-        await websocket.close(CLOSE_RESTARTING, "server is restarting")
+        await websocket.close(CloseCode.RESTARTING, "server is restarting")
         return
-    if not valid_doc_id(doc_id):
-        await websocket.close(CLOSE_BAD_DOC_ID, "invalid document id")
+    problem = doc_id_problem(doc_id)
+    if problem:
+        await websocket.close(CloseCode.INVALID_DOCUMENT_ID, problem)
         return
     with tracing.span("draftroom.ws.auth", **{"draftroom.doc": doc_id}):
         admission = await admit(websocket, hub, doc_id)  # closes with 4401/4403/4429 itself
@@ -61,7 +59,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                 room = await hub.rooms.join(doc_id, conn)
         except Exception as exc:
             log.error("could not load document %s: %s", doc_id, exc)
-            conn.close(CLOSE_UNAVAILABLE, "document could not be loaded; try again")
+            conn.close(CloseCode.UNAVAILABLE, "document could not be loaded; try again")
             return
         session = Session(hub, websocket.scope, doc_id, room)
         try:
@@ -93,14 +91,15 @@ async def _read_loop(
             return
         frame = message.get("bytes")
         if frame is None:
-            _reject(conn, Rejected(1003, "binary frames only"))
+            _reject(conn, Rejected("binary frames only", close_code=CloseCode.UNSUPPORTED_MESSAGE))
             return
         if len(frame) > max_bytes:
-            _reject(conn, Rejected(1009, f"message of {len(frame)} bytes exceeds {max_bytes}"))
+            too_large = f"message of {len(frame)} bytes exceeds {max_bytes}"
+            _reject(conn, Rejected(too_large, close_code=CloseCode.MESSAGE_TOO_LARGE))
             return
         # A flooding user's reads pause here (only theirs); sustained flooding closes.
         if not await throttle.admit(len(frame)):
-            _reject(conn, Rejected(4429, "rate limit exceeded: too many messages"))
+            _reject(conn, RateLimited("rate limit exceeded: too many messages"))
             return
         if conn.closed:  # revoked while throttled
             return
@@ -111,16 +110,19 @@ async def _read_loop(
             return
 
 
-def _reject(conn: Connection, exc: Rejected) -> None:
+def _reject(conn: Connection, exc: DraftroomError) -> None:
+    """The one way an error ends a socket: an app ``error`` (opted-in clients), then
+    the close. An error with no close code of its own is the server's: 1011."""
+    close_code = exc.close_code or CloseCode.UNAVAILABLE
     if conn.app_messages:
         conn.send(
             encode_app(
                 {
                     "type": "error",
-                    "code": CLOSE_NAMES.get(exc.code, "closed"),
-                    "close_code": exc.code,
-                    "message": exc.reason,
+                    "code": exc.code,
+                    "close_code": int(close_code),
+                    "message": exc.message,
                 }
             )
         )
-    conn.close(exc.code, exc.reason)
+    conn.close(close_code, exc.message)

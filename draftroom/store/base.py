@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from draftroom.times import iso
+
 # Room names arrive in URLs from any y-websocket client; keep them printable and
 # bounded so they are safe as keys, channel names and file names.
-DOC_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:@/-]{0,199}$")
+DOC_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:@/-]{0,199}")
 
 
 def valid_doc_id(doc_id: str) -> bool:
-    return bool(DOC_ID_RE.match(doc_id)) and "//" not in doc_id and ".." not in doc_id
+    # fullmatch: with match and "$", "book\n" would pass, and no URL could reach it.
+    return bool(DOC_ID_RE.fullmatch(doc_id)) and "//" not in doc_id and ".." not in doc_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +40,8 @@ class DocumentMeta:
         return {
             "id": self.id,
             "title": self.title,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
             "size_bytes": self.size_bytes,
             "version": self.version,
         }

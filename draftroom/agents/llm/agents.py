@@ -46,7 +46,7 @@ class LLMAgent:
 
     async def run(self, ctx: AgentContext) -> AsyncIterator[dict[str, Any]]:
         if ctx.llm is None:
-            raise AgentError("agent_unavailable", "no LLM endpoint configured", status=503)
+            raise AgentError("no LLM endpoint configured", code="agent_unavailable", status=503)
         async for delta in ctx.llm.stream(self.messages(ctx), ctx.usage):
             yield {"text": delta}
 
@@ -86,7 +86,7 @@ class RewriteAgent(LLMAgent):
 
     def messages(self, ctx: AgentContext) -> list[dict[str, str]]:
         if ctx.selection is None:
-            raise AgentError("selection_required", "rewrite needs a selection")
+            raise AgentError("rewrite needs a selection", code="selection_required")
         instruction = f"Rewrite this passage ({ctx.params['style']}), keeping its meaning."
         return _chat(instruction, ctx.input_text[:CONTEXT_CHARS])
 

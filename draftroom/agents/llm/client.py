@@ -29,8 +29,10 @@ _BACKOFF_SECONDS = 0.2
 
 
 class LLMError(AgentError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(code, message, status=502)
+    """The LLM endpoint failed or refused: a bad gateway, not the caller's fault."""
+
+    def __init__(self, message: str, *, code: str = "llm_error") -> None:
+        super().__init__(message, code=code, status=502)
 
 
 class _Retryable(Exception):
@@ -89,7 +91,9 @@ class LLMClient:
                             yield delta
                 except _Retryable as exc:
                     if received or attempt == self.retries:
-                        raise LLMError("llm_unavailable", f"LLM endpoint failed: {exc}") from None
+                        raise LLMError(
+                            f"LLM endpoint failed: {exc}", code="llm_unavailable"
+                        ) from None
                     log.warning("LLM call failed (%s); retry %d", exc, attempt + 1)
                     await asyncio.sleep(_BACKOFF_SECONDS * 2**attempt)
                     continue
@@ -113,8 +117,7 @@ class LLMClient:
                     raise _Retryable(f"HTTP {response.status_code}")
                 if response.status_code >= 400:
                     detail = (await response.aread())[:300].decode(errors="replace")
-                    raise LLMError("llm_error", f"LLM endpoint refused: HTTP "
-                                   f"{response.status_code} {detail}")  # fmt: skip
+                    raise LLMError(f"LLM endpoint refused: HTTP {response.status_code} {detail}")
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
                         continue  # SSE comments, event names, blank separators
@@ -149,11 +152,11 @@ def _parse_chunk(data: str) -> tuple[str, dict[str, Any] | None]:
     try:
         chunk = json.loads(data)
     except ValueError:
-        raise LLMError("llm_error", "LLM endpoint sent a malformed stream chunk") from None
+        raise LLMError("LLM endpoint sent a malformed stream chunk") from None
     if not isinstance(chunk, dict):
-        raise LLMError("llm_error", "LLM endpoint sent a malformed stream chunk")
+        raise LLMError("LLM endpoint sent a malformed stream chunk")
     if chunk.get("error"):
-        raise LLMError("llm_error", f"LLM endpoint error: {str(chunk['error'])[:300]}")
+        raise LLMError(f"LLM endpoint error: {str(chunk['error'])[:300]}")
     delta = ""
     choices = chunk.get("choices") or []
     if choices and isinstance(choices[0], dict):
