@@ -42,6 +42,18 @@ class Settings:
         default=64 * 1024 * 1024,
         metadata={"help": "largest stored size of one document; past it edits close with 4413"},
     )
+    max_request_bytes: int = field(
+        default=1024 * 1024,
+        metadata={"help": "largest HTTP request body on any route (routes may allow less); 413"},
+    )
+    header_timeout_seconds: float = field(
+        default=10.0,
+        metadata={"help": "an HTTP request's headers must arrive within this; else closed"},
+    )
+    body_timeout_seconds: float = field(
+        default=30.0,
+        metadata={"help": "an HTTP request's body must arrive within this of its headers"},
+    )
     send_queue_bytes: int = field(
         default=8 * 1024 * 1024,
         metadata={"help": "per-connection outgoing buffer; a slower client is disconnected"},

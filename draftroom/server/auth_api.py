@@ -47,7 +47,7 @@ def _string(body: dict[str, Any], name: str, limit: int = 1024) -> str:
 
 async def login(request: Request) -> Response:
     auth = _auth(request)
-    body = await json_object(request)
+    body = await json_object(request, public=True)
     username = _string(body, "username", 64)
     password = _string(body, "password")
     s = auth.settings
