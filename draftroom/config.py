@@ -108,10 +108,18 @@ class Settings:
         metadata={"help": "how long a socket without credentials may take to send auth"},
     )
     login_rate_per_minute: int = field(
-        default=10, metadata={"help": "login attempts per username per minute"}
+        default=10,
+        metadata={"help": "failed logins per client address and username per minute"},
     )
     login_ip_rate_per_minute: int = field(
-        default=60, metadata={"help": "login attempts per client IP per minute"}
+        default=60, metadata={"help": "login attempts per client address per minute"}
+    )
+    forwarded_allow_ips: str = field(
+        default="",
+        metadata={
+            "help": "comma-separated proxy addresses or networks whose X-Forwarded-For "
+            "names the real client (rate limits use it); empty: trust no proxy"
+        },
     )
     api_rate_per_minute: int = field(
         default=1200, metadata={"help": "HTTP API calls per user and per client IP per minute"}

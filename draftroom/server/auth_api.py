@@ -51,15 +51,19 @@ async def login(request: Request) -> Response:
     username = _string(body, "username", 64)
     password = _string(body, "password")
     s = auth.settings
-    for key, limit in (
-        (f"login:ip:{client_ip(request)}", s.login_ip_rate_per_minute),
-        (f"login:user:{username.lower()}", s.login_rate_per_minute),
-    ):
-        wait = await auth.limiter.hit(key, limit, 60)
-        if wait is not None:
-            raise RateLimited("too many login attempts; wait and try again", wait)
+    # Failures count per (address, account), never per account alone: that would let
+    # anyone lock a chosen user out by failing on purpose. Every attempt counts per
+    # address, which bounds guessing (and parallel bursts) from one place.
+    address = client_ip(request)
+    failures = f"login:fail:{address}:{username.lower()}"
+    wait = await auth.limiter.hit(f"login:ip:{address}", s.login_ip_rate_per_minute, 60)
+    if wait is None:
+        wait = await auth.limiter.over(failures, s.login_rate_per_minute, 60)
+    if wait is not None:
+        raise RateLimited("too many login attempts; wait and try again", wait)
     user = await auth.users.check_password(username, password)
     if user is None:
+        await auth.limiter.hit(failures, s.login_rate_per_minute, 60)
         raise ApiError(401, "bad_credentials", "wrong username or password")
     secret, session = await auth.sessions.create(user)
     csrf = csrf_token(secret)

@@ -7,6 +7,7 @@ import gc
 import logging
 import socket
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -69,11 +70,20 @@ class DrainingServer(uvicorn.Server):
         )
 
 
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn trusts X-Forwarded-For from loopback by default, which let any client
+    behind a local proxy claim any address; here only the configured proxies are."""
+    if not settings.forwarded_allow_ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips}
+
+
 def uvicorn_config(settings: Settings, hub: Hub) -> uvicorn.Config:
     return uvicorn.Config(
         create_app(settings, hub),
         http=deadline_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds),
         host=settings.host,
+        **proxy_options(settings),
         port=settings.port,
         loop="uvloop",
         ws="websockets-sansio",
