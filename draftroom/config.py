@@ -92,6 +92,13 @@ class Settings:
             "and send cookie-authenticated writes; the server's own origin always is"
         },
     )
+    allowed_hosts: str = field(
+        default="",
+        metadata={
+            "help": "with --allow-anonymous, host names besides loopback ones that requests "
+            "may address (Host header); others get 403"
+        },
+    )
     session_ttl_seconds: float = field(
         default=14 * 24 * 3600.0,
         metadata={"help": "a login session expires after this long unused (sliding)"},

@@ -159,6 +159,10 @@ async def create_token(request: Request) -> Response:
     p = await auth.require(request)
     if p.anonymous:
         raise ApiError(403, "forbidden", "the anonymous local user cannot hold API tokens")
+    if p.via != "session":
+        # Tokens do not expire, so a token that minted tokens would outlive its own
+        # revocation through them: only a logged-in user makes tokens.
+        raise ApiError(403, "session_required", "log in to create API tokens")
     body = await json_object(request)
     name = _string(body, "name", MAX_NAME)
     scopes = body.get("scopes", ["read"])
@@ -180,6 +184,9 @@ async def delete_token(request: Request) -> Response:
     token = await auth.tokens.get(request.path_params["token_id"])
     if token is None or (token.user_id != p.user_id and not p.is_admin):
         raise ApiError(404, "not_found", "no such token")
+    if p.via == "token" and token.id != p.token_id:
+        # Else a leaked read token could revoke its owner's admin token.
+        raise ApiError(403, "session_required", "an API token can revoke only itself; log in")
     await auth.revoke_token(token.id)
     return Response(status_code=204)
 
