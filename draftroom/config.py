@@ -71,8 +71,16 @@ class Settings:
     drain_seconds: float = field(
         default=10.0, metadata={"help": "on SIGTERM, longest wait for pending saves"}
     )
-    log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
-    log_format: str = field(default="json", metadata={"help": "json or text"})
+    log_level: str = field(
+        default="info",
+        metadata={
+            "help": "debug, info, warning or error",
+            "choices": ("debug", "info", "warning", "error"),
+        },
+    )
+    log_format: str = field(
+        default="json", metadata={"help": "json or text", "choices": ("json", "text")}
+    )
     ws_per_message_deflate: bool = field(
         default=False,
         metadata={"help": "compress WebSocket frames (costs ~2.5x memory per connection)"},
@@ -273,6 +281,11 @@ def settings_from(options: dict[str, Any], environ: dict[str, str] | None = None
                 values[f.name] = parse_value(f.type, environ[env_name(f.name)])
             except ValueError as exc:
                 raise ValueError(f"{env_name(f.name)}: {exc}") from None
+        choices = f.metadata.get("choices")
+        if choices and f.name in values and values[f.name] not in choices:
+            raise ValueError(
+                f"{f.name.replace('_', '-')}: {values[f.name]!r} is not one of {', '.join(choices)}"
+            )
     return Settings(**values)
 
 
