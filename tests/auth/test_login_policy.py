@@ -18,7 +18,7 @@ def _from(address: str) -> dict[str, str]:
 
 
 async def test_failed_logins_elsewhere_do_not_lock_the_user_out(tmp_path: Path) -> None:
-    limits = {"login_rate_per_minute": 3, "forwarded_allow_ips": "127.0.0.1"}
+    limits: dict[str, Any] = {"login_rate_per_minute": 3, "forwarded_allow_ips": "127.0.0.1"}
     async with auth_server(tmp_path, **limits) as server:
         await add_user(server.hub, "ann")
         async with httpx.AsyncClient(base_url=server.http) as http:
@@ -38,7 +38,7 @@ async def test_failed_logins_elsewhere_do_not_lock_the_user_out(tmp_path: Path) 
 
 
 async def test_every_attempt_counts_per_address(tmp_path: Path) -> None:
-    limits = {"login_ip_rate_per_minute": 4, "forwarded_allow_ips": "127.0.0.1"}
+    limits: dict[str, Any] = {"login_ip_rate_per_minute": 4, "forwarded_allow_ips": "127.0.0.1"}
     async with auth_server(tmp_path, **limits) as server:
         async with httpx.AsyncClient(base_url=server.http) as http:
             codes = [
