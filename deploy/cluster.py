@@ -31,6 +31,7 @@ from services import (
 )
 
 TEMPLATE = Path(__file__).with_name("haproxy.cfg.template")
+PROXY_SOURCE = "127.0.0.2"  # HAProxy's address towards the nodes, trusted for X-Forwarded-For
 
 
 class LoadBalancer:
@@ -44,7 +45,9 @@ class LoadBalancer:
         servers = "\n".join(
             f"    server node{i} 127.0.0.1:{p} check" for i, p in enumerate(node_ports)
         )
-        self.config.write_text(TEMPLATE.read_text().format(port=self.port, servers=servers))
+        self.config.write_text(
+            TEMPLATE.read_text().format(port=self.port, servers=servers, proxy_source=PROXY_SOURCE)
+        )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "haproxy.log"
 
@@ -121,6 +124,8 @@ class Cluster:
                         self.postgres_url,
                         "--redis-url",
                         self.redis_url,
+                        "--forwarded-allow-ips",
+                        PROXY_SOURCE,
                         *self.node_args,
                     ),
                     env=self.env,

@@ -22,7 +22,9 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
             )
         else:
             kind: Any = {"int": int, "float": float, "Path": Path}.get(str(f.type), str)
-            parser.add_argument(flag, type=kind, default=None, help=help_text)
+            parser.add_argument(
+                flag, type=kind, default=None, choices=f.metadata.get("choices"), help=help_text
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:

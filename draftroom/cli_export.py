@@ -77,6 +77,11 @@ def main(args: argparse.Namespace) -> int:
     except (ValueError, OptionError) as exc:
         print(f"draftroom export: {exc}", file=sys.stderr)
         return 2
+    from draftroom.cli_store import missing_store
+
+    if problem := missing_store(settings):
+        print(f"draftroom export: {problem}", file=sys.stderr)
+        return 1
     try:
         return asyncio.run(_export(settings, options, args))
     except Exception as exc:  # the store is unreachable, a render failed, ...

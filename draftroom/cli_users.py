@@ -17,6 +17,7 @@ from typing import Any
 from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.sessions import Sessions
 from draftroom.auth.users import UserError, Users
+from draftroom.cli_store import missing_store
 from draftroom.config import settings_from
 from draftroom.errors import DraftroomError
 from draftroom.store import store_for
@@ -30,6 +31,11 @@ def add_parser(sub: Any) -> None:
     create.add_argument("--admin", action="store_true", help="site admin: manages users")
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    create.add_argument(
+        "--new-store",
+        action="store_true",
+        help="create the store if it does not exist yet (else that is an error)",
     )
     actions.add_parser("list", help="list accounts")
     delete = actions.add_parser("delete", help="delete an account and end its sessions")
@@ -53,6 +59,11 @@ async def _run(args: argparse.Namespace) -> int:
     settings = settings_from(
         {"database_url": args.database_url, "data_dir": args.data_dir, "redis_url": args.redis_url}
     )
+    problem = missing_store(settings)
+    if problem and not getattr(args, "new_store", False):
+        hint = "; or add --new-store to start a new one" if args.user_command == "create" else ""
+        print(f"draftroom: {problem}{hint}", file=sys.stderr)
+        return 1
     store = store_for(settings)
     await store.open()
     redis = RedisLink(settings.redis_url)

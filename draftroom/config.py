@@ -42,6 +42,18 @@ class Settings:
         default=64 * 1024 * 1024,
         metadata={"help": "largest stored size of one document; past it edits close with 4413"},
     )
+    max_request_bytes: int = field(
+        default=1024 * 1024,
+        metadata={"help": "largest HTTP request body on any route (routes may allow less); 413"},
+    )
+    header_timeout_seconds: float = field(
+        default=10.0,
+        metadata={"help": "an HTTP request's headers must arrive within this; else closed"},
+    )
+    body_timeout_seconds: float = field(
+        default=30.0,
+        metadata={"help": "an HTTP request's body must arrive within this of its headers"},
+    )
     send_queue_bytes: int = field(
         default=8 * 1024 * 1024,
         metadata={"help": "per-connection outgoing buffer; a slower client is disconnected"},
@@ -59,8 +71,16 @@ class Settings:
     drain_seconds: float = field(
         default=10.0, metadata={"help": "on SIGTERM, longest wait for pending saves"}
     )
-    log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
-    log_format: str = field(default="json", metadata={"help": "json or text"})
+    log_level: str = field(
+        default="info",
+        metadata={
+            "help": "debug, info, warning or error",
+            "choices": ("debug", "info", "warning", "error"),
+        },
+    )
+    log_format: str = field(
+        default="json", metadata={"help": "json or text", "choices": ("json", "text")}
+    )
     ws_per_message_deflate: bool = field(
         default=False,
         metadata={"help": "compress WebSocket frames (costs ~2.5x memory per connection)"},
@@ -80,6 +100,13 @@ class Settings:
             "and send cookie-authenticated writes; the server's own origin always is"
         },
     )
+    allowed_hosts: str = field(
+        default="",
+        metadata={
+            "help": "with --allow-anonymous, host names besides loopback ones that requests "
+            "may address (Host header); others get 403"
+        },
+    )
     session_ttl_seconds: float = field(
         default=14 * 24 * 3600.0,
         metadata={"help": "a login session expires after this long unused (sliding)"},
@@ -96,10 +123,18 @@ class Settings:
         metadata={"help": "how long a socket without credentials may take to send auth"},
     )
     login_rate_per_minute: int = field(
-        default=10, metadata={"help": "login attempts per username per minute"}
+        default=10,
+        metadata={"help": "failed logins per client address and username per minute"},
     )
     login_ip_rate_per_minute: int = field(
-        default=60, metadata={"help": "login attempts per client IP per minute"}
+        default=60, metadata={"help": "login attempts per client address per minute"}
+    )
+    forwarded_allow_ips: str = field(
+        default="",
+        metadata={
+            "help": "comma-separated proxy addresses or networks whose X-Forwarded-For "
+            "names the real client (rate limits use it); empty: trust no proxy"
+        },
     )
     api_rate_per_minute: int = field(
         default=1200, metadata={"help": "HTTP API calls per user and per client IP per minute"}
@@ -246,6 +281,11 @@ def settings_from(options: dict[str, Any], environ: dict[str, str] | None = None
                 values[f.name] = parse_value(f.type, environ[env_name(f.name)])
             except ValueError as exc:
                 raise ValueError(f"{env_name(f.name)}: {exc}") from None
+        choices = f.metadata.get("choices")
+        if choices and f.name in values and values[f.name] not in choices:
+            raise ValueError(
+                f"{f.name.replace('_', '-')}: {values[f.name]!r} is not one of {', '.join(choices)}"
+            )
     return Settings(**values)
 
 

@@ -13,6 +13,7 @@ import uvicorn
 from draftroom.config import Settings
 from draftroom.server.app import create_app
 from draftroom.server.hub import Hub
+from draftroom.server.runner import proxy_options
 
 
 @dataclass
@@ -54,6 +55,7 @@ async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
         lifespan="on",
         log_config=None,
         access_log=False,
+        **proxy_options(settings),
     )
     async with serving(config) as port:
         yield RunningServer(hub, port)

@@ -135,3 +135,35 @@ async def test_redis_restart_mid_editing_converges(
             break
         await asyncio.sleep(0.1)
     assert await stored_text(cluster.nodes[0].http_url, "doc") == final
+
+
+@pytest.fixture
+def proxied(postgres_url: str, redis_url: str) -> Iterator[Cluster]:
+    running = Cluster(
+        1,
+        node_args=("--login-ip-rate-per-minute", "3"),
+        postgres_url=postgres_url,
+        redis_url=redis_url,
+    )
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_behind_haproxy_limits_count_the_real_client(proxied: Cluster) -> None:
+    # Through the shipped HAProxy configuration, forged entries do not evade the limit...
+    guess = {"username": "nobody", "password": "guess-123456"}
+    with httpx.Client(base_url=proxied.url) as http:
+        codes = [
+            http.post("/api/sessions", json=guess, headers={"X-Forwarded-For": f"10.0.{i}.1"})
+            for i in range(5)
+        ]
+    assert [r.status_code for r in codes] == [401, 401, 401, 429, 429]
+    # ...and the node does not see every client as the proxy: another real client
+    # (127.0.0.3 here) is not limited by the first one's attempts.
+    transport = httpx.HTTPTransport(local_address="127.0.0.3")
+    with httpx.Client(base_url=proxied.url, transport=transport) as http:
+        r = http.post("/api/sessions", json=guess)
+        assert r.status_code == 401, r.text

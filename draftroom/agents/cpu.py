@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -22,8 +23,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def _warm() -> None:
+def _warm(server_pid: int) -> None:
+    """Worker process initializer: end with the server, and load the rule sets once."""
     from draftroom.agents.builtin.readability_scores import prepare
+    from draftroom.worker_exit import tie_to_parent
+
+    tie_to_parent(server_pid)
     from draftroom.agents.builtin.style_checks import lint
 
     prepare()
@@ -44,7 +49,9 @@ class CpuPool:
     def start(self) -> None:
         if self.workers > 0 and self._pool is None:
             context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_warm)
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_warm, initargs=(os.getpid(),)
+            )
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         self.in_flight += 1

@@ -1,4 +1,10 @@
-"""HTTP-wide checks before any /api route runs: per-IP rate limit, Origin, CSRF."""
+"""HTTP-wide checks before any /api route runs: per-IP rate limit, Origin, CSRF.
+
+In ``--allow-anonymous`` mode every request, sockets too, must also name a loopback
+host (or one in ``--allowed-hosts``): anonymous mode trusts whoever can reach the
+port, and DNS rebinding lets any web page reach a loopback port under its own host
+name. A browser always sends the Host it resolved; a page cannot forge it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,10 @@ from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 from draftroom.auth.origins import SAFE_METHODS, SESSION_COOKIE, csrf_ok, origin_allowed
-from draftroom.auth.service import Auth, client_ip
+from draftroom.auth.service import Auth, client_ip, is_loopback
 from draftroom.server.errors import error_response
 
 
@@ -17,10 +24,16 @@ class AuthMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            auth: Auth = scope["app"].state.auth
+            if auth.settings.allow_anonymous and not host_allowed(
+                Headers(scope=scope), auth.allowed_hosts
+            ):
+                await _refuse_host(scope, receive, send)
+                return
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
-        auth: Auth = scope["app"].state.auth
         conn = HTTPConnection(scope)
         headers = Headers(scope=scope)
         response: Response | None = None
@@ -46,10 +59,33 @@ class AuthMiddleware:
         if not origin_allowed(headers, scope.get("scheme", "http"), auth.origins):
             return error_response(403, "origin_not_allowed", "cross-site request refused")
         cookie = conn.cookies.get(SESSION_COOKIE)
-        uses_cookie = cookie and not headers.get("authorization")
+        # As Auth.credential decides: only a Bearer header takes precedence over the
+        # cookie, so any other Authorization header still leaves a cookie-authenticated
+        # request that needs its CSRF token.
+        uses_cookie = cookie and headers.get("authorization", "")[:7].lower() != "bearer "
         is_login = scope["path"] == "/api/sessions" and scope["method"] == "POST"
         if cookie and uses_cookie and not is_login and not csrf_ok(headers, cookie):
             return error_response(
                 403, "csrf", "cookie-authenticated writes need the X-CSRF-Token header"
             )
         return None
+
+
+def host_allowed(headers: Headers, allowed: frozenset[str]) -> bool:
+    host = headers.get("host")
+    if host is None:
+        return True  # HTTP/1.0 programs (health checks); browsers always send Host
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else name
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    return is_loopback(name) or name in allowed
+
+
+async def _refuse_host(scope: Scope, receive: Receive, send: Send) -> None:
+    message = "anonymous mode only answers requests for a loopback host or --allowed-hosts"
+    if scope["type"] == "websocket":
+        await WebSocketClose(4403, message)(scope, receive, send)
+    else:
+        await error_response(403, "host_not_allowed", message)(scope, receive, send)

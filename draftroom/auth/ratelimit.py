@@ -48,6 +48,27 @@ class Limiter:
                 pass
         return None if self._hit_memory(key, number) <= limit else retry_after
 
+    async def over(self, key: str, limit: int, window: float) -> float | None:
+        """Like ``hit`` without counting: is ``key`` already past ``limit``?"""
+        if limit <= 0:
+            return None
+        now = time.time()
+        number = int(now // window)
+        retry_after = (number + 1) * window - now
+        count = 0
+        if self.redis.available:
+            try:
+                count = int(await self.redis.run("get", f"{KEY}{key}:{number}") or 0)
+            except RedisError:
+                count = self._count_memory(key, number)
+        else:
+            count = self._count_memory(key, number)
+        return None if count < limit else retry_after
+
+    def _count_memory(self, key: str, number: int) -> int:
+        seen, count = self._windows.get(key, (number, 0))
+        return count if seen == number else 0
+
     def _hit_memory(self, key: str, number: int) -> int:
         seen, count = self._windows.get(key, (number, 0))
         count = count + 1 if seen == number else 1

@@ -75,6 +75,9 @@ class Auth:
         self.members = Members(sql)
         self.limiter = Limiter(self.redis)
         self.origins = parse_origins(settings.allowed_origins)
+        self.allowed_hosts = frozenset(
+            h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()
+        )
         # Per-user WebSocket throttles on this node: (messages, bytes).
         self.ws_buckets: dict[str, tuple[TokenBucket, TokenBucket]] = {}
         self.connection_cap = ConnectionCap(

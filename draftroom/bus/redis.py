@@ -41,6 +41,9 @@ def channel_for(doc_id: str) -> str:
     return CHANNEL_PREFIX + doc_id
 
 
+NOT_YET = "not connected yet"
+
+
 class RedisBus:
     def __init__(self, url: str, node_id: str | None = None) -> None:
         self.node_id = node_id or uuid.uuid4().hex[:12]
@@ -49,7 +52,7 @@ class RedisBus:
         self.reconnects = 0
         self.dropped = 0
         self._healthy = False
-        self._reason = "not connected yet"
+        self._reason = NOT_YET
         self._queue: deque[Envelope] = deque()
         self._wakeup = asyncio.Event()
         self._changes: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -108,7 +111,9 @@ class RedisBus:
         return self._healthy, self._reason
 
     def _mark(self, healthy: bool, reason: str) -> None:
-        if healthy != self._healthy:
+        # The first outcome is always logged: a Redis unreachable from the start was
+        # "down" before and after, and said nothing.
+        if healthy != self._healthy or self._reason == NOT_YET:
             (log.info if healthy else log.warning)(
                 "redis bus %s: %s", "up" if healthy else "down", reason
             )

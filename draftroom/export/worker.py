@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from draftroom.document.load import build_doc
 from draftroom.export import Document, ExportOptions, export_documents, read_document
+from draftroom.worker_exit import tie_to_parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,9 @@ class Source:
 
 def lower_priority() -> None:
     """Worker process initializer: when cores are scarce, the event loop that
-    acknowledges edits wins over an export (which only gets a little slower)."""
+    acknowledges edits wins over an export (which only gets a little slower).
+    The worker also ends when the server does, however it ends."""
+    tie_to_parent()
     with contextlib.suppress(OSError, AttributeError):
         os.nice(10)
 

@@ -13,6 +13,7 @@ from draftroom.auth.install import install as install_auth
 from draftroom.auth.middleware import AuthMiddleware
 from draftroom.config import Settings
 from draftroom.server import agents_api, analytics_api, api, auth_api, export_api, metrics_api
+from draftroom.server.body import BodyLimitMiddleware
 from draftroom.server.errors import EXCEPTION_HANDLERS
 from draftroom.server.hub import Hub
 from draftroom.server.raw_send import RawSendMiddleware
@@ -43,7 +44,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
-        middleware=[Middleware(RawSendMiddleware), Middleware(AuthMiddleware)],
+        middleware=[
+            Middleware(RawSendMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
+            Middleware(AuthMiddleware),
+        ],
     )
     app.state.hub = hub
     install_auth(app, hub)  # raises ValueError on an unsafe --allow-anonymous

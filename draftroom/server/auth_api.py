@@ -53,19 +53,23 @@ def _string(body: dict[str, Any], name: str, limit: int = 1024) -> str:
 
 async def login(request: Request) -> Response:
     auth = _auth(request)
-    body = await json_object(request, allowed={"username", "password"})
+    body = await json_object(request, allowed={"username", "password"}, public=True)
     username = _string(body, "username", 64)
     password = _string(body, "password")
     s = auth.settings
-    for key, limit in (
-        (f"login:ip:{client_ip(request)}", s.login_ip_rate_per_minute),
-        (f"login:user:{username.lower()}", s.login_rate_per_minute),
-    ):
-        wait = await auth.limiter.hit(key, limit, 60)
-        if wait is not None:
-            raise RateLimited("too many login attempts; wait and try again", retry_after=wait)
+    # Failures count per (address, account), never per account alone: that would let
+    # anyone lock a chosen user out by failing on purpose. Every attempt counts per
+    # address, which bounds guessing (and parallel bursts) from one place.
+    address = client_ip(request)
+    failures = f"login:fail:{address}:{username.lower()}"
+    wait = await auth.limiter.hit(f"login:ip:{address}", s.login_ip_rate_per_minute, 60)
+    if wait is None:
+        wait = await auth.limiter.over(failures, s.login_rate_per_minute, 60)
+    if wait is not None:
+        raise RateLimited("too many login attempts; wait and try again", retry_after=wait)
     user = await auth.users.check_password(username, password)
     if user is None:
+        await auth.limiter.hit(failures, s.login_rate_per_minute, 60)
         raise Unauthenticated("wrong username or password", code="bad_credentials")
     secret, session = await auth.sessions.create(user)
     csrf = csrf_token(secret)
@@ -158,6 +162,10 @@ async def create_token(request: Request) -> Response:
     p = await auth.require(request)
     if p.anonymous:
         raise Forbidden("the anonymous local user cannot hold API tokens")
+    if p.via != "session":
+        # Tokens do not expire, so a token that minted tokens would outlive its own
+        # revocation through them: only a logged-in user makes tokens.
+        raise Forbidden("log in to create API tokens", code="session_required")
     body = await json_object(request, allowed={"name", "scopes"})
     name = _string(body, "name", MAX_NAME)
     scopes = body.get("scopes", ["read"])
@@ -179,6 +187,9 @@ async def delete_token(request: Request) -> Response:
     token = await auth.tokens.get(request.path_params["token_id"])
     if token is None or (token.user_id != p.user_id and not p.is_admin):
         raise NotFound("no such token")
+    if p.via == "token" and token.id != p.token_id:
+        # Else a leaked read token could revoke its owner's admin token.
+        raise Forbidden("an API token can revoke only itself; log in", code="session_required")
     await auth.revoke_token(token.id)
     return Response(status_code=204)
 

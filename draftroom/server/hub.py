@@ -66,7 +66,7 @@ class Hub:
         for hook in self.on_start:
             await hook()
         log.info(
-            "draftroom node %s ready: store=%s bus=%s",
+            "draftroom node %s started: store=%s bus=%s",
             self.node_id,
             self.store.dialect,
             type(self.bus).__name__,

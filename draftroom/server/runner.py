@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import socket
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
 from draftroom.config import Settings
 from draftroom.server.app import create_app
 from draftroom.server.hub import Hub
+from draftroom.server.slow_clients import deadline_protocol
+
+log = logging.getLogger(__name__)
 
 
 class DrainingServer(uvicorn.Server):
@@ -28,6 +33,10 @@ class DrainingServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
+        if self.should_exit:  # the port was taken, or the app failed to start
+            return
+        # Only now is the port bound: "ready" before this sent health checks to nothing.
+        log.info("draftroom ready at %s", self.url())
         # What exists after startup lives for the whole process: take it out of the
         # cyclic collector's scans, and scan young objects a tenth as often. The
         # collector was 7% of a node's CPU under load (docs/BENCHMARKS.md).
@@ -35,6 +44,15 @@ class DrainingServer(uvicorn.Server):
         gc.freeze()
         young, middle, old = gc.get_threshold()
         gc.set_threshold(young * 10, middle, old)
+
+    def url(self) -> str:
+        host, port = self.config.host, self.config.port
+        for server in self.servers:
+            for sock in server.sockets:
+                port = sock.getsockname()[1]  # the real one when --port 0
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port}"
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._loop is None or self.hub.draining or self.should_exit:
@@ -52,11 +70,20 @@ class DrainingServer(uvicorn.Server):
         )
 
 
-def run(settings: Settings) -> None:
-    hub = Hub(settings)
-    config = uvicorn.Config(
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn trusts X-Forwarded-For from loopback by default, which let any client
+    behind a local proxy claim any address; here only the configured proxies are."""
+    if not settings.forwarded_allow_ips:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips}
+
+
+def uvicorn_config(settings: Settings, hub: Hub) -> uvicorn.Config:
+    return uvicorn.Config(
         create_app(settings, hub),
+        http=deadline_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds),
         host=settings.host,
+        **proxy_options(settings),
         port=settings.port,
         loop="uvloop",
         ws="websockets-sansio",
@@ -67,4 +94,8 @@ def run(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.drain_seconds) + 5,
     )
-    DrainingServer(config, hub).run()
+
+
+def run(settings: Settings) -> None:
+    hub = Hub(settings)
+    DrainingServer(uvicorn_config(settings, hub), hub).run()
