@@ -6,7 +6,8 @@ then closes with a code and reason):
     Origin allow-list             -> 4403 "origin not allowed"
     credential: Bearer header, session cookie, ?token=, or a first frame
       ``2 (auth), varuint 1 (token), varstring secret``  -> 4401 when missing/invalid
-    role on the document (read)   -> 4403
+    role on the document (read)   -> 4403, the same whether or not the document exists;
+      an unused id is created for a user with the write scope, a deleted one -> 4404
     open sockets of this user     -> 4429
 """
 
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from starlette.websockets import WebSocket
 
 from draftroom.auth.origins import origin_allowed
-from draftroom.auth.permissions import allowed
+from draftroom.auth.permissions import DocumentDeleted, allowed
 from draftroom.auth.principal import ANONYMOUS, Principal
 from draftroom.auth.ratelimit import TokenBucket
 from draftroom.crdt.protocol import (
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_DELETED = 4404
 CLOSE_RATE_LIMITED = 4429
 AUTH_TOKEN = 1  # our client->server auth subtype (y-protocols only defines 0, denied)
 
@@ -157,7 +159,11 @@ async def admit(websocket: WebSocket, hub: Hub, doc_id: str) -> Admission | None
     if principal is None:
         await _deny(websocket, CLOSE_UNAUTHENTICATED, "invalid or expired credentials")
         return None
-    role = await auth.ws_role(principal, doc_id)
+    try:
+        role = await auth.ws_role(principal, doc_id)
+    except DocumentDeleted:
+        await _deny(websocket, CLOSE_DELETED, "document deleted")
+        return None
     if role is None or not allowed(role, principal, "read"):
         await _deny(websocket, CLOSE_FORBIDDEN, "you have no access to this document")
         return None

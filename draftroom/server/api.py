@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from draftroom.auth.permissions import authorize
+from draftroom.auth.permissions import DocumentDeleted, DocumentExists, authorize
 from draftroom.crdt.content import document_text
 from draftroom.server.body import json_object
 from draftroom.server.errors import ApiError
@@ -99,11 +99,14 @@ async def create_document(request: Request) -> Response:
     doc_id = body.get("id") or uuid.uuid4().hex
     if not isinstance(doc_id, str) or not valid_doc_id(doc_id):
         raise ApiError(422, "invalid_id", "id must match [A-Za-z0-9][A-Za-z0-9._~:@/-]{0,199}")
-    meta = await _hub(request).store.create_document(doc_id, _title(body, ""))
-    if meta is None:
-        raise ApiError(409, "exists", f"document {doc_id!r} already exists")
-    if not principal.anonymous:
-        await auth.members.grant(doc_id, principal.user_id, "owner")  # creator owns it
+    try:
+        meta = await auth.create_document(principal, doc_id, _title(body, ""))
+    except DocumentExists:
+        raise ApiError(409, "exists", f"document {doc_id!r} already exists") from None
+    except DocumentDeleted:
+        raise ApiError(
+            410, "deleted", f"document {doc_id!r} was deleted; ids are not reused"
+        ) from None
     return JSONResponse(meta.to_json(), status_code=201)
 
 

@@ -137,7 +137,16 @@ async def delete_user(request: Request) -> Response:
     user = await auth.users.find(request.path_params["user"])
     if user is None:
         raise ApiError(404, "not_found", "no such user")
-    await auth.delete_user(user.id)
+    try:
+        await auth.delete_user(user.id)
+    except LastOwner as exc:
+        listed = ", ".join(exc.documents[:20]) + (", ..." if len(exc.documents) > 20 else "")
+        raise ApiError(
+            409,
+            "last_owner",
+            f"{user.username} is the only owner of {len(exc.documents)} document(s):"
+            f" {listed}. Make someone else owner, or delete them, first",
+        ) from None
     return Response(status_code=204)
 
 
