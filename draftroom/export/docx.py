@@ -16,6 +16,7 @@ from docx.shared import Inches, Mm, Pt, RGBColor
 from docx.text.paragraph import Paragraph as DocxParagraph
 
 from draftroom.export.options import ExportOptions
+from draftroom.export.safety import safe_link
 from draftroom.export.tree import (
     BOLD,
     CODE,
@@ -205,7 +206,7 @@ class _Writer:
                 last = None
                 continue
             r = _run(node)
-            href = node.link()
+            href = safe_link(node.link())
             if href:
                 if last is not None and last[0] == href:
                     last[1].append(r)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from draftroom.export.safety import safe_link
 from draftroom.export.tree import (
     BOLD,
     CODE,
@@ -122,7 +123,7 @@ def _inlines(inlines: list[Inline]) -> str:
         if node.has(CODE):
             controls += "\\f1"
         text = escape(node.text)
-        href = node.link()
+        href = safe_link(node.link())
         if href:
             target = escape(href).replace('"', "%22")
             text = (

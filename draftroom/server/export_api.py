@@ -19,9 +19,19 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from draftroom.auth.permissions import authorize
+from draftroom.auth.service import RateLimited
 from draftroom.export import FORMATS, ExportOptions
-from draftroom.export.jobs import MODES, Busy, ExportService, Job, MissingDocuments, output_for
+from draftroom.export.jobs import (
+    MODES,
+    Busy,
+    ExportService,
+    Job,
+    MissingDocuments,
+    UserBusy,
+    output_for,
+)
 from draftroom.export.params import OptionError, parse_options
+from draftroom.export.safety import safe_name
 from draftroom.server.body import json_object
 from draftroom.server.errors import ApiError
 from draftroom.server.hub import Hub
@@ -45,8 +55,15 @@ def service(request: Request) -> ExportService:
 
 
 def content_disposition(filename: str) -> str:
-    """RFC 6266: an ASCII ``filename`` for old clients, ``filename*`` with the real name."""
+    """RFC 6266: an ASCII ``filename`` for old clients, ``filename*`` with the real name.
+
+    Both go through the export name policy first, and the ASCII fold after it, so no
+    normalisation a client applies can turn the name into a path.
+    """
+    filename = safe_name(filename) or "export"
     ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    # Dropped marks can leave dots side by side ("a.\u0301.b" folds to "a..b").
+    ascii_name = re.sub(r"\.{2,}", ".", ascii_name)
     ascii_name = "".join(c if c.isprintable() and c not in '"\\' else "_" for c in ascii_name)
     ascii_name = re.sub(r" {2,}", " ", ascii_name)  # where dropped characters were
     if not ascii_name.strip(" ._") or ascii_name.startswith("."):
@@ -117,6 +134,9 @@ async def _batch(request: Request) -> tuple[list[DocumentMeta], str, str, Export
         raise ApiError(
             422, "invalid_documents", f"documents must be a list of 1 to {limit} document ids"
         )
+    if len(set(doc_ids)) != len(doc_ids):
+        # Refused rather than rendered: each copy would cost a full read and render.
+        raise ApiError(422, "duplicate_documents", "documents must not list an id twice")
     for doc_id in doc_ids:  # every document in the batch, or none
         principal = await authorize(request, doc_id, "export")
     request.state.exporter = principal.user_id
@@ -154,7 +174,9 @@ async def export_batch(request: Request) -> Response:
 async def create_job(request: Request) -> Response:
     metas, fmt, mode, options = await _batch(request)
     try:
-        job = service(request).create_job(metas, fmt, mode, options)
+        job = service(request).create_job(metas, fmt, mode, options, request.state.exporter)
+    except UserBusy as exc:
+        raise RateLimited(str(exc), exc.retry_after) from None
     except Busy as exc:
         raise ApiError(503, "busy", str(exc)) from None
     return JSONResponse(

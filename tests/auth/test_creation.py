@@ -86,7 +86,10 @@ async def test_a_socket_tells_a_stranger_nothing_and_creates_nothing(
             }
             assert seen["secret"] == seen["unused"] == (4403, "you have no access to this document")
             assert await server.hub.store.get_document("unused") is None
-            assert not await Members(server.hub.store.sql).any("unused")
+            rows = await server.hub.store.sql.fetch(
+                "SELECT user_id FROM document_members WHERE doc_id = 'unused'"
+            )
+            assert rows == []
             # HTTP agrees: 403 for both.
             for doc in ("secret", "unused"):
                 r = await http.get(f"/api/documents/{doc}", headers=reader)
