@@ -137,9 +137,9 @@ async def delete_document(request: Request) -> Response:
     await authorize(request, doc_id, "delete")
     if await hub.store.get_document(doc_id) is None:
         raise ApiError(404, "not_found", "no such document")
-    # Close live editors first and let their queued saves land, so nothing
-    # re-creates the document right after it is deleted.
-    hub.rooms.close_room(doc_id, 4404, "document deleted")
+    # Close live editors first, on every node, and let this node's queued saves land,
+    # so nothing re-creates the document right after it is deleted.
+    request.app.state.auth.announce(deleted=doc_id)
     await hub.store.flush()
     await hub.store.delete_document(doc_id)
     await request.app.state.auth.members.remove_document(doc_id)

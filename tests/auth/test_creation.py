@@ -203,3 +203,35 @@ async def test_the_cli_refuses_to_delete_a_documents_only_owner(
         assert await Members(store.sql).role("ann-doc", ann.id) == "owner"
     finally:
         await store.close()
+
+
+async def test_deleting_closes_editors_on_every_node_at_once(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    # A long re-check period: only the deletion message can close the far socket in time.
+    both = {"redis_url": redis_url, "auth_recheck_seconds": 60.0}
+    async with (
+        auth_server(tmp_path / "a", postgres_url, **both) as one,
+        auth_server(tmp_path / "b", postgres_url, **both) as two,
+    ):
+        for name in ("owner", "helper"):
+            await add_user(one.hub, name)
+        async with httpx.AsyncClient(base_url=one.http) as http:
+            owner = bearer((await login(http, "owner"))["token"])
+            helper_token = (await login(http, "helper"))["token"]
+            assert (
+                await http.post("/api/documents", json={"id": "shared"}, headers=owner)
+            ).status_code == 201
+            r = await http.put(
+                "/api/documents/shared/members/helper", json={"role": "editor"}, headers=owner
+            )
+            assert r.status_code == 200
+            async with DraftroomClient(two.ws("shared") + f"?token={helper_token}") as far:
+                await far.wait_saved(far.insert("typed on node two"))
+                assert (
+                    await http.delete("/api/documents/shared", headers=owner)
+                ).status_code == 204
+                assert await far.wait_closed(3) == 4404
+                assert far.close_reason == "document deleted"
+        assert await two.hub.store.get_document("shared") is None
+        assert await two.hub.store.is_deleted("shared")
