@@ -141,8 +141,10 @@ async def delete_document(request: Request) -> Response:
     # so nothing re-creates the document right after it is deleted.
     request.app.state.auth.announce(deleted=doc_id)
     await hub.store.flush()
-    await hub.store.delete_document(doc_id)
+    # Roles go before the document: a member reconnecting in between is refused (4403)
+    # rather than let into a room whose saves would re-create the deleted document.
     await request.app.state.auth.members.remove_document(doc_id)
+    await hub.store.delete_document(doc_id)
     return Response(status_code=204)
 
 
