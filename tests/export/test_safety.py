@@ -11,6 +11,8 @@ import unicodedata
 import zipfile
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from draftroom.export import export_documents, safe_stem
@@ -20,6 +22,7 @@ from draftroom.export.tree import (
     CodeBlock,
     Document,
     Image,
+    Inline,
     Mark,
     Paragraph,
     Text,
@@ -64,7 +67,7 @@ def test_the_link_policy() -> None:
 
 
 def _linked(urls: list[str]) -> Document:
-    runs = []
+    runs: list[Inline] = []
     for n, url in enumerate(urls):
         runs += [Text(f" text{n} "), Text(f"label{n}", frozenset({Mark(LINK, url)}))]
     return Document("Links", [Paragraph(runs)])
@@ -168,3 +171,40 @@ def test_file_names_hold_no_path_under_any_normalisation(title: str) -> None:
         for form in ("NFC", "NFD", "NFKC", "NFKD"):
             seen = unicodedata.normalize(form, name)
             assert "/" not in seen and "\\" not in seen and ".." not in seen, (title, name, form)
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
+def test_no_title_yields_a_path_under_any_normalisation(title: str) -> None:
+    for name in (safe_stem(title), safe_name(title)):
+        for form in ("NFC", "NFD", "NFKC", "NFKD"):
+            seen = unicodedata.normalize(form, name)
+            assert "/" not in seen and "\\" not in seen and ".." not in seen, (title, form)
+            assert not any(ord(c) < 0x20 for c in seen)
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=30),
+        st.builds(
+            "".join,
+            st.lists(
+                st.sampled_from(
+                    ["javascript", "JAVA", "\t", "\n", " ", ":", "/", "\\", "file", "http", "s"]
+                ),
+                max_size=6,
+            ),
+        ),
+    )
+)
+def test_a_kept_link_is_web_mail_or_relative(url: str) -> None:
+    kept = safe_link(url)
+    if kept is None:
+        return
+    assert not any(ord(c) < 0x20 or c == "\\" for c in kept) and not kept.startswith("//")
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", kept)
+    if scheme:
+        assert scheme.group(1).lower() in {"http", "https", "mailto"}, kept
+    else:
+        assert ":" not in re.split(r"[/?#]", kept, maxsplit=1)[0], kept
