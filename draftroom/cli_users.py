@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from draftroom.auth.permissions import Members
 from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.sessions import Sessions
 from draftroom.auth.users import UserError, Users
@@ -80,6 +81,14 @@ async def _run(args: argparse.Namespace) -> int:
             found = await users.find(args.username)
             if found is None:
                 print(f"draftroom: no user {args.username!r}", file=sys.stderr)
+                return 1
+            sole = await Members(store.sql).sole_owned(found.id)
+            if sole:
+                print(
+                    f"draftroom: {found.username} is the only owner of: {', '.join(sole)}."
+                    " Make someone else owner, or delete those documents, first.",
+                    file=sys.stderr,
+                )
                 return 1
             await Sessions(store.sql, redis, settings.session_ttl_seconds).revoke_user(found.id)
             await users.delete(found.id)

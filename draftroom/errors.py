@@ -22,7 +22,9 @@ One argument order everywhere: ``Error(message, *, code=..., headers=...)``.
     │   └── MissingDocuments            (export/jobs.py: names the unknown ids)
     ├── Conflict                    409 conflict
     │   ├── Exists                      409 exists  (a user or document already there)
-    │   └── LastOwner                   409 last_owner
+    │   │   └── DocumentExists              (auth/service.py: whoever holds the id)
+    │   └── LastOwner                   409 last_owner (``documents``: which ones)
+    ├── DocumentDeleted             410 deleted           close 4404 (ids are not reused)
     ├── PayloadTooLarge             413 too_large
     ├── RateLimited                 429 rate_limited      close 4429, Retry-After
     ├── Unavailable                 503 unavailable       close 1011
@@ -90,15 +92,29 @@ class Exists(Conflict):
     code = "exists"
 
 
+class DocumentExists(Exists):
+    """The id is taken: a document has it, or someone already holds a role on it."""
+
+
 class LastOwner(Conflict):
-    """The change would leave a document with no owner."""
+    """The change would leave a document with no owner (``documents``: which ones)."""
 
     code = "last_owner"
 
     def __init__(
-        self, message: str = "a document needs an owner: make someone else owner first"
+        self,
+        message: str = "a document needs an owner: make someone else owner first",
+        *,
+        documents: list[str] | None = None,
     ) -> None:
         super().__init__(message)
+        self.documents = documents or []
+
+
+class DocumentDeleted(DraftroomError):
+    """The id belonged to a deleted document; deleted ids stay deleted."""
+
+    status, code, close_code = 410, "deleted", CloseCode.DOCUMENT_DELETED
 
 
 class PayloadTooLarge(DraftroomError):

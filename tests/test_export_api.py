@@ -342,6 +342,7 @@ async def test_errors_are_json(sqlite_server: RunningServer) -> None:
                 "invalid_option",
             ),
             ({"documents": ["doc"], "format": "md", "extra": 1}, "invalid"),
+            ({"documents": ["doc", "doc"], "format": "md"}, "duplicate_documents"),
         ]:
             for url in ("/api/export", "/api/export/jobs"):
                 assert (await error("POST", url, 422, json=payload))["error"] == code
@@ -364,9 +365,8 @@ def test_option_parsing_and_content_disposition() -> None:
         with pytest.raises(OptionError):
             parse_options(bad)
     assert content_disposition("plain.md") == 'attachment; filename="plain.md"'
-    assert content_disposition('a"b\\c.md') == (
-        "attachment; filename=\"a_b_c.md\"; filename*=UTF-8''a%22b%5Cc.md"
-    )
+    # Quotes and backslashes cannot reach a download name at all (a path on Windows).
+    assert content_disposition('a"b\\c.md') == 'attachment; filename="a b c.md"'
     assert content_disposition("日本.pdf") == (
         "attachment; filename=\"export.pdf\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.pdf"
     )
@@ -423,3 +423,29 @@ async def test_cli_round_trip(tmp_path: Path) -> None:
     assert done.returncode == 2 and "page_size must be one of" in done.stderr
     # Failures leave no half-written files behind.
     assert sorted(await asyncio.to_thread(os.listdir, tmp_path)) == ["b.zip", "book.md", "data"]
+
+
+async def test_one_user_cannot_fill_the_export_queue(tmp_path: Path) -> None:
+    from auth.helpers import add_user, auth_server, bearer, login
+
+    async with auth_server(tmp_path, export_max_jobs=1) as server:
+        for name in ("ann", "bob"):
+            await add_user(server.hub, name)
+        async with http_client(server) as http:
+            ann = bearer((await login(http, "ann"))["token"])
+            bob = bearer((await login(http, "bob"))["token"])
+            for doc_id, who in (("a1", ann), ("a2", ann), ("b1", bob)):
+                r = await http.post("/api/documents", json={"id": doc_id}, headers=who)
+                assert r.status_code == 201
+            job = {"documents": ["a1", "a2"], "format": "pdf", "mode": "zip"}
+            first = await http.post("/api/export/jobs", json=job, headers=ann)
+            assert first.status_code == 202, first.text
+            # Rendering a PDF in a fresh worker takes far longer than this next call.
+            second = await http.post("/api/export/jobs", json=job, headers=ann)
+            assert (second.status_code, second.json()["error"]) == (429, "rate_limited")
+            assert int(second.headers["retry-after"]) >= 1
+            # Others still get their turn in the queue.
+            r = await http.post(
+                "/api/export/jobs", json={"documents": ["b1"], "format": "md"}, headers=bob
+            )
+            assert r.status_code == 202, r.text

@@ -213,3 +213,19 @@ async def test_one_compactor_per_document_across_nodes(postgres_url: str) -> Non
     finally:
         await first.close()
         await second.close()
+
+
+async def test_deleted_ids_stay_deleted(store: Store) -> None:
+    assert await store.create_document("gone", "Gone") is not None
+    await store.append("gone", typing_updates(1)[0])
+    assert not await store.is_deleted("gone")
+    assert await store.delete_document("gone")
+    assert await store.is_deleted("gone")
+    assert await store.get_document("gone") is None
+    # Neither a second create nor a second delete brings the id back.
+    assert await store.create_document("gone", "Again") is None
+    assert not await store.delete_document("gone")
+    assert await store.is_deleted("gone")
+    assert await store.get_document("gone") is None
+    assert not await store.is_deleted("never-existed")
+    assert await store.create_document("never-existed", "") is not None

@@ -6,6 +6,7 @@ A revoke is published on the bus as ``{"type": "auth.revoke", ...}`` with one of
     token=<id>          API token revoked           -> 4401
     user=<id>           account deleted             -> 4401
     user=<id>, doc=<id> role changed or revoked     -> re-check: 4403, or read-only flips
+    deleted=<id>        document deleted            -> its room closes, every socket 4404
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ class Kicker:
         return out
 
     def on_revoke(self, data: dict[str, Any]) -> None:
+        deleted = data.get("deleted")
+        if isinstance(deleted, str):
+            # At once on every node: an editor left connected elsewhere would keep
+            # appending, and its appends would re-create the document's row.
+            self.hub.rooms.close_room(deleted, CloseCode.DOCUMENT_DELETED, "document deleted")
+            return
         session, token = data.get("session"), data.get("token")
         user, doc = data.get("user"), data.get("doc")
         recheck = []

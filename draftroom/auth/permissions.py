@@ -77,17 +77,22 @@ class Members:
         if changed == 0 and await self.role(doc_id, user_id) != role:
             raise LastOwner()
 
-    async def claim(self, doc_id: str, user_id: str) -> bool:
-        """Make ``user_id`` owner of a document nobody holds a role on yet."""
-        await self.sql.execute(
-            "INSERT INTO document_members (doc_id, user_id, role, granted_at)"
-            " SELECT CAST($1 AS text), CAST($2 AS text), 'owner', CAST($3 AS double precision)"
-            " WHERE NOT EXISTS (SELECT 1 FROM document_members WHERE doc_id = $1)",
-            doc_id,
-            user_id,
-            time.time(),
+    async def any(self, doc_id: str) -> bool:
+        """True if anyone holds a role on ``doc_id``."""
+        row = await self.sql.fetchrow(
+            "SELECT 1 AS x FROM document_members WHERE doc_id = $1 LIMIT 1", doc_id
         )
-        return await self.role(doc_id, user_id) == "owner"
+        return row is not None
+
+    async def sole_owned(self, user_id: str) -> list[str]:
+        """Documents whose only owner is ``user_id``: they would be left ownerless."""
+        rows = await self.sql.fetch(
+            "SELECT m.doc_id FROM document_members m WHERE m.user_id = $1 AND m.role = 'owner'"
+            " AND NOT EXISTS (SELECT 1 FROM document_members o WHERE o.doc_id = m.doc_id"
+            " AND o.role = 'owner' AND o.user_id <> $1) ORDER BY m.doc_id",
+            user_id,
+        )
+        return [r["doc_id"] for r in rows]
 
     async def revoke(self, doc_id: str, user_id: str) -> bool:
         """Remove the role; False if there was none. Raises LastOwner rather than leave

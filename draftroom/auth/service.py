@@ -23,7 +23,15 @@ from draftroom.auth.sessions import Sessions
 from draftroom.auth.tokens_util import API_TOKEN_PREFIX, SESSION_PREFIX
 from draftroom.auth.users import Users
 from draftroom.config import Settings
-from draftroom.errors import Forbidden, RateLimited, Unauthenticated
+from draftroom.errors import (
+    DocumentDeleted,
+    DocumentExists,
+    Forbidden,
+    LastOwner,
+    RateLimited,
+    Unauthenticated,
+)
+from draftroom.store.base import DocumentMeta
 from draftroom.telemetry.node import erase_user as erase_user_events
 
 if TYPE_CHECKING:
@@ -170,18 +178,59 @@ class Auth:
     async def role(self, principal: Principal, doc_id: str) -> str | None:
         return await role_of(self.members, principal, doc_id)
 
+    async def create_document(
+        self, principal: Principal, doc_id: str, title: str = ""
+    ) -> DocumentMeta:
+        """Create ``doc_id`` with ``principal`` as its only owner.
+
+        Never shares silently: an id that has a document, or on which anyone already
+        holds a role, raises DocumentExists whoever holds it; a deleted id raises
+        DocumentDeleted. The store's insert decides races between two creators.
+        """
+        store = self.hub.store
+        if await self.members.any(doc_id):
+            raise DocumentExists(doc_id)
+        meta = await store.create_document(doc_id, title)
+        if meta is None:
+            raise (
+                DocumentDeleted(doc_id)
+                if await store.is_deleted(doc_id)
+                else DocumentExists(doc_id)
+            )
+        if not principal.anonymous:
+            await self.members.grant(doc_id, principal.user_id, "owner")
+        return meta
+
     async def ws_role(self, principal: Principal, doc_id: str) -> str | None:
-        """The role for opening a socket. y-websocket clients create documents by
-        connecting, so a document that neither exists nor has members is claimed:
-        its first writer becomes owner."""
-        role = await self.role(principal, doc_id)
-        if role is not None or "write" not in principal.scopes:
-            return role
+        """The role for opening a socket; None means 4403.
+
+        y-websocket clients create documents by connecting, so a socket to an unused
+        id creates the document, owned by its user, when that user may create
+        documents at all (the ``write`` scope, as for POST). Everyone else gets the
+        same None whether or not the document exists, so a socket does not tell a
+        stranger which ids are in use. Raises DocumentDeleted (4404) for a deleted id
+        to those who could otherwise have re-created it.
+        """
+        if not principal.is_admin:
+            role = await self.members.role(doc_id, principal.user_id)
+            if role is not None:
+                return role  # the roles on a deleted document went with it
         if await self.hub.store.get_document(doc_id) is not None:
-            return None
-        if await self.members.claim(doc_id, principal.user_id):
+            return "owner" if principal.is_admin else None
+        if "write" not in principal.scopes:
+            if not principal.is_admin:
+                return None
+            if await self.hub.store.is_deleted(doc_id):
+                raise DocumentDeleted(doc_id)
             return "owner"
-        return await self.role(principal, doc_id)
+        try:
+            await self.create_document(principal, doc_id)
+        except DocumentExists:
+            # Created meanwhile by someone else, or roles on an id with no document yet.
+            if principal.is_admin:
+                return "owner"
+            return await self.members.role(doc_id, principal.user_id)
+        return "owner"
 
     async def authorize(self, conn: HTTPConnection, doc_id: str, action: str) -> Principal:
         principal = await self.require(conn)
@@ -203,6 +252,13 @@ class Auth:
         self.announce(session=token_hash)
 
     async def delete_user(self, user_id: str) -> bool:
+        """Delete the account, its credentials and roles; raises LastOwner (listing
+        them) while the user is the only owner of any document, since a document must
+        always keep an owner: make someone else owner, or delete those documents, first.
+        """
+        sole = await self.members.sole_owned(user_id)
+        if sole:
+            raise LastOwner(documents=sole)
         await self.sessions.revoke_user(user_id)
         found = await self.users.delete(user_id)
         self.announce(user=user_id)

@@ -6,7 +6,8 @@ then closes with a code and reason):
     Origin allow-list             -> 4403 "origin not allowed"
     credential: Bearer header, session cookie, ?token=, or a first frame
       ``2 (auth), varuint 1 (token), varstring secret``  -> 4401 when missing/invalid
-    role on the document (read)   -> 4403
+    role on the document (read)   -> 4403, the same whether or not the document exists;
+      an unused id is created for a user with the write scope, a deleted one -> 4404
     open sockets of this user     -> 4429
 """
 
@@ -30,6 +31,7 @@ from draftroom.crdt.protocol import (
     read_varbytes,
     read_varuint,
 )
+from draftroom.errors import DocumentDeleted
 
 if TYPE_CHECKING:
     from draftroom.auth.service import Auth
@@ -155,7 +157,11 @@ async def admit(websocket: WebSocket, hub: Hub, doc_id: str) -> Admission | None
     if principal is None:
         await _deny(websocket, CloseCode.UNAUTHENTICATED, "invalid or expired credentials")
         return None
-    role = await auth.ws_role(principal, doc_id)
+    try:
+        role = await auth.ws_role(principal, doc_id)
+    except DocumentDeleted:
+        await _deny(websocket, CloseCode.DOCUMENT_DELETED, "document deleted")
+        return None
     if role is None or not allowed(role, principal, "read"):
         await _deny(websocket, CloseCode.FORBIDDEN, "you have no access to this document")
         return None

@@ -36,6 +36,7 @@ from draftroom.document.tree import (
     Text,
 )
 from draftroom.export.options import ExportOptions
+from draftroom.export.safety import safe_link
 
 MONO_FONT = "Liberation Mono"
 SERIF_FONT = "Times New Roman"  # LibreOffice substitutes Liberation Serif (same metrics)
@@ -205,7 +206,7 @@ class _Writer:
                 last = None
                 continue
             r = _run(node)
-            href = node.link()
+            href = safe_link(node.link())
             if href:
                 if last is not None and last[0] == href:
                     last[1].append(r)

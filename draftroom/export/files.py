@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import io
 import re
-import unicodedata
 import zipfile
 from collections.abc import Iterator
 
+from draftroom.export.safety import safe_name
+
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
-_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
 MAX_STEM = 100
 
 
 def safe_stem(title: str) -> str:
     """A file name stem from a title that is valid on Windows, macOS and Linux."""
-    stem = unicodedata.normalize("NFC", title)
-    stem = _UNSAFE.sub(" ", stem)
-    stem = re.sub(r"\s+", " ", stem).strip(" .")
-    stem = stem[:MAX_STEM].rstrip(" .")
+    stem = safe_name(title)[:MAX_STEM].rstrip(" .")
     if not stem:
         return "Untitled"
     if _RESERVED.match(stem):

@@ -28,9 +28,9 @@ from draftroom.document.tree import (
     merge_runs,
 )
 from draftroom.export.options import ExportOptions
+from draftroom.export.safety import safe_image, safe_language, safe_link
 
 _TAGS = {BOLD: "strong", ITALIC: "em", UNDERLINE: "u", STRIKE: "s", CODE: "code"}
-_SAFE_SCHEMES = ("http:", "https:", "mailto:", "#", "/", "data:image/")
 
 
 def theme_css(name: str) -> str:
@@ -111,16 +111,23 @@ def _block(block: Block, out: list[str]) -> None:
             out.append("</li>\n")
         out.append("</ol>\n" if isinstance(block, OrderedList) else "</ul>\n")
     elif isinstance(block, CodeBlock):
-        lang = f' class="language-{html.escape(block.language)}"' if block.language else ""
+        language = safe_language(block.language)
+        lang = f' class="language-{language}"' if language else ""
         out.append(f"<pre><code{lang}>{html.escape(block.text)}</code></pre>\n")
     elif isinstance(block, HorizontalRule):
         out.append('<hr class="scene-break">\n')
     elif isinstance(block, Image):
-        src = block.src if block.src.startswith(_SAFE_SCHEMES) else ""
+        # Only embedded images: opening the export must not fetch anything.
+        src = safe_image(block.src)
         title = f' title="{html.escape(block.title)}"' if block.title else ""
+        image = (
+            f'<img src="{html.escape(src)}" alt="{html.escape(block.alt)}"{title}>'
+            if src
+            else f'<p class="image">[Image: {html.escape(block.alt or block.title)}]</p>'
+        )
         out.append(
-            f'<figure><img src="{html.escape(src)}" alt="{html.escape(block.alt)}"{title}>'
-            + (f"<figcaption>{html.escape(block.alt)}</figcaption>" if block.alt else "")
+            f"<figure>{image}"
+            + (f"<figcaption>{html.escape(block.alt)}</figcaption>" if block.alt and src else "")
             + "</figure>\n"
         )
 
@@ -138,16 +145,16 @@ def _inlines(inlines: list[Inline]) -> str:
         if isinstance(node, HardBreak):
             out.append("<br>")
             continue
+        # A link the policy refuses is no link at all: its text stays, as plain text.
+        marks = {m for m in node.marks if m.kind != LINK or safe_link(m.href)}
         keep = 0
-        while keep < len(stack) and stack[keep] in node.marks:
+        while keep < len(stack) and stack[keep] in marks:
             keep += 1
         close_to(keep)
-        for mark in sorted(node.marks - set(stack), key=lambda m: m.rank):
+        for mark in sorted(marks - set(stack), key=lambda m: m.rank):
             stack.append(mark)
             if mark.kind == LINK:
-                href = mark.href or ""
-                href = href if href.startswith(_SAFE_SCHEMES) else "#"
-                out.append(f'<a href="{html.escape(href)}">')
+                out.append(f'<a href="{html.escape(safe_link(mark.href) or "")}">')
             else:
                 out.append(f"<{_TAGS[mark.kind]}>")
         out.append(html.escape(node.text, quote=False))

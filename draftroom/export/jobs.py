@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from draftroom.config import Settings
-from draftroom.errors import NotFound, Unavailable
+from draftroom.errors import NotFound, RateLimited, Unavailable
 from draftroom.export import FORMATS, ExportOptions
 from draftroom.export.files import UniqueNames, ZipWriter, safe_stem
 from draftroom.export.worker import (
@@ -67,6 +67,18 @@ class Busy(Unavailable):
     code = "busy"
 
 
+class UserBusy(RateLimited):
+    """This user has as many jobs queued or running as one user may; ``retry_after``
+    is a hint in seconds. Without it one user could fill the node's whole queue."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
+# How long a refused user is asked to wait: about one short job.
+USER_RETRY_SECONDS = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class Output:
     """What an export produces, before any byte of it exists."""
@@ -82,6 +94,7 @@ class Job:
     mode: str
     doc_ids: list[str]
     output: Output
+    owner: str = ""  # the user who asked for it; counted against their cap
     created_at: float = field(default_factory=time.time)
     state: str = "queued"  # queued -> running -> done | failed
     done: int = 0
@@ -269,10 +282,23 @@ class ExportService:
     # -- background jobs ----------------------------------------------------------
 
     def create_job(
-        self, metas: list[DocumentMeta], fmt: str, mode: str, options: ExportOptions
+        self,
+        metas: list[DocumentMeta],
+        fmt: str,
+        mode: str,
+        options: ExportOptions,
+        owner: str = "",
     ) -> Job:
-        waiting = sum(1 for j in self.jobs.values() if j.state in ("queued", "running"))
-        if waiting >= 10 * max(1, self.settings.export_max_jobs):
+        """Queue a job; raises UserBusy past the per-user cap (as many jobs as the node
+        renders at once), Busy past the node's queue (ten times that)."""
+        active = [j for j in self.jobs.values() if j.state in ("queued", "running")]
+        per_user = max(1, self.settings.export_max_jobs)
+        if owner and sum(1 for j in active if j.owner == owner) >= per_user:
+            raise UserBusy(
+                f"you have {per_user} export jobs in progress already; wait for one to finish",
+                USER_RETRY_SECONDS,
+            )
+        if len(active) >= 10 * per_user:
             raise Busy("too many export jobs in progress; try again later")
         job = Job(
             uuid.uuid4().hex,
@@ -280,6 +306,7 @@ class ExportService:
             mode,
             [m.id for m in metas],
             output_for(metas, fmt, mode, options),
+            owner,
         )
         self.jobs[job.id] = job
         task = asyncio.get_running_loop().create_task(self._run_job(job, metas, options))

@@ -38,6 +38,7 @@ from draftroom.document.tree import (
     Text,
     merge_runs,
 )
+from draftroom.export.safety import plain_line, safe_image, safe_language, safe_link
 
 _DELIMS = {BOLD: "**", ITALIC: "*", STRIKE: "~~"}
 _HTML = {BOLD: "strong", ITALIC: "em", STRIKE: "s", UNDERLINE: "u"}
@@ -94,7 +95,9 @@ def _block(block: Block, alternate: bool = False) -> str | None:
         longest = max((len(r) for r in re.findall(r"`+", block.text)), default=0)
         fence = "`" * max(3, longest + 1)
         body = block.text + "\n" if block.text else ""
-        return f"{fence}{block.language or ''}\n{body}{fence}"
+        # The info string is one bare word: a line break there would end the fence
+        # and let the rest of the "language" through as raw HTML.
+        return f"{fence}{safe_language(block.language)}\n{body}{fence}"
     if isinstance(block, HorizontalRule):
         return "***"
     if isinstance(block, Image):
@@ -117,10 +120,13 @@ def _list(items: list[ListItem], marker) -> str:  # type: ignore[no-untyped-def]
 
 
 def _image(image: Image) -> str:
-    alt = _ALWAYS_ESCAPE.sub(r"\\\1", image.alt)
-    title = image.title.replace("\\", "\\\\").replace('"', '\\"')
+    # One line each: a blank line inside alt or title would end the image and start
+    # a paragraph of raw HTML.
+    alt = _ALWAYS_ESCAPE.sub(r"\\\1", plain_line(image.alt))
+    title = plain_line(image.title).replace("\\", "\\\\").replace('"', '\\"')
     title = f' "{title}"' if title else ""
-    return f"![{alt}]({_destination(image.src)}{title})"
+    src = safe_image(image.src) or safe_link(image.src) or ""
+    return f"![{alt}]({_destination(src)}{title})"
 
 
 def _destination(url: str) -> str:
@@ -165,7 +171,7 @@ def _tokens(inlines: list[Inline], heading: bool) -> list[_Tok]:
         while len(stack) > depth:
             mark, at = stack.pop()
             if mark.kind == LINK:
-                toks.append(_Tok("](" + _destination(mark.href or "") + ")", "raw"))
+                toks.append(_Tok("](" + _destination(safe_link(mark.href) or "") + ")", "raw"))
             else:
                 toks[at].pair = len(toks)
                 toks.append(_Tok("", "close", mark.kind, at))
@@ -176,7 +182,8 @@ def _tokens(inlines: list[Inline], heading: bool) -> list[_Tok]:
             toks.append(_Tok("<br />" if heading else "\\\n", "raw"))
             at_line_start = True
             continue
-        marks = {m for m in node.marks if m.kind != CODE}
+        # A link the policy refuses is no link at all: its text stays, as plain text.
+        marks = {m for m in node.marks if m.kind != CODE and (m.kind != LINK or safe_link(m.href))}
         keep = 0
         while keep < len(stack) and stack[keep][0] in marks:
             keep += 1

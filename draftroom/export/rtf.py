@@ -22,6 +22,7 @@ from draftroom.document.tree import (
     Paragraph,
     merge_runs,
 )
+from draftroom.export.safety import safe_link
 
 _HEADER = (
     "{\\rtf1\\ansi\\ansicpg1252\\uc1\\deff0\n"
@@ -122,7 +123,7 @@ def _inlines(inlines: list[Inline]) -> str:
         if node.has(CODE):
             controls += "\\f1"
         text = escape(node.text)
-        href = node.link()
+        href = safe_link(node.link())
         if href:
             target = escape(href).replace('"', "%22")
             text = (

@@ -10,10 +10,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from draftroom.auth.permissions import authorize
-from draftroom.crdt.protocol import CloseCode
 from draftroom.document.load import load_doc
 from draftroom.document.text import content
-from draftroom.errors import Conflict, Forbidden, Invalid, NotFound
+from draftroom.errors import DocumentDeleted, DocumentExists, Forbidden, Invalid, NotFound
 from draftroom.server.body import json_object
 from draftroom.server.hub import Hub
 from draftroom.server.params import DOC_ID_RULE, doc_id_problem, int_param
@@ -84,11 +83,12 @@ async def create_document(request: Request) -> Response:
     problem = doc_id_problem(doc_id)
     if problem:
         raise Invalid(f"{problem}; an id is {DOC_ID_RULE}", code="invalid_id")
-    meta = await _hub(request).store.create_document(doc_id, _title(body, ""))
-    if meta is None:
-        raise Conflict(f"document {doc_id!r} already exists", code="exists")
-    if not principal.anonymous:
-        await auth.members.grant(doc_id, principal.user_id, "owner")  # creator owns it
+    try:
+        meta = await auth.create_document(principal, doc_id, _title(body, ""))
+    except DocumentExists:
+        raise DocumentExists(f"document {doc_id!r} already exists") from None
+    except DocumentDeleted:
+        raise DocumentDeleted(f"document {doc_id!r} was deleted; ids are not reused") from None
     return JSONResponse(meta.to_json(), status_code=201)
 
 
@@ -117,12 +117,14 @@ async def delete_document(request: Request) -> Response:
     await authorize(request, doc_id, "delete")
     if await hub.store.get_document(doc_id) is None:
         raise NotFound("no such document")
-    # Close live editors first and let their queued saves land, so nothing
-    # re-creates the document right after it is deleted.
-    hub.rooms.close_room(doc_id, CloseCode.DOCUMENT_DELETED, "document deleted")
+    # Close live editors first, on every node, and let this node's queued saves land,
+    # so nothing re-creates the document right after it is deleted.
+    request.app.state.auth.announce(deleted=doc_id)
     await hub.store.flush()
-    await hub.store.delete_document(doc_id)
+    # Roles go before the document: a member reconnecting in between is refused (4403)
+    # rather than let into a room whose saves would re-create the deleted document.
     await request.app.state.auth.members.remove_document(doc_id)
+    await hub.store.delete_document(doc_id)
     return Response(status_code=204)
 
 

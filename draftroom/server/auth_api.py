@@ -29,6 +29,7 @@ from draftroom.errors import (
     DraftroomError,
     Forbidden,
     Invalid,
+    LastOwner,
     NotFound,
     RateLimited,
     Unauthenticated,
@@ -144,7 +145,15 @@ async def delete_user(request: Request) -> Response:
     user = await auth.users.find(request.path_params["user"])
     if user is None:
         raise NotFound("no such user")
-    await auth.delete_user(user.id)
+    try:
+        await auth.delete_user(user.id)
+    except LastOwner as exc:
+        listed = ", ".join(exc.documents[:20]) + (", ..." if len(exc.documents) > 20 else "")
+        raise LastOwner(
+            f"{user.username} is the only owner of {len(exc.documents)} document(s):"
+            f" {listed}. Make someone else owner, or delete them, first",
+            documents=exc.documents,
+        ) from None
     return Response(status_code=204)
 
 

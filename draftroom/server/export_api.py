@@ -23,6 +23,7 @@ from draftroom.errors import Conflict, DraftroomError, Invalid, NotFound
 from draftroom.export import FORMATS, ExportOptions
 from draftroom.export.jobs import MODES, ExportService, Job, output_for
 from draftroom.export.params import parse_options
+from draftroom.export.safety import safe_name
 from draftroom.server.body import json_object
 from draftroom.server.hub import Hub
 from draftroom.store.base import DocumentMeta, valid_doc_id
@@ -45,8 +46,15 @@ def service(request: Request) -> ExportService:
 
 
 def content_disposition(filename: str) -> str:
-    """RFC 6266: an ASCII ``filename`` for old clients, ``filename*`` with the real name."""
+    """RFC 6266: an ASCII ``filename`` for old clients, ``filename*`` with the real name.
+
+    Both go through the export name policy first, and the ASCII fold after it, so no
+    normalisation a client applies can turn the name into a path.
+    """
+    filename = safe_name(filename) or "export"
     ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    # Dropped marks can leave dots side by side ("a.\u0301.b" folds to "a..b").
+    ascii_name = re.sub(r"\.{2,}", ".", ascii_name)
     ascii_name = "".join(c if c.isprintable() and c not in '"\\' else "_" for c in ascii_name)
     ascii_name = re.sub(r" {2,}", " ", ascii_name)  # where dropped characters were
     if not ascii_name.strip(" ._") or ascii_name.startswith("."):
@@ -100,6 +108,9 @@ async def _batch(request: Request) -> tuple[list[DocumentMeta], str, str, Export
         raise Invalid(
             f"documents must be a list of 1 to {limit} document ids", code="invalid_documents"
         )
+    if len(set(doc_ids)) != len(doc_ids):
+        # Refused rather than rendered: each copy would cost a full read and render.
+        raise Invalid("documents must not list an id twice", code="duplicate_documents")
     for doc_id in doc_ids:  # every document in the batch, or none
         principal = await authorize(request, doc_id, "export")
     request.state.exporter = principal.user_id
@@ -136,7 +147,7 @@ async def export_batch(request: Request) -> Response:
 
 async def create_job(request: Request) -> Response:
     metas, fmt, mode, options = await _batch(request)
-    job = service(request).create_job(metas, fmt, mode, options)
+    job = service(request).create_job(metas, fmt, mode, options, request.state.exporter)
     return JSONResponse(
         job.to_json(), status_code=202, headers={"Location": f"/api/export/jobs/{job.id}"}
     )

@@ -147,8 +147,12 @@ class Store(Protocol):
     async def get_document(self, doc_id: str) -> DocumentMeta | None: ...
 
     async def create_document(self, doc_id: str, title: str) -> DocumentMeta | None:
-        """Create an empty document; None if the id is taken."""
+        """Create an empty document; None if the id is taken or was ever deleted."""
 
     async def update_document(self, doc_id: str, title: str) -> DocumentMeta | None: ...
 
-    async def delete_document(self, doc_id: str) -> bool: ...
+    async def delete_document(self, doc_id: str) -> bool:
+        """Remove the document and leave a tombstone: the id can never be created again."""
+
+    async def is_deleted(self, doc_id: str) -> bool:
+        """True if ``doc_id`` was deleted (has a tombstone)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -241,7 +242,8 @@ class PostgresStore:
 
     async def create_document(self, doc_id: str, title: str) -> DocumentMeta | None:
         row = await self.pool.fetchrow(
-            f"INSERT INTO documents (id, title) VALUES ($1, $2)"
+            "INSERT INTO documents (id, title) SELECT $1, $2"
+            " WHERE NOT EXISTS (SELECT 1 FROM document_tombstones WHERE id = $1)"
             f" ON CONFLICT (id) DO NOTHING RETURNING {_META_COLUMNS}",
             doc_id,
             title,
@@ -262,4 +264,14 @@ class PostgresStore:
             await con.execute("DELETE FROM updates WHERE doc_id = $1", doc_id)
             await con.execute("DELETE FROM snapshots WHERE doc_id = $1", doc_id)
             status = await con.execute("DELETE FROM documents WHERE id = $1", doc_id)
+            await con.execute(
+                "INSERT INTO document_tombstones (id, deleted_at) VALUES ($1, $2)"
+                " ON CONFLICT (id) DO NOTHING",
+                doc_id,
+                time.time(),
+            )
         return status != "DELETE 0"
+
+    async def is_deleted(self, doc_id: str) -> bool:
+        row = await self.pool.fetchrow("SELECT 1 FROM document_tombstones WHERE id = $1", doc_id)
+        return row is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -271,9 +272,10 @@ class SQLiteStore:
         def write() -> DocumentMeta | None:
             now = _now()
             row = self.db.execute(
-                f"INSERT INTO documents (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)"
+                "INSERT INTO documents (id, title, created_at, updated_at) SELECT ?1, ?2, ?3, ?3"
+                " WHERE NOT EXISTS (SELECT 1 FROM document_tombstones WHERE id = ?1)"
                 f" ON CONFLICT (id) DO NOTHING RETURNING {_META_COLUMNS}",
-                (doc_id, title, now, now),
+                (doc_id, title, now),
             ).fetchone()
             return _meta(row) if row else None
 
@@ -298,6 +300,11 @@ class SQLiteStore:
                 db.execute("DELETE FROM updates WHERE doc_id = ?", (doc_id,))
                 db.execute("DELETE FROM snapshots WHERE doc_id = ?", (doc_id,))
                 gone = db.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
+                db.execute(
+                    "INSERT INTO document_tombstones (id, deleted_at) VALUES (?, ?)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    (doc_id, time.time()),
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -305,3 +312,12 @@ class SQLiteStore:
             return gone > 0
 
         return await self._run(write)
+
+    async def is_deleted(self, doc_id: str) -> bool:
+        def read() -> bool:
+            row = self.db.execute(
+                "SELECT 1 FROM document_tombstones WHERE id = ?", (doc_id,)
+            ).fetchone()
+            return row is not None
+
+        return await self._run(read)

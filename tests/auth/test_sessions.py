@@ -179,6 +179,14 @@ async def test_user_delete_and_token_revoke_kick(tmp_path: Path, what: str) -> N
                                 headers=bob)  # fmt: skip
             assert r.status_code == 201
             token, token_id = r.json()["token"], r.json()["id"]
+            # Root owns the document: an account that is a document's only owner
+            # cannot be deleted.
+            assert (
+                await http.post("/api/documents", json={"id": "bobs"}, headers=root)
+            ).status_code == 201
+            r = await http.put("/api/documents/bobs/members/bob", json={"role": "editor"},
+                               headers=root)  # fmt: skip
+            assert r.status_code == 200
             client = DraftroomClient(server.ws("bobs") + f"?token={token}")
             await client.connect()
             if what == "delete_user":
