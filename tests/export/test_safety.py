@@ -15,9 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from draftroom.export import export_documents, safe_stem
-from draftroom.export.safety import safe_link, safe_name
-from draftroom.export.tree import (
+from draftroom.document.tree import (
     LINK,
     CodeBlock,
     Document,
@@ -27,6 +25,8 @@ from draftroom.export.tree import (
     Paragraph,
     Text,
 )
+from draftroom.export import export_documents, safe_stem
+from draftroom.export.safety import safe_link, safe_name
 from draftroom.server.export_api import content_disposition
 
 BAD_LINKS = [
