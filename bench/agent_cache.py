@@ -37,17 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import machine_info, percentiles
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "agents"))
-sys.path.insert(0, str(REPO))
-
-from fake_openai import fake_openai  # noqa: E402
-
-from bench.common import machine_info, percentiles  # noqa: E402
-from draftroom.client import DraftroomClient  # noqa: E402
-from services import DraftroomProcess, RedisServer  # noqa: E402
+from devtools.draftroom import DraftroomProcess
+from devtools.fake_openai import fake_openai
+from devtools.redis import RedisServer
+from draftroom.client import DraftroomClient
 
 QUERIES: list[tuple[str, dict[str, Any]]] = [  # most popular first
     ("style", {}),

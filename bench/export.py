@@ -20,8 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from draftroom.export import ExportOptions, export_documents, read_update, write_zip

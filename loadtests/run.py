@@ -42,12 +42,14 @@ from typing import Any
 
 import psutil
 
+from devtools.cluster import Cluster
+from devtools.process import busy_cpu_seconds as busy_cpu
+from devtools.process import parse_cpus as cpus
+from devtools.process import pin_tree, tree_cpu_seconds
+from devtools.process import rss_of as rss
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(REPO / "deploy"))
-os.environ.setdefault("DRAFTROOM_CLUSTER_NO_MAIN", "1")
-
-from cluster import Cluster  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TARGET_MS = 100.0
@@ -56,65 +58,9 @@ TARGET_MS = 100.0
 # --- helpers -------------------------------------------------------------------------------
 
 
-def cpus(spec: str) -> list[int]:
-    out: list[int] = []
-    for part in (spec or "").split(","):
-        if not part.strip():
-            continue
-        if "-" in part:
-            a, b = part.split("-")
-            out.extend(range(int(a), int(b) + 1))
-        else:
-            out.append(int(part))
-    avail = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(out)
-    return [c for c in out if c in avail]
-
-
-def pin_tree(pid: int, cores: list[int]) -> int:
-    """Pin every thread of ``pid`` and of its children to ``cores``; returns threads pinned."""
-    if not cores:
-        return 0
-    n = 0
-    try:
-        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            for t in p.threads():
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(t.id, cores)
-                    n += 1
-    return n
-
-
 def tree_cpu(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    total = 0.0
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            t = p.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-    return total
-
-
-def busy_cpu() -> float:
-    """Non-idle CPU seconds of the whole machine (all cores)."""
-    t = psutil.cpu_times()
-    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
-
-
-def rss(pid: int) -> int:
-    try:
-        return int(psutil.Process(pid).memory_info().rss)
-    except psutil.Error:
-        return 0
+    # Locust's worker processes come and go: count what the exited ones used too
+    return tree_cpu_seconds(pid, reaped_children=True)
 
 
 def established(pid: int, port: int) -> int:

@@ -25,17 +25,12 @@ from typing import Any
 
 import pytest
 
-from jsclient import JSHarness
-from services import (
-    DraftroomProcess,
-    ExternalPostgres,
-    ExternalRedis,
-    PostgresServer,
-    RedisServer,
-    ServiceError,
-    run_sql,
-)
-from services import free_port as _free_port
+from devtools.draftroom import DraftroomProcess
+from devtools.jsclient import JSHarness
+from devtools.postgres import ExternalPostgres, PostgresServer, run_sql
+from devtools.process import ServiceError
+from devtools.process import free_port as _free_port
+from devtools.redis import ExternalRedis, RedisServer
 
 # -- outcome of each test phase, so teardowns can print logs only on failure -----------------
 

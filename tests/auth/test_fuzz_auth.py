@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from pycrdt import Text
 
 from auth.helpers import add_user, auth_settings, bearer, login
+from devtools.inprocess import RunningServer, running_server
 from draftroom.auth.ws_guard import parse_auth_frame
 from draftroom.client import DraftroomClient
 from draftroom.crdt.protocol import MessageType, ProtocolError, decode_app, write_varuint
 from draftroom.store.compaction import build_doc
-from inprocess import RunningServer, running_server
 
 FUZZ = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

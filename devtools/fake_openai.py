@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from inprocess import serving
+from devtools.inprocess import serving
 
 
 @dataclass
