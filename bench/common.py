@@ -134,6 +134,38 @@ def install_uvloop() -> bool:
 
 
 # --------------------------------------------------------------------------------------------
+# pass or fail: a benchmark that cannot fail hides a run that never happened
+
+
+def load_failures(
+    label: str,
+    *,
+    wanted: int,
+    connected: int,
+    measured: float,
+    errors_total: int,
+    errors: Any = None,
+) -> list[str]:
+    """Why one load run does not count: fewer clients connected than asked for, nothing
+    measured, or any error. Empty when the run is good."""
+    out = []
+    if connected < wanted:
+        out.append(f"{label}: only {connected:,} of {wanted:,} clients connected")
+    if not measured:
+        out.append(f"{label}: nothing was measured")
+    if errors_total:
+        out.append(f"{label}: {errors_total:,} errors {errors if errors is not None else ''}")
+    return out
+
+
+def exit_status(failures: Sequence[str]) -> int:
+    """Print each failure to stderr; 1 if there were any, else 0."""
+    for reason in failures:
+        print(f"FAILED: {reason}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+# --------------------------------------------------------------------------------------------
 # statistics / output
 
 

@@ -632,7 +632,20 @@ def main(argv: list[str] | None = None) -> int:
                 {"machine": info, "args": vars(args), "results": results}, indent=2, default=str
             )
         )
-    return 0
+    return common.exit_status(
+        [
+            reason
+            for r in results
+            for reason in common.load_failures(
+                f"{names[r['server']]} @ {r['clients']}",
+                wanted=r["clients"],
+                connected=r["connected"],
+                measured=r["delivered_window"],
+                errors_total=r["errors_total"],
+                errors=r["errors"],
+            )
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -447,7 +447,20 @@ def main(argv: list[str] | None = None) -> int:
                 default=str,
             )
         )
-    return 0
+    return common.exit_status(
+        [
+            reason
+            for r in results
+            for reason in common.load_failures(
+                r["store"],
+                wanted=r["writers"],
+                connected=r["connected"],
+                measured=r["updates_acked"],
+                errors_total=r["errors_total"],
+                errors=r["errors"],
+            )
+        ]
+    )
 
 
 if __name__ == "__main__":

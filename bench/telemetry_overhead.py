@@ -241,7 +241,21 @@ def main(argv: list[str] | None = None) -> int:
             rows,
         )
     )
-    return 0
+    return common.exit_status(
+        [
+            reason
+            for mode in ("off", "on")
+            for i, r in enumerate(results[mode])
+            for reason in common.load_failures(
+                f"telemetry {mode}, round {i + 1}",
+                wanted=r["writers"],
+                connected=r["connected"],
+                measured=r["updates_acked"],
+                errors_total=r["errors_total"],
+                errors=r["errors"],
+            )
+        ]
+    )
 
 
 if __name__ == "__main__":
