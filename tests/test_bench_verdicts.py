@@ -136,9 +136,7 @@ def test_bench_load_runs_fail_on_missing_clients_errors_or_no_data() -> None:
 def test_export_bench_fails_on_a_missed_target_or_a_format_that_did_not_run() -> None:
     fast = {"export_s": 0.5, "peak_mb": 100.0}
     assert export_bench.failures([("md", fast), ("docx", fast)], ["md", "docx"]) == []
-    reasons = export_bench.failures(
-        [("md", {"export_s": 2.0, "peak_mb": 600.0})], ["md", "docx"]
-    )
+    reasons = export_bench.failures([("md", {"export_s": 2.0, "peak_mb": 600.0})], ["md", "docx"])
     assert reasons == [
         "docx: did not run",
         "md: export took 2.00 s (target < 1 s)",
