@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pycrdt import Doc
 
@@ -109,7 +110,7 @@ class MemoryStore:
         doc = self.docs.get(doc_id)
         if doc is None or not doc.log:
             return None
-        merged = Doc()
+        merged: Doc[Any] = Doc()
         for update in ([doc.snapshot] if doc.snapshot else []) + [u for _, u in doc.log]:
             merged.apply_update(update)
         doc.snapshot, doc.snapshot_seq, doc.log = merged.get_update(), doc.seq, []
