@@ -184,9 +184,11 @@ class ManagedProcess:
             return ""
         return f"--- {self.name} log tail ({self.log_path}):\n{tail(self.log_path)}"
 
-    # -- CPU and memory accounting (psutil: the test and bench extras install it) --
+    # -- CPU and memory accounting --
 
-    def _ps(self) -> Any:
+    @property
+    def ps(self) -> Any:
+        """The psutil view of the process (psutil: the test and bench extras install it)."""
         import psutil
 
         assert self.proc is not None, f"{self.name} was never started"
@@ -194,14 +196,14 @@ class ManagedProcess:
 
     def cpu_split(self) -> tuple[float, float]:
         """(user, system) CPU seconds of the process (all its threads)."""
-        t = self._ps().cpu_times()
+        t = self.ps.cpu_times()
         return float(t.user), float(t.system)
 
     def cpu_seconds(self) -> float:
         return sum(self.cpu_split())
 
     def rss_bytes(self) -> int:
-        return int(self._ps().memory_info().rss)
+        return int(self.ps.memory_info().rss)
 
 
 class ServerProcess(ManagedProcess):
