@@ -13,5 +13,4 @@ of being imported out of ``tests/`` through ``sys.path``. One job per module:
 - ``fake_openai``: a real OpenAI-compatible HTTP server on loopback
 - ``memory_store``: the ``Store`` protocol in memory, for unit tests of rooms
 - ``waiting``: ``eventually()``
-- ``verdict``: pass/fail bookkeeping that makes a benchmark or load test able to fail
 """
