@@ -13,4 +13,3 @@ from devtools.fake_openai import FakeOpenAI, fake_openai
 async def llm() -> AsyncIterator[FakeOpenAI]:
     async with fake_openai() as fake:
         yield fake
-
