@@ -37,17 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import exit_status, machine_info, percentiles
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "agents"))
-sys.path.insert(0, str(REPO))
-
-from fake_openai import fake_openai  # noqa: E402
-
-from bench.common import machine_info, percentiles  # noqa: E402
-from draftroom.client import DraftroomClient  # noqa: E402
-from services import DraftroomProcess, RedisServer  # noqa: E402
+from devtools.draftroom import DraftroomProcess
+from devtools.fake_openai import fake_openai
+from devtools.redis import RedisServer
+from draftroom.client import DraftroomClient
 
 QUERIES: list[tuple[str, dict[str, Any]]] = [  # most popular first
     ("style", {}),
@@ -302,6 +297,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def failures(report: dict[str, Any]) -> list[str]:
+    """A run with an error, or one that sent no requests, does not count."""
+    out = []
+    for key in ("uncached", "cached", "redis_down"):
+        s = report[key]
+        if not s["requests"]:
+            out.append(f"{key}: no requests were made")
+        if s["errors"]:
+            out.append(f"{key}: {s['errors']} of {s['requests']} requests failed")
+    return out
+
+
 def render(report: dict[str, Any]) -> str:
     u, c, d = report["uncached"], report["cached"], report["redis_down"]
     b = report.get("builtins_100k")
@@ -369,3 +376,4 @@ if __name__ == "__main__":
     if options.json:
         options.json.write_text(json.dumps(result, indent=2, default=str))
     print(render(result))
+    sys.exit(exit_status(failures(result)))

@@ -12,22 +12,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from draftroom.auth.passwords import hash_password, verify_password  # noqa: E402
-from draftroom.auth.ratelimit import TokenBucket  # noqa: E402
-from draftroom.auth.redis_link import RedisLink  # noqa: E402
-from draftroom.auth.sessions import Sessions  # noqa: E402
-from draftroom.auth.users import Users  # noqa: E402
-from draftroom.store import create_store  # noqa: E402
-from services import PostgresServer, RedisServer  # noqa: E402
+from devtools.postgres import PostgresServer
+from devtools.redis import RedisServer
+from draftroom.auth.passwords import hash_password, verify_password
+from draftroom.auth.ratelimit import TokenBucket
+from draftroom.auth.redis_link import RedisLink
+from draftroom.auth.sessions import Sessions
+from draftroom.auth.users import Users
+from draftroom.store import create_store
 
 
 def _row(name: str, samples: list[float]) -> str:

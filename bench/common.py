@@ -1,8 +1,10 @@
 """Shared helpers for the Draftroom benchmarks (bench/save_latency.py, bench/fanout.py).
 
-- ``ServerProcess``: start a server as our own subprocess (pinned with ``taskset -c 0``
-  when available, in its own session), wait until an HTTP readiness URL answers 200,
-  account its CPU time and RSS with psutil, stop it by its PID / process group only.
+- ``draftroom_server`` / ``node_server``: the two servers compared, as
+  ``devtools.process.ServerProcess`` (pinned with ``taskset -c 0`` when available, in its
+  own session, ready when an HTTP URL answers 200, CPU and RSS accounted with psutil,
+  stopped by its PID / process group only). The supervisor and the CPU helpers are
+  re-exported here so the scripts keep one import.
 - ``WSClient``: a lightweight raw-bytes WebSocket client (an ``asyncio.Protocol``, no
   per-frame Python objects beyond the payload bytes). It answers pings, echoes close
   frames, and hands binary payloads to a callback. It masks with a zero key (payload
@@ -16,7 +18,6 @@ All traffic is on 127.0.0.1. Every wait here is bounded by a timeout.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import base64
 import contextlib
 import datetime as _dt
@@ -24,21 +25,25 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+from devtools.process import (  # noqa: F401  (re-exported for the bench scripts)
+    LOOPBACK,
+    CoreMeter,
+    ServerProcess,
+    free_port,
+    pin_generator,
+    server_cpu,
+    tree_cpu_seconds,
+    wait_for_quiet,
+)
 from draftroom.crdt.protocol import read_varuint
 
-LOOPBACK = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 
@@ -119,20 +124,6 @@ def _serve_accepts(flag: str, source: str | None) -> bool:
     return flag in out.stdout
 
 
-def server_cpu() -> int | None:
-    """Core the server is pinned to (0), or None on a single-core box / without taskset."""
-    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
-        return 0
-    return None
-
-
-def pin_generator() -> None:
-    """Pin the calling process to core 1 (the server has core 0), when there are 2+ cores."""
-    if (os.cpu_count() or 1) >= 2:
-        with contextlib.suppress(OSError, AttributeError):
-            os.sched_setaffinity(0, {1})
-
-
 def install_uvloop() -> bool:
     try:
         import uvloop
@@ -142,10 +133,36 @@ def install_uvloop() -> bool:
     return True
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
+# --------------------------------------------------------------------------------------------
+# pass or fail: a benchmark that cannot fail hides a run that never happened
+
+
+def load_failures(
+    label: str,
+    *,
+    wanted: int,
+    connected: int,
+    measured: float,
+    errors_total: int,
+    errors: Any = None,
+) -> list[str]:
+    """Why one load run does not count: fewer clients connected than asked for, nothing
+    measured, or any error. Empty when the run is good."""
+    out = []
+    if connected < wanted:
+        out.append(f"{label}: only {connected:,} of {wanted:,} clients connected")
+    if not measured:
+        out.append(f"{label}: nothing was measured")
+    if errors_total:
+        out.append(f"{label}: {errors_total:,} errors {errors if errors is not None else ''}")
+    return out
+
+
+def exit_status(failures: Sequence[str]) -> int:
+    """Print each failure to stderr; 1 if there were any, else 0."""
+    for reason in failures:
+        print(f"FAILED: {reason}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,174 +208,6 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 # --------------------------------------------------------------------------------------------
 # server processes
 
-_LIVE: list[ServerProcess] = []
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return bool(r.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-class ServerProcess:
-    """One server we start and own. ``argv`` is run under ``taskset -c <cpu>`` (taskset
-    execs, so our PID is the server's PID) in a new session (pgid == pid)."""
-
-    def __init__(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        ready_url: str,
-        log_dir: Path,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-        cpu: int | None = None,
-        startup_timeout: float = 30.0,
-    ) -> None:
-        self.name = name
-        self.argv = [str(a) for a in argv]
-        self.ready_url = ready_url
-        self.log_dir = Path(log_dir)
-        self.env = dict(os.environ if env is None else env)
-        self.cwd = cwd
-        self.cpu = cpu
-        self.startup_timeout = startup_timeout
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.ps: psutil.Process | None = None
-        self.log_path = self.log_dir / f"{name}.log"
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self) -> ServerProcess:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        argv = list(self.argv)
-        if self.cpu is not None:
-            argv = ["taskset", "-c", str(self.cpu), *argv]
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n--- {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.cwd,
-                start_new_session=True,
-            )
-        _LIVE.append(self)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise RuntimeError(f"{self.name} exited during startup:\n{self.log_tail()}")
-            if _http_ok(self.ready_url):
-                self.ps = psutil.Process(self.proc.pid)
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.name} not ready at {self.ready_url}:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU seconds of the server process (all its threads)."""
-        assert self.ps is not None
-        t = self.ps.cpu_times()
-        return float(t.user + t.system)
-
-    def cpu_split(self) -> tuple[float, float]:
-        """(user, system) CPU seconds of the server process."""
-        assert self.ps is not None
-        t = self.ps.cpu_times()
-        return float(t.user), float(t.system)
-
-    def rss_bytes(self) -> int:
-        assert self.ps is not None
-        return int(self.ps.memory_info().rss)
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM our PID, wait; then SIGKILL our own process group (only what we started)."""
-        if self.proc is None:
-            return None
-        if self.running:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-        if self in _LIVE:
-            _LIVE.remove(self)
-        return self.proc.returncode
-
-
-class CoreMeter:
-    """Busy % per core between start() and stop(), machine-wide: compare core 0 with the
-    server's own CPU % to see interference from other processes on the server's core."""
-
-    def __init__(self) -> None:
-        self._a: list[Any] = []
-
-    def start(self) -> None:
-        self._a = psutil.cpu_times(percpu=True)
-
-    def stop(self) -> list[float]:
-        out = []
-        for a, b in zip(self._a, psutil.cpu_times(percpu=True), strict=False):
-            total = sum(b) - sum(a)
-            idle = (b.idle + getattr(b, "iowait", 0.0)) - (a.idle + getattr(a, "iowait", 0.0))
-            out.append(100.0 * (total - idle) / total if total > 0 else 0.0)
-        return out
-
-
-def wait_for_quiet(max_wait: float, threshold: float = 20.0) -> float:
-    """Wait (at most ``max_wait`` s) until the machine's total CPU busy % over one second is
-    below ``threshold`` (other engineers' test runs share this box). Returns seconds waited."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < max_wait:
-        if psutil.cpu_percent(interval=1.0) < threshold:
-            break
-    return time.monotonic() - t0
-
-
-def group_cpu_seconds(root_pid: int) -> float:
-    """CPU seconds of a process and all its live children (e.g. postgres backends)."""
-    total = 0.0
-    try:
-        root = psutil.Process(root_pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            t = p.cpu_times()
-            total += t.user + t.system
-    return total
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for s in list(_LIVE):
-        with contextlib.suppress(Exception):
-            s.stop(timeout=5)
-
 
 def install_signal_handlers() -> None:
     """Turn SIGTERM/SIGHUP into KeyboardInterrupt so ``finally`` blocks stop our servers."""
@@ -369,21 +218,6 @@ def install_signal_handlers() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(ValueError, OSError):
             signal.signal(sig, _raise)
-
-
-def load_test_services() -> Any:
-    """tests/services.py (PostgresServer etc.), loaded by path: ``tests`` is not a regular
-    package, and another distribution's ``tests`` package could shadow it."""
-    import importlib.util
-
-    path = REPO / "tests" / "services.py"
-    spec = importlib.util.spec_from_file_location("draftroom_test_services", path)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def draftroom_server(

@@ -19,8 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from typing import Any
 
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
@@ -121,7 +120,20 @@ def run_one(fmt: str, state_path: str, out_dir: str) -> dict[str, float]:
     return {"read_s": t_read, "export_s": total - t_read, "peak_mb": peak_kb / 1024, "bytes": size}
 
 
-def main() -> None:
+def failures(rows: list[tuple[str, dict[str, Any]]], wanted: list[str]) -> list[str]:
+    """Why the export run misses its targets: a format that did not run, one over its time
+    target, or one over the memory ceiling."""
+    out = [f"{fmt}: did not run" for fmt in wanted if fmt not in {f for f, _ in rows}]
+    for fmt, r in rows:
+        target = TARGETS.get(fmt)
+        if target is not None and r["export_s"] >= target:
+            out.append(f"{fmt}: export took {r['export_s']:.2f} s (target < {target:g} s)")
+        if r["peak_mb"] >= PEAK_MB:
+            out.append(f"{fmt}: peak RSS {r['peak_mb']:.0f} MB (ceiling {PEAK_MB} MB)")
+    return out
+
+
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--words", type=int, default=150_000)
     parser.add_argument("--chapters", type=int, default=40)
@@ -134,14 +146,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_one(*args.child)))
-        return
+        return 0
     if args.api:
         import asyncio
 
         from export_api_bench import api_bench
 
         asyncio.run(api_bench(args.words // 100, args.api_format, build_novel))
-        return
+        return 0
 
     t0 = time.perf_counter()
     novel = build_novel(args.words, args.chapters)
@@ -155,7 +167,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
         state_path = os.path.join(tmp, "novel.ystate")
         Path(state_path).write_bytes(state)
-        for fmt in args.formats.split(","):
+        formats = args.formats.split(",")
+        for fmt in formats:
             done = subprocess.run(
                 [sys.executable, __file__, "--child", fmt, state_path, tmp],
                 capture_output=True,
@@ -175,7 +188,11 @@ def main() -> None:
             f"| {fmt} | {r['read_s']:.2f} | {r['export_s']:.2f} | {r['peak_mb']:.0f} | "
             f"{r['bytes'] / 1e6:.1f} MB | {label} | {'yes' if ok else 'NO'} |"
         )
+    reasons = failures(rows, formats)
+    for reason in reasons:
+        print(f"FAILED: {reason}", file=sys.stderr)
+    return 1 if reasons else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

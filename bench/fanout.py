@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 from common import (
     EMPTY_STATE_VECTOR,
@@ -633,7 +632,20 @@ def main(argv: list[str] | None = None) -> int:
                 {"machine": info, "args": vars(args), "results": results}, indent=2, default=str
             )
         )
-    return 0
+    return common.exit_status(
+        [
+            reason
+            for r in results
+            for reason in common.load_failures(
+                f"{names[r['server']]} @ {r['clients']}",
+                wanted=r["clients"],
+                connected=r["connected"],
+                measured=r["delivered_window"],
+                errors_total=r["errors_total"],
+                errors=r["errors"],
+            )
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgpack
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
+import msgpack
 from common import (
     EMPTY_STATE_VECTOR,
     MSG_APP,
@@ -50,6 +48,7 @@ from common import (
     ws_connect,
 )
 
+from devtools.postgres import PostgresServer
 from draftroom.crdt.protocol import encode_sync as sync_frame
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz     "
@@ -248,7 +247,7 @@ def run_store(store: str, args: argparse.Namespace, database_url: str | None) ->
     gen_cpu: list[float] = []
 
     def on_window(which: str) -> None:
-        pg_cpu = common.group_cpu_seconds(pg_pid) if pg_pid else 0.0
+        pg_cpu = common.tree_cpu_seconds(pg_pid) if pg_pid else 0.0
         marks[which] = (time.monotonic(), *server.cpu_split(), pg_cpu)
         if which == "start":
             cores.start()
@@ -361,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             if store == "postgres":
                 url = args.database_url
                 if url is None:
-                    pg = common.load_test_services().PostgresServer()
+                    pg = PostgresServer()
                     pg.start()
                     url = pg.create_database(f"bench_{int(time.time())}")
                     args._pg_pid = pg.pid
@@ -448,7 +447,20 @@ def main(argv: list[str] | None = None) -> int:
                 default=str,
             )
         )
-    return 0
+    return common.exit_status(
+        [
+            reason
+            for r in results
+            for reason in common.load_failures(
+                r["store"],
+                wanted=r["writers"],
+                connected=r["connected"],
+                measured=r["updates_acked"],
+                errors_total=r["errors_total"],
+                errors=r["errors"],
+            )
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -27,13 +27,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 import save_latency
 from common import fmt, markdown_table
+
+from devtools.postgres import PostgresServer
 
 # Benchmark writers connect without accounts (loopback only).
 BASE_ARGS = ["--allow-anonymous"]
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url = None
         if args.store == "postgres":
-            pg = common.load_test_services().PostgresServer()
+            pg = PostgresServer()
             pg.start()
             bench_args._pg_pid = pg.pid
         with otlp_sink() as endpoint:
@@ -241,7 +241,21 @@ def main(argv: list[str] | None = None) -> int:
             rows,
         )
     )
-    return 0
+    return common.exit_status(
+        [
+            reason
+            for mode in ("off", "on")
+            for i, r in enumerate(results[mode])
+            for reason in common.load_failures(
+                f"telemetry {mode}, round {i + 1}",
+                wanted=r["writers"],
+                connected=r["connected"],
+                measured=r["updates_acked"],
+                errors_total=r["errors_total"],
+                errors=r["errors"],
+            )
+        ]
+    )
 
 
 if __name__ == "__main__":

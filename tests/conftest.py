@@ -13,6 +13,12 @@ Fixtures
 DRAFTROOM_TEST_POSTGRES_URL / DRAFTROOM_TEST_REDIS_URL: use those servers instead of starting
 our own (then the kill/stop/restart methods are unavailable and raise).
 Services are started once per session, on demand. A missing binary is an error, not a skip.
+
+Property tests (Hypothesis) run under the "ci" profile unless HYPOTHESIS_PROFILE names
+another: a fixed derandomized sequence of examples, so a red run is red again on rerun and
+a green one does not turn red by luck. Long random searches are a separate command,
+``scripts/fuzz`` (profile "long"), which runs only the tests marked ``property`` (every
+Hypothesis test is marked automatically).
 """
 
 from __future__ import annotations
@@ -24,18 +30,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
-from jsclient import JSHarness
-from services import (
-    DraftroomProcess,
-    ExternalPostgres,
-    ExternalRedis,
-    PostgresServer,
-    RedisServer,
-    ServiceError,
-    run_sql,
+from devtools.draftroom import DraftroomProcess
+from devtools.jsclient import JSHarness
+from devtools.postgres import ExternalPostgres, PostgresServer, run_sql
+from devtools.process import ServiceError
+from devtools.process import free_port as _free_port
+from devtools.redis import ExternalRedis, RedisServer
+
+# -- Hypothesis profiles ----------------------------------------------------------------------
+
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, deadline=None, max_examples=40, database=None, print_blob=True
 )
-from services import free_port as _free_port
+hypothesis_settings.register_profile(
+    "long", derandomize=False, deadline=None, max_examples=2000, print_blob=True
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "property: a Hypothesis test (scripts/fuzz runs these)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)
+
 
 # -- outcome of each test phase, so teardowns can print logs only on failure -----------------
 

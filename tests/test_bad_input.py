@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import Text
 
+from devtools.inprocess import RunningServer, make_settings, running_server
 from draftroom.client import DraftroomClient
 from draftroom.crdt.awareness import AwarenessRegistry, parse_update
 from draftroom.crdt.protocol import (
@@ -24,7 +25,6 @@ from draftroom.crdt.protocol import (
     write_varbytes,
 )
 from draftroom.document.load import build_doc
-from inprocess import RunningServer, make_settings, running_server
 
 
 @pytest.fixture

@@ -4,19 +4,13 @@ and unmodified JavaScript y-websocket clients."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from jsclient import JSHarness
-
-os.environ.setdefault("DRAFTROOM_CLUSTER_NO_MAIN", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy"))
-from cluster import Cluster
+from devtools.cluster import Cluster
+from devtools.jsclient import JSHarness
 
 NODE_ARGS: tuple[str, ...] = ("--catchup-seconds", "0.5", "--allow-anonymous")  # no accounts here
 

@@ -1,5 +1,6 @@
-"""Smoke tests of the test infrastructure itself: services.py, conftest fixtures, the JS
-harness. (The Draftroom server is replaced by a stand-in here; its own tests use the real one.)
+"""Smoke tests of the test infrastructure itself: the devtools service processes, the
+conftest fixtures, the JS harness. (The Draftroom server is replaced by a stand-in here;
+its own tests use the real one.)
 """
 
 from __future__ import annotations
@@ -16,17 +17,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from jsclient import RELAY, JSHarness, JSHarnessError, find_node
-from services import (
-    DraftroomProcess,
-    ExternalPostgres,
-    ExternalRedis,
-    PostgresServer,
-    RedisServer,
-    ServiceError,
-    port_open,
-    redis_command,
-)
+from devtools.draftroom import DraftroomProcess
+from devtools.jsclient import RELAY, JSHarness, JSHarnessError, find_node
+from devtools.postgres import ExternalPostgres, PostgresServer
+from devtools.process import ServiceError, port_open
+from devtools.redis import ExternalRedis, RedisServer, redis_command
 
 # -- PostgreSQL -------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from jsclient import JSHarness
+from devtools.jsclient import JSHarness
 
 
 def is_subsequence(word: str, text: str) -> bool:

@@ -10,19 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.inprocess import RunningServer, make_settings, running_server
+from devtools.waiting import eventually
 from draftroom.bus.redis import RedisBus
 from draftroom.client import DraftroomClient
 from draftroom.crdt.awareness import encode_update
 from draftroom.crdt.protocol import encode_awareness
-from inprocess import RunningServer, make_settings, running_server
-
-
-async def eventually(check, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + within
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

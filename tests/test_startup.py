@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services import free_port
+from devtools.process import free_port
 
 
 def _log_line(node: Any, needle: str, within: float = 10.0) -> str:

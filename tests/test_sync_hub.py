@@ -10,10 +10,11 @@ import pytest
 import websockets
 from pycrdt import Doc, Text
 
+from devtools.inprocess import RunningServer, make_settings, running_server
+from devtools.waiting import eventually
 from draftroom.client import DraftroomClient
 from draftroom.crdt.awareness import encode_update
 from draftroom.crdt.protocol import SyncType, encode_awareness, encode_sync
-from inprocess import RunningServer, make_settings, running_server
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -27,14 +28,6 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 async def sqlite_server(tmp_path: Path) -> AsyncIterator[RunningServer]:
     async with running_server(make_settings(tmp_path)) as running:
         yield running
-
-
-async def eventually(check, within: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + within
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 async def test_edits_are_acknowledged_after_commit_and_reach_others(server: RunningServer) -> None:

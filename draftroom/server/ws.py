@@ -76,8 +76,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     finally:
         hub.connections.discard(conn)
         conn.stop()  # always wake the writer: it sends any pending close frame, then ends
-        await asyncio.gather(writer, return_exceptions=True)
-        await admission.release(websocket.app.state.auth)
+        try:
+            await asyncio.gather(writer, return_exceptions=True)
+        finally:
+            # The slot under the user's connection cap must come back even when a second
+            # cancellation (a shutdown) lands during this cleanup: a lease left behind is
+            # renewed forever and locks the user out. Shielded, the release always finishes.
+            await asyncio.shield(admission.release(websocket.app.state.auth))
 
 
 async def _read_loop(

@@ -13,6 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.inprocess import make_settings, running_server
+from devtools.redis import RedisServer
+from devtools.waiting import eventually
 from draftroom.agents.base import ANONYMOUS, AgentContext
 from draftroom.agents.cache.breaker import CircuitBreaker
 from draftroom.agents.cache.keys import make_key
@@ -20,10 +23,7 @@ from draftroom.agents.cache.redis_store import RedisStore
 from draftroom.agents.cache.tiered import ReplyCache
 from draftroom.client import DraftroomClient
 from draftroom.document.text import from_plain
-from inprocess import make_settings, running_server
-from services import RedisServer
 
-from .conftest import eventually
 from .helpers import invoke
 
 

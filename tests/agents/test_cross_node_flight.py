@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 
+from devtools.fake_openai import FakeOpenAI
+from devtools.inprocess import RunningServer, make_settings, running_server
 from draftroom.client import DraftroomClient
-from inprocess import RunningServer, make_settings, running_server
 
-from .fake_openai import FakeOpenAI
 from .helpers import invoke, reply_of
 
 TEXT = "The harbour was silent. A letter waited on the table."

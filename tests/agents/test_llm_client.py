@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.fake_openai import FakeOpenAI
 from draftroom.agents.base import Usage
 from draftroom.agents.llm.client import LLMClient, LLMError
 from draftroom.agents.tokens import TokenCounter
 from draftroom.config import Settings
-
-from .fake_openai import FakeOpenAI
 
 MESSAGES = [{"role": "user", "content": "Say something about the sea." * 4}]
 

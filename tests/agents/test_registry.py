@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.inprocess import make_settings, running_server
 from draftroom.agents.registry import load_agents
 from draftroom.client import DraftroomClient
-from inprocess import make_settings, running_server
 
 from .helpers import invoke, reply_of
 

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.fake_openai import FakeOpenAI
+from devtools.inprocess import RunningServer, make_settings, running_server
+from devtools.waiting import eventually
 from draftroom.client import DraftroomClient
-from inprocess import RunningServer, make_settings, running_server
 
-from .conftest import eventually
-from .fake_openai import FakeOpenAI
 from .helpers import agent_events, invoke, reply_of
 
 TEXT = "It was a very unique night.\nWe will utilize the the lantern."

@@ -7,11 +7,11 @@ from typing import Any
 
 import httpx
 
+from devtools.fake_openai import FakeOpenAI
+from devtools.waiting import eventually
 from draftroom.client import DraftroomClient
 from draftroom.crdt.protocol import encode_app
 
-from .conftest import eventually
-from .fake_openai import FakeOpenAI
 from .helpers import agent_events, invoke, reply_of
 
 

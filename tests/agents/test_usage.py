@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.fake_openai import FakeOpenAI
+from devtools.inprocess import RunningServer, make_settings, running_server
 from draftroom.client import DraftroomClient
-from inprocess import RunningServer, make_settings, running_server
 
-from .fake_openai import FakeOpenAI
 from .helpers import invoke, reply_of
 
 PRICES = {"test-model": {"input": 2.0, "output": 10.0}}  # USD per 1M tokens

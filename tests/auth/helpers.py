@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import websockets
 
+from devtools.inprocess import RunningServer, make_settings, running_server
 from draftroom.auth.users import User, Users
 from draftroom.server.hub import Hub
-from inprocess import RunningServer, make_settings, running_server
 
 
 def auth_settings(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Any:

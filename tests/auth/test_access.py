@@ -300,7 +300,7 @@ async def test_flooding_client_is_throttled_then_closed_without_slowing_the_room
 def test_anonymous_needs_loopback(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from inprocess import make_settings
+    from devtools.inprocess import make_settings
 
     settings = replace(make_settings(tmp_path), host="0.0.0.0")
     with pytest.raises(ValueError, match="loopback"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from auth.helpers import add_user, auth_server, bearer, login
-from inprocess import make_settings, running_server
+from devtools.inprocess import make_settings, running_server
 
 
 async def test_csrf_is_needed_whatever_other_authorization_header_comes(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from auth.helpers import add_user, auth_server, bearer, login, ws_close
+from devtools.jsclient import JSHarness
 from draftroom.client import DraftroomClient
 from draftroom.document.load import build_doc
-from jsclient import JSHarness
 
 ROLES = ["owner", "editor", "commenter", "viewer", None]  # None: no role at all
 ALLOWED = {

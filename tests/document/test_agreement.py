@@ -18,11 +18,11 @@ from export.builders import B, h, li, make_doc, p, plain_doc, ul
 from export.samples import rich_doc
 from pycrdt import Doc, Text
 
+from devtools.inprocess import RunningServer, make_settings, running_server
 from draftroom.client import DraftroomClient
 from draftroom.document.tree import Text as Run
 from draftroom.document.tree import iter_inlines, plain_text
 from draftroom.export.worker import Source, read_source
-from inprocess import RunningServer, make_settings, running_server
 
 WORD = re.compile(r"\w+")
 

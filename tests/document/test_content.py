@@ -15,10 +15,10 @@ import pytest
 from export.builders import B, make_doc, p, plain_doc
 from pycrdt import Doc, Map, Text, XmlFragment
 
+from devtools.inprocess import RunningServer, make_settings, running_server
+from devtools.jsclient import find_node
 from draftroom.client import DraftroomClient
 from draftroom.document.text import content
-from inprocess import RunningServer, make_settings, running_server
-from jsclient import find_node
 
 JS = Path(__file__).parents[1] / "js"
 

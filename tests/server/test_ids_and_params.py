@@ -10,8 +10,8 @@ import httpx
 import pytest
 from auth.helpers import add_user, auth_server, bearer, login, ws_close
 
+from devtools.inprocess import RunningServer, make_settings, running_server
 from draftroom.client import DraftroomClient
-from inprocess import RunningServer, make_settings, running_server
 
 TOKEN = "admin-test-token"
 

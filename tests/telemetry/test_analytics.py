@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 from auth.helpers import add_user, auth_server, bearer, login
 
+from devtools.inprocess import make_settings, running_server
 from draftroom.client import DraftroomClient
 from draftroom.telemetry.analytics import DAY, INSERT, Event
 from draftroom.telemetry.node import analytics_for
-from inprocess import make_settings, running_server
 
 TOKEN = "admin-test-token"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
+from devtools.inprocess import make_settings, running_server
 from draftroom.client import DraftroomClient
-from inprocess import make_settings, running_server
 
 
 def total(metrics: str, name: str, **labels: str) -> float:

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
+from devtools.inprocess import make_settings, running_server
+from devtools.process import free_port
 from draftroom.client import DraftroomClient
 from draftroom.telemetry import metrics
 from draftroom.telemetry.tracing import FANOUT_SAMPLE_EVERY
-from inprocess import make_settings, running_server
-from services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 OBS = ROOT / "deploy" / "observability"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from devtools.inprocess import make_settings, running_server
 from draftroom.client import DraftroomClient
-from inprocess import make_settings, running_server
 
 
 async def test_edit_is_one_trace_across_two_nodes(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,7 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from inprocess import serving
+from devtools.inprocess import serving
+from devtools.waiting import eventually
 
 
 @dataclass
@@ -119,11 +119,7 @@ class FakeOpenAI:
             raise
 
     async def wait_for(self, check: Any, within: float = 5.0) -> None:
-        deadline = time.monotonic() + within
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError("fake OpenAI server: condition not reached")
-            await asyncio.sleep(0.02)
+        await eventually(check, within, what="fake OpenAI server")
 
 
 @asynccontextmanager

@@ -71,7 +71,7 @@ async def serving(
     """
     server = uvicorn.Server(config)
     # Tests own the signal handlers; the server must not take them.
-    server.capture_signals = _no_signals  # type: ignore[method-assign]
+    server.capture_signals = _no_signals  # type: ignore[method-assign,assignment]
     task = asyncio.get_running_loop().create_task(server.serve())
     for _ in range(500):
         if server.started or task.done():

@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-JS_DIR = Path(__file__).resolve().parent / "js"
+# The harness scripts and their node_modules stay with the tests that pin their versions.
+JS_DIR = Path(__file__).resolve().parent.parent / "tests" / "js"
 HARNESS = JS_DIR / "harness.mjs"
 RELAY = JS_DIR / "relay.mjs"
 

@@ -1,0 +1,16 @@
+"""Test and development support for Draftroom: real service processes and test clients.
+
+The test suite, the benchmarks (bench/), the load tests (loadtests/) and the local cluster
+(deploy/cluster.py) all start PostgreSQL, Redis, Draftroom nodes and JavaScript clients the
+same way, so that code lives here, installed by the ``test`` and ``bench`` extras, instead
+of being imported out of ``tests/`` through ``sys.path``. One job per module:
+
+- ``process``: the one process supervisor, ``free_port``, CPU pinning and accounting
+- ``postgres``, ``redis`` (with a tiny RESP client), ``draftroom``: the three servers
+- ``cluster``: PostgreSQL + Redis + N nodes + HAProxy on loopback
+- ``inprocess``: a Draftroom app served by uvicorn inside the test's event loop
+- ``jsclient``: unmodified JavaScript Yjs clients driven from Python
+- ``fake_openai``: a real OpenAI-compatible HTTP server on loopback
+- ``memory_store``: the ``Store`` protocol in memory, for unit tests of rooms
+- ``waiting``: ``eventually()``
+"""

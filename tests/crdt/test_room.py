@@ -1,0 +1,241 @@
+"""Room, alone: a fake peer, the in-memory store, a recording bus; no server, no socket.
+
+The edit path is checked step by step (receive -> validate -> append -> fan-out -> ack
+after commit), along with what a room refuses and how it orders and repairs updates that
+other nodes committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import pytest
+from pycrdt import Doc, Text
+
+from devtools.memory_store import MemoryStore
+from devtools.waiting import eventually
+from draftroom.bus.base import UPDATE, Envelope
+from draftroom.crdt.protocol import MessageType, SyncType, encode_sync
+from draftroom.crdt.room import Rejected, Room, RoomLimits
+
+
+@dataclass(eq=False)
+class FakePeer:
+    """What a room sees of a connection, with everything it is sent kept for checking."""
+
+    app_messages: bool = True
+    read_only: bool = False
+    user: str | None = "ada"
+    awareness_ids: set[int] = field(default_factory=set)
+    updates_received: int = 0
+    frames: list[bytes] = field(default_factory=list)
+    acks: list[tuple[int, int]] = field(default_factory=list)
+    closed: tuple[int, str] | None = None
+
+    def send(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    def ack(self, upto: int, version: int) -> None:
+        self.acks.append((upto, version))
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def updates(self) -> list[bytes]:
+        return [f for f in self.frames if f[:2] == bytes((MessageType.SYNC, SyncType.UPDATE))]
+
+    def app(self) -> list[dict[str, Any]]:
+        return [msgpack.unpackb(f[1:]) for f in self.frames if f[0] == MessageType.DRAFTROOM]
+
+
+class RecordingBus:
+    node_id = "node-a"
+
+    def __init__(self) -> None:
+        self.published: list[Envelope] = []
+
+    def publish(self, envelope: Envelope) -> None:
+        self.published.append(envelope)
+
+
+def make_room(store: MemoryStore, bus: RecordingBus, **limits: int) -> Room:
+    return Room(
+        "doc",
+        Doc(),
+        version=0,
+        snapshot_seq=0,
+        size_bytes=0,
+        store=store,  # type: ignore[arg-type]
+        limits=RoomLimits(
+            max_document_bytes=limits.get("max_document_bytes", 1_000_000),
+            compact_after=limits.get("compact_after", 10_000),
+        ),
+        bus=bus,  # type: ignore[arg-type]
+    )
+
+
+class Writer:
+    """A client-side Yjs document producing real updates."""
+
+    def __init__(self, client_id: int = 1) -> None:
+        self.doc = Doc(client_id=client_id)
+        self.text = self.doc.get("text", type=Text)
+
+    def type(self, index: int, chars: str) -> bytes:
+        before = self.doc.get_state()
+        self.text.insert(index, chars)
+        return self.doc.get_update(before)
+
+
+def text_of(room: Room) -> str:
+    return str(room.doc.get("text", type=Text))
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def bus() -> RecordingBus:
+    return RecordingBus()
+
+
+async def test_an_edit_is_applied_appended_fanned_out_then_acked_after_commit(
+    store: MemoryStore, bus: RecordingBus
+) -> None:
+    room = make_room(store, bus)
+    alice, bob = FakePeer(), FakePeer(user="bob")
+    room.join(alice)
+    room.join(bob)
+    store.hold()
+    update = Writer().type(0, "It was")
+
+    room.receive(alice, encode_sync(SyncType.UPDATE, update))
+
+    assert text_of(room) == "It was"  # validated by applying
+    assert store.appends == 1 and len(store.pending) == 1  # queued, not yet committed
+    assert bob.updates() == [encode_sync(SyncType.UPDATE, update)]  # fanned out at once
+    assert alice.updates() == []  # never echoed to its sender
+    assert alice.acks == [] and bus.published == []  # nothing promised before the commit
+
+    store.commit()
+    await eventually(lambda: alice.acks)
+    assert alice.acks == [(1, 1)]
+    assert room.version == 1
+    # other nodes hear of it once, after the commit, with its sequence number
+    assert [(e.kind, e.seq, e.payload) for e in bus.published] == [(UPDATE, 1, update)]
+    assert (await store.load("doc")).updates == [update]
+
+
+async def test_a_failed_commit_breaks_the_room_instead_of_acking(
+    store: MemoryStore, bus: RecordingBus
+) -> None:
+    room = make_room(store, bus)
+    alice = FakePeer()
+    room.join(alice)
+    store.hold()
+    room.receive(alice, encode_sync(SyncType.UPDATE, Writer().type(0, "lost")))
+    store.fail()
+    await eventually(lambda: alice.closed)
+    assert alice.closed is not None and alice.closed[0] == 1011
+    assert alice.acks == [] and room.closed
+
+
+async def test_a_read_only_peer_changes_nothing_and_is_told_why(
+    store: MemoryStore, bus: RecordingBus
+) -> None:
+    room = make_room(store, bus)
+    viewer, other = FakePeer(read_only=True, user="vic"), FakePeer(user="bob")
+    room.join(viewer)
+    room.join(other)
+
+    room.receive(viewer, encode_sync(SyncType.UPDATE, Writer().type(0, "graffiti")))
+    await asyncio.sleep(0)
+
+    assert text_of(room) == ""
+    assert store.appends == 0 and other.updates() == [] and bus.published == []
+    assert viewer.closed is None  # the socket stays open for sync and presence
+    assert [m["code"] for m in viewer.app() if m["type"] == "error"] == ["read_only"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (encode_sync(SyncType.UPDATE, b"\x01\x02\x03\xff"), 1007),  # not a Yjs update
+        (bytes([MessageType.SYNC, SyncType.UPDATE, 50, 1]), 1002),  # truncated
+        (bytes([42, 0]), 1003),  # unknown message type
+    ],
+)
+async def test_malformed_input_is_rejected_and_changes_nothing(
+    store: MemoryStore, bus: RecordingBus, frame: bytes, code: int
+) -> None:
+    room = make_room(store, bus)
+    alice, bob = FakePeer(), FakePeer(user="bob")
+    room.join(alice)
+    room.join(bob)
+    room.receive(alice, encode_sync(SyncType.UPDATE, Writer().type(0, "kept")))
+    await eventually(lambda: alice.acks)
+
+    with pytest.raises(Rejected) as rejected:
+        room.receive(alice, frame)
+
+    assert rejected.value.code == code
+    assert text_of(room) == "kept" and store.appends == 1
+    assert len(bob.updates()) == 1
+    assert not room.closed  # one bad client does not take the room down
+
+
+async def test_an_edit_over_the_size_limit_is_rejected(
+    store: MemoryStore, bus: RecordingBus
+) -> None:
+    room = make_room(store, bus, max_document_bytes=100)
+    alice = FakePeer()
+    room.join(alice)
+    with pytest.raises(Rejected) as rejected:
+        room.receive(alice, encode_sync(SyncType.UPDATE, Writer().type(0, "x" * 200)))
+    assert rejected.value.code == 4413
+    assert text_of(room) == "" and store.appends == 0
+
+
+async def test_remote_updates_out_of_order_advance_the_version_only_when_contiguous(
+    store: MemoryStore, bus: RecordingBus
+) -> None:
+    room = make_room(store, bus)
+    reader = FakePeer()
+    room.join(reader)
+    w = Writer(client_id=7)
+    first, second = w.type(0, "ab"), w.type(2, "cd")
+
+    room.remote_update(2, second)
+    assert room.version == 0  # seq 1 is still missing
+    room.remote_update(1, first)
+    assert room.version == 2
+    assert text_of(room) == "abcd"
+    room.remote_update(2, second)  # a duplicate delivery is ignored
+    assert len(reader.updates()) == 2
+    assert room.gap_repairs == 0
+
+
+async def test_a_gap_that_stays_open_is_repaired_from_the_store(
+    store: MemoryStore, bus: RecordingBus
+) -> None:
+    room = make_room(store, bus)
+    reader = FakePeer()
+    room.join(reader)
+    w = Writer(client_id=9)
+    first, second = w.type(0, "one "), w.type(4, "two")
+    # another node committed both; pub/sub delivered only the second
+    store.append("doc", first)
+    store.append("doc", second)
+    await store.flush()
+
+    room.remote_update(2, second)
+    assert room.version == 0
+
+    await eventually(lambda: room.version == 2, 5, what="gap repaired from the store")
+    assert text_of(room) == "one two"
+    assert room.gap_repairs == 1
