@@ -17,7 +17,7 @@ from pycrdt import Text
 
 from devtools.inprocess import make_settings, running_server
 from devtools.jsclient import JS_DIR, find_node
-from draftroom.store.compaction import build_doc
+from draftroom.document.load import build_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "client.mjs"
