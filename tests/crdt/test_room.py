@@ -183,7 +183,7 @@ async def test_malformed_input_is_rejected_and_changes_nothing(
     with pytest.raises(Rejected) as rejected:
         room.receive(alice, frame)
 
-    assert rejected.value.code == code
+    assert rejected.value.close_code == code
     assert text_of(room) == "kept" and store.appends == 1
     assert len(bob.updates()) == 1
     assert not room.closed  # one bad client does not take the room down
@@ -197,7 +197,7 @@ async def test_an_edit_over_the_size_limit_is_rejected(
     room.join(alice)
     with pytest.raises(Rejected) as rejected:
         room.receive(alice, encode_sync(SyncType.UPDATE, Writer().type(0, "x" * 200)))
-    assert rejected.value.code == 4413
+    assert rejected.value.close_code == 4413
     assert text_of(room) == "" and store.appends == 0
 
 
