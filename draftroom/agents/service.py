@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,12 +48,14 @@ from draftroom.agents.text import DocumentText, RoomTexts, read_text
 from draftroom.agents.tokens import TokenCounter
 from draftroom.agents.usage import UsageLog
 from draftroom.agents.warmer import Warmer
+from draftroom.features import BaseFeature, ControlHandler
 from draftroom.store.compaction import build_doc
 from draftroom.telemetry import metrics
-from draftroom.telemetry.node import analytics_for
 
 if TYPE_CHECKING:
-    from draftroom.server.hub import Hub
+    from draftroom.analytics.recorder import Analytics
+    from draftroom.crdt.room import Room
+    from draftroom.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +93,11 @@ class Prepared:
         return "hit" if self.cached is not None else "joined" if self.joined else "miss"
 
 
-class AgentService:
-    def __init__(self, hub: Hub) -> None:
+class AgentService(BaseFeature):
+    def __init__(self, hub: Node, analytics: Analytics | None = None) -> None:
         settings = hub.settings
         self.hub = hub
+        self.analytics = analytics
         self.settings = settings
         self.agents = load_agents()
         tokens = TokenCounter(settings.agent_tokenizer_file)
@@ -124,6 +127,14 @@ class AgentService:
             self, settings.agent_warm_window_seconds, settings.agent_warm_interval_seconds
         )
         self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- feature hooks ----------------------------------------------------------------
+
+    def control_handlers(self) -> Mapping[str, ControlHandler]:
+        return {INVALIDATE: self.on_invalidate}
+
+    def on_room_advance(self, room: Room) -> None:
+        self.warmer.advanced(room)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -203,9 +214,8 @@ class AgentService:
         (metrics.cache_hit if cached is not None else metrics.cache_miss)("agent")
         if selection is None:
             self.warmer.asked(inv.doc_id, agent, ctx.params, key)
-        events = analytics_for(self.hub)
-        if events is not None:
-            events.record("agent.used", inv.requester.id, inv.doc_id, label=agent.name)
+        if self.analytics is not None:
+            self.analytics.record("agent.used", inv.requester.id, inv.doc_id, label=agent.name)
         if cached is None and agent.uses_llm:
             await self.usage.check_budget(inv.requester)
         joined = cached is None and (
@@ -243,7 +253,7 @@ class AgentService:
         return view, ctx, key
 
     async def read_document(self, doc_id: str) -> DocumentText:
-        room = self.hub.rooms.rooms.get(doc_id)
+        room = self.hub.rooms.get(doc_id)
         if room is not None and not room.closed:
             return self.texts.of(room)
         if await self.hub.store.get_document(doc_id) is None:

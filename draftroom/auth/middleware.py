@@ -13,14 +13,15 @@ from draftroom.server.errors import error_response
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, auth: Auth) -> None:
         self.app = app
+        self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
-        auth: Auth = scope["app"].state.auth
+        auth = self.auth
         conn = HTTPConnection(scope)
         headers = Headers(scope=scope)
         response: Response | None = None

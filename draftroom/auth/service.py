@@ -1,7 +1,8 @@
-"""The auth service: one per hub. Resolves credentials to principals, answers
+"""The auth service: one per node. Resolves credentials to principals, answers
 "may this principal do that to this document?", and revokes access everywhere.
 
-Installed by ``install(app, hub)``; handlers reach it as ``app.state.auth``.
+A feature of the node (``draftroom.features``), installed by the composition root
+(``server/app.py``); handlers reach it as ``node.feature(Auth)``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 
@@ -24,15 +26,19 @@ from draftroom.auth.sessions import Sessions
 from draftroom.auth.tokens_util import API_TOKEN_PREFIX, SESSION_PREFIX
 from draftroom.auth.users import Users
 from draftroom.config import Settings
+from draftroom.features import BaseFeature
 from draftroom.server.errors import ApiError
-from draftroom.telemetry.node import erase_user as erase_user_events
 
 if TYPE_CHECKING:
-    from draftroom.server.hub import Hub
+    from draftroom.node import Node
 
 log = logging.getLogger(__name__)
 
 REVOKE = "auth.revoke"
+# Sent to every node once an account is gone; features holding per-user data
+# (analytics) erase it. {"type": "user.deleted", "user": <id>}
+USER_DELETED = "user.deleted"
+Announce = Callable[[dict[str, Any]], None]
 
 
 class RateLimited(ApiError):
@@ -66,8 +72,21 @@ def client_ip(conn: HTTPConnection) -> str:
     return conn.client.host if conn.client else "unknown"
 
 
-class Auth:
-    def __init__(self, hub: Hub) -> None:
+async def delete_account(
+    sessions: Sessions, users: Users, user_id: str, announce: Announce
+) -> bool:
+    """The one way an account is deleted, for the API and ``draftroom user delete``:
+    end its sessions, delete it, then tell every node (sockets are cut off, and
+    features erase what they hold about the user)."""
+    await sessions.revoke_user(user_id)
+    found = await users.delete(user_id)
+    announce({"type": REVOKE, "user": user_id})
+    announce({"type": USER_DELETED, "user": user_id})
+    return found
+
+
+class Auth(BaseFeature):
+    def __init__(self, hub: Node) -> None:
         settings = hub.settings
         problem = settings_problem(settings)
         if problem:
@@ -209,11 +228,7 @@ class Auth:
         self.announce(session=token_hash)
 
     async def delete_user(self, user_id: str) -> bool:
-        await self.sessions.revoke_user(user_id)
-        found = await self.users.delete(user_id)
-        self.announce(user=user_id)
-        await erase_user_events(self.hub, user_id)  # usage analytics (issue 7)
-        return found
+        return await delete_account(self.sessions, self.users, user_id, self.hub.broadcast_control)
 
     async def revoke_token(self, token_id: str) -> bool:
         found = await self.tokens.revoke(token_id)

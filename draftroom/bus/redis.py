@@ -68,8 +68,14 @@ class RedisBus:
             self.url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10
         )
 
-    async def start(self, on_message: Handler, on_reconnect: Callable[[], None]) -> None:
+    async def start(
+        self,
+        on_message: Handler,
+        on_reconnect: Callable[[], None],
+        on_subscribed: Callable[[str], None] | None = None,
+    ) -> None:
         self._on_message = on_message
+        self.on_subscribed = on_subscribed
         self._on_reconnect = on_reconnect
         loop = asyncio.get_running_loop()
         self._tasks = [

@@ -42,6 +42,7 @@ from draftroom.export.worker import (
     render_compiled,
     render_source,
 )
+from draftroom.features import BaseFeature
 from draftroom.store.base import DocumentMeta, Store
 from draftroom.telemetry import metrics
 
@@ -116,7 +117,7 @@ def output_for(metas: list[DocumentMeta], fmt: str, mode: str, options: ExportOp
     return Output(f"export-{fmt}.zip", "application/zip")
 
 
-class ExportService:
+class ExportService(BaseFeature):
     def __init__(self, settings: Settings, store: Store, broadcast: Broadcast) -> None:
         self.settings = settings
         self.store = store
@@ -131,9 +132,12 @@ class ExportService:
 
     # -- lifecycle --------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._cleaner = asyncio.get_running_loop().create_task(self._clean_loop())
+
+    async def stop(self) -> None:
+        await self.close()
 
     async def close(self) -> None:
         tasks = [*self._tasks, *([self._cleaner] if self._cleaner else [])]

@@ -13,16 +13,12 @@ from draftroom.auth.permissions import authorize
 from draftroom.crdt.content import document_text
 from draftroom.server.body import json_object
 from draftroom.server.errors import ApiError
-from draftroom.server.hub import Hub
+from draftroom.server.services import auth_of, node_of
 from draftroom.store.base import StoreError, valid_doc_id
 from draftroom.store.compaction import build_doc
 
 MAX_TITLE = 500
 MAX_PAGE = 500
-
-
-def _hub(request: Request) -> Hub:
-    return request.app.state.hub
 
 
 def _title(body: dict[str, Any], default: str | None) -> str:
@@ -57,19 +53,19 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    hub = _hub(request)
-    if hub.draining:
+    node = node_of(request)
+    if node.draining:
         return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
     try:
-        await hub.store.ping()
+        await node.store.ping()
     except StoreError as exc:
         return JSONResponse(
-            {"status": "unavailable", "checks": {"store": str(exc), **hub.status()}},
+            {"status": "unavailable", "checks": {"store": str(exc), **node.status()}},
             status_code=503,
         )
     # A node whose bus is down still serves its own clients and saves their edits:
     # ready, but degraded, so a load balancer keeps it in rotation.
-    checks = {"store": "ok", **hub.status()}
+    checks = {"store": "ok", **node.status()}
     status = "ready" if all(v == "ok" for v in checks.values()) else "degraded"
     return JSONResponse({"status": status, "checks": checks})
 
@@ -77,12 +73,12 @@ async def readyz(request: Request) -> Response:
 async def list_documents(request: Request) -> Response:
     limit = _int_param(request, "limit", 100, MAX_PAGE)
     offset = _int_param(request, "offset", 0, 10**9)
-    principal = await request.app.state.auth.require(request)
-    store = _hub(request).store
+    principal = await auth_of(request).require(request)
+    store = node_of(request).store
     if principal.is_admin:
         docs = await store.list_documents(limit, offset)
     else:  # only documents the caller holds a role on
-        ids = await request.app.state.auth.members.documents_of(principal.user_id, limit, offset)
+        ids = await auth_of(request).members.documents_of(principal.user_id, limit, offset)
         found = [await store.get_document(doc_id) for doc_id in ids]
         docs = [d for d in found if d is not None]
     return JSONResponse(
@@ -91,7 +87,7 @@ async def list_documents(request: Request) -> Response:
 
 
 async def create_document(request: Request) -> Response:
-    auth = request.app.state.auth
+    auth = auth_of(request)
     principal = await auth.require(request)
     if "write" not in principal.scopes:
         raise ApiError(403, "forbidden", "creating documents needs the write scope")
@@ -99,7 +95,7 @@ async def create_document(request: Request) -> Response:
     doc_id = body.get("id") or uuid.uuid4().hex
     if not isinstance(doc_id, str) or not valid_doc_id(doc_id):
         raise ApiError(422, "invalid_id", "id must match [A-Za-z0-9][A-Za-z0-9._~:@/-]{0,199}")
-    meta = await _hub(request).store.create_document(doc_id, _title(body, ""))
+    meta = await node_of(request).store.create_document(doc_id, _title(body, ""))
     if meta is None:
         raise ApiError(409, "exists", f"document {doc_id!r} already exists")
     if not principal.anonymous:
@@ -109,7 +105,7 @@ async def create_document(request: Request) -> Response:
 
 async def get_document(request: Request) -> Response:
     await authorize(request, _doc_id(request), "read")
-    meta = await _hub(request).store.get_document(_doc_id(request))
+    meta = await node_of(request).store.get_document(_doc_id(request))
     if meta is None:
         raise ApiError(404, "not_found", "no such document")
     return JSONResponse(meta.to_json())
@@ -122,38 +118,38 @@ async def update_document(request: Request) -> Response:
     unknown = set(body) - {"title"}
     if unknown:
         raise ApiError(422, "invalid", f"unknown fields: {', '.join(sorted(unknown))}")
-    meta = await _hub(request).store.update_document(doc_id, _title(body, None))
+    meta = await node_of(request).store.update_document(doc_id, _title(body, None))
     if meta is None:
         raise ApiError(404, "not_found", "no such document")
     return JSONResponse(meta.to_json())
 
 
 async def delete_document(request: Request) -> Response:
-    hub = _hub(request)
+    node = node_of(request)
     doc_id = _doc_id(request)
     await authorize(request, doc_id, "delete")
-    if await hub.store.get_document(doc_id) is None:
+    if await node.store.get_document(doc_id) is None:
         raise ApiError(404, "not_found", "no such document")
     # Close live editors first and let their queued saves land, so nothing
     # re-creates the document right after it is deleted.
-    hub.rooms.close_room(doc_id, 4404, "document deleted")
-    await hub.store.flush()
-    await hub.store.delete_document(doc_id)
-    await request.app.state.auth.members.remove_document(doc_id)
+    node.rooms.close_room(doc_id, 4404, "document deleted")
+    await node.store.flush()
+    await node.store.delete_document(doc_id)
+    await auth_of(request).members.remove_document(doc_id)
     return Response(status_code=204)
 
 
 async def document_content(request: Request) -> Response:
-    hub = _hub(request)
+    node = node_of(request)
     doc_id = _doc_id(request)
     await authorize(request, doc_id, "read")
-    room = hub.rooms.rooms.get(doc_id)
+    room = node.rooms.get(doc_id)
     if room is not None and not room.closed:
         return JSONResponse({"id": doc_id, "version": room.version, **document_text(room.doc)})
-    meta = await hub.store.get_document(doc_id)
+    meta = await node.store.get_document(doc_id)
     if meta is None:
         raise ApiError(404, "not_found", "no such document")
-    state = await hub.store.load(doc_id)
+    state = await node.store.load(doc_id)
     doc = build_doc(state.snapshot, state.updates)
     return JSONResponse({"id": doc_id, "version": state.seq, **document_text(doc)})
 

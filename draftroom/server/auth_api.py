@@ -29,10 +29,11 @@ from draftroom.auth.users import UserError
 from draftroom.server.api import _doc_id
 from draftroom.server.body import json_object
 from draftroom.server.errors import ApiError
+from draftroom.server.services import auth_of
 
 
 def _auth(request: Request) -> Auth:
-    return request.app.state.auth
+    return auth_of(request)
 
 
 def _string(body: dict[str, Any], name: str, limit: int = 1024) -> str:
@@ -231,8 +232,6 @@ def _last_owner() -> ApiError:
     return ApiError(409, "last_owner", "a document needs an owner: make someone else owner first")
 
 
-# Listed before the document routes in app.py: "/api/documents/{id:path}" would
-# otherwise swallow ".../members/...".
 routes = [
     Route("/api/sessions", login, methods=["POST"]),
     Route("/api/sessions", logout, methods=["DELETE"]),

@@ -10,8 +10,8 @@ from types import FrameType
 import uvicorn
 
 from draftroom.config import Settings
+from draftroom.node import Node
 from draftroom.server.app import create_app
-from draftroom.server.hub import Hub
 
 
 class DrainingServer(uvicorn.Server):
@@ -19,9 +19,9 @@ class DrainingServer(uvicorn.Server):
     then let uvicorn shut down. (uvicorn alone closes sockets first and runs the
     app's shutdown after.) A second signal exits at once."""
 
-    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+    def __init__(self, config: uvicorn.Config, node: Node) -> None:
         super().__init__(config)
-        self.hub = hub
+        self.node = node
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain_task: asyncio.Task[None] | None = None
 
@@ -37,7 +37,7 @@ class DrainingServer(uvicorn.Server):
         gc.set_threshold(young * 10, middle, old)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._loop is None or self.hub.draining or self.should_exit:
+        if self._loop is None or self.node.draining or self.should_exit:
             super().handle_exit(sig, frame)
             return
         # Signal handlers run between bytecodes of the loop's thread; hand over.
@@ -46,16 +46,16 @@ class DrainingServer(uvicorn.Server):
     def _drain_then_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._drain_task is not None:
             return
-        self._drain_task = asyncio.get_running_loop().create_task(self.hub.drain())
+        self._drain_task = asyncio.get_running_loop().create_task(self.node.drain())
         self._drain_task.add_done_callback(
             lambda _: super(DrainingServer, self).handle_exit(sig, frame)
         )
 
 
 def run(settings: Settings) -> None:
-    hub = Hub(settings)
+    node = Node(settings)
     config = uvicorn.Config(
-        create_app(settings, hub),
+        create_app(settings, node),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -67,4 +67,4 @@ def run(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.drain_seconds) + 5,
     )
-    DrainingServer(config, hub).run()
+    DrainingServer(config, node).run()
