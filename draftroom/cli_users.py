@@ -1,7 +1,9 @@
 """``draftroom user create|list|delete``: manage accounts straight in the store.
 
-Works with the server running or not. Deleting a user also removes their sessions
-(from Redis too when ``--redis-url`` / DRAFTROOM_REDIS_URL is set); running nodes
+Works with the server running or not. Deleting a user takes the same path as the
+API (``auth.service.delete_account``): their sessions go (from Redis too when
+``--redis-url`` / DRAFTROOM_REDIS_URL is set), and the ``user.deleted`` event reaches
+this command's own features, so their analytics events are erased. Running nodes
 close that user's sockets at their next re-check (``--auth-recheck-seconds``).
 """
 
@@ -14,11 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from draftroom.analytics.recorder import Analytics
 from draftroom.auth.redis_link import RedisLink
+from draftroom.auth.service import delete_account
 from draftroom.auth.sessions import Sessions
 from draftroom.auth.users import UserError, Users
-from draftroom.config import settings_from
-from draftroom.store import store_for
+from draftroom.config import Settings, settings_from
+from draftroom.features import Feature, FeatureHooks
+from draftroom.store import Store, store_for
 
 
 def add_parser(sub: Any) -> None:
@@ -69,13 +74,40 @@ async def _run(args: argparse.Namespace) -> int:
             if found is None:
                 print(f"draftroom: no user {args.username!r}", file=sys.stderr)
                 return 1
-            await Sessions(store.sql, redis, settings.session_ttl_seconds).revoke_user(found.id)
-            await users.delete(found.id)
+            sessions = Sessions(store.sql, redis, settings.session_ttl_seconds)
+            await _delete(settings, store, sessions, users, found.id)
             print(f"deleted {found.username}")
         return 0
     finally:
         await redis.close()
         await store.close()
+
+
+async def _delete(
+    settings: Settings, store: Store, sessions: Sessions, users: Users, user_id: str
+) -> None:
+    """Delete through the API's path, with the features that hold per-user data."""
+    analytics = (
+        Analytics(
+            store.sql,
+            retention_days=settings.analytics_retention_days,
+            flush_seconds=settings.analytics_flush_seconds,
+        )
+        if settings.analytics
+        else None
+    )
+    features: list[Feature] = [analytics] if analytics is not None else []
+    hooks = FeatureHooks()
+    hooks.install(features)
+
+    def announce(data: dict[str, Any]) -> None:
+        handler = hooks.control.get(str(data.get("type")))
+        if handler is not None:
+            handler(data)
+
+    await delete_account(sessions, users, user_id, announce)
+    for feature in features:
+        await feature.stop()  # analytics finishes its erasure here
 
 
 def main(args: argparse.Namespace) -> int:
