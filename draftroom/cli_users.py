@@ -1,10 +1,12 @@
 """``draftroom user create|list|delete``: manage accounts straight in the store.
 
 Works with the server running or not. Deleting a user takes the same path as the
-API (``auth.service.delete_account``): their sessions go (from Redis too when
-``--redis-url`` / DRAFTROOM_REDIS_URL is set), and the ``user.deleted`` event reaches
-this command's own features, so their analytics events are erased. Running nodes
-close that user's sockets at their next re-check (``--auth-recheck-seconds``).
+API (``auth.service.delete_account``): their sessions go, and the ``auth.revoke``
+and ``user.deleted`` control messages reach this command's own features (analytics
+erases the user's stored events) and, with ``--redis-url`` / DRAFTROOM_REDIS_URL, every
+running node, which closes the user's sockets and drops their buffered events at
+once. Without Redis, running nodes close those sockets at their next re-check
+(``--auth-recheck-seconds``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.service import delete_account
 from draftroom.auth.sessions import Sessions
 from draftroom.auth.users import UserError, Users
+from draftroom.bus.base import CONTROL, Envelope
+from draftroom.bus.redis import CONTROL_CHANNEL
 from draftroom.config import Settings, settings_from
 from draftroom.features import Feature, FeatureHooks
 from draftroom.store import Store, store_for
@@ -75,7 +79,7 @@ async def _run(args: argparse.Namespace) -> int:
                 print(f"draftroom: no user {args.username!r}", file=sys.stderr)
                 return 1
             sessions = Sessions(store.sql, redis, settings.session_ttl_seconds)
-            await _delete(settings, store, sessions, users, found.id)
+            await _delete(settings, store, redis, sessions, users, found.id)
             print(f"deleted {found.username}")
         return 0
     finally:
@@ -84,7 +88,12 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _delete(
-    settings: Settings, store: Store, sessions: Sessions, users: Users, user_id: str
+    settings: Settings,
+    store: Store,
+    redis: RedisLink,
+    sessions: Sessions,
+    users: Users,
+    user_id: str,
 ) -> None:
     """Delete through the API's path, with the features that hold per-user data."""
     analytics = (
@@ -100,7 +109,10 @@ async def _delete(
     hooks = FeatureHooks()
     hooks.install(features)
 
+    sent: list[dict[str, Any]] = []
+
     def announce(data: dict[str, Any]) -> None:
+        sent.append(data)
         handler = hooks.control.get(str(data.get("type")))
         if handler is not None:
             handler(data)
@@ -108,6 +120,14 @@ async def _delete(
     await delete_account(sessions, users, user_id, announce)
     for feature in features:
         await feature.stop()  # analytics finishes its erasure here
+    if redis.client is not None:
+        # What Node.broadcast_control would publish, for the nodes that are running.
+        for data in sent:
+            try:
+                envelope = Envelope("cli", "", CONTROL, data)
+                await redis.run("publish", CONTROL_CHANNEL, envelope.pack())
+            except Exception as exc:
+                print(f"draftroom: running nodes not told ({exc})", file=sys.stderr)
 
 
 def main(args: argparse.Namespace) -> int:

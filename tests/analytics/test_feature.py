@@ -49,3 +49,31 @@ async def test_cli_user_delete_erases_analytics_like_the_api(
         assert {r["user_id"] for r in left} == {bob.id}
         gone = await server.hub.store.sql.fetchrow("SELECT 1 FROM users WHERE id = $1", ann.id)
         assert gone is None
+
+
+async def test_cli_user_delete_reaches_running_nodes_through_redis(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    # A long re-check interval: the socket can only close this fast if told.
+    async with auth_server(
+        tmp_path, postgres_url, redis_url=redis_url, auth_recheck_seconds=60.0
+    ) as server:
+        ann = await add_user(server.hub, "ann")
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            token = (await login(http, "ann"))["token"]
+        async with DraftroomClient(f"{server.ws('doc')}?token={token}") as client:
+            analytics = server.hub.feature(Analytics)
+            analytics.record("agent.used", ann.id, "doc", label="style")  # still buffered
+            argv = ["user", "delete", "ann", "--database-url", postgres_url]
+            argv += ["--redis-url", redis_url]
+            assert await asyncio.to_thread(cli.main, argv) == 0
+            assert await client.wait_closed(within=5) == 4401
+        for _ in range(100):  # the node erases in the background, then stores nothing of ann
+            await analytics.flush()
+            left = await analytics.sql.fetch(
+                "SELECT 1 FROM analytics_events WHERE user_id = $1", ann.id
+            )
+            if not left:
+                break
+            await asyncio.sleep(0.05)
+        assert left == []
