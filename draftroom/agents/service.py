@@ -94,9 +94,9 @@ class Prepared:
 
 
 class AgentService(BaseFeature):
-    def __init__(self, hub: Node, analytics: Analytics | None = None) -> None:
-        settings = hub.settings
-        self.hub = hub
+    def __init__(self, node: Node, analytics: Analytics | None = None) -> None:
+        settings = node.settings
+        self.node = node
         self.analytics = analytics
         self.settings = settings
         self.agents = load_agents()
@@ -109,19 +109,19 @@ class AgentService(BaseFeature):
         )
         self.cache = ReplyCache(
             redis=redis,
-            database=DatabaseStore(hub.store.sql) if redis is not None else None,
+            database=DatabaseStore(node.store.sql) if redis is not None else None,
             breaker=CircuitBreaker(settings.agent_cache_cooldown_seconds),
             memory_entries=settings.agent_cache_memory_entries,
             max_entry_bytes=settings.agent_cache_max_entry_bytes,
         )
         self.usage = UsageLog(
-            hub.store.sql,
+            node.store.sql,
             PriceTable.parse(settings.agent_prices),
             settings.agent_daily_budget_usd,
         )
         self.flights = SingleFlight()
         self.cpu = CpuPool(settings.agent_workers)
-        self.editor = Editor(hub.rooms, hub.store.sql)
+        self.editor = Editor(node.rooms, node.store.sql)
         self.texts = RoomTexts()
         self.warmer = Warmer(
             self, settings.agent_warm_window_seconds, settings.agent_warm_interval_seconds
@@ -253,12 +253,12 @@ class AgentService(BaseFeature):
         return view, ctx, key
 
     async def read_document(self, doc_id: str) -> DocumentText:
-        room = self.hub.rooms.get(doc_id)
+        room = self.node.rooms.get(doc_id)
         if room is not None and not room.closed:
             return self.texts.of(room)
-        if await self.hub.store.get_document(doc_id) is None:
+        if await self.node.store.get_document(doc_id) is None:
             raise AgentError("not_found", "no such document", 404)
-        state = await self.hub.store.load(doc_id)
+        state = await self.node.store.load(doc_id)
         doc = await asyncio.to_thread(build_doc, state.snapshot, state.updates)
         return read_text(doc)
 
@@ -322,7 +322,7 @@ class AgentService(BaseFeature):
                 self.editor.end(*editing)
 
     def _emit(self, doc_id: str, event: dict[str, Any]) -> dict[str, Any]:
-        self.hub.broadcast_app(doc_id, event)
+        self.node.broadcast_app(doc_id, event)
         return event
 
     def ttl(self, agent: Agent) -> float:
@@ -352,7 +352,7 @@ class AgentService(BaseFeature):
             async for chunk in self._compute(prepared):
                 yield chunk
             return
-        owner = f"{self.hub.node_id}:{prepared.invocation.request_id}"
+        owner = f"{self.node.node_id}:{prepared.invocation.request_id}"
         if not await self.cache.claim(key, owner, CLAIM_LEASE):
             chunks = await self._from_other_node(key)
             if chunks is not None:
@@ -432,7 +432,7 @@ class AgentService(BaseFeature):
         removed = await self.cache.invalidate_shared(agent, doc_id)
         removed += self.cache.invalidate_local(agent, doc_id)
         # Every other node's in-memory entries (here it finds nothing left).
-        self.hub.broadcast_control({"type": INVALIDATE, "agent": agent, "doc": doc_id})
+        self.node.broadcast_control({"type": INVALIDATE, "agent": agent, "doc": doc_id})
         return removed
 
     def on_invalidate(self, data: dict[str, Any]) -> None:

@@ -82,7 +82,7 @@ class Warmer:
         self.docs[doc_id] = watched  # most recently asked last: evicted last
         if len(self.docs) > MAX_DOCUMENTS:
             del self.docs[next(iter(self.docs))]
-        room = self.service.hub.rooms.get(doc_id)
+        room = self.service.node.rooms.get(doc_id)
         if watched.version is None and room is not None:
             watched.version = room.version
         name = f"{agent.name}\x00{json.dumps(params, sort_keys=True)}"
@@ -126,7 +126,7 @@ class Warmer:
             if not watched.queries:
                 del self.docs[doc_id]
                 continue
-            room = self.service.hub.rooms.get(doc_id)
+            room = self.service.node.rooms.get(doc_id)
             if room is None or room.closed or room.version == watched.version:
                 continue
             if now < watched.due:

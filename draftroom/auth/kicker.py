@@ -32,14 +32,14 @@ def admission(conn: LiveSocket) -> Admission | None:
 class Kicker(BaseFeature):
     def __init__(self, auth: Auth) -> None:
         self.auth = auth
-        self.hub = auth.hub
+        self.node = auth.node
         self._task: asyncio.Task[None] | None = None
         self._rechecks: set[asyncio.Task[None]] = set()
         self.passes = 0
 
     def _live(self) -> list[tuple[LiveSocket, Admission]]:
         out = []
-        for conn in list(self.hub.connections):
+        for conn in list(self.node.connections):
             adm = admission(conn)
             if adm is not None and not conn.closed and not adm.principal.anonymous:
                 out.append((conn, adm))

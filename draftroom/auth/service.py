@@ -86,15 +86,15 @@ async def delete_account(
 
 
 class Auth(BaseFeature):
-    def __init__(self, hub: Node) -> None:
-        settings = hub.settings
+    def __init__(self, node: Node) -> None:
+        settings = node.settings
         problem = settings_problem(settings)
         if problem:
             raise ValueError(problem)
-        self.hub = hub
+        self.node = node
         self.settings = settings
         self.redis = RedisLink(settings.redis_url)
-        sql = hub.store.sql
+        sql = node.store.sql
         self.users = Users(sql)
         self.sessions = Sessions(sql, self.redis, settings.session_ttl_seconds)
         self.tokens = ApiTokens(sql)
@@ -105,8 +105,8 @@ class Auth(BaseFeature):
         self.ws_buckets: dict[str, tuple[TokenBucket, TokenBucket]] = {}
         self.connection_cap = ConnectionCap(
             self.redis,
-            lambda: hub.node_id,
-            lambda user: sum(1 for c in hub.connections if c.user == user),
+            lambda: node.node_id,
+            lambda user: sum(1 for c in node.connections if c.user == user),
         )
 
     # -- who is asking ----------------------------------------------------------
@@ -200,7 +200,7 @@ class Auth(BaseFeature):
         role = await self.role(principal, doc_id)
         if role is not None or "write" not in principal.scopes:
             return role
-        if await self.hub.store.get_document(doc_id) is not None:
+        if await self.node.store.get_document(doc_id) is not None:
             return None
         if await self.members.claim(doc_id, principal.user_id):
             return "owner"
@@ -221,14 +221,14 @@ class Auth(BaseFeature):
 
     def announce(self, **data: str) -> None:
         """Tell every node (this one too) to cut off matching live sockets now."""
-        self.hub.broadcast_control({"type": REVOKE, **data})
+        self.node.broadcast_control({"type": REVOKE, **data})
 
     async def logout(self, token_hash: str) -> None:
         await self.sessions.revoke(token_hash)
         self.announce(session=token_hash)
 
     async def delete_user(self, user_id: str) -> bool:
-        return await delete_account(self.sessions, self.users, user_id, self.hub.broadcast_control)
+        return await delete_account(self.sessions, self.users, user_id, self.node.broadcast_control)
 
     async def revoke_token(self, token_id: str) -> bool:
         found = await self.tokens.revoke(token_id)

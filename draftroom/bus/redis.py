@@ -4,7 +4,7 @@ Connection handling is explicit (as redis-py's own asyncio client does it): a
 publisher task pipelines queued messages; a subscriber task owns the pub/sub
 connection. Either one losing Redis marks the bus unhealthy, retries with capped
 backoff, and never lets a connection reset kill a task (hocuspocus #881). After
-the subscriber reconnects it re-subscribes everything and asks the hub to catch
+the subscriber reconnects it re-subscribes everything and asks the node to catch
 every room up from the store, since pub/sub dropped whatever was sent meanwhile.
 """
 

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MODES = ("zip", "compile")
 Progress = Callable[[str, int, int], None]  # (document id, done, total)
-Broadcast = Callable[[str, dict[str, Any]], None]  # hub.broadcast_app
+Broadcast = Callable[[str, dict[str, Any]], None]  # Node.broadcast_app
 
 
 class MissingDocuments(LookupError):
