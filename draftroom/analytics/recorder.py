@@ -12,7 +12,8 @@ document.opened, agent.used (label = agent), export.made (label = format).
 Installed as a feature: it erases on two control messages, so every node drops its
 buffered events too. ``analytics.erase`` comes from the admin API; ``user.deleted``
 comes from whatever deleted an account (the API or ``draftroom user delete``), so
-auth needs to know nothing about analytics.
+auth needs to know nothing about analytics; later events of a deleted account (its
+open sessions end after it is gone) are refused.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ PURGE_EVERY = 3600.0
 
 ERASE = "analytics.erase"
 USER_DELETED = "user.deleted"  # {"type": "user.deleted", "user": <id>}, sent by auth
+# Deleted accounts whose late events are refused (a socket's session ends after the
+# account is gone); ids are never reused, so forgetting the oldest is safe.
+REMEMBER_DELETED = 10_000
 
 INSERT = (
     "INSERT INTO analytics_events (ts, day, kind, user_id, doc_id, label, value)"
@@ -82,12 +86,15 @@ class Analytics(BaseFeature):
         self._buffer: deque[Event] = deque()
         self._tasks: list[asyncio.Task[None]] = []
         self._erasures: set[asyncio.Task[int]] = set()
+        self._deleted: dict[str, None] = {}  # insertion-ordered: oldest first
         self._flushing = asyncio.Lock()
 
     def record(
         self, kind: str, user: str, doc: str = "", label: str = "", value: float = 0.0
     ) -> None:
         """Queue one event (never blocks; drops and counts when the buffer is full)."""
+        if user in self._deleted:
+            return
         if len(self._buffer) >= MAX_BUFFERED:
             self.dropped += 1
             return
@@ -96,7 +103,15 @@ class Analytics(BaseFeature):
     # -- erasure on every node ----------------------------------------------------------
 
     def control_handlers(self) -> Mapping[str, ControlHandler]:
-        return {ERASE: self._on_erase, USER_DELETED: self._on_erase}
+        return {ERASE: self._on_erase, USER_DELETED: self._on_user_deleted}
+
+    def _on_user_deleted(self, data: dict[str, Any]) -> None:
+        user = data.get("user")
+        if isinstance(user, str):
+            self._deleted[user] = None
+            if len(self._deleted) > REMEMBER_DELETED:
+                del self._deleted[next(iter(self._deleted))]
+        self._on_erase(data)
 
     def _on_erase(self, data: dict[str, Any]) -> None:
         # Drop our buffered events, and delete stored ones once any flush in progress

@@ -77,3 +77,27 @@ async def test_cli_user_delete_reaches_running_nodes_through_redis(
                 break
             await asyncio.sleep(0.05)
         assert left == []
+
+
+async def test_a_deleted_users_open_session_leaves_no_events_behind(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with auth_server(tmp_path, postgres_url) as server:
+        await add_user(server.hub, "root", admin=True)
+        ann = await add_user(server.hub, "ann")
+        analytics = server.hub.feature(Analytics)
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            admin = {"Authorization": f"Bearer {(await login(http, 'root'))['token']}"}
+            token = (await login(http, "ann"))["token"]
+            async with DraftroomClient(f"{server.ws('doc')}?token={token}") as client:
+                await client.wait_saved(client.insert("words"))
+                assert (await http.delete("/api/users/ann", headers=admin)).status_code == 204
+                assert await client.wait_closed() == 4401
+        # The socket's session ends after the account is gone: its end event must not
+        # bring the user's id back into the table.
+        await asyncio.sleep(0.3)
+        await analytics.flush()
+        left = await analytics.sql.fetch(
+            "SELECT kind FROM analytics_events WHERE user_id = $1", ann.id
+        )
+        assert left == []
