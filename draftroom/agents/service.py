@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +50,13 @@ from draftroom.agents.usage import UsageLog
 from draftroom.agents.warmer import Warmer
 from draftroom.document.load import load_doc
 from draftroom.document.text import DocumentText, read_text
+from draftroom.features import BaseFeature, ControlHandler
 from draftroom.telemetry import metrics
-from draftroom.telemetry.node import analytics_for
 
 if TYPE_CHECKING:
-    from draftroom.server.hub import Hub
+    from draftroom.analytics.recorder import Analytics
+    from draftroom.crdt.room import Room
+    from draftroom.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +94,11 @@ class Prepared:
         return "hit" if self.cached is not None else "joined" if self.joined else "miss"
 
 
-class AgentService:
-    def __init__(self, hub: Hub) -> None:
-        settings = hub.settings
-        self.hub = hub
+class AgentService(BaseFeature):
+    def __init__(self, node: Node, analytics: Analytics | None = None) -> None:
+        settings = node.settings
+        self.node = node
+        self.analytics = analytics
         self.settings = settings
         self.agents = load_agents()
         tokens = TokenCounter(settings.agent_tokenizer_file)
@@ -107,24 +110,32 @@ class AgentService:
         )
         self.cache = ReplyCache(
             redis=redis,
-            database=DatabaseStore(hub.store.sql) if redis is not None else None,
+            database=DatabaseStore(node.store.sql) if redis is not None else None,
             breaker=CircuitBreaker(settings.agent_cache_cooldown_seconds),
             memory_entries=settings.agent_cache_memory_entries,
             max_entry_bytes=settings.agent_cache_max_entry_bytes,
         )
         self.usage = UsageLog(
-            hub.store.sql,
+            node.store.sql,
             PriceTable.parse(settings.agent_prices),
             settings.agent_daily_budget_usd,
         )
         self.flights = SingleFlight()
         self.cpu = CpuPool(settings.agent_workers)
-        self.editor = Editor(hub.rooms, hub.store.sql)
+        self.editor = Editor(node.rooms, node.store.sql)
         self.texts = RoomTexts()
         self.warmer = Warmer(
             self, settings.agent_warm_window_seconds, settings.agent_warm_interval_seconds
         )
         self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- feature hooks ----------------------------------------------------------------
+
+    def control_handlers(self) -> Mapping[str, ControlHandler]:
+        return {INVALIDATE: self.on_invalidate}
+
+    def on_room_advance(self, room: Room) -> None:
+        self.warmer.advanced(room)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -204,9 +215,8 @@ class AgentService:
         (metrics.cache_hit if cached is not None else metrics.cache_miss)("agent")
         if selection is None:
             self.warmer.asked(inv.doc_id, agent, ctx.params, key)
-        events = analytics_for(self.hub)
-        if events is not None:
-            events.record("agent.used", inv.requester.id, inv.doc_id, label=agent.name)
+        if self.analytics is not None:
+            self.analytics.record("agent.used", inv.requester.id, inv.doc_id, label=agent.name)
         if cached is None and agent.uses_llm:
             await self.usage.check_budget(inv.requester)
         joined = cached is None and (
@@ -244,12 +254,12 @@ class AgentService:
         return view, ctx, key
 
     async def read_document(self, doc_id: str) -> DocumentText:
-        room = self.hub.rooms.rooms.get(doc_id)
+        room = self.node.rooms.get(doc_id)
         if room is not None and not room.closed:
             return self.texts.of(room)
-        if await self.hub.store.get_document(doc_id) is None:
+        if await self.node.store.get_document(doc_id) is None:
             raise AgentError("no such document", code="not_found", status=404)
-        return read_text((await load_doc(self.hub.store, doc_id)).doc)
+        return read_text((await load_doc(self.node.store, doc_id)).doc)
 
     async def stream(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         """Run a prepared invocation; broadcast and yield its events."""
@@ -311,7 +321,7 @@ class AgentService:
                 self.editor.end(*editing)
 
     def _emit(self, doc_id: str, event: dict[str, Any]) -> dict[str, Any]:
-        self.hub.broadcast_app(doc_id, event)
+        self.node.broadcast_app(doc_id, event)
         return event
 
     def ttl(self, agent: Agent) -> float:
@@ -341,7 +351,7 @@ class AgentService:
             async for chunk in self._compute(prepared):
                 yield chunk
             return
-        owner = f"{self.hub.node_id}:{prepared.invocation.request_id}"
+        owner = f"{self.node.node_id}:{prepared.invocation.request_id}"
         if not await self.cache.claim(key, owner, CLAIM_LEASE):
             chunks = await self._from_other_node(key)
             if chunks is not None:
@@ -421,7 +431,7 @@ class AgentService:
         removed = await self.cache.invalidate_shared(agent, doc_id)
         removed += self.cache.invalidate_local(agent, doc_id)
         # Every other node's in-memory entries (here it finds nothing left).
-        self.hub.broadcast_control({"type": INVALIDATE, "agent": agent, "doc": doc_id})
+        self.node.broadcast_control({"type": INVALIDATE, "agent": agent, "doc": doc_id})
         return removed
 
     def on_invalidate(self, data: dict[str, Any]) -> None:

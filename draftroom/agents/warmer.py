@@ -69,8 +69,6 @@ class Warmer:
         self.passes = 0
         self.computed = 0  # replies recomputed ahead of a request
         self._wake = asyncio.Event()
-        if self.enabled:
-            service.hub.rooms.on_advance.append(self._advanced)
 
     @property
     def enabled(self) -> bool:
@@ -84,7 +82,7 @@ class Warmer:
         self.docs[doc_id] = watched  # most recently asked last: evicted last
         if len(self.docs) > MAX_DOCUMENTS:
             del self.docs[next(iter(self.docs))]
-        room = self.service.hub.rooms.rooms.get(doc_id)
+        room = self.service.node.rooms.get(doc_id)
         if watched.version is None and room is not None:
             watched.version = room.version
         name = f"{agent.name}\x00{json.dumps(params, sort_keys=True)}"
@@ -94,7 +92,8 @@ class Warmer:
         if query is None and len(watched.queries) > MAX_QUERIES:
             del watched.queries[next(iter(watched.queries))]
 
-    def _advanced(self, room: Room) -> None:
+    def advanced(self, room: Room) -> None:
+        """A room's version moved (the service's on_room_advance hook)."""
         # On the edit path: a dict lookup, and the work happens in ``run``.
         if room.doc_id in self.docs:
             self._wake.set()
@@ -127,7 +126,7 @@ class Warmer:
             if not watched.queries:
                 del self.docs[doc_id]
                 continue
-            room = self.service.hub.rooms.rooms.get(doc_id)
+            room = self.service.node.rooms.get(doc_id)
             if room is None or room.closed or room.version == watched.version:
                 continue
             if now < watched.due:

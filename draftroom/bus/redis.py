@@ -4,7 +4,7 @@ Connection handling is explicit (as redis-py's own asyncio client does it): a
 publisher task pipelines queued messages; a subscriber task owns the pub/sub
 connection. Either one losing Redis marks the bus unhealthy, retries with capped
 backoff, and never lets a connection reset kill a task (hocuspocus #881). After
-the subscriber reconnects it re-subscribes everything and asks the hub to catch
+the subscriber reconnects it re-subscribes everything and asks the node to catch
 every room up from the store, since pub/sub dropped whatever was sent meanwhile.
 """
 
@@ -71,8 +71,14 @@ class RedisBus:
             self.url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10
         )
 
-    async def start(self, on_message: Handler, on_reconnect: Callable[[], None]) -> None:
+    async def start(
+        self,
+        on_message: Handler,
+        on_reconnect: Callable[[], None],
+        on_subscribed: Callable[[str], None] | None = None,
+    ) -> None:
         self._on_message = on_message
+        self.on_subscribed = on_subscribed
         self._on_reconnect = on_reconnect
         loop = asyncio.get_running_loop()
         self._tasks = [

@@ -49,7 +49,8 @@ class Peer(Protocol):
     app_messages: bool  # opted in to Draftroom app messages
     awareness_ids: set[int]
     updates_received: int
-    user: str | None  # None for internal peers
+    user: str | None  # opaque user id; None for internal peers
+    username: str | None  # what collaborators are shown
     read_only: bool  # updates are refused, never applied, stored or broadcast
 
     def send(self, frame: bytes) -> None: ...
@@ -60,6 +61,30 @@ class Peer(Protocol):
 
 
 AppHandler = Callable[["Room", Peer, dict[str, Any]], None]
+
+
+class RoomHooks(Protocol):
+    """What features add to every room (``draftroom.features.FeatureHooks``)."""
+
+    def app_handler(self, kind: str) -> AppHandler | None: ...
+
+    def on_room_advance(self, room: Room) -> None: ...
+
+    def on_peer_leave(self, room: Room, peer: Peer) -> None: ...  # run by Rooms.leave
+
+
+class _NoHooks:
+    def app_handler(self, kind: str) -> AppHandler | None:
+        return None
+
+    def on_room_advance(self, room: Room) -> None:
+        return None
+
+    def on_peer_leave(self, room: Room, peer: Peer) -> None:
+        return None
+
+
+NO_HOOKS: RoomHooks = _NoHooks()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +105,8 @@ class Room:
         store: Store,
         limits: RoomLimits,
         bus: Bus,
+        hooks: RoomHooks = NO_HOOKS,
+        on_broken: Callable[[Room], None] | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
@@ -103,13 +130,11 @@ class Room:
         self._last_append: asyncio.Future[int] | None = None
         self._compaction: asyncio.Task[None] | None = None
         self.gap_repairs = 0
-        # Handlers for app messages from clients, by "type" (shared by all rooms).
-        self.app_handlers: dict[str, AppHandler] = {}
-        # Called when the version moves (edits from here or other nodes), e.g. so agent
-        # replies about this document can be recomputed (shared by all rooms).
-        self.on_advance: list[Callable[[Room], None]] = []
+        # The features' app-message handlers, and their on_room_advance (the version
+        # moved, from here or other nodes), shared by all rooms.
+        self.hooks = hooks
         # Called when the room can no longer guarantee durability and must be dropped.
-        self.on_broken: Callable[[Room], None] | None = None
+        self.on_broken = on_broken
 
     # -- peers ----------------------------------------------------------------
 
@@ -194,7 +219,7 @@ class Room:
         if data["type"] == "hello":
             peer.send(self.welcome())
             return
-        handler = self.app_handlers.get(data["type"])
+        handler = self.hooks.app_handler(data["type"])
         if handler is not None:
             handler(self, peer, data)
             return
@@ -331,8 +356,7 @@ class Room:
             self._ahead.discard(self.version)
             advanced = True
         if advanced:
-            for hook in self.on_advance:
-                hook(self)
+            self.hooks.on_room_advance(self)
         if self._ahead and self._repair is None:
             # A hole may be our own commit whose result we have not processed yet,
             # or a message pub/sub lost. Give it a moment, then read the store.

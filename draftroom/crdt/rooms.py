@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Iterator
 
 from draftroom.bus.base import APP, AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
 from draftroom.crdt.protocol import encode_app
-from draftroom.crdt.room import AppHandler, Peer, Room, RoomLimits
+from draftroom.crdt.room import NO_HOOKS, Peer, Room, RoomHooks, RoomLimits
 from draftroom.document.load import load_doc
 from draftroom.store.base import Store
 
@@ -33,7 +33,14 @@ def deliver(room: Room, envelope: Envelope) -> None:
 
 
 class Rooms:
-    def __init__(self, store: Store, bus: Bus, limits: RoomLimits, grace_seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        limits: RoomLimits,
+        grace_seconds: float,
+        hooks: RoomHooks = NO_HOOKS,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.limits = limits
@@ -43,10 +50,25 @@ class Rooms:
         self._evictions: dict[str, asyncio.TimerHandle] = {}
         # Bus messages for rooms still loading, replayed once they are up.
         self._early: dict[str, list[Envelope]] = {}
-        self.app_handlers: dict[str, AppHandler] = {}
-        self.on_advance: list[Callable[[Room], None]] = []
-        # Called when a peer leaves a room (e.g. to cancel the work it asked for).
-        self.on_leave: list[Callable[[Room, Peer], None]] = []
+        # The features' room hooks: handed to every room, and run when a peer leaves.
+        self.hooks = hooks
+
+    def get(self, doc_id: str) -> Room | None:
+        """The open room of a document, or None."""
+        return self.rooms.get(doc_id)
+
+    def __getitem__(self, doc_id: str) -> Room:
+        return self.rooms[doc_id]
+
+    def __iter__(self) -> Iterator[Room]:
+        """The open rooms (a copy: safe while rooms open and close)."""
+        return iter(list(self.rooms.values()))
+
+    def __len__(self) -> int:
+        return len(self.rooms)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.rooms
 
     async def join(self, doc_id: str, peer: Peer) -> Room:
         while True:
@@ -93,10 +115,9 @@ class Rooms:
             store=self.store,
             limits=self.limits,
             bus=self.bus,
+            hooks=self.hooks,
+            on_broken=self._drop,
         )
-        room.on_broken = self._drop
-        room.app_handlers = self.app_handlers
-        room.on_advance = self.on_advance
         self.rooms[doc_id] = room
         room.query_presence()
         return room
@@ -117,8 +138,7 @@ class Rooms:
 
     def leave(self, room: Room, peer: Peer) -> None:
         room.leave(peer)
-        for hook in self.on_leave:
-            hook(room, peer)
+        self.hooks.on_peer_leave(room, peer)
         if room.peers or room.closed:
             return
         loop = asyncio.get_running_loop()

@@ -43,6 +43,7 @@ from draftroom.export.worker import (
     render_compiled,
     render_source,
 )
+from draftroom.features import BaseFeature
 from draftroom.store.base import DocumentMeta, Store
 from draftroom.telemetry import metrics
 from draftroom.times import iso, iso_or_none
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MODES = ("zip", "compile")
 Progress = Callable[[str, int, int], None]  # (document id, done, total)
-Broadcast = Callable[[str, dict[str, Any]], None]  # hub.broadcast_app
+Broadcast = Callable[[str, dict[str, Any]], None]  # Node.broadcast_app
 
 
 class MissingDocuments(NotFound):
@@ -133,7 +134,7 @@ def output_for(metas: list[DocumentMeta], fmt: str, mode: str, options: ExportOp
     return Output(f"export-{fmt}.zip", "application/zip")
 
 
-class ExportService:
+class ExportService(BaseFeature):
     def __init__(self, settings: Settings, store: Store, broadcast: Broadcast) -> None:
         self.settings = settings
         self.store = store
@@ -148,9 +149,12 @@ class ExportService:
 
     # -- lifecycle --------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._cleaner = asyncio.get_running_loop().create_task(self._clean_loop())
+
+    async def stop(self) -> None:
+        await self.close()
 
     async def close(self) -> None:
         tasks = [*self._tasks, *([self._cleaner] if self._cleaner else [])]

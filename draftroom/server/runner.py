@@ -12,8 +12,8 @@ from typing import Any
 import uvicorn
 
 from draftroom.config import Settings
+from draftroom.node import Node
 from draftroom.server.app import create_app
-from draftroom.server.hub import Hub
 from draftroom.server.slow_clients import deadline_protocol
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,9 @@ class DrainingServer(uvicorn.Server):
     then let uvicorn shut down. (uvicorn alone closes sockets first and runs the
     app's shutdown after.) A second signal exits at once."""
 
-    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+    def __init__(self, config: uvicorn.Config, node: Node) -> None:
         super().__init__(config)
-        self.hub = hub
+        self.node = node
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain_task: asyncio.Task[None] | None = None
 
@@ -55,7 +55,7 @@ class DrainingServer(uvicorn.Server):
         return f"http://{host}:{port}"
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._loop is None or self.hub.draining or self.should_exit:
+        if self._loop is None or self.node.draining or self.should_exit:
             super().handle_exit(sig, frame)
             return
         # Signal handlers run between bytecodes of the loop's thread; hand over.
@@ -64,7 +64,7 @@ class DrainingServer(uvicorn.Server):
     def _drain_then_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._drain_task is not None:
             return
-        self._drain_task = asyncio.get_running_loop().create_task(self.hub.drain())
+        self._drain_task = asyncio.get_running_loop().create_task(self.node.drain())
         self._drain_task.add_done_callback(
             lambda _: super(DrainingServer, self).handle_exit(sig, frame)
         )
@@ -78,9 +78,9 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips}
 
 
-def uvicorn_config(settings: Settings, hub: Hub) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, node: Node) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(settings, hub),
+        create_app(settings, node),
         http=deadline_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds),
         host=settings.host,
         **proxy_options(settings),
@@ -97,5 +97,5 @@ def uvicorn_config(settings: Settings, hub: Hub) -> uvicorn.Config:
 
 
 def run(settings: Settings) -> None:
-    hub = Hub(settings)
-    DrainingServer(uvicorn_config(settings, hub), hub).run()
+    node = Node(settings)
+    DrainingServer(uvicorn_config(settings, node), node).run()

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from draftroom.store.base import StoreError
-from draftroom.telemetry.tracing import untraced_context
+from draftroom.telemetry.tracing import on_commit, untraced_context
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,6 @@ class GroupCommitter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.stats = CommitStats()
-        # Observers get (batch_size, seconds waiting in queue for the oldest, commit seconds).
-        self.on_commit: list[Callable[[int, float, float], None]] = []
 
     def start(self) -> None:
         # Kept: asyncio.get_running_loop() costs a getpid() system call per call on
@@ -138,8 +136,9 @@ class GroupCommitter:
         self.stats.appends += len(batch)
         self.stats.last_batch_size = len(batch)
         self.stats.last_commit_seconds = finished - started
-        for observer in self.on_commit:
-            observer(len(batch), started - batch[0].queued_at, finished - started)
+        # Metrics for every commit and a span for sampled edits: telemetry is part of
+        # every node, so there is nothing to register.
+        on_commit(len(batch), started - batch[0].queued_at, finished - started)
 
     async def _write_with_retry(self, batch: Batch) -> list[int]:
         # A failed transaction rolled back, so retrying is safe. A commit whose reply

@@ -1,26 +1,38 @@
-"""The hub: everything one node shares between its HTTP and WebSocket handlers."""
+"""The node: one server process's store, bus, open rooms and live connections.
+
+It sits below every feature. It routes messages between nodes (document traffic
+to rooms, control messages to the features' handlers), offers ``broadcast_app`` and
+``broadcast_control`` to the features, and starts and drains everything in order.
+What features add comes in once, through ``install`` (see ``draftroom.features``);
+the node knows nothing of auth, agents, export, analytics or HTTP.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
 from draftroom.bus.base import APP, CONTROL, Bus, Envelope
 from draftroom.bus.memory import MemoryBus
 from draftroom.config import Settings
 from draftroom.crdt.protocol import CloseCode, encode_app, encode_awareness
-from draftroom.crdt.room import RoomLimits
+from draftroom.crdt.room import Peer, RoomLimits
 from draftroom.crdt.rooms import Rooms
+from draftroom.features import Feature, FeatureHooks
 from draftroom.store import Store, store_for
-
-if TYPE_CHECKING:
-    from draftroom.server.connection import Connection
 
 log = logging.getLogger(__name__)
 
-ControlHandler = Callable[[dict[str, Any]], None]
+F = TypeVar("F")
+
+
+class LiveSocket(Peer, Protocol):
+    """A client socket as the node and its features see it (``server.Connection``)."""
+
+    closed: bool
+    auth: object | None  # what admission decided (auth's ``Admission``)
 
 
 def create_bus(settings: Settings) -> Bus:
@@ -31,11 +43,12 @@ def create_bus(settings: Settings) -> Bus:
     return MemoryBus()
 
 
-class Hub:
+class Node:
     def __init__(self, settings: Settings, store: Store | None = None, bus: Bus | None = None):
         self.settings = settings
         self.store: Store = store or store_for(settings)
         self.bus: Bus = bus or create_bus(settings)
+        self.hooks = FeatureHooks()
         self.rooms = Rooms(
             self.store,
             self.bus,
@@ -44,27 +57,45 @@ class Hub:
                 compact_after=settings.compact_after,
             ),
             grace_seconds=settings.room_grace_seconds,
+            hooks=self.hooks,
         )
-        self.bus.on_subscribed = self.rooms.subscribed
-        self.connections: set[Connection] = set()
+        # Every live client socket (the endpoint adds and removes them); features that
+        # cut off or count sockets read it.
+        self.connections: set[LiveSocket] = set()
         self.draining = False
-        # Node-wide messages by "type" (e.g. "kick" when a session is revoked).
-        self.control_handlers: dict[str, ControlHandler] = {}
-        # Features add startup and shutdown work here (their own background tasks).
-        self.on_start: list[Callable[[], Awaitable[None]]] = []
-        self.on_stop: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def node_id(self) -> str:
         return self.bus.node_id
 
+    # -- features ---------------------------------------------------------------
+
+    def install(self, features: Sequence[Feature]) -> None:
+        """Take the features (once, before start); they start in this order."""
+        self.hooks.install(features)
+
+    @property
+    def features(self) -> tuple[Feature, ...]:
+        return self.hooks.features
+
+    def feature(self, kind: type[F]) -> F:
+        """The installed feature of this type (LookupError if there is none)."""
+        found = self.hooks.find(kind)
+        if found is None:
+            raise LookupError(f"no {kind.__name__} feature on this node")
+        return found
+
+    def optional(self, kind: type[F]) -> F | None:
+        """The installed feature of this type, or None (e.g. analytics turned off)."""
+        return self.hooks.find(kind)
+
     async def start(self) -> None:
         await self.store.open()
-        await self.bus.start(self._on_bus_message, self._on_bus_reconnect)
+        await self.bus.start(self._on_bus_message, self._on_bus_reconnect, self.rooms.subscribed)
         self._tasks.append(asyncio.get_running_loop().create_task(self._maintenance()))
-        for hook in self.on_start:
-            await hook()
+        for feature in self.features:
+            await feature.start()
         log.info(
             "draftroom node %s started: store=%s bus=%s",
             self.node_id,
@@ -76,7 +107,7 @@ class Hub:
 
     def _on_bus_message(self, envelope: Envelope) -> None:
         if envelope.kind == CONTROL:
-            handler = self.control_handlers.get(str(envelope.payload.get("type")))
+            handler = self.hooks.control.get(str(envelope.payload.get("type")))
             if handler is not None:
                 handler(envelope.payload)
             return
@@ -84,19 +115,19 @@ class Hub:
 
     def _on_bus_reconnect(self) -> None:
         # Pub/sub dropped whatever was sent while we were away: read it from the store.
-        for room in list(self.rooms.rooms.values()):
+        for room in self.rooms:
             room.catch_up()
 
     def broadcast_app(self, doc_id: str, data: dict[str, Any]) -> None:
         """Send an app message to every collaborator of a document, on every node."""
-        room = self.rooms.rooms.get(doc_id)
+        room = self.rooms.get(doc_id)
         if room is not None:
             room.broadcast_app(encode_app(data))
         self.bus.publish(Envelope(self.node_id, doc_id, APP, data))
 
     def broadcast_control(self, data: dict[str, Any]) -> None:
         """Run a control handler on every node, this one included."""
-        handler = self.control_handlers.get(str(data.get("type")))
+        handler = self.hooks.control.get(str(data.get("type")))
         if handler is not None:
             handler(data)
         self.bus.publish(Envelope(self.node_id, "", CONTROL, data))
@@ -158,7 +189,11 @@ class Hub:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for hook in self.on_stop:
-            await hook()
+        for feature in reversed(self.features):
+            try:
+                await feature.stop()
+            except Exception:
+                # One feature failing to stop must not keep the store from closing.
+                log.exception("stopping %s failed", type(feature).__name__)
         await self.bus.close()
         await self.store.close()
