@@ -11,6 +11,7 @@ from auth.helpers import add_user, auth_server, login
 
 from draftroom import cli
 from draftroom.analytics.recorder import Analytics
+from draftroom.auth.permissions import Members
 from draftroom.client import DraftroomClient
 
 
@@ -62,6 +63,9 @@ async def test_cli_user_delete_reaches_running_nodes_through_redis(
         async with httpx.AsyncClient(base_url=server.http) as http:
             token = (await login(http, "ann"))["token"]
         async with DraftroomClient(f"{server.ws('doc')}?token={token}") as client:
+            # ann's socket created "doc"; a second owner lets her account go.
+            bob = await add_user(server.hub, "bob")
+            await Members(server.hub.store.sql).grant("doc", bob.id, "owner")
             analytics = server.hub.feature(Analytics)
             analytics.record("agent.used", ann.id, "doc", label="style")  # still buffered
             argv = ["user", "delete", "ann", "--database-url", postgres_url]
@@ -83,7 +87,7 @@ async def test_a_deleted_users_open_session_leaves_no_events_behind(
     tmp_path: Path, postgres_url: str
 ) -> None:
     async with auth_server(tmp_path, postgres_url) as server:
-        await add_user(server.hub, "root", admin=True)
+        root = await add_user(server.hub, "root", admin=True)
         ann = await add_user(server.hub, "ann")
         analytics = server.hub.feature(Analytics)
         async with httpx.AsyncClient(base_url=server.http) as http:
@@ -91,6 +95,8 @@ async def test_a_deleted_users_open_session_leaves_no_events_behind(
             token = (await login(http, "ann"))["token"]
             async with DraftroomClient(f"{server.ws('doc')}?token={token}") as client:
                 await client.wait_saved(client.insert("words"))
+                # ann's socket created "doc"; a second owner lets her account go.
+                await Members(server.hub.store.sql).grant("doc", root.id, "owner")
                 assert (await http.delete("/api/users/ann", headers=admin)).status_code == 204
                 assert await client.wait_closed() == 4401
         # The socket's session ends after the account is gone: its end event must not
