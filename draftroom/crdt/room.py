@@ -1,7 +1,9 @@
 """A room: one open document, its presence, and the peers connected to it.
 
 The edit path lives in ``Room.edit`` and reads top to bottom:
-receive -> validate (apply to the doc) -> append (group commit) -> fan-out -> ack.
+receive -> validate (structure, then apply to the doc) -> append (group commit)
+-> fan-out -> ack. The structural check (update_check.py) bounds what one frame
+can cost before yrs sees it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from draftroom.crdt.protocol import (
     encode_awareness,
     encode_sync,
 )
+from draftroom.crdt.update_check import Checked, DepthIndex, UpdateRefused, check_update
 from draftroom.store.base import Store
 from draftroom.telemetry.metrics import HOT
 from draftroom.telemetry.tracing import edit_context
@@ -87,9 +90,13 @@ class Room:
         store: Store,
         limits: RoomLimits,
         bus: Bus,
+        depths: DepthIndex | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
+        # The nesting depth of every item in self.doc, kept as updates are applied
+        # (built by build_doc when the room loads).
+        self.depths = depths if depths is not None else DepthIndex()
         # Every update with seq <= version is in self.doc; seqs above it that are
         # in too (ours, or from other nodes out of order) wait in _ahead.
         self.version = version
@@ -238,9 +245,11 @@ class Room:
             return
         if self.size_bytes + len(update) > self.limits.max_document_bytes:
             raise Rejected(4413, "document size limit reached; edit not saved")
-        # 2. validate by applying. Yrs decodes the whole update before integrating
-        # it, so a malformed one raises here having changed nothing.
-        if not self._apply_client_update(update, message.subtype == SyncType.STEP2):
+        # 2. validate: its structure within bounds (nesting, size, cost), then by
+        # applying. Yrs decodes the whole update before integrating it, so a
+        # malformed one raises here having changed nothing.
+        checked = self._check(update)
+        if not self._apply_client_update(update, checked, message.subtype == SyncType.STEP2):
             # A reconnecting client's step 2 often repeats what we have (Yjs always
             # sends its whole delete set): nothing to store or relay.
             self._ack_after(peer, upto, self._last_append)
@@ -258,7 +267,15 @@ class Room:
             partial(self._saved, peer, upto, update), context=edit_context(self.doc_id, saved)
         )
 
-    def _apply_client_update(self, update: bytes, detect_noop: bool) -> bool:
+    def _check(self, update: bytes) -> Checked:
+        try:
+            return check_update(update, self.depths)
+        except UpdateRefused as exc:
+            if exc.malformed:
+                raise Rejected(1007, f"invalid update: {exc.reason}") from None
+            raise Rejected(4422, f"update refused: {exc.reason}; edit not saved") from None
+
+    def _apply_client_update(self, update: bytes, checked: Checked, detect_noop: bool) -> bool:
         """Apply or raise Rejected; with detect_noop, return whether anything changed.
 
         Yrs fires doc observers only for transactions that change the document, so
@@ -287,6 +304,7 @@ class Room:
         finally:
             if subscription is not None:
                 self.doc.unobserve(subscription)
+        self.depths.record(checked)
         self.changes += changed
         return changed
 
@@ -346,8 +364,22 @@ class Room:
         self._apply_remote(update)
         self._mark(seq)
 
-    def _apply_remote(self, update: bytes) -> None:
+    def _integrate(self, update: bytes) -> bool:
+        """Apply an update checked at its edge (another node, the store); keep the
+        depth index true. Only a nesting bomb, which would kill the process, is
+        refused here (logged, not applied)."""
+        try:
+            checked = check_update(update, self.depths, trusted=True)
+        except UpdateRefused as exc:
+            log.error("refused a stored or relayed update for %s: %s", self.doc_id, exc.reason)
+            return False
         self.doc.apply_update(update)
+        self.depths.record(checked)
+        return True
+
+    def _apply_remote(self, update: bytes) -> None:
+        if not self._integrate(update):
+            return
         self.changes += 1
         self.size_bytes += len(update)
         self.broadcast(encode_sync(SyncType.UPDATE, update), exclude=None)
@@ -382,7 +414,7 @@ class Room:
                 state = await self.store.load(self.doc_id)
                 before = self.doc.get_state()
                 for update in ([state.snapshot] if state.snapshot else []) + state.updates:
-                    self.doc.apply_update(update)
+                    self._integrate(update)
                 self.changes += 1
                 diff = self.doc.get_update(before)
                 self.broadcast(encode_sync(SyncType.UPDATE, diff), exclude=None)

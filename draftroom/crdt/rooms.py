@@ -15,6 +15,7 @@ from collections.abc import Callable
 from draftroom.bus.base import APP, AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
 from draftroom.crdt.protocol import encode_app
 from draftroom.crdt.room import AppHandler, Peer, Room, RoomLimits
+from draftroom.crdt.update_check import DepthIndex
 from draftroom.store.base import Store
 from draftroom.store.compaction import build_doc
 
@@ -88,10 +89,11 @@ class Rooms:
 
     async def _open(self, doc_id: str) -> Room:
         state = await self.store.load(doc_id)
+        depths = DepthIndex()
         if state.size_bytes > _LOAD_IN_THREAD_BYTES:
-            doc = await asyncio.to_thread(build_doc, state.snapshot, state.updates)
+            doc = await asyncio.to_thread(build_doc, state.snapshot, state.updates, depths)
         else:
-            doc = build_doc(state.snapshot, state.updates)
+            doc = build_doc(state.snapshot, state.updates, depths)
         room = Room(
             doc_id,
             doc,
@@ -101,6 +103,7 @@ class Rooms:
             store=self.store,
             limits=self.limits,
             bus=self.bus,
+            depths=depths,
         )
         room.on_broken = self._drop
         room.app_handlers = self.app_handlers

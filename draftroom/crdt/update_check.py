@@ -1,0 +1,426 @@
+"""Structural checks on Yjs v1 updates, before yrs sees them.
+
+One frame must never crash or freeze a node. yrs (through pycrdt) holds the GIL
+while it works, so a worker thread isolates nothing, and some of its code recurses
+on the native stack. Measured on this machine (8 MB main stack, pycrdt 0.14):
+
+- an ``Any`` value (a JSON-like array/map inside one item) nested 30,000 deep
+  overflows the stack while *decoding* the update (~2 bytes a level: a 60 KB frame
+  kills the process); 20,000 deep decodes but crashes ``to_py``;
+- types (arrays, maps, XML elements) nested 50,000 deep apply and encode fine but
+  crash when the outer one is deleted (20,000 survives); pycrdt's ``to_py``
+  raises RecursionError long before that. Such nesting can be built up over many
+  small updates, each hanging its chain under the previous one;
+- items inserted "at the same place" by distinct clients (no left origin, or an
+  origin that is not the client's own previous item) make YATA's conflict scan
+  quadratic: 5,000 such items after 5,000 others took 2.8 s, 10,000: 8 s.
+
+So every update a client sends is parsed here, in Python, before it is applied:
+
+- ``MAX_ANY_DEPTH``: nesting of ``Any`` values (serde_json's own default limit is
+  128; legit attributes nest two or three deep);
+- ``MAX_TYPE_DEPTH``: nesting of shared types, counted from the root and across
+  updates with a :class:`DepthIndex` of every item the room's doc holds (a nested
+  ProseMirror list costs two levels a list level; Python walkers recurse once a
+  level, far under their 1,000-frame limit);
+- ``MAX_STRUCTS``, ``MAX_CLIENTS``, ``MAX_DELETE_RANGES``: size of one update;
+- ``MAX_UNANCHORED``: items not continuing their own client's previous item in one
+  update; the conflict scan costs at most about this many times the existing
+  conflicting run (a keystroke, a paste, a new paragraph have 1-3);
+- a client's update may only reference items the room has or that it carries:
+  yrs would keep the rest pending, and their depth could not be known.
+
+Updates from other nodes and from the store were checked at their edge; they are
+parsed only to keep the depth index true, and only a nesting bomb (which would
+kill this process) is refused there. All reading is iterative: no Python
+recursion, whatever the input.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from dataclasses import dataclass, field
+
+MAX_ANY_DEPTH = 64
+MAX_TYPE_DEPTH = 100
+MAX_STRUCTS = 20_000
+MAX_CLIENTS = 256
+MAX_DELETE_RANGES = 50_000
+MAX_UNANCHORED = 500
+
+_GC, _DELETED, _JSON, _BINARY, _STRING, _EMBED, _FORMAT, _TYPE, _ANY, _DOC, _SKIP = range(11)
+_XML_ELEMENT, _XML_HOOK = 3, 5
+_MAX_TYPE_REF = 6  # yjs 13 types; yrs's weak links (7) are not sent by any Yjs client
+
+
+class UpdateRefused(ValueError):
+    """An update this server will not apply. ``malformed`` tells garbage (1007)
+    from a well-formed update past a bound (4422)."""
+
+    def __init__(self, reason: str, malformed: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.malformed = malformed
+
+
+class _Reader:
+    __slots__ = ("buf", "pos")
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def uint(self) -> int:
+        buf, pos = self.buf, self.pos
+        result = shift = 0
+        end = min(len(buf), pos + 10)
+        while pos < end:
+            byte = buf[pos]
+            pos += 1
+            result |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                self.pos = pos
+                return result
+            shift += 7
+        raise UpdateRefused("truncated or overlong varint", malformed=True)
+
+    def skip_int(self) -> None:  # a signed varint: skip to its last byte
+        buf, pos = self.buf, self.pos
+        end = min(len(buf), pos + 10)
+        while pos < end:
+            byte = buf[pos]
+            pos += 1
+            if byte < 0x80:
+                self.pos = pos
+                return
+        raise UpdateRefused("truncated or overlong varint", malformed=True)
+
+    def bytes_(self) -> bytes:
+        n = self.uint()
+        end = self.pos + n
+        if end > len(self.buf):
+            raise UpdateRefused("length past the end of the update", malformed=True)
+        out = self.buf[self.pos : end]
+        self.pos = end
+        return out
+
+    def skip(self, n: int) -> None:
+        if self.pos + n > len(self.buf):
+            raise UpdateRefused("truncated update", malformed=True)
+        self.pos += n
+
+    def byte(self) -> int:
+        if self.pos >= len(self.buf):
+            raise UpdateRefused("truncated update", malformed=True)
+        b = self.buf[self.pos]
+        self.pos += 1
+        return b
+
+
+def _skip_any(r: _Reader, count: int) -> None:
+    """Skip ``count`` Any values without recursing; refuse deep nesting."""
+    # Each stack entry: values still to read at that level; maps read a key first.
+    stack: list[list[int]] = [[count, 0]]  # [remaining, is_map]
+    while stack:
+        top = stack[-1]
+        if top[0] == 0:
+            stack.pop()
+            continue
+        top[0] -= 1
+        if top[1]:
+            r.bytes_()  # the key
+        tag = r.byte()
+        if tag in (127, 126, 121, 120):
+            continue
+        if tag == 125:
+            r.skip_int()
+        elif tag == 124:
+            r.skip(4)
+        elif tag in (123, 122):
+            r.skip(8)
+        elif tag in (119, 116):
+            r.bytes_()
+        elif tag in (118, 117):
+            if len(stack) >= MAX_ANY_DEPTH:
+                raise UpdateRefused(f"value nested deeper than {MAX_ANY_DEPTH}")
+            n = r.uint()
+            if n > len(r.buf):
+                raise UpdateRefused("value claims more entries than bytes", malformed=True)
+            stack.append([n, 1 if tag == 118 else 0])
+        else:
+            raise UpdateRefused(f"unknown value tag {tag}", malformed=True)
+
+
+def _utf16_length(raw: bytes) -> int:
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise UpdateRefused("string is not UTF-8", malformed=True) from None
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+ID = tuple[int, int]
+
+
+@dataclass(slots=True)
+class _Item:
+    client: int
+    clock: int
+    length: int
+    is_type: bool
+    origin: ID | None
+    right: ID | None
+    parent: ID | None  # None with root=True: a root type
+    root: bool
+    level: int = -1  # container depth: 0 for items of a root type
+
+
+@dataclass(slots=True)
+class Checked:
+    """What a parsed update holds, for the index once it is applied."""
+
+    items: list[_Item]
+    gcs: list[tuple[int, int, int]]  # client, clock, length
+    max_depth: int
+
+
+@dataclass
+class DepthIndex:
+    """The container depth of every item range a room's doc holds, by client.
+
+    Runs of consecutive clocks at one depth collapse into one entry, so typing
+    costs nothing and the index grows with the document's structure, not its text.
+    """
+
+    runs: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
+    max_level: int = 0
+
+    def level(self, client: int, clock: int) -> int | None:
+        run = self.runs.get(client)
+        if run is None:
+            return None
+        starts, ends, levels = run
+        i = bisect_right(starts, clock) - 1
+        if i >= 0 and clock < ends[i]:
+            return levels[i]
+        return None
+
+    def add(self, client: int, clock: int, length: int, level: int) -> None:
+        if length <= 0:
+            return
+        if level > self.max_level:
+            self.max_level = level
+        run = self.runs.get(client)
+        if run is None:
+            self.runs[client] = ([clock], [clock + length], [level])
+            return
+        starts, ends, levels = run
+        if clock >= ends[-1]:
+            if clock == ends[-1] and levels[-1] == level:
+                ends[-1] = clock + length
+            else:
+                starts.append(clock)
+                ends.append(clock + length)
+                levels.append(level)
+            return
+        if self.level(client, clock) is not None:
+            return  # already known (a repeated step 2)
+        i = bisect_right(starts, clock)
+        insort(starts, clock)
+        ends.insert(i, clock + length)
+        levels.insert(i, level)
+
+    def record(self, checked: Checked) -> None:
+        for item in checked.items:
+            self.add(item.client, item.clock, item.length, item.level)
+        for client, clock, length in checked.gcs:
+            self.add(client, clock, length, 0)
+
+
+def check_update(update: bytes, index: DepthIndex, *, trusted: bool = False) -> Checked:
+    """Parse ``update`` and enforce the bounds; raise UpdateRefused.
+
+    ``trusted`` (other nodes, the store): only nesting bombs are refused, and a
+    reference to an item this room lacks counts as the deepest level it knows.
+    """
+    r = _Reader(update)
+    groups = r.uint()
+    if groups > MAX_CLIENTS and not trusted:
+        raise UpdateRefused(f"update from {groups} clients (limit {MAX_CLIENTS})")
+    items: list[_Item] = []
+    gcs: list[tuple[int, int, int]] = []
+    # client -> (starts, struct indexes) of this update's items, for references
+    own: dict[int, tuple[list[int], list[int]]] = {}
+    structs = 0
+    unanchored = 0
+    for _ in range(groups):
+        n = r.uint()
+        client = r.uint()
+        clock = r.uint()
+        structs += n
+        if structs > MAX_STRUCTS and not trusted:
+            raise UpdateRefused(f"update with over {MAX_STRUCTS} structs")
+        if n > len(update):
+            raise UpdateRefused("update claims more structs than bytes", malformed=True)
+        starts, indexes = own.setdefault(client, ([], []))
+        for _ in range(n):
+            info = r.byte()
+            ref = info & 0x1F
+            if ref == _GC or ref == _SKIP:
+                length = r.uint()
+                if ref == _GC:
+                    gcs.append((client, clock, length))
+                clock += length
+                continue
+            origin = (r.uint(), r.uint()) if info & 0x80 else None
+            right = (r.uint(), r.uint()) if info & 0x40 else None
+            parent: ID | None = None
+            root = False
+            if not info & 0xC0:
+                if r.uint() == 1:
+                    r.bytes_()
+                    root = True
+                else:
+                    parent = (r.uint(), r.uint())
+                if info & 0x20:
+                    r.bytes_()
+            is_type = False
+            if ref == _STRING:
+                length = _utf16_length(r.bytes_())
+            elif ref == _DELETED:
+                length = r.uint()
+            elif ref == _JSON:
+                length = r.uint()
+                if length > len(update):
+                    raise UpdateRefused("update claims more values than bytes", malformed=True)
+                for _ in range(length):
+                    r.bytes_()
+            elif ref == _ANY:
+                length = r.uint()
+                if length > len(update):
+                    raise UpdateRefused("update claims more values than bytes", malformed=True)
+                _skip_any(r, length)
+            elif ref == _TYPE:
+                type_ref = r.uint()
+                if type_ref > _MAX_TYPE_REF:
+                    raise UpdateRefused(f"unsupported type {type_ref}", malformed=True)
+                if type_ref in (_XML_ELEMENT, _XML_HOOK):
+                    r.bytes_()
+                is_type = True
+                length = 1
+            elif ref in (_BINARY, _EMBED):
+                r.bytes_()
+                length = 1
+            elif ref == _FORMAT:
+                r.bytes_()
+                r.bytes_()
+                length = 1
+            elif ref == _DOC:
+                r.bytes_()
+                _skip_any(r, 1)
+                length = 1
+            else:
+                raise UpdateRefused(f"unknown struct type {ref}", malformed=True)
+            if length == 0:
+                raise UpdateRefused("empty item", malformed=True)
+            if origin != (client, clock - 1):
+                unanchored += 1
+                if unanchored > MAX_UNANCHORED and not trusted:
+                    raise UpdateRefused(
+                        f"update with over {MAX_UNANCHORED} items not continuing their "
+                        "own text"
+                    )
+            starts.append(clock)
+            indexes.append(len(items))
+            items.append(_Item(client, clock, length, is_type, origin, right, parent, root))
+            clock += length
+    _check_delete_set(r, trusted)
+    max_depth = _resolve_levels(items, own, index, trusted)
+    return Checked(items, gcs, max_depth)
+
+
+def _check_delete_set(r: _Reader, trusted: bool) -> None:
+    clients = r.uint()
+    if clients > MAX_CLIENTS and not trusted:
+        raise UpdateRefused(f"delete set from {clients} clients (limit {MAX_CLIENTS})")
+    ranges = 0
+    for _ in range(clients):
+        r.uint()
+        n = r.uint()
+        ranges += n
+        if ranges > MAX_DELETE_RANGES and not trusted:
+            raise UpdateRefused(f"delete set with over {MAX_DELETE_RANGES} ranges")
+        if n > len(r.buf):
+            raise UpdateRefused("delete set claims more ranges than bytes", malformed=True)
+        for _ in range(n):
+            r.uint()
+            r.uint()
+
+
+def _resolve_levels(
+    items: list[_Item],
+    own: dict[int, tuple[list[int], list[int]]],
+    index: DepthIndex,
+    trusted: bool,
+) -> int:
+    """Give every item its container depth; return the deepest type's depth."""
+
+    def local(ref: ID) -> int | None:
+        entry = own.get(ref[0])
+        if entry is None:
+            return None
+        starts, indexes = entry
+        i = bisect_right(starts, ref[1]) - 1
+        if i < 0:
+            return None
+        item = items[indexes[i]]
+        return indexes[i] if ref[1] < item.clock + item.length else None
+
+    def known(ref: ID) -> int:
+        level = index.level(*ref)
+        if level is not None:
+            return level
+        if trusted:
+            return index.max_level
+        raise UpdateRefused("update depends on content this server does not have; resync")
+
+    max_depth = 0
+    visiting: list[int] = []
+    on_path: set[int] = set()
+    for start in range(len(items)):
+        if items[start].level >= 0:
+            continue
+        visiting.append(start)
+        on_path.add(start)
+        # Follow references until one resolves, then unwind: no recursion.
+        while visiting:
+            item = items[visiting[-1]]
+            if item.root:
+                ref = None
+                bump = 0
+            elif item.parent is not None:
+                ref, bump = item.parent, 1
+            else:
+                ref, bump = (item.origin or item.right), 0
+            level = 0
+            if ref is not None:
+                j = local(ref)
+                if j is None:
+                    level = known(ref) + bump
+                elif items[j].level >= 0:
+                    level = items[j].level + bump
+                elif j in on_path:
+                    raise UpdateRefused("update with circular references", malformed=True)
+                else:
+                    visiting.append(j)
+                    on_path.add(j)
+                    continue
+            item.level = level
+            on_path.discard(visiting.pop())
+            if item.is_type and level + 1 > max_depth:
+                max_depth = level + 1
+                if max_depth > MAX_TYPE_DEPTH:
+                    raise UpdateRefused(f"types nested deeper than {MAX_TYPE_DEPTH}")
+    return max_depth
