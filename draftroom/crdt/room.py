@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from pycrdt import Doc
 
 from draftroom.bus.base import AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
-from draftroom.crdt.awareness import AwarenessRegistry
+from draftroom.crdt.awareness import AwarenessRegistry, PresenceRefused
 from draftroom.crdt.protocol import (
     AppMessage,
     AwarenessMessage,
@@ -177,12 +177,7 @@ class Room:
             else:
                 self.edit(peer, frame, message)
         elif isinstance(message, AwarenessMessage):
-            try:
-                peer.awareness_ids.update(self.awareness.apply(message.update))
-            except ProtocolError as exc:
-                raise Rejected(1002, f"bad awareness update: {exc}") from None
-            self.broadcast(frame, exclude=peer)
-            self.publish(AWARENESS, message.update)
+            self.presence(peer, frame, message.update)
         elif isinstance(message, QueryAwarenessMessage):
             states = self.awareness.encode_all()
             if states is not None:
@@ -190,6 +185,29 @@ class Room:
         elif isinstance(message, AppMessage):
             self.app_message(peer, message.data)
         # Auth messages carry nothing a server acts on until authentication exists.
+
+    def presence(self, peer: Peer, frame: bytes, update: bytes) -> None:
+        """Record and relay a peer's awareness, minus entries for ids it does not own."""
+        try:
+            relay, dropped = self.awareness.apply(update, peer.awareness_ids)
+        except PresenceRefused as exc:
+            raise Rejected(4422, f"presence refused: {exc}") from None
+        except ProtocolError as exc:
+            raise Rejected(1002, f"bad awareness update: {exc}") from None
+        if dropped and peer.app_messages:
+            peer.send(
+                encode_app(
+                    {
+                        "type": "error",
+                        "code": "presence_not_yours",
+                        "message": f"{dropped} awareness entries belong to other clients; ignored",
+                    }
+                )
+            )
+        if relay is None:
+            return
+        self.broadcast(frame if relay is update else encode_awareness(relay), exclude=peer)
+        self.publish(AWARENESS, relay)
 
     def answer_step1(self, peer: Peer, state_vector: bytes) -> None:
         try:
@@ -387,10 +405,11 @@ class Room:
 
     def remote_awareness(self, update: bytes) -> None:
         try:
-            self.awareness.apply(update, remote=True)
+            relay, _ = self.awareness.apply(update)
         except ProtocolError:
             return
-        self.broadcast(encode_awareness(update), exclude=None)
+        if relay is not None:
+            self.broadcast(encode_awareness(relay), exclude=None)
 
     def query_presence(self) -> None:
         self.publish(PRESENCE_QUERY, b"")

@@ -1,0 +1,73 @@
+"""Hostile Yjs v1 updates, encoded by hand (pycrdt cannot build most of them).
+
+Format (yjs encoding.js / yrs update.rs): varuint client groups; per group varuint
+struct count, client, first clock, then structs (info byte, optional origin /
+right origin ids, parent info when neither, content); then the delete set.
+"""
+
+from __future__ import annotations
+
+
+def vu(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def vs(s: str | bytes) -> bytes:
+    raw = s.encode() if isinstance(s, str) else s
+    return vu(len(raw)) + raw
+
+
+def _update(groups: list[tuple[int, int, list[bytes]]], delete_set: bytes = b"\x00") -> bytes:
+    out = bytearray(vu(len(groups)))
+    for client, clock, structs in groups:
+        out += vu(len(structs)) + vu(client) + vu(clock) + b"".join(structs)
+    return bytes(out) + delete_set
+
+
+def _in_root(content_ref: int, content: bytes, root: str) -> bytes:
+    return bytes([content_ref]) + b"\x01" + vs(root) + content
+
+
+def _in_parent(content_ref: int, content: bytes, parent: tuple[int, int]) -> bytes:
+    return bytes([content_ref]) + b"\x00" + vu(parent[0]) + vu(parent[1]) + content
+
+
+def any_bomb(depth: int, client: int = 1, root: str = "a") -> bytes:
+    """One item in root array ``root`` holding the value [[[...null...]]]: 2 bytes a level."""
+    value = b"\x75\x01" * depth + b"\x7e"
+    return _update([(client, 0, [_in_root(8, vu(1) + value, root)])])
+
+
+def type_chain(
+    depth: int, client: int = 1, clock: int = 0, parent: tuple[int, int] | None = None
+) -> bytes:
+    """``depth`` arrays each inside the previous one, hung from root "a" or ``parent``."""
+    structs = []
+    for k in range(depth):
+        array = b"\x00"  # ContentType, type ref 0 (YArray)
+        if k == 0 and parent is None:
+            structs.append(_in_root(7, array, "a"))
+        else:
+            structs.append(_in_parent(7, array, parent if k == 0 else (client, clock + k - 1)))
+    return _update([(client, clock, structs)])
+
+
+def concurrent_inserts(count: int, client: int, root: str = "t") -> bytes:
+    """``count`` one-character items of one client, all "at the start" of root text
+    ``root`` (no origins): YATA compares each with every earlier such item."""
+    return _update([(client, 0, [_in_root(4, vs("x"), root) for _ in range(count)])])
+
+
+def many_clients(count: int, first_client: int = 1000, root: str = "t") -> bytes:
+    """One one-character item at the start of ``root`` from each of ``count`` clients."""
+    return _update([(first_client + i, 0, [_in_root(4, vs("x"), root)]) for i in range(count)])
+
+
+def huge_delete_set(ranges: int, client: int = 7) -> bytes:
+    ds = vu(1) + vu(client) + vu(ranges) + b"".join(vu(2 * i) + vu(1) for i in range(ranges))
+    return _update([], ds)

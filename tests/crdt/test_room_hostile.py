@@ -1,0 +1,207 @@
+"""A Room refuses hostile updates and presence: the process lives, the store and
+other users are untouched, and acknowledged edits stay."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from pycrdt import Doc, Text
+
+import draftroom
+from draftroom.crdt import awareness, update_check
+from draftroom.crdt.awareness import encode_update
+from draftroom.crdt.protocol import SyncType, encode_awareness, encode_sync
+from draftroom.crdt.room import Rejected
+
+from .attacks import any_bomb, concurrent_inserts, type_chain
+from .fakes import FakePeer, MemoryStore, open_room
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Run in a child: before the checks existed, each of these killed the process
+# (SIGSEGV, nothing logged), which would take the test runner down with it.
+_SCENARIO = """
+import asyncio, sys
+sys.path.insert(0, {tests!r})
+from crdt.attacks import any_bomb
+from crdt.fakes import FakePeer, MemoryStore, open_room
+from draftroom.crdt.protocol import SyncType, encode_sync
+from draftroom.crdt.room import Rejected
+
+async def main(kind):
+    store = MemoryStore()
+    if kind == "stored":
+        store.logs["doc"] = [any_bomb(60_000)]
+    room = await open_room(store)
+    if kind == "stored":
+        print("loaded", room.doc.get_update() is not None)
+    elif kind == "remote":
+        room.remote_update(1, any_bomb(60_000))
+        print("remote", room.version)
+    else:
+        try:
+            room.receive(FakePeer(), encode_sync(SyncType.UPDATE, any_bomb(60_000)))
+        except Rejected as exc:
+            print("rejected", exc.code, exc.reason)
+    print("stored", len(store.logs.get("doc", [])))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("kind", ["client", "stored", "remote"])
+def test_a_nesting_bomb_does_not_kill_the_process(kind: str) -> None:
+    script = _SCENARIO.format(tests=str(ROOT / "tests"))
+    env = {**os.environ, "PYTHONPATH": str(Path(draftroom.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", script, kind], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    if kind == "client":
+        assert "rejected 4422 update refused: value nested deeper than" in done.stdout
+        assert "stored 0" in done.stdout
+    elif kind == "stored":
+        assert "loaded True" in done.stdout
+        assert "left a stored update out" in done.stderr
+    else:
+        assert "remote 1" in done.stdout  # the seq is passed, the bomb is not applied
+        assert "refused a stored or relayed update" in done.stderr
+
+
+def _typed(text: str, client_id: int = 42) -> list[bytes]:
+    doc: Doc = Doc(client_id=client_id)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    body = doc.get("t", type=Text)
+    for ch in text:
+        body += ch
+    return updates
+
+
+async def _acked(room_text: str, store: MemoryStore) -> str:
+    reloaded = await open_room(store)
+    return str(reloaded.doc.get("t", type=Text)) if room_text else ""
+
+
+async def test_nesting_built_over_many_updates_is_refused_and_nothing_is_lost() -> None:
+    store = MemoryStore()
+    room = await open_room(store)
+    writer = FakePeer()
+    for update in _typed("kept"):
+        room.receive(writer, encode_sync(SyncType.UPDATE, update))
+    attacker = FakePeer()
+    step, parent, clock = 40, None, 0
+    with pytest.raises(Rejected) as refused:
+        for _ in range(100):
+            update = type_chain(step, client=7, clock=clock, parent=parent)
+            room.receive(attacker, encode_sync(SyncType.UPDATE, update))
+            parent, clock = (7, clock + step - 1), clock + step
+    assert refused.value.code == 4422
+    assert clock == step * (update_check.MAX_TYPE_DEPTH // step)  # refused at the bound
+    assert room.depths.max_level <= update_check.MAX_TYPE_DEPTH
+    # What was stored reloads (depth within the bound), with the writer's text.
+    assert await _acked("kept", store) == "kept"
+    assert len(store.logs["doc"]) == 4 + update_check.MAX_TYPE_DEPTH // step
+
+
+async def test_concurrent_insert_flood_is_refused_and_what_passes_is_cheap() -> None:
+    store = MemoryStore()
+    room = await open_room(store)
+    attacker = FakePeer()
+    with pytest.raises(Rejected) as refused:
+        room.receive(attacker, encode_sync(SyncType.UPDATE, concurrent_inserts(10_000, client=5)))
+    assert refused.value.code == 4422
+    assert store.logs.get("doc") is None
+    # The largest such updates allowed: each costs a bounded, small time.
+    worst = 0.0
+    for client in range(5, 9):
+        started = time.perf_counter()
+        frame = encode_sync(SyncType.UPDATE, concurrent_inserts(update_check.MAX_UNANCHORED, client))
+        room.receive(attacker, frame)
+        worst = max(worst, time.perf_counter() - started)
+    assert worst < 0.25, worst  # ~30-60 ms measured; the 10,000 version took 8 s
+
+
+async def test_updates_depending_on_unknown_content_are_refused() -> None:
+    store = MemoryStore()
+    room = await open_room(store)
+    with pytest.raises(Rejected) as refused:
+        room.receive(FakePeer(), encode_sync(SyncType.UPDATE, type_chain(2, 3, parent=(99, 9))))
+    assert refused.value.code == 4422 and "resync" in refused.value.reason
+    assert store.logs.get("doc") is None
+
+
+# -- presence -------------------------------------------------------------------------------
+
+
+def _presence(entries: list[tuple[int, int, str]]) -> bytes:
+    return encode_awareness(encode_update([(c, k, s.encode()) for c, k, s in entries]))
+
+
+async def test_presence_flood_is_refused() -> None:
+    room = await open_room(MemoryStore())
+    viewer = FakePeer(read_only=True)
+    flood = [(i, 1, '{"u":1}') for i in range(awareness.MAX_ENTRIES_PER_FRAME + 1)]
+    with pytest.raises(Rejected, match="entries") as refused:
+        room.receive(viewer, _presence(flood))
+    assert refused.value.code == 4422
+    assert room.awareness.entries == {}
+
+
+async def test_a_connection_owns_a_bounded_number_of_ids() -> None:
+    room = await open_room(MemoryStore())
+    peer = FakePeer()
+    for i in range(awareness.MAX_IDS_PER_PEER):
+        room.receive(peer, _presence([(100 + i, 1, "{}")]))
+    with pytest.raises(Rejected, match="at most") as refused:
+        room.receive(peer, _presence([(999, 1, "{}")]))
+    assert refused.value.code == 4422
+    assert len(room.awareness.entries) == awareness.MAX_IDS_PER_PEER
+
+
+@pytest.mark.parametrize(
+    ("state", "code", "reason"),
+    [
+        ('"' + "x" * awareness.MAX_STATE_BYTES + '"', 4422, "bytes"),
+        ("[" * 100_000 + "]" * 100_000, 4422, "bytes"),
+        ("[" * 5_000 + "]" * 5_000, 1002, "nested too deep"),
+    ],
+    ids=["big", "deep and big", "deep"],
+)
+async def test_oversized_or_deep_presence_is_refused_clearly(
+    state: str, code: int, reason: str
+) -> None:
+    room = await open_room(MemoryStore())
+    with pytest.raises(Rejected, match=reason) as refused:
+        room.receive(FakePeer(), _presence([(5, 1, state)]))
+    assert refused.value.code == code
+
+
+async def test_nobody_overwrites_or_clears_anyone_elses_presence() -> None:
+    room = await open_room(MemoryStore())
+    agent, user, other = FakePeer(), FakePeer(), FakePeer()
+    room.join(other)
+    room.receive(agent, _presence([(1, 1, '{"agent":"grammar"}')]))
+    room.receive(user, _presence([(2, 1, '{"user":"ann"}')]))
+    other.sent.clear()
+    # `user` tries to rewrite the agent's state and clear it, and sets its own too.
+    room.receive(user, _presence([(1, 9, '{"agent":"fake"}'), (2, 2, '{"user":"ann!"}')]))
+    room.receive(user, _presence([(1, 10, "null")]))
+    assert room.awareness.entries[1].state == b'{"agent":"grammar"}'
+    assert room.awareness.entries[2].state == b'{"user":"ann!"}'
+    assert user.awareness_ids == {2}
+    # Bystanders only saw the legitimate part; the sender was told.
+    assert other.sent == [_presence([(2, 2, '{"user":"ann!"}')])]
+    assert sum(b"presence_not_yours" in frame for frame in user.sent) == 2
+    # Another node cannot touch ids owned here either.
+    room.remote_awareness(encode_update([(1, 11, b"null"), (3, 1, b"{}")]))
+    assert set(room.awareness.entries) == {1, 2, 3}
+    # The owner itself can clear its id.
+    room.receive(agent, _presence([(1, 2, "null")]))
+    assert set(room.awareness.entries) == {2, 3}
