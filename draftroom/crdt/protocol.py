@@ -51,6 +51,7 @@ CLOSE_NAMES = {
     4403: "forbidden",
     4404: "document_deleted",
     4413: "document_too_large",
+    4422: "too_complex",
     4429: "rate_limited",
 }
 
