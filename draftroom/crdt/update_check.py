@@ -329,8 +329,7 @@ def check_update(update: bytes, index: DepthIndex, *, trusted: bool = False) -> 
                 unanchored += 1
                 if unanchored > MAX_UNANCHORED and not trusted:
                     raise UpdateRefused(
-                        f"update with over {MAX_UNANCHORED} items not continuing their "
-                        "own text"
+                        f"update with over {MAX_UNANCHORED} items not continuing their own text"
                     )
             starts.append(clock)
             indexes.append(len(items))

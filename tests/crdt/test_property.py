@@ -21,6 +21,7 @@ from .fakes import FakePeer, MemoryStore, open_room
 # head room for a loaded CI machine (measured worst case ~60 ms).
 FRAME_BOUND = 0.5
 
+
 def _sizes(low: int, high: int, shapes: list[int]) -> st.SearchStrategy[int]:
     """Random sizes, plus the shapes known to hurt (hypothesis rarely finds them)."""
     return st.one_of(st.sampled_from(shapes), st.integers(low, high))
