@@ -38,6 +38,7 @@ recursion, whatever the input.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right, insort
 from dataclasses import dataclass, field
 
@@ -47,6 +48,7 @@ MAX_STRUCTS = 20_000
 MAX_CLIENTS = 256
 MAX_DELETE_RANGES = 50_000
 MAX_UNANCHORED = 500
+MAX_MERGE_COST = 200_000
 
 _GC, _DELETED, _JSON, _BINARY, _STRING, _EMBED, _FORMAT, _TYPE, _ANY, _DOC, _SKIP = range(11)
 _XML_ELEMENT, _XML_HOOK = 3, 5
@@ -63,6 +65,10 @@ class UpdateRefused(ValueError):
         self.malformed = malformed
 
 
+_VARUINT = re.compile(rb"[\x80-\xff]{0,9}[\x00-\x7f]")
+_decoded: dict[bytes, int] = {}
+
+
 class _Reader:
     __slots__ = ("buf", "pos")
 
@@ -72,17 +78,24 @@ class _Reader:
 
     def uint(self) -> int:
         buf, pos = self.buf, self.pos
-        result = shift = 0
-        end = min(len(buf), pos + 10)
-        while pos < end:
-            byte = buf[pos]
-            pos += 1
-            result |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                self.pos = pos
-                return result
-            shift += 7
-        raise UpdateRefused("truncated or overlong varint", malformed=True)
+        if pos < len(buf) and buf[pos] < 0x80:  # most varuints are one byte
+            self.pos = pos + 1
+            return buf[pos]
+        # Client ids take 8 bytes and repeat in every reference: decode each once.
+        match = _VARUINT.match(buf, pos)
+        if match is None:
+            raise UpdateRefused("truncated or overlong varint", malformed=True)
+        raw = match.group()
+        self.pos = match.end()
+        value = _decoded.get(raw)
+        if value is None:
+            value = 0
+            for byte in reversed(raw):
+                value = (value << 7) | (byte & 0x7F)
+            if len(_decoded) >= 65_536:
+                _decoded.clear()
+            _decoded[raw] = value
+        return value
 
     def skip_int(self) -> None:  # a signed varint: skip to its last byte
         buf, pos = self.buf, self.pos
@@ -164,6 +177,10 @@ def _utf16_length(raw: bytes) -> int:
 ID = tuple[int, int]
 
 
+# Where an item lives: its parent type's id or a root's name (None: unknown).
+Container = ID | bytes | None
+
+
 @dataclass(slots=True)
 class _Item:
     client: int
@@ -172,9 +189,9 @@ class _Item:
     is_type: bool
     origin: ID | None
     right: ID | None
-    parent: ID | None  # None with root=True: a root type
-    root: bool
+    parent: ID | bytes | None  # a type item's id, or a root type's name
     level: int = -1  # container depth: 0 for items of a root type
+    container: Container = None  # the parent, resolved through origins
 
 
 @dataclass(slots=True)
@@ -194,49 +211,66 @@ class DepthIndex:
     costs nothing and the index grows with the document's structure, not its text.
     """
 
-    runs: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
+    runs: dict[int, tuple[list[int], list[int], list[tuple[int, Container]]]] = field(
+        default_factory=dict
+    )
     max_level: int = 0
+    # How many items were inserted at each place (after one origin, or at the start
+    # of a container) other than by continuing their own client's text: the
+    # length of the run YATA scans when one more arrives there.
+    conflicts: dict[object, int] = field(default_factory=dict)
 
-    def level(self, client: int, clock: int) -> int | None:
+    def where(self, client: int, clock: int) -> tuple[int, Container] | None:
         run = self.runs.get(client)
         if run is None:
             return None
-        starts, ends, levels = run
+        starts, ends, places = run
         i = bisect_right(starts, clock) - 1
         if i >= 0 and clock < ends[i]:
-            return levels[i]
+            return places[i]
         return None
 
-    def add(self, client: int, clock: int, length: int, level: int) -> None:
+    def add(self, client: int, clock: int, length: int, place: tuple[int, Container]) -> None:
         if length <= 0:
             return
-        if level > self.max_level:
-            self.max_level = level
+        if place[0] > self.max_level:
+            self.max_level = place[0]
         run = self.runs.get(client)
         if run is None:
-            self.runs[client] = ([clock], [clock + length], [level])
+            self.runs[client] = ([clock], [clock + length], [place])
             return
-        starts, ends, levels = run
+        starts, ends, places = run
         if clock >= ends[-1]:
-            if clock == ends[-1] and levels[-1] == level:
+            if clock == ends[-1] and places[-1] == place:
                 ends[-1] = clock + length
             else:
                 starts.append(clock)
                 ends.append(clock + length)
-                levels.append(level)
+                places.append(place)
             return
-        if self.level(client, clock) is not None:
+        if self.where(client, clock) is not None:
             return  # already known (a repeated step 2)
         i = bisect_right(starts, clock)
         insort(starts, clock)
         ends.insert(i, clock + length)
-        levels.insert(i, level)
+        places.insert(i, place)
 
     def record(self, checked: Checked) -> None:
         for item in checked.items:
-            self.add(item.client, item.clock, item.length, item.level)
+            if self.where(item.client, item.clock) is None:
+                key = _anchor(item)
+                if key is not None:
+                    self.conflicts[key] = self.conflicts.get(key, 0) + 1
+            self.add(item.client, item.clock, item.length, (item.level, item.container))
         for client, clock, length in checked.gcs:
-            self.add(client, clock, length, 0)
+            self.add(client, clock, length, (0, None))
+
+
+def _anchor(item: _Item) -> object:
+    """Where YATA must scan to place ``item``; None when it continues its own text."""
+    if item.origin is not None:
+        return None if item.origin == (item.client, item.clock - 1) else item.origin
+    return ("start", item.container)
 
 
 def check_update(update: bytes, index: DepthIndex, *, trusted: bool = False) -> Checked:
@@ -276,12 +310,10 @@ def check_update(update: bytes, index: DepthIndex, *, trusted: bool = False) -> 
                 continue
             origin = (r.uint(), r.uint()) if info & 0x80 else None
             right = (r.uint(), r.uint()) if info & 0x40 else None
-            parent: ID | None = None
-            root = False
+            parent: ID | bytes | None = None
             if not info & 0xC0:
                 if r.uint() == 1:
-                    r.bytes_()
-                    root = True
+                    parent = r.bytes_()
                 else:
                     parent = (r.uint(), r.uint())
                 if info & 0x20:
@@ -333,11 +365,31 @@ def check_update(update: bytes, index: DepthIndex, *, trusted: bool = False) -> 
                     )
             starts.append(clock)
             indexes.append(len(items))
-            items.append(_Item(client, clock, length, is_type, origin, right, parent, root))
+            items.append(_Item(client, clock, length, is_type, origin, right, parent))
             clock += length
     _check_delete_set(r, trusted)
     max_depth = _resolve_levels(items, own, index, trusted)
+    if not trusted:
+        _check_merge_cost(items, index)
     return Checked(items, gcs, max_depth)
+
+
+def _check_merge_cost(items: list[_Item], index: DepthIndex) -> None:
+    """Bound YATA's conflict scans: each item placed where others were placed
+    before compares itself with them (and with this update's own)."""
+    cost = 0
+    seen: dict[object, int] = {}
+    for item in items:
+        key = _anchor(item)
+        if key is None:
+            continue
+        earlier = seen.get(key, 0)
+        seen[key] = earlier + 1
+        cost += index.conflicts.get(key, 0) + earlier + 1
+    if cost > MAX_MERGE_COST:
+        raise UpdateRefused(
+            f"update would cost {cost} conflict comparisons to merge (limit {MAX_MERGE_COST})"
+        )
 
 
 def _check_delete_set(r: _Reader, trusted: bool) -> None:
@@ -377,12 +429,12 @@ def _resolve_levels(
         item = items[indexes[i]]
         return indexes[i] if ref[1] < item.clock + item.length else None
 
-    def known(ref: ID) -> int:
-        level = index.level(*ref)
-        if level is not None:
-            return level
+    def known(ref: ID) -> tuple[int, Container]:
+        place = index.where(*ref)
+        if place is not None:
+            return place
         if trusted:
-            return index.max_level
+            return index.max_level, None
         raise UpdateRefused("update depends on content this server does not have; resync")
 
     max_depth = 0
@@ -396,27 +448,34 @@ def _resolve_levels(
         # Follow references until one resolves, then unwind: no recursion.
         while visiting:
             item = items[visiting[-1]]
-            if item.root:
-                ref = None
-                bump = 0
-            elif item.parent is not None:
-                ref, bump = item.parent, 1
-            else:
-                ref, bump = (item.origin or item.right), 0
-            level = 0
-            if ref is not None:
-                j = local(ref)
+            level, container = 0, item.parent
+            if isinstance(item.parent, tuple):  # in a type: one deeper than it
+                j = local(item.parent)
                 if j is None:
-                    level = known(ref) + bump
+                    level = known(item.parent)[0] + 1
                 elif items[j].level >= 0:
-                    level = items[j].level + bump
+                    level = items[j].level + 1
                 elif j in on_path:
                     raise UpdateRefused("update with circular references", malformed=True)
                 else:
                     visiting.append(j)
                     on_path.add(j)
                     continue
-            item.level = level
+            elif item.parent is None:  # beside its origin: same place
+                ref = item.origin or item.right
+                assert ref is not None  # the format has a parent when both are absent
+                j = local(ref)
+                if j is None:
+                    level, container = known(ref)
+                elif items[j].level >= 0:
+                    level, container = items[j].level, items[j].container
+                elif j in on_path:
+                    raise UpdateRefused("update with circular references", malformed=True)
+                else:
+                    visiting.append(j)
+                    on_path.add(j)
+                    continue
+            item.level, item.container = level, container
             on_path.discard(visiting.pop())
             if item.is_type and level + 1 > max_depth:
                 max_depth = level + 1
