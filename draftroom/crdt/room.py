@@ -382,12 +382,12 @@ class Room:
         self._apply_remote(update)
         self._mark(seq)
 
-    def _integrate(self, update: bytes) -> bool:
+    def _integrate(self, update: bytes, snapshot: bool = False) -> bool:
         """Apply an update checked at its edge (another node, the store); keep the
-        depth index true. Only a nesting bomb, which would kill the process, is
-        refused here (logged, not applied)."""
+        depth index true. Only what would kill or freeze the process (stored
+        before the checks existed) is refused here: logged, not applied."""
         try:
-            checked = check_update(update, self.depths, trusted=True)
+            checked = check_update(update, self.depths, trusted=True, snapshot=snapshot)
         except UpdateRefused as exc:
             log.error("refused a stored or relayed update for %s: %s", self.doc_id, exc.reason)
             return False
@@ -433,7 +433,7 @@ class Room:
                 state = await self.store.load(self.doc_id)
                 before = self.doc.get_state()
                 for update in ([state.snapshot] if state.snapshot else []) + state.updates:
-                    self._integrate(update)
+                    self._integrate(update, snapshot=update is state.snapshot)
                 self.changes += 1
                 diff = self.doc.get_update(before)
                 self.broadcast(encode_sync(SyncType.UPDATE, diff), exclude=None)

@@ -6,8 +6,9 @@ Re-applying the updates to a fresh Doc and re-encoding it is about 15x faster an
 in a worker thread.
 
 Every stored update is parsed by update_check first (trusted: only nesting
-bombs are refused), so a document stored before those checks existed cannot kill
-the process that loads it; a refused update is logged and left out.
+bombs and merges far past the bound are refused), so a document stored before
+those checks existed cannot kill or freeze the process that loads it; a refused
+update is logged and left out.
 """
 
 from __future__ import annotations
@@ -29,15 +30,15 @@ def build_doc(
     doc: Doc = Doc()
     index = depths if depths is not None else DepthIndex()
     for update in [snapshot] if snapshot else []:
-        _apply_checked(doc, update, index)
+        _apply_checked(doc, update, index, snapshot=True)
     for update in updates:
         _apply_checked(doc, update, index)
     return doc
 
 
-def _apply_checked(doc: Doc, update: bytes, index: DepthIndex) -> None:
+def _apply_checked(doc: Doc, update: bytes, index: DepthIndex, snapshot: bool = False) -> None:
     try:
-        checked = check_update(update, index, trusted=True)
+        checked = check_update(update, index, trusted=True, snapshot=snapshot)
     except UpdateRefused as exc:
         log.error("left a stored update out of the document: %s", exc.reason)
         return
