@@ -23,7 +23,9 @@ So every update a client sends is parsed here, in Python, before it is applied:
   updates with a :class:`DepthIndex` of every item the room's doc holds (a nested
   ProseMirror list costs two levels a list level; Python walkers recurse once a
   level, far under their 1,000-frame limit);
-- ``MAX_STRUCTS``, ``MAX_CLIENTS``, ``MAX_DELETE_RANGES``: size of one update;
+- ``MAX_STRUCTS``, ``MAX_CLIENTS``, ``MAX_DELETE_RANGES``, ``MAX_VALUES``: size
+  of one update, which also bounds the time this parser takes (a 4 MB frame of
+  nulls would otherwise be 4 million Python steps);
 - ``MAX_UNANCHORED``: items not continuing their own client's previous item in one
   update (a keystroke, a paste, a new paragraph have 1-3);
 - ``MAX_MERGE_COST``: YATA compares an item inserted at a place (after an origin,
@@ -31,6 +33,11 @@ So every update a client sends is parsed here, in Python, before it is applied:
   counts them per place, so the cost of one update is estimated before it is
   applied: 200,000 comparisons, ~15-45 ms here. Without a per-place count the
   cost piles up across updates: 40 frames of 500 such items, the 40th took 3 s;
+- ``MAX_SPLIT_COST``: splitting a block (deleting or inserting inside it) moves
+  the rest of its client's block array; the index keeps an estimate of each
+  client's blocks and which clocks are deleted already (Yjs resends its whole
+  delete set with every sync step 2; only new deletes count). 100 million block
+  moves, ~15 ms;
 - a client's update may only reference items the room has or that it carries:
   yrs would keep the rest pending, and their depth could not be known.
 
@@ -43,7 +50,7 @@ recursion, whatever the input.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 
 MAX_ANY_DEPTH = 64
@@ -51,8 +58,10 @@ MAX_TYPE_DEPTH = 100
 MAX_STRUCTS = 20_000
 MAX_CLIENTS = 256
 MAX_DELETE_RANGES = 50_000
+MAX_VALUES = 100_000
 MAX_UNANCHORED = 500
 MAX_MERGE_COST = 200_000
+MAX_SPLIT_COST = 100_000_000
 TRUSTED_MERGE_SLACK = 50
 
 _GC, _DELETED, _JSON, _BINARY, _STRING, _EMBED, _FORMAT, _TYPE, _ANY, _DOC, _SKIP = range(11)
@@ -75,11 +84,18 @@ _decoded: dict[bytes, int] = {}
 
 
 class _Reader:
-    __slots__ = ("buf", "pos")
+    __slots__ = ("buf", "max_values", "pos", "values")
 
-    def __init__(self, buf: bytes) -> None:
+    def __init__(self, buf: bytes, max_values: int) -> None:
         self.buf = buf
         self.pos = 0
+        self.values = 0  # JSON-like values read so far
+        self.max_values = max_values
+
+    def count_values(self, n: int) -> None:
+        self.values += n
+        if self.values > self.max_values:
+            raise UpdateRefused(f"update with over {MAX_VALUES} values")
 
     def uint(self) -> int:
         buf, pos = self.buf, self.pos
@@ -164,6 +180,7 @@ def _skip_any(r: _Reader, count: int) -> None:
             n = r.uint()
             if n > len(r.buf):
                 raise UpdateRefused("value claims more entries than bytes", malformed=True)
+            r.count_values(n)
             stack.append([n, 1 if tag == 118 else 0])
         else:
             raise UpdateRefused(f"unknown value tag {tag}", malformed=True)
@@ -206,6 +223,7 @@ class Checked:
     items: list[_Item]
     gcs: list[tuple[int, int, int]]  # client, clock, length
     max_depth: int
+    deletes: list[tuple[int, int, int]]  # client, clock, length
 
 
 @dataclass
@@ -224,6 +242,33 @@ class DepthIndex:
     # of a container) other than by continuing their own client's text: the
     # length of the run YATA scans when one more arrives there.
     conflicts: dict[object, int] = field(default_factory=dict)
+    # Roughly how many blocks yrs holds for each client (items and split points),
+    # and which of each client's clocks are deleted (sorted, merged ranges).
+    blocks: dict[int, int] = field(default_factory=dict)
+    deleted: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)
+
+    def deleted_already(self, client: int, clock: int, length: int) -> bool:
+        run = self.deleted.get(client)
+        if run is None:
+            return False
+        starts, ends = run
+        i = bisect_right(starts, clock) - 1
+        return i >= 0 and clock + length <= ends[i]
+
+    def _mark_deleted(self, client: int, clock: int, length: int) -> None:
+        if length <= 0 or self.deleted_already(client, clock, length):
+            return
+        starts, ends = self.deleted.setdefault(client, ([], []))
+        end = clock + length
+        lo = bisect_left(ends, clock)  # first range ending at or after this start
+        hi = bisect_right(starts, end)  # ranges starting at or before this end
+        if lo < hi:
+            starts[lo:hi] = [min(clock, starts[lo])]
+            ends[lo:hi] = [max(end, ends[hi - 1])]
+        else:
+            starts.insert(lo, clock)
+            ends.insert(lo, end)
+        self.blocks[client] = self.blocks.get(client, 0) + 2
 
     def where(self, client: int, clock: int) -> tuple[int, Container] | None:
         run = self.runs.get(client)
@@ -266,9 +311,12 @@ class DepthIndex:
                 key = _anchor(item)
                 if key is not None:
                     self.conflicts[key] = self.conflicts.get(key, 0) + 1
+                self.blocks[item.client] = self.blocks.get(item.client, 0) + 1
             self.add(item.client, item.clock, item.length, (item.level, item.container))
         for client, clock, length in checked.gcs:
             self.add(client, clock, length, (0, None))
+        for client, clock, length in checked.deletes:
+            self._mark_deleted(client, clock, length)
 
 
 def _anchor(item: _Item) -> object:
@@ -289,7 +337,7 @@ def check_update(
     reference to an item this room lacks counts as the deepest level it knows.
     ``snapshot``: a compacted state, whose conflicts are history, not one edit.
     """
-    r = _Reader(update)
+    r = _Reader(update, len(update) if trusted else MAX_VALUES)
     groups = r.uint()
     if groups > MAX_CLIENTS and not trusted:
         raise UpdateRefused(f"update from {groups} clients (limit {MAX_CLIENTS})")
@@ -337,12 +385,14 @@ def check_update(
                 length = r.uint()
                 if length > len(update):
                     raise UpdateRefused("update claims more values than bytes", malformed=True)
+                r.count_values(length)
                 for _ in range(length):
                     r.bytes_()
             elif ref == _ANY:
                 length = r.uint()
                 if length > len(update):
                     raise UpdateRefused("update claims more values than bytes", malformed=True)
+                r.count_values(length)
                 _skip_any(r, length)
             elif ref == _TYPE:
                 type_ref = r.uint()
@@ -377,11 +427,37 @@ def check_update(
             indexes.append(len(items))
             items.append(_Item(client, clock, length, is_type, origin, right, parent))
             clock += length
-    _check_delete_set(r, trusted)
+    deletes = _read_delete_set(r, trusted)
     max_depth = _resolve_levels(items, own, index, trusted)
     if not snapshot:
-        _check_merge_cost(items, index, MAX_MERGE_COST * (TRUSTED_MERGE_SLACK if trusted else 1))
-    return Checked(items, gcs, max_depth)
+        slack = TRUSTED_MERGE_SLACK if trusted else 1
+        _check_merge_cost(items, index, MAX_MERGE_COST * slack)
+        _check_split_cost(items, deletes, index, MAX_SPLIT_COST * slack)
+    return Checked(items, gcs, max_depth, deletes)
+
+
+def _check_split_cost(
+    items: list[_Item], deletes: list[tuple[int, int, int]], index: DepthIndex, limit: int
+) -> None:
+    """yrs keeps each client's blocks in one array: a delete or an insert in the
+    middle of a block splits it and moves the rest of the array (50,000 deletes
+    inside one long item took 0.37 s, 500,000 took 25 s)."""
+    cost = splits = 0
+    blocks = index.blocks
+    for client, clock, length in deletes:
+        if not index.deleted_already(client, clock, length):
+            cost += blocks.get(client, 0)
+            splits += 1
+    for item in items:
+        if _anchor(item) is not None:
+            for ref in (item.origin, item.right):
+                if ref is not None:
+                    cost += blocks.get(ref[0], 0)
+                    splits += 1
+    # Each split also grows the array the next one moves: quadratic within an update.
+    cost += splits * splits
+    if cost > limit:
+        raise UpdateRefused(f"update would move {cost} blocks to apply (limit {limit})")
 
 
 def _check_merge_cost(items: list[_Item], index: DepthIndex, limit: int) -> None:
@@ -402,13 +478,14 @@ def _check_merge_cost(items: list[_Item], index: DepthIndex, limit: int) -> None
         )
 
 
-def _check_delete_set(r: _Reader, trusted: bool) -> None:
+def _read_delete_set(r: _Reader, trusted: bool) -> list[tuple[int, int, int]]:
+    deletes: list[tuple[int, int, int]] = []
     clients = r.uint()
     if clients > MAX_CLIENTS and not trusted:
         raise UpdateRefused(f"delete set from {clients} clients (limit {MAX_CLIENTS})")
     ranges = 0
     for _ in range(clients):
-        r.uint()
+        client = r.uint()
         n = r.uint()
         ranges += n
         if ranges > MAX_DELETE_RANGES and not trusted:
@@ -416,8 +493,8 @@ def _check_delete_set(r: _Reader, trusted: bool) -> None:
         if n > len(r.buf):
             raise UpdateRefused("delete set claims more ranges than bytes", malformed=True)
         for _ in range(n):
-            r.uint()
-            r.uint()
+            deletes.append((client, r.uint(), r.uint()))
+    return deletes
 
 
 def _resolve_levels(

@@ -63,11 +63,12 @@ def concurrent_inserts(count: int, client: int, root: str = "t") -> bytes:
     return _update([(client, 0, [_in_root(4, vs("x"), root) for _ in range(count)])])
 
 
-def many_clients(count: int, first_client: int = 1000, root: str = "t") -> bytes:
-    """One one-character item at the start of ``root`` from each of ``count`` clients."""
-    return _update([(first_client + i, 0, [_in_root(4, vs("x"), root)]) for i in range(count)])
+def many_clients(count: int, first_client: int = 1000, root: str = "t", text: str = "x") -> bytes:
+    """One item ``text`` at the start of ``root`` from each of ``count`` clients."""
+    return _update([(first_client + i, 0, [_in_root(4, vs(text), root)]) for i in range(count)])
 
 
-def huge_delete_set(ranges: int, client: int = 7) -> bytes:
-    ds = vu(1) + vu(client) + vu(ranges) + b"".join(vu(2 * i) + vu(1) for i in range(ranges))
-    return _update([], ds)
+def huge_delete_set(ranges: int, client: int = 7, first: int = 0) -> bytes:
+    """Deletes of every other clock of ``client`` from ``first``: each splits an item."""
+    ds = b"".join(vu(first + 2 * i) + vu(1) for i in range(ranges))
+    return _update([], vu(1) + vu(client) + vu(ranges) + ds)

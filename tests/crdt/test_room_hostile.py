@@ -18,7 +18,7 @@ from draftroom.crdt.awareness import encode_update
 from draftroom.crdt.protocol import SyncType, encode_awareness, encode_sync
 from draftroom.crdt.room import Rejected
 
-from .attacks import concurrent_inserts, type_chain
+from .attacks import concurrent_inserts, huge_delete_set, many_clients, type_chain
 from .fakes import FakePeer, MemoryStore, open_room
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -222,3 +222,31 @@ async def test_a_stored_merge_bomb_does_not_freeze_the_load() -> None:
     room = await open_room(store)
     assert time.perf_counter() - started < 1.0
     assert str(room.doc.get("t", type=Text)).endswith("kept")
+
+
+async def test_deletes_splitting_one_item_are_bounded() -> None:
+    # 50,000 deletes inside one long item took 0.37 s (500,000: 25 s): yrs moves
+    # the client's block array at every split.
+    store = MemoryStore()
+    room = await open_room(store)
+    owner = FakePeer()
+    for update in _typed("x" * 5, client_id=7):
+        room.receive(owner, encode_sync(SyncType.UPDATE, update))
+    long_item = many_clients(1, first_client=8, text="y" * 200_000)
+    room.receive(owner, encode_sync(SyncType.UPDATE, long_item))
+    with pytest.raises(Rejected, match="move") as refused:
+        room.receive(FakePeer(), encode_sync(SyncType.UPDATE, huge_delete_set(50_000, client=8)))
+    assert refused.value.code == 4422
+    worst = 0.0
+    for part in range(30):  # the largest that pass, repeated: each stays cheap
+        started = time.perf_counter()
+        try:
+            update = huge_delete_set(5_000, client=8, first=part * 10_000)
+            room.receive(FakePeer(), encode_sync(SyncType.UPDATE, update))
+        except Rejected as exc:
+            assert exc.code == 4422
+            break
+        worst = max(worst, time.perf_counter() - started)
+    assert worst < 0.25, worst
+    # Re-sending deletes the room already has (every Yjs sync step 2 does) is cheap.
+    room.receive(FakePeer(), encode_sync(SyncType.STEP2, huge_delete_set(5_000, client=8)))
