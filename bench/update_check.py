@@ -19,7 +19,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from crdt.attacks import any_bomb, concurrent_inserts, many_clients, type_chain  # noqa: E402
+from crdt.attacks import (
+    any_bomb,
+    concurrent_inserts,
+    huge_delete_set,
+    many_clients,
+    type_chain,
+)
 from pycrdt import Doc, Text  # noqa: E402
 
 from draftroom.crdt import update_check as uc  # noqa: E402
@@ -93,9 +99,13 @@ def main() -> None:
 
     # The worst shapes still accepted, sent one after another (each frame is the
     # next one a hostile editor could send) until the check refuses one.
+    long_item = many_clients(1, first_client=8, text="y" * 400_000)
+
     def frames(make: Callable[[int], bytes]) -> tuple[float, int]:
         doc: Doc = Doc()
         index = uc.DepthIndex()
+        index.record(uc.check_update(long_item, index))
+        doc.apply_update(long_item)
         worst = 0.0
         for k in range(200):
             update = make(k)
@@ -117,6 +127,9 @@ def main() -> None:
             uc.MAX_CLIENTS, first_client=1000 + k * uc.MAX_CLIENTS
         ),
         "50 concurrent inserts a frame": lambda k: concurrent_inserts(50, client=10 + k),
+        "1,000 new deletes inside a 400 KB item a frame": lambda k: huge_delete_set(
+            1_000, client=8, first=k * 2_000
+        ),
         f"types {uc.MAX_TYPE_DEPTH} deep": lambda k: type_chain(uc.MAX_TYPE_DEPTH, client=5 + k),
         f"value nested {uc.MAX_ANY_DEPTH - 1} deep": lambda k: any_bomb(
             uc.MAX_ANY_DEPTH - 1, client=5 + k

@@ -36,8 +36,9 @@ So every update a client sends is parsed here, in Python, before it is applied:
 - ``MAX_SPLIT_COST``: splitting a block (deleting or inserting inside it) moves
   the rest of its client's block array; the index keeps an estimate of each
   client's blocks and which clocks are deleted already (Yjs resends its whole
-  delete set with every sync step 2; only new deletes count). 30 million block
-  moves (5,000 new splits of one item), ~45 ms;
+  delete set with every sync step 2; only new deletes count), plus the text a
+  split copies (each client's longest item). 30 million block moves (5,000 new
+  splits of one short item, or 400 of a 3 MB one), ~50-100 ms;
 - a client's update may only reference items the room has or that it carries:
   yrs would keep the rest pending, and their depth could not be known.
 
@@ -62,6 +63,9 @@ MAX_VALUES = 100_000
 MAX_UNANCHORED = 500
 MAX_MERGE_COST = 200_000
 MAX_SPLIT_COST = 30_000_000
+# Splitting a string item also copies its text: 5,000 splits of a 3 MB item took
+# 0.66 s. Measured, copying 40 characters costs about what moving one block does.
+_CHARS_PER_MOVE = 40
 TRUSTED_MERGE_SLACK = 50
 
 _GC, _DELETED, _JSON, _BINARY, _STRING, _EMBED, _FORMAT, _TYPE, _ANY, _DOC, _SKIP = range(11)
@@ -245,6 +249,7 @@ class DepthIndex:
     # Roughly how many blocks yrs holds for each client (items and split points),
     # and which of each client's clocks are deleted (sorted, merged ranges).
     blocks: dict[int, int] = field(default_factory=dict)
+    longest: dict[int, int] = field(default_factory=dict)  # each client's longest item
     deleted: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)
 
     def deleted_already(self, client: int, clock: int, length: int) -> bool:
@@ -312,6 +317,8 @@ class DepthIndex:
                 if key is not None:
                     self.conflicts[key] = self.conflicts.get(key, 0) + 1
                 self.blocks[item.client] = self.blocks.get(item.client, 0) + 1
+                if item.length > self.longest.get(item.client, 0):
+                    self.longest[item.client] = item.length
             self.add(item.client, item.clock, item.length, (item.level, item.container))
         for client, clock, length in checked.gcs:
             self.add(client, clock, length, (0, None))
@@ -443,17 +450,17 @@ def _check_split_cost(
     middle of a block splits it and moves the rest of the array (50,000 deletes
     inside one long item took 0.37 s, 500,000 took 25 s)."""
     cost = splits = 0
-    blocks = index.blocks
+    blocks, longest = index.blocks, index.longest
     for client, clock, length in deletes:
         if not index.deleted_already(client, clock, length):
-            cost += blocks.get(client, 0)
+            cost += blocks.get(client, 0) + longest.get(client, 0) // _CHARS_PER_MOVE
             splits += 1
     for item in items:
         # An insert inside an item splits it once (its origin and right origin are
         # then neighbours in the same item).
         ref = item.origin or item.right
         if ref is not None and _anchor(item) is not None:
-            cost += blocks.get(ref[0], 0)
+            cost += blocks.get(ref[0], 0) + longest.get(ref[0], 0) // _CHARS_PER_MOVE
             splits += 1
     # Each split also grows the array the next one moves: quadratic within an update.
     cost += splits * splits

@@ -237,16 +237,18 @@ async def test_deletes_splitting_one_item_are_bounded() -> None:
     with pytest.raises(Rejected, match="move") as refused:
         room.receive(FakePeer(), encode_sync(SyncType.UPDATE, huge_delete_set(50_000, client=8)))
     assert refused.value.code == 4422
-    worst = 0.0
+    worst, accepted = 0.0, []
     for part in range(30):  # the largest that pass, repeated: each stays cheap
+        update = huge_delete_set(1_000, client=8, first=part * 2_000)
         started = time.perf_counter()
         try:
-            update = huge_delete_set(5_000, client=8, first=part * 10_000)
             room.receive(FakePeer(), encode_sync(SyncType.UPDATE, update))
         except Rejected as exc:
             assert exc.code == 4422
             break
         worst = max(worst, time.perf_counter() - started)
+        accepted.append(update)
+    assert 0 < len(accepted) < 30
     assert worst < 0.25, worst
     # Re-sending deletes the room already has (every Yjs sync step 2 does) is cheap.
-    room.receive(FakePeer(), encode_sync(SyncType.STEP2, huge_delete_set(5_000, client=8)))
+    room.receive(FakePeer(), encode_sync(SyncType.STEP2, accepted[0]))
