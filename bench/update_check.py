@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from crdt.attacks import (
+from crdt.attacks import (  # noqa: E402
     any_bomb,
     concurrent_inserts,
     huge_delete_set,
