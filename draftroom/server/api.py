@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -154,7 +155,8 @@ async def document_content(request: Request) -> Response:
     if meta is None:
         raise ApiError(404, "not_found", "no such document")
     state = await hub.store.load(doc_id)
-    doc = build_doc(state.snapshot, state.updates)
+    # Building (and checking) a stored document is CPU work: keep it off the loop.
+    doc = await asyncio.to_thread(build_doc, state.snapshot, state.updates)
     return JSONResponse({"id": doc_id, "version": state.seq, **document_text(doc)})
 
 
