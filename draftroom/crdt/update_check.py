@@ -43,9 +43,10 @@ So every update a client sends is parsed here, in Python, before it is applied:
   yrs would keep the rest pending, and their depth could not be known.
 
 Updates from other nodes and from the store were checked at their edge; they are
-parsed only to keep the depth index true, and only a nesting bomb (which would
-kill this process) is refused there. All reading is iterative: no Python
-recursion, whatever the input.
+parsed to keep the index true, and refused only if they would kill or freeze this
+process (a nesting bomb, or 50 times the merge or split bound: data stored before
+these checks existed). A compacted snapshot's conflicts are history and are not
+costed. All reading is iterative: no Python recursion, whatever the input.
 """
 
 from __future__ import annotations
@@ -232,9 +233,11 @@ class Checked:
 
 @dataclass
 class DepthIndex:
-    """The container depth of every item range a room's doc holds, by client.
+    """What the checks need to know about a room's doc: the depth and container
+    of every item range, by client, plus the per-place conflict counts, block
+    estimates and deleted ranges that price the next update.
 
-    Runs of consecutive clocks at one depth collapse into one entry, so typing
+    Runs of consecutive clocks in one place collapse into one entry, so typing
     costs nothing and the index grows with the document's structure, not its text.
     """
 
