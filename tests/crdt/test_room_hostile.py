@@ -252,3 +252,20 @@ async def test_deletes_splitting_one_item_are_bounded() -> None:
     assert worst < 0.25, worst
     # Re-sending deletes the room already has (every Yjs sync step 2 does) is cheap.
     room.receive(FakePeer(), encode_sync(SyncType.STEP2, accepted[0]))
+
+
+async def test_content_from_other_nodes_can_be_edited_next_to() -> None:
+    # The index learns items that arrive from the bus, so a local client's edit
+    # referencing them is not mistaken for one depending on missing content.
+    room = await open_room(MemoryStore())
+    remote: Doc = Doc(client_id=5)
+    updates: list[bytes] = []
+    remote.observe(lambda event: updates.append(event.update))
+    remote.get("t", type=Text).insert(0, "from node B")
+    room.remote_update(1, updates[0])
+    local: Doc = Doc(client_id=6)
+    local.apply_update(room.doc.get_update())
+    before = local.get_state()
+    local.get("t", type=Text).insert(5, "the ")
+    room.receive(FakePeer(), encode_sync(SyncType.UPDATE, local.get_update(before)))
+    assert str(room.doc.get("t", type=Text)) == "from the node B"
