@@ -33,7 +33,13 @@ from draftroom.crdt.protocol import (
     encode_awareness,
     encode_sync,
 )
-from draftroom.crdt.update_check import Checked, DepthIndex, UpdateRefused, check_update
+from draftroom.crdt.update_check import (
+    Checked,
+    DepthIndex,
+    UpdateRefused,
+    check_update,
+    index_of,
+)
 from draftroom.store.base import Store
 from draftroom.telemetry.metrics import HOT
 from draftroom.telemetry.tracing import edit_context
@@ -94,9 +100,9 @@ class Room:
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
-        # The nesting depth of every item in self.doc, kept as updates are applied
-        # (built by build_doc when the room loads).
-        self.depths = depths if depths is not None else DepthIndex()
+        # What update_check knows of every item in self.doc, kept as updates are
+        # applied (built by build_doc when the room loads, else from the doc here).
+        self.depths = depths if depths is not None else index_of(doc)
         # Every update with seq <= version is in self.doc; seqs above it that are
         # in too (ours, or from other nodes out of order) wait in _ahead.
         self.version = version

@@ -55,6 +55,8 @@ import re
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 
+from pycrdt import Doc
+
 MAX_ANY_DEPTH = 64
 MAX_TYPE_DEPTH = 100
 MAX_STRUCTS = 20_000
@@ -327,6 +329,13 @@ class DepthIndex:
             self.add(client, clock, length, (0, None))
         for client, clock, length in checked.deletes:
             self._mark_deleted(client, clock, length)
+
+
+def index_of(doc: Doc) -> DepthIndex:
+    """The index of a doc built some other way than through ``check_update``."""
+    index = DepthIndex()
+    index.record(check_update(doc.get_update(), index, trusted=True, snapshot=True))
+    return index
 
 
 def _anchor(item: _Item) -> object:

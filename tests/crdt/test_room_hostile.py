@@ -16,10 +16,10 @@ import draftroom
 from draftroom.crdt import awareness, update_check
 from draftroom.crdt.awareness import encode_update
 from draftroom.crdt.protocol import SyncType, encode_awareness, encode_sync
-from draftroom.crdt.room import Rejected
+from draftroom.crdt.room import Rejected, Room, RoomLimits
 
 from .attacks import concurrent_inserts, huge_delete_set, many_clients, type_chain
-from .fakes import FakePeer, MemoryStore, open_room
+from .fakes import FakePeer, MemoryStore, NullBus, open_room
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ sys.path.insert(0, {tests!r})
 from crdt.attacks import any_bomb
 from crdt.fakes import FakePeer, MemoryStore, open_room
 from draftroom.crdt.protocol import SyncType, encode_sync
-from draftroom.crdt.room import Rejected
+from draftroom.crdt.room import Rejected, Room, RoomLimits
 
 async def main(kind):
     store = MemoryStore()
@@ -269,3 +269,16 @@ async def test_content_from_other_nodes_can_be_edited_next_to() -> None:
     local.get("t", type=Text).insert(5, "the ")
     room.receive(FakePeer(), encode_sync(SyncType.UPDATE, local.get_update(before)))
     assert str(room.doc.get("t", type=Text)) == "from the node B"
+
+
+async def test_a_room_given_a_doc_without_an_index_indexes_it() -> None:
+    doc: Doc = Doc(client_id=3)
+    doc.get("t", type=Text).insert(0, "existing")
+    room = Room("doc", doc, version=0, snapshot_seq=0, size_bytes=0, store=MemoryStore(),  # type: ignore[arg-type]
+                limits=RoomLimits(10**9, 10**9), bus=NullBus())  # type: ignore[arg-type]  # fmt: skip
+    editor: Doc = Doc(client_id=4)
+    editor.apply_update(doc.get_update())
+    before = editor.get_state()
+    editor.get("t", type=Text).insert(8, "!")
+    room.receive(FakePeer(), encode_sync(SyncType.UPDATE, editor.get_update(before)))
+    assert str(doc.get("t", type=Text)) == "existing!"
