@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -34,6 +35,8 @@ from draftroom.crdt.protocol import (
     encode_sync,
 )
 from draftroom.crdt.update_check import (
+    SLOW_APPLY_SECONDS,
+    STRICT_SECONDS,
     Checked,
     DepthIndex,
     UpdateRefused,
@@ -103,6 +106,7 @@ class Room:
         # What update_check knows of every item in self.doc, kept as updates are
         # applied (built by build_doc when the room loads, else from the doc here).
         self.depths = depths if depths is not None else index_of(doc)
+        self._strict_until = 0.0  # see update_check.SLOW_APPLY_SECONDS
         # Every update with seq <= version is in self.doc; seqs above it that are
         # in too (ours, or from other nodes out of order) wait in _ahead.
         self.version = version
@@ -293,7 +297,8 @@ class Room:
 
     def _check(self, update: bytes) -> Checked:
         try:
-            return check_update(update, self.depths)
+            strict = self._strict_until > time.monotonic()
+            return check_update(update, self.depths, strict=strict)
         except UpdateRefused as exc:
             if exc.malformed:
                 raise Rejected(1007, f"invalid update: {exc.reason}") from None
@@ -316,7 +321,15 @@ class Room:
 
             subscription = self.doc.observe(on_change)
         try:
+            started = time.perf_counter()
             self.doc.apply_update(update)
+            elapsed = time.perf_counter() - started
+            if elapsed > SLOW_APPLY_SECONDS:
+                self._strict_until = time.monotonic() + STRICT_SECONDS
+                log.warning(
+                    "an update to %s took %.0f ms to apply; taking only small ones for %.0f s",
+                    self.doc_id, elapsed * 1000, STRICT_SECONDS,
+                )  # fmt: skip
         except ValueError as exc:
             raise Rejected(1007, f"invalid update: {str(exc)[:80]}") from None
         except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):

@@ -72,3 +72,20 @@ def huge_delete_set(ranges: int, client: int = 7, first: int = 0) -> bytes:
     """Deletes of every other clock of ``client`` from ``first``: each splits an item."""
     ds = b"".join(vu(first + 2 * i) + vu(1) for i in range(ranges))
     return _update([], vu(1) + vu(client) + vu(ranges) + ds)
+
+
+def alternating_chain(start: int, count: int, clients: tuple[int, int] = (100, 101)) -> bytes:
+    """Items ``start``..``start+count-1`` of a chain at the start of root "t", from two
+    clients in turn, each placed after the previous one: yrs cannot merge them into
+    blocks, and YATA's scan for an item placed before the chain runs through it all."""
+    groups: dict[int, list[tuple[int, bytes]]] = {c: [] for c in clients}
+    for k in range(start, start + count):
+        client, clock = clients[k % 2], k // 2
+        if k == 0:
+            struct = _in_root(4, vs("x"), "t")
+        else:
+            struct = bytes([4 | 0x80]) + vu(clients[(k - 1) % 2]) + vu((k - 1) // 2) + vs("x")
+        groups[client].append((clock, struct))
+    return _update(
+        [(c, items[0][0], [s for _, s in items]) for c, items in groups.items() if items]
+    )

@@ -18,7 +18,13 @@ from draftroom.crdt.awareness import encode_update
 from draftroom.crdt.protocol import SyncType, encode_awareness, encode_sync
 from draftroom.crdt.room import Rejected, Room, RoomLimits
 
-from .attacks import concurrent_inserts, huge_delete_set, many_clients, type_chain
+from .attacks import (
+    alternating_chain,
+    concurrent_inserts,
+    huge_delete_set,
+    many_clients,
+    type_chain,
+)
 from .fakes import FakePeer, MemoryStore, NullBus, open_room
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -282,3 +288,25 @@ async def test_a_room_given_a_doc_without_an_index_indexes_it() -> None:
     editor.get("t", type=Text).insert(8, "!")
     room.receive(FakePeer(), encode_sync(SyncType.UPDATE, editor.get_update(before)))
     assert str(doc.get("t", type=Text)) == "existing!"
+
+
+async def test_an_update_slower_than_estimated_makes_the_room_strict() -> None:
+    # The merge estimate misses YATA scanning through a chain hanging off the
+    # conflicting items; the room then times applies and tightens the bounds.
+    room = await open_room(MemoryStore())
+    attacker = FakePeer()
+    for frame in range(20):
+        update = alternating_chain(frame * 500, 500)
+        room.receive(attacker, encode_sync(SyncType.UPDATE, update))
+    # One slow frame gets through (measured 0.7 s); the next is refused.
+    started = time.perf_counter()
+    room.receive(attacker, encode_sync(SyncType.UPDATE, concurrent_inserts(300, 5000)))
+    slow = time.perf_counter() - started
+    if slow <= update_check.SLOW_APPLY_SECONDS:
+        pytest.skip(f"the chain scan took only {slow:.3f} s here")
+    with pytest.raises(Rejected, match="items not continuing") as refused:
+        room.receive(attacker, encode_sync(SyncType.UPDATE, concurrent_inserts(300, 5001)))
+    assert refused.value.code == 4422
+    # A real keystroke still passes.
+    for update in _typed("k", client_id=77):
+        room.receive(FakePeer(), encode_sync(SyncType.UPDATE, update))
