@@ -1,13 +1,16 @@
 """A room: one open document, its presence, and the peers connected to it.
 
 The edit path lives in ``Room.edit`` and reads top to bottom:
-receive -> validate (apply to the doc) -> append (group commit) -> fan-out -> ack.
+receive -> validate (structure, then apply to the doc) -> append (group commit)
+-> fan-out -> ack. The structural check (update_check.py) bounds what one frame
+can cost before yrs sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -16,7 +19,7 @@ from typing import Any, Protocol
 from pycrdt import Doc
 
 from draftroom.bus.base import AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
-from draftroom.crdt.awareness import AwarenessRegistry
+from draftroom.crdt.awareness import AwarenessRegistry, PresenceRefused
 from draftroom.crdt.protocol import (
     AppMessage,
     AwarenessMessage,
@@ -31,6 +34,15 @@ from draftroom.crdt.protocol import (
     encode_app,
     encode_awareness,
     encode_sync,
+)
+from draftroom.crdt.update_check import (
+    SLOW_APPLY_SECONDS,
+    STRICT_SECONDS,
+    Checked,
+    DepthIndex,
+    UpdateRefused,
+    check_update,
+    index_of,
 )
 from draftroom.errors import Rejected
 from draftroom.store.base import Store
@@ -107,9 +119,14 @@ class Room:
         bus: Bus,
         hooks: RoomHooks = NO_HOOKS,
         on_broken: Callable[[Room], None] | None = None,
+        depths: DepthIndex | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
+        # What update_check knows of every item in self.doc, kept as updates are
+        # applied (built by build_doc when the room loads, else from the doc here).
+        self.depths = depths if depths is not None else index_of(doc)
+        self._strict_until = 0.0  # see update_check.SLOW_APPLY_SECONDS
         # Every update with seq <= version is in self.doc; seqs above it that are
         # in too (ours, or from other nodes out of order) wait in _ahead.
         self.version = version
@@ -188,14 +205,7 @@ class Room:
             else:
                 self.edit(peer, frame, message)
         elif isinstance(message, AwarenessMessage):
-            try:
-                peer.awareness_ids.update(self.awareness.apply(message.update))
-            except ProtocolError as exc:
-                raise Rejected(
-                    f"bad awareness update: {exc}", close_code=CloseCode.MALFORMED_MESSAGE
-                ) from None
-            self.broadcast(frame, exclude=peer)
-            self.publish(AWARENESS, message.update)
+            self.presence(peer, frame, message.update)
         elif isinstance(message, QueryAwarenessMessage):
             states = self.awareness.encode_all()
             if states is not None:
@@ -203,6 +213,31 @@ class Room:
         elif isinstance(message, AppMessage):
             self.app_message(peer, message.data)
         # Auth messages carry nothing a server acts on until authentication exists.
+
+    def presence(self, peer: Peer, frame: bytes, update: bytes) -> None:
+        """Record and relay a peer's awareness, minus entries for ids it does not own."""
+        try:
+            relay, dropped = self.awareness.apply(update, peer.awareness_ids)
+        except PresenceRefused as exc:
+            raise Rejected(f"presence refused: {exc}", close_code=CloseCode.TOO_COMPLEX) from None
+        except ProtocolError as exc:
+            raise Rejected(
+                f"bad awareness update: {exc}", close_code=CloseCode.MALFORMED_MESSAGE
+            ) from None
+        if dropped and peer.app_messages:
+            peer.send(
+                encode_app(
+                    {
+                        "type": "error",
+                        "code": "presence_not_yours",
+                        "message": f"{dropped} awareness entries belong to other clients; ignored",
+                    }
+                )
+            )
+        if relay is None:
+            return
+        self.broadcast(frame if relay is update else encode_awareness(relay), exclude=peer)
+        self.publish(AWARENESS, relay)
 
     def answer_step1(self, peer: Peer, state_vector: bytes) -> None:
         try:
@@ -263,9 +298,11 @@ class Room:
                 "document size limit reached; edit not saved",
                 close_code=CloseCode.DOCUMENT_TOO_LARGE,
             )
-        # 2. validate by applying. Yrs decodes the whole update before integrating
-        # it, so a malformed one raises here having changed nothing.
-        if not self._apply_client_update(update, message.subtype == SyncType.STEP2):
+        # 2. validate: its structure within bounds (nesting, size, cost), then by
+        # applying. Yrs decodes the whole update before integrating it, so a
+        # malformed one raises here having changed nothing.
+        checked = self._check(update)
+        if not self._apply_client_update(update, checked, message.subtype == SyncType.STEP2):
             # A reconnecting client's step 2 often repeats what we have (Yjs always
             # sends its whole delete set): nothing to store or relay.
             self._ack_after(peer, upto, self._last_append)
@@ -283,7 +320,20 @@ class Room:
             partial(self._saved, peer, upto, update), context=edit_context(self.doc_id, saved)
         )
 
-    def _apply_client_update(self, update: bytes, detect_noop: bool) -> bool:
+    def _check(self, update: bytes) -> Checked:
+        try:
+            strict = self._strict_until > time.monotonic()
+            return check_update(update, self.depths, strict=strict)
+        except UpdateRefused as exc:
+            if exc.malformed:
+                raise Rejected(
+                    f"invalid update: {exc.reason}", close_code=CloseCode.INVALID_UPDATE
+                ) from None
+            raise Rejected(
+                f"update refused: {exc.reason}; edit not saved", close_code=CloseCode.TOO_COMPLEX
+            ) from None
+
+    def _apply_client_update(self, update: bytes, checked: Checked, detect_noop: bool) -> bool:
         """Apply or raise Rejected; with detect_noop, return whether anything changed.
 
         Yrs fires doc observers only for transactions that change the document, so
@@ -300,7 +350,15 @@ class Room:
 
             subscription = self.doc.observe(on_change)
         try:
+            started = time.perf_counter()
             self.doc.apply_update(update)
+            elapsed = time.perf_counter() - started
+            if elapsed > SLOW_APPLY_SECONDS:
+                self._strict_until = time.monotonic() + STRICT_SECONDS
+                log.warning(
+                    "an update to %s took %.0f ms to apply; taking only small ones for %.0f s",
+                    self.doc_id, elapsed * 1000, STRICT_SECONDS,
+                )  # fmt: skip
         except ValueError as exc:
             raise Rejected(
                 f"invalid update: {str(exc)[:80]}", close_code=CloseCode.INVALID_UPDATE
@@ -316,6 +374,7 @@ class Room:
         finally:
             if subscription is not None:
                 self.doc.unobserve(subscription)
+        self.depths.record(checked)
         self.changes += changed
         return changed
 
@@ -374,8 +433,22 @@ class Room:
         self._apply_remote(update)
         self._mark(seq)
 
-    def _apply_remote(self, update: bytes) -> None:
+    def _integrate(self, update: bytes, snapshot: bool = False) -> bool:
+        """Apply an update checked at its edge (another node, the store); keep the
+        depth index true. Only what would kill or freeze the process (stored
+        before the checks existed) is refused here: logged, not applied."""
+        try:
+            checked = check_update(update, self.depths, trusted=True, snapshot=snapshot)
+        except UpdateRefused as exc:
+            log.error("refused a stored or relayed update for %s: %s", self.doc_id, exc.reason)
+            return False
         self.doc.apply_update(update)
+        self.depths.record(checked)
+        return True
+
+    def _apply_remote(self, update: bytes) -> None:
+        if not self._integrate(update):
+            return
         self.changes += 1
         self.size_bytes += len(update)
         self.broadcast(encode_sync(SyncType.UPDATE, update), exclude=None)
@@ -383,10 +456,11 @@ class Room:
 
     def remote_awareness(self, update: bytes) -> None:
         try:
-            self.awareness.apply(update, remote=True)
+            relay, _ = self.awareness.apply(update)
         except ProtocolError:
             return
-        self.broadcast(encode_awareness(update), exclude=None)
+        if relay is not None:
+            self.broadcast(encode_awareness(relay), exclude=None)
 
     def query_presence(self) -> None:
         self.publish(PRESENCE_QUERY, b"")
@@ -410,7 +484,7 @@ class Room:
                 state = await self.store.load(self.doc_id)
                 before = self.doc.get_state()
                 for update in ([state.snapshot] if state.snapshot else []) + state.updates:
-                    self.doc.apply_update(update)
+                    self._integrate(update, snapshot=update is state.snapshot)
                 self.changes += 1
                 diff = self.doc.get_update(before)
                 self.broadcast(encode_sync(SyncType.UPDATE, diff), exclude=None)

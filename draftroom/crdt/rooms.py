@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from draftroom.bus.base import APP, AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
 from draftroom.crdt.protocol import encode_app
 from draftroom.crdt.room import NO_HOOKS, Peer, Room, RoomHooks, RoomLimits
+from draftroom.crdt.update_check import DepthIndex
 from draftroom.document.load import load_doc
 from draftroom.store.base import Store
 
@@ -105,7 +106,8 @@ class Rooms:
                     deliver(room, envelope)
 
     async def _open(self, doc_id: str) -> Room:
-        loaded = await load_doc(self.store, doc_id)
+        depths = DepthIndex()
+        loaded = await load_doc(self.store, doc_id, depths)
         room = Room(
             doc_id,
             loaded.doc,
@@ -117,6 +119,7 @@ class Rooms:
             bus=self.bus,
             hooks=self.hooks,
             on_broken=self._drop,
+            depths=depths,
         )
         self.rooms[doc_id] = room
         room.query_presence()
