@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from draftroom.bus.base import APP, CONTROL, Bus, Envelope
 from draftroom.bus.memory import MemoryBus
 from draftroom.config import Settings
-from draftroom.crdt.protocol import encode_app, encode_awareness
+from draftroom.crdt.protocol import encode_app
 from draftroom.crdt.room import RoomLimits
 from draftroom.crdt.rooms import Rooms
 from draftroom.store import Store, store_for
@@ -62,7 +62,10 @@ class Hub:
     async def start(self) -> None:
         await self.store.open()
         await self.bus.start(self._on_bus_message, self._on_bus_reconnect)
-        self._tasks.append(asyncio.get_running_loop().create_task(self._maintenance()))
+        maintenance = self.rooms.maintain(
+            self.settings.catchup_seconds, self.settings.presence_timeout_seconds
+        )
+        self._tasks.append(asyncio.get_running_loop().create_task(maintenance))
         for hook in self.on_start:
             await hook()
         log.info(
@@ -100,35 +103,6 @@ class Hub:
         if handler is not None:
             handler(data)
         self.bus.publish(Envelope(self.node_id, "", CONTROL, data))
-
-    async def _maintenance(self) -> None:
-        """Periodic safety nets: updates pub/sub lost, and presence nobody renews."""
-        seen: dict[str, int] = {}
-        while True:
-            await asyncio.sleep(self.settings.catchup_seconds)
-            try:
-                for open_room in list(self.rooms.rooms.values()):
-                    removal = open_room.awareness.expire(self.settings.presence_timeout_seconds)
-                    if removal is not None:
-                        open_room.broadcast(encode_awareness(removal), exclude=None)
-                if isinstance(self.bus, MemoryBus) or not self.rooms.rooms:
-                    continue
-                ids = list(self.rooms.rooms)
-                stored = await self.store.versions(ids)
-                for doc_id, version in stored.items():
-                    room = self.rooms.rooms.get(doc_id)
-                    # Behind twice in a row: not just a commit whose message is in flight.
-                    if (
-                        room is not None
-                        and version > room.version
-                        and seen.get(doc_id, -1) >= version
-                    ):
-                        room.catch_up()
-                seen = stored
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("maintenance pass failed")
 
     # -- lifecycle ------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from draftroom.store.base import CompactionResult, DocumentMeta, StoredState, St
 from draftroom.store.compaction import merge
 from draftroom.store.group_commit import GroupCommitter
 from draftroom.store.migrations import load_migrations
-from draftroom.store.sql import SQLiteSQL
+from draftroom.store.sql import SQLiteSQL, rollback
 
 T = TypeVar("T")
 
@@ -112,8 +112,7 @@ class SQLiteStore:
                     f"'{_now()}');\nCOMMIT;"
                 )
             except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+                rollback(db)
                 raise
         self._db = db
 
@@ -161,7 +160,7 @@ class SQLiteStore:
             db.executemany("INSERT INTO updates (doc_id, seq, data) VALUES (?, ?, ?)", rows)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            rollback(db)
             raise
         return [seq for _, seq, _ in rows]
 
@@ -237,7 +236,7 @@ class SQLiteStore:
             ).fetchone()
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            rollback(db)
             raise
         remaining = (row[0] if row else len(data)) - len(data)
         return CompactionResult(state.seq, len(data), max(remaining, 0))
@@ -300,7 +299,7 @@ class SQLiteStore:
                 gone = db.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                rollback(db)
                 raise
             return gone > 0
 

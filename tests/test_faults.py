@@ -1,0 +1,191 @@
+"""Dependency faults on two real nodes: Redis down or hung, compaction racing an
+outage, a full disk, a stalled commit queue. Each test reproduces a fault that once
+left a node serving a stale document, reporting a wrong state, or hiding an error."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from draftroom.bus.redis import RedisBus
+from draftroom.client import DraftroomClient
+from draftroom.store.base import StoreError
+from draftroom.store.sqlite import SQLiteStore
+from inprocess import RunningServer, make_settings, running_server
+from services import RedisServer
+
+
+async def eventually(check, within: float = 10.0) -> float:  # type: ignore[no-untyped-def]
+    """Wait for check() to hold; return how long it took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not check():
+        if loop.time() - started > within:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+    return loop.time() - started
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis of this test's own, free to be stopped, hung or killed."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        if server.pid is not None:
+            try:
+                os.kill(server.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        server.cleanup()
+
+
+async def _two_nodes(
+    stack: AsyncExitStack, tmp_path: Path, postgres_url: str, redis_url: str, **overrides: object
+) -> list[RunningServer]:
+    nodes = []
+    for i in range(2):
+        settings = make_settings(tmp_path / f"n{i}", postgres_url, redis_url=redis_url, **overrides)
+        nodes.append(await stack.enter_async_context(running_server(settings)))
+    for node in nodes:
+        await eventually(lambda n=node: n.hub.bus.status()[0])
+    return nodes
+
+
+def bus(node: RunningServer) -> RedisBus:
+    assert isinstance(node.hub.bus, RedisBus)
+    return node.hub.bus
+
+
+async def content(node: RunningServer, doc_id: str) -> str:
+    async with httpx.AsyncClient() as http:
+        body = (await http.get(f"{node.http}/api/documents/{doc_id}/content")).json()
+    return str(body["text"])
+
+
+# -- F1: catch-up converges even when compaction folded everything it missed ---------
+
+
+async def test_catch_up_converges_after_compaction_folded_the_whole_outage(
+    tmp_path: Path, postgres_url: str, own_redis: RedisServer
+) -> None:
+    async with AsyncExitStack() as stack:
+        # A long period: the only repair is the catch-up on reconnect (and later passes).
+        one, two = await _two_nodes(
+            stack, tmp_path, postgres_url, own_redis.url, compact_after=10, catchup_seconds=3.0
+        )
+        async with (
+            DraftroomClient(one.ws("doc")) as alice,
+            DraftroomClient(two.ws("doc")) as bob,
+        ):
+            await alice.wait_saved(alice.insert("before "))
+            await eventually(lambda: str(bob.text) == "before ")
+            own_redis.stop()
+            for i in range(12):
+                await alice.wait_saved(alice.insert(f"m{i} "))
+            # Fold every missed update into the snapshot: no log rows remain after it.
+            await one.hub.store.compact("doc")
+            assert await one.hub.store.updates_since("doc", 1) == []
+            own_redis.start()
+            expected = str(alice.text)
+            await eventually(lambda: str(bob.text) == expected, within=15)
+            assert await content(two, "doc") == expected
+            assert two.hub.rooms.rooms["doc"].version == one.hub.rooms.rooms["doc"].version
+
+
+# -- F2: a node with no writer keeps up while the bus is down ------------------------
+
+
+async def test_reader_node_keeps_up_while_redis_is_down_and_writing_goes_on(
+    tmp_path: Path, postgres_url: str, own_redis: RedisServer
+) -> None:
+    async with AsyncExitStack() as stack:
+        one, two = await _two_nodes(
+            stack, tmp_path, postgres_url, own_redis.url, catchup_seconds=0.5
+        )
+        async with (
+            DraftroomClient(one.ws("doc")) as writer,
+            DraftroomClient(two.ws("doc")) as reader,
+        ):
+            await writer.wait_saved(writer.insert("start "))
+            await eventually(lambda: str(reader.text) == "start ")
+            own_redis.stop()
+            await eventually(lambda: not bus(one).status()[0] and not bus(two).status()[0])
+            # Keep writing the whole time; the reader must follow within a couple of periods.
+            lags = []
+            for i in range(8):
+                marker = f"w{i} "
+                await writer.wait_saved(writer.insert(marker))
+                lags.append(await eventually(lambda m=marker: m in str(reader.text), within=4))
+            assert max(lags) < 2.5, lags
+
+
+# -- F4: bus health recovers after a hang, and an idle node notices one --------------
+
+
+async def test_bus_health_recovers_after_a_redis_hang_on_an_idle_node(
+    tmp_path: Path, postgres_url: str, own_redis: RedisServer
+) -> None:
+    async with AsyncExitStack() as stack:
+        one, two = await _two_nodes(stack, tmp_path, postgres_url, own_redis.url)
+        async with DraftroomClient(one.ws("doc")) as alice:
+            await alice.wait_saved(alice.insert("x"))
+            assert own_redis.pid is not None
+            os.kill(own_redis.pid, signal.SIGSTOP)
+            try:
+                # Node two publishes nothing, yet notices the hang.
+                await eventually(lambda: not bus(two).status()[0], within=10)
+                # Node one publishes during the hang.
+                await alice.wait_saved(alice.insert("y"))
+                await eventually(lambda: not bus(one).status()[0], within=10)
+            finally:
+                os.kill(own_redis.pid, signal.SIGCONT)
+            await eventually(lambda: bus(one).status()[0] and bus(two).status()[0], within=15)
+            async with httpx.AsyncClient() as http:
+                for node in (one, two):
+                    ready = (await http.get(f"{node.http}/readyz")).json()
+                    assert ready["status"] == "ready", ready
+
+
+# -- F5: a full disk is reported as such ---------------------------------------------
+
+
+async def test_full_disk_reports_the_root_cause(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path)
+    await store.open()
+    try:
+        page_size = store.db.execute("PRAGMA page_size").fetchone()[0]
+        pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+        # SQLITE_FULL once the file would grow past a few more pages.
+        store.db.execute(f"PRAGMA max_page_count = {pages + 4}")
+        with pytest.raises(StoreError) as raised:
+            await store._write_batch([("doc", b"x" * (page_size * 16))])
+        assert "full" in str(raised.value), str(raised.value)
+        assert "cannot rollback" not in str(raised.value)
+        assert not store.db.in_transaction
+        # The store still works for what fits.
+        assert await store._write_batch([("doc", b"small")]) == [1]
+    finally:
+        await store.close()
+
+
+def test_rollback_helper_keeps_quiet_when_sqlite_already_rolled_back(tmp_path: Path) -> None:
+    from draftroom.store.sql import rollback
+
+    db = sqlite3.connect(tmp_path / "x.sqlite3", isolation_level=None)
+    rollback(db)  # nothing open: nothing to do, nothing raised
+    db.execute("BEGIN")
+    db.execute("CREATE TABLE t (x)")
+    rollback(db)
+    assert not db.in_transaction
+    assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
+    db.close()
