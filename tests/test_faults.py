@@ -205,3 +205,42 @@ def test_rollback_helper_keeps_quiet_when_sqlite_already_rolled_back(tmp_path: P
     assert not db.in_transaction
     assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
     db.close()
+
+
+# -- F6: a bounded commit queue, writers told to wait, readiness that sees it ---------
+
+
+async def test_stalled_store_bounds_the_queue_tells_writers_and_fails_readiness(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, commit_queue_max=50, commit_stall_seconds=1.0)
+    async with running_server(settings) as server, DraftroomClient(server.ws("doc")) as alice:
+        saved = await alice.wait_saved(alice.insert("before ")) and alice.saved_upto
+        committer = server.hub.store.committer
+        # Another process holds the write lock: every commit waits on it.
+        locker = sqlite3.connect(tmp_path / "draftroom.sqlite3", isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            last = 0
+            for i in range(200):
+                last = alice.insert(f"{i} ")
+            await eventually(lambda: any(m.get("code") == "saving_slow" for m in alice.app_log))
+            peak = committer.pending
+            await asyncio.sleep(1.5)
+            peak = max(peak, committer.pending)
+            assert peak <= 50, peak
+            assert alice.saved_upto == saved, "nothing is acknowledged before it is saved"
+            async with httpx.AsyncClient(timeout=10) as http:
+                ready = await http.get(f"{server.http}/readyz")
+            assert ready.status_code == 503, ready.text
+            assert "stalled" in ready.json()["checks"]["store"]
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        await alice.wait_saved(last, within=30)
+        assert alice.close_code is None
+        state = await server.hub.store.load("doc")
+        assert state.seq == 201
+        async with httpx.AsyncClient(timeout=10) as http:
+            ready = await http.get(f"{server.http}/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text

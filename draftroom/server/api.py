@@ -60,6 +60,13 @@ async def readyz(request: Request) -> Response:
     hub = _hub(request)
     if hub.draining:
         return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
+    # Checked first: a stalled SQLite writer would also hold up the ping.
+    commits_ok, commits = hub.store.committer.status(hub.settings.commit_stall_seconds)
+    if not commits_ok:
+        return JSONResponse(
+            {"status": "unavailable", "checks": {"store": commits, **hub.status()}},
+            status_code=503,
+        )
     try:
         await hub.store.ping()
     except StoreError as exc:
