@@ -244,3 +244,54 @@ async def test_stalled_store_bounds_the_queue_tells_writers_and_fails_readiness(
         async with httpx.AsyncClient(timeout=10) as http:
             ready = await http.get(f"{server.http}/readyz")
         assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+
+
+# -- F3: SIGTERM drains with a real deadline, closes with 1012, exits cleanly --------
+
+
+async def test_sigterm_during_a_store_stall_closes_1012_within_the_deadline(
+    draftroom_process,  # type: ignore[no-untyped-def]
+) -> None:
+    node = draftroom_process("--drain-seconds", "2")
+    client = DraftroomClient(node.ws_url("doc"))
+    await client.connect()
+    await client.wait_saved(client.insert("saved "))
+    acked_before = client.saved_upto
+    # Another process holds the SQLite write lock: commits wait, then fail and retry.
+    locker = sqlite3.connect(node.data_dir / "draftroom.sqlite3", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        for i in range(20):
+            client.insert(f"[{i}]")
+        await asyncio.sleep(0.3)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        code = await loop.run_in_executor(None, node.terminate, 30.0)
+        took = loop.time() - started
+        assert await client.wait_closed(5) == 1012
+        # --drain-seconds 2, then at most a few seconds to close everything else.
+        assert took < 2 + 5, took
+        assert code == 1, "a drain that left saves pending says so"
+        assert client.saved_upto == acked_before, "nothing unsaved was acknowledged"
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    log = node.stdout_path.read_text() + node.stderr_path.read_text()
+    assert "drain: 1 clients, 20 saves pending" in log, log[-2000:]
+    assert "saves still pending" in log
+
+
+async def test_sigterm_with_a_healthy_store_exits_0_and_logs_the_drain(
+    draftroom_process,  # type: ignore[no-untyped-def]
+) -> None:
+    node = draftroom_process()
+    async with DraftroomClient(node.ws_url("doc")) as client:
+        for i in range(50):
+            client.insert(f"[{i}]")
+        loop = asyncio.get_running_loop()
+        code = await loop.run_in_executor(None, node.terminate, 15.0)
+        assert await client.wait_closed(5) == 1012
+        assert code == 0
+        assert client.saved_upto == client.sent_updates
+    log = node.stdout_path.read_text() + node.stderr_path.read_text()
+    assert "drain: done" in log and "every save finished" in log, log[-2000:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -110,29 +111,65 @@ class Hub:
         healthy, reason = self.bus.status()
         return {"bus": "ok" if healthy else reason}
 
-    async def drain(self) -> None:
+    async def drain(self) -> bool:
         """Stop taking clients, save everything pending, then send clients elsewhere.
 
         Closing with 1012 (service restart) makes y-websocket reconnect, through the
-        load balancer, to a node that is still up.
+        load balancer, to a node that is still up. The wait for saves ends at
+        ``drain_seconds`` even if the store is stalled: what is still unsaved then
+        was never acknowledged, so its clients still hold it and re-send it on
+        reconnect. Returns whether every pending save finished in time.
         """
         if self.draining:
-            return
+            return True
         self.draining = True
+        started = time.monotonic()
+        pending = self.store.committer.pending
+        log.info(
+            "drain: %d clients, %d saves pending; waiting up to %.1f s for the saves",
+            len(self.connections),
+            pending,
+            self.settings.drain_seconds,
+        )
         try:
             await asyncio.wait_for(self.store.flush(), self.settings.drain_seconds)
+            saved = True
         except TimeoutError:
-            log.error("drain: pending saves did not finish in %.0f s", self.settings.drain_seconds)
+            saved = False
         self.rooms.close_all(1012, "server restarting")
         for conn in list(self.connections):
             conn.close(1012, "server restarting")
+        if saved:
+            log.info("drain: done in %.1f s, every save finished", time.monotonic() - started)
+        else:
+            log.error(
+                "drain: %d saves still pending after %.1f s (store stalled?); their clients "
+                "keep those edits and re-send them on reconnect",
+                self.store.committer.pending,
+                time.monotonic() - started,
+            )
+        return saved
 
     async def stop(self) -> None:
         await self.drain()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # The drain had its deadline; what follows must not hang on a stalled
+        # dependency either, or the process outlives every orchestrator timeout.
+        deadline = time.monotonic() + _STOP_SECONDS
         for hook in self.on_stop:
-            await hook()
-        await self.bus.close()
-        await self.store.close()
+            await _bounded(hook(), deadline, "a feature's shutdown")
+        await _bounded(self.bus.close(), deadline, "closing the bus")
+        await _bounded(self.store.close(), deadline, "closing the store")
+
+
+# After the drain, the longest the rest of shutdown may take.
+_STOP_SECONDS = 3.0
+
+
+async def _bounded(work: Awaitable[None], deadline: float, what: str) -> None:
+    try:
+        await asyncio.wait_for(work, max(deadline - time.monotonic(), 0.1))
+    except TimeoutError:
+        log.error("shutdown: %s did not finish in time; going on without it", what)

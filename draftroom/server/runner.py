@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+import os
 import socket
 from types import FrameType
 
@@ -15,15 +17,18 @@ from draftroom.server.hub import Hub
 
 
 class DrainingServer(uvicorn.Server):
-    """On the first SIGTERM/SIGINT: flush pending saves, close clients with 1012,
-    then let uvicorn shut down. (uvicorn alone closes sockets first and runs the
-    app's shutdown after.) A second signal exits at once."""
+    """On the first SIGTERM/SIGINT: flush pending saves (for at most
+    ``drain_seconds``), close clients with 1012, then let uvicorn shut down.
+    (uvicorn alone closes sockets first and runs the app's shutdown after.) A
+    second signal exits at once. After a complete drain the process exits 0; if
+    saves were still pending, 1."""
 
     def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
         super().__init__(config)
         self.hub = hub
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._drain_task: asyncio.Task[None] | None = None
+        self._drain_task: asyncio.Task[bool] | None = None
+        self.drained: bool | None = None  # after a signal: whether every save finished
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
@@ -47,9 +52,13 @@ class DrainingServer(uvicorn.Server):
         if self._drain_task is not None:
             return
         self._drain_task = asyncio.get_running_loop().create_task(self.hub.drain())
-        self._drain_task.add_done_callback(
-            lambda _: super(DrainingServer, self).handle_exit(sig, frame)
-        )
+        self._drain_task.add_done_callback(self._drained)
+
+    def _drained(self, task: asyncio.Task[bool]) -> None:
+        self.drained = not task.cancelled() and task.exception() is None and task.result()
+        # Not handle_exit: uvicorn would re-raise the signal after shutdown, and a
+        # clean drain would look like a kill (exit status 143).
+        self.should_exit = True
 
 
 def run(settings: Settings) -> None:
@@ -65,6 +74,13 @@ def run(settings: Settings) -> None:
         lifespan="on",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=int(settings.drain_seconds) + 5,
+        # The drain already closed every socket; this is only for stragglers.
+        timeout_graceful_shutdown=3,
     )
-    DrainingServer(config, hub).run()
+    server = DrainingServer(config, hub)
+    server.run()
+    if server.drained is False:
+        # Saves were left pending on a stalled store: say so with the exit status,
+        # and do not wait at exit for a database thread stuck on that store.
+        logging.shutdown()
+        os._exit(1)

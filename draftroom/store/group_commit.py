@@ -145,7 +145,9 @@ class GroupCommitter:
     async def flush(self) -> None:
         futures = [p.future for p in (*self._inflight, *self._queue)]
         if futures:
-            await asyncio.gather(*futures, return_exceptions=True)
+            # asyncio.wait, not gather: a caller giving up (a drain's deadline) must
+            # not cancel the appends, which would fail their rooms with 1011.
+            await asyncio.wait(futures)
 
     async def close(self) -> None:
         await self.flush()
