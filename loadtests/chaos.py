@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import websockets
 from pycrdt import Text
 
@@ -172,16 +173,26 @@ class Readiness:
     samples: list[tuple[float, int, int, str]] = field(default_factory=list)
 
     async def poll(self, cluster: Cluster, stop: asyncio.Event) -> None:
-        async with httpx.AsyncClient(timeout=1.5) as http:
+        await asyncio.gather(*(self._poll(i, cluster, stop) for i in range(len(cluster.nodes))))
+
+    async def _poll(self, i: int, cluster: Cluster, stop: asyncio.Event) -> None:
+        # A request every 250 ms per node, not waiting for the previous one: a
+        # /readyz held up by a stalled store must not hide what comes next. Each
+        # waits longer than /readyz's own store ping timeout (2 s).
+        async with httpx.AsyncClient(timeout=4) as http:
+            asks: list[asyncio.Task[None]] = []
             while not stop.is_set():
-                for i, node in enumerate(cluster.nodes):
-                    try:
-                        r = await http.get(f"{node.http_url}/readyz")
-                        self.samples.append((now(), i, r.status_code, r.json().get("status", "")))
-                    except (httpx.HTTPError, ValueError):
-                        self.samples.append((now(), i, 0, "unreachable"))
+                asks.append(asyncio.get_running_loop().create_task(self._ask(http, i, cluster)))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.25)
+            await asyncio.gather(*asks)
+
+    async def _ask(self, http: httpx.AsyncClient, i: int, cluster: Cluster) -> None:
+        try:
+            r = await http.get(f"{cluster.nodes[i].http_url}/readyz")
+            self.samples.append((now(), i, r.status_code, r.json().get("status", "")))
+        except (httpx.HTTPError, ValueError):
+            self.samples.append((now(), i, 0, "unreachable"))
 
     def seen(self, start: float, end: float, status: str, node: int | None = None) -> bool:
         return any(
@@ -288,6 +299,18 @@ def _signal_group(pid: int | None, sig: int) -> None:
         os.killpg(pid, sig)  # the service's own process group (it runs in a new session)
 
 
+def _signal_postgres(pid: int | None, sig: int) -> None:
+    """PostgreSQL backends leave the postmaster's process group (setsid), so a
+    stall signals the postmaster (first, so it forks no one) and its children."""
+    if pid is None:
+        return
+    postmaster = psutil.Process(pid)
+    targets = [postmaster, *postmaster.children(recursive=True)]
+    for process in targets if sig == signal.SIGSTOP else reversed(targets):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(sig)
+
+
 async def _steady_writers(run: Run) -> None:
     run.writers = [
         Writer("a", run.doc, run.lb_url()).start(),
@@ -348,11 +371,11 @@ async def postgres_stalled(run: Run, seconds: float = 7.0) -> None:
     postgres = run.cluster.postgres
     assert postgres is not None
     run.fault_start = now()
-    _signal_group(postgres.pid, signal.SIGSTOP)
+    _signal_postgres(postgres.pid, signal.SIGSTOP)
     try:
         await asyncio.sleep(seconds)
     finally:
-        _signal_group(postgres.pid, signal.SIGCONT)
+        _signal_postgres(postgres.pid, signal.SIGCONT)
     run.fault_end = now()
 
 
@@ -382,17 +405,21 @@ async def sigterm_store_stall(run: Run) -> None:
     assert postgres is not None
     node = run.cluster.nodes[0]
     run.fault_start = now()
-    _signal_group(postgres.pid, signal.SIGSTOP)
+    _signal_postgres(postgres.pid, signal.SIGSTOP)
     try:
         await asyncio.sleep(1.0)
         started = now()
         code = await asyncio.to_thread(node.terminate, 30.0)
         took = now() - started
         run.notes.append(f"node exited {code} in {took:.1f} s (drain {DRAIN_SECONDS:.0f} s)")
+        logs = node.stdout_path.read_text(errors="replace") + node.stderr_path.read_text(
+            errors="replace"
+        )
+        run.notes += [line.strip()[:160] for line in logs.splitlines() if "drain:" in line][-2:]
         if took > DRAIN_SECONDS + 5:
             run.notes.append("FAIL: shutdown exceeded its deadline")
     finally:
-        _signal_group(postgres.pid, signal.SIGCONT)
+        _signal_postgres(postgres.pid, signal.SIGCONT)
     await asyncio.to_thread(node.start)
     run.fault_end = now()
     codes = run.writers[0].close_codes
@@ -470,6 +497,8 @@ async def run_scenario(cluster: Cluster, name: str, fault: Fault, plan: Plan) ->
 
 def ensure_up(cluster: Cluster) -> None:
     """Between scenarios: every service and node running again."""
+    if cluster.postgres is not None and cluster.postgres.running:
+        _signal_postgres(cluster.postgres.pid, signal.SIGCONT)
     for service in (cluster.postgres, cluster.redis):
         if service is not None and service.pid is not None:
             with contextlib.suppress(ProcessLookupError):

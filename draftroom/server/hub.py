@@ -49,6 +49,7 @@ class Hub:
         self.bus.on_subscribed = self.rooms.subscribed
         self.connections: set[Connection] = set()
         self.draining = False
+        self.abandoned = False  # shutdown gave up waiting on something (a stalled store)
         # Node-wide messages by "type" (e.g. "kick" when a session is revoked).
         self.control_handlers: dict[str, ControlHandler] = {}
         # Features add startup and shutdown work here (their own background tasks).
@@ -158,18 +159,20 @@ class Hub:
         # The drain had its deadline; what follows must not hang on a stalled
         # dependency either, or the process outlives every orchestrator timeout.
         deadline = time.monotonic() + _STOP_SECONDS
-        for hook in self.on_stop:
-            await _bounded(hook(), deadline, "a feature's shutdown")
-        await _bounded(self.bus.close(), deadline, "closing the bus")
-        await _bounded(self.store.close(), deadline, "closing the store")
+        done = [await _bounded(hook(), deadline, "a feature's shutdown") for hook in self.on_stop]
+        done.append(await _bounded(self.bus.close(), deadline, "closing the bus"))
+        done.append(await _bounded(self.store.close(), deadline, "closing the store"))
+        self.abandoned = not all(done)
 
 
 # After the drain, the longest the rest of shutdown may take.
-_STOP_SECONDS = 3.0
+_STOP_SECONDS = 2.0
 
 
-async def _bounded(work: Awaitable[None], deadline: float, what: str) -> None:
+async def _bounded(work: Awaitable[None], deadline: float, what: str) -> bool:
     try:
         await asyncio.wait_for(work, max(deadline - time.monotonic(), 0.1))
     except TimeoutError:
         log.error("shutdown: %s did not finish in time; going on without it", what)
+        return False
+    return True

@@ -41,6 +41,16 @@ class DrainingServer(uvicorn.Server):
         young, middle, old = gc.get_threshold()
         gc.set_threshold(young * 10, middle, old)
 
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().serve(sockets)
+        if self.drained is False or self.hub.abandoned:
+            # A dependency is stalled (the store, usually) and the event loop's own
+            # cleanup would wait on it: cancelled database calls try to reach it.
+            # Everything that could be saved was; leave now. Exit status 1 says
+            # that saves were left pending (their clients still hold them).
+            logging.shutdown()
+            os._exit(1 if self.drained is False else 0)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._loop is None or self.hub.draining or self.should_exit:
             super().handle_exit(sig, frame)
@@ -75,12 +85,6 @@ def run(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         # The drain already closed every socket; this is only for stragglers.
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=2,
     )
-    server = DrainingServer(config, hub)
-    server.run()
-    if server.drained is False:
-        # Saves were left pending on a stalled store: say so with the exit status,
-        # and do not wait at exit for a database thread stuck on that store.
-        logging.shutdown()
-        os._exit(1)
+    DrainingServer(config, hub).run()
