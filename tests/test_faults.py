@@ -288,6 +288,7 @@ async def test_sigterm_with_a_healthy_store_exits_0_and_logs_the_drain(
     async with DraftroomClient(node.ws_url("doc")) as client:
         for i in range(50):
             client.insert(f"[{i}]")
+        await asyncio.sleep(0.2)  # the frames have reached the server (saved or not)
         loop = asyncio.get_running_loop()
         code = await loop.run_in_executor(None, node.terminate, 15.0)
         assert await client.wait_closed(5) == 1012
