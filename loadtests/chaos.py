@@ -362,7 +362,6 @@ async def redis_flushed(run: Run) -> None:
     run.fault_start = now()
     await asyncio.to_thread(redis.command, "FLUSHALL")
     run.fault_end = now()
-    await asyncio.sleep(2)
 
 
 async def postgres_stalled(run: Run, seconds: float = 7.0) -> None:
