@@ -296,3 +296,31 @@ async def test_sigterm_with_a_healthy_store_exits_0_and_logs_the_drain(
         assert client.saved_upto == client.sent_updates
     log = node.stdout_path.read_text() + node.stderr_path.read_text()
     assert "drain: done" in log and "every save finished" in log, log[-2000:]
+
+
+async def test_commit_health_reports_failures_then_recovers_when_idle() -> None:
+    from draftroom.store.group_commit import GroupCommitter
+
+    fail = True
+
+    async def write_batch(batch):  # type: ignore[no-untyped-def]
+        if fail:
+            raise OSError("disk on fire")
+        return list(range(1, len(batch) + 1))
+
+    committer = GroupCommitter(write_batch, retry_for=0.0)
+    committer.start()
+    try:
+        saved = committer.submit("doc", b"x")
+        with pytest.raises(StoreError):
+            await saved
+        healthy, reason = committer.status(stall_seconds=0.3)
+        assert not healthy and "disk on fire" in reason
+        # Idle afterwards: one old failure does not keep the node unready forever.
+        await asyncio.sleep(0.4)
+        assert committer.status(stall_seconds=0.3) == (True, "ok")
+        fail = False
+        assert await committer.submit("doc", b"y") == 1
+        assert committer.status(stall_seconds=0.3) == (True, "ok")
+    finally:
+        await committer.close()

@@ -77,6 +77,7 @@ class GroupCommitter:
         self._room = asyncio.Event()  # set when the queue drains after congestion
         self._congested = False
         self._failing: str | None = None  # why the last commit failed, until one succeeds
+        self._failed_at = 0.0
         self.stats = CommitStats()
         # Observers get (batch_size, seconds waiting in queue for the oldest, commit seconds).
         self.on_commit: list[Callable[[int, float, float], None]] = []
@@ -135,7 +136,11 @@ class GroupCommitter:
     def status(self, stall_seconds: float) -> tuple[bool, str]:
         """(healthy, reason): unhealthy while the last commit failed, or while the
         oldest pending append has waited longer than ``stall_seconds``."""
-        if self._failing is not None:
+        # A failure counts while appends still wait behind it, or for a while after:
+        # an idle node must not stay unready forever over one old failure.
+        if self._failing is not None and (
+            self.pending or time.perf_counter() - self._failed_at < stall_seconds
+        ):
             return False, f"commits failing: {self._failing}"
         waited = self.oldest_pending_seconds()
         if waited > stall_seconds:
@@ -184,6 +189,7 @@ class GroupCommitter:
         except Exception as exc:
             self.stats.failures += 1
             self._failing = str(exc)[:200] or type(exc).__name__
+            self._failed_at = time.perf_counter()
             log.error("group commit failed for %d appends: %s", len(batch), exc)
             error = exc if isinstance(exc, StoreError) else StoreError(str(exc))
             for p in batch:
