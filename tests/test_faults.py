@@ -105,8 +105,9 @@ async def test_catch_up_converges_after_compaction_folded_the_whole_outage(
 # -- F2: a node with no writer keeps up while the bus is down ------------------------
 
 
-async def test_reader_node_keeps_up_while_redis_is_down_and_writing_goes_on(
-    tmp_path: Path, postgres_url: str, own_redis: RedisServer
+@pytest.mark.parametrize("fault", ["down", "hung"])
+async def test_reader_node_keeps_up_while_redis_fails_and_writing_goes_on(
+    tmp_path: Path, postgres_url: str, own_redis: RedisServer, fault: str
 ) -> None:
     async with AsyncExitStack() as stack:
         one, two = await _two_nodes(
@@ -118,7 +119,11 @@ async def test_reader_node_keeps_up_while_redis_is_down_and_writing_goes_on(
         ):
             await writer.wait_saved(writer.insert("start "))
             await eventually(lambda: str(reader.text) == "start ")
-            own_redis.stop()
+            if fault == "down":
+                own_redis.stop()
+            else:
+                assert own_redis.pid is not None
+                os.kill(own_redis.pid, signal.SIGSTOP)
             await eventually(lambda: not bus(one).status()[0] and not bus(two).status()[0])
             # Writing goes on the whole time, whatever the reader sees: the stored
             # version never stops moving.
