@@ -415,7 +415,7 @@ async def sigterm_store_stall(run: Run) -> None:
             errors="replace"
         )
         run.notes += [line.strip()[:160] for line in logs.splitlines() if "drain:" in line][-2:]
-        if took > DRAIN_SECONDS + 5:
+        if took > DRAIN_SECONDS + 6.5:  # the documented bound, plus signal delivery
             run.notes.append("FAIL: shutdown exceeded its deadline")
     finally:
         _signal_postgres(postgres.pid, signal.SIGCONT)

@@ -153,13 +153,16 @@ class Hub:
 
     async def stop(self) -> None:
         await self.drain()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         # The drain had its deadline; what follows must not hang on a stalled
         # dependency either, or the process outlives every orchestrator timeout.
+        # (Even cancelling a task can wait on the store: the database driver asks
+        # the server to cancel the running query.)
         deadline = time.monotonic() + _STOP_SECONDS
-        done = [await _bounded(hook(), deadline, "a feature's shutdown") for hook in self.on_stop]
+        for task in self._tasks:
+            task.cancel()
+        tasks = asyncio.gather(*self._tasks, return_exceptions=True)
+        done = [await _bounded(tasks, deadline, "stopping background tasks")]
+        done += [await _bounded(hook(), deadline, "a feature's shutdown") for hook in self.on_stop]
         done.append(await _bounded(self.bus.close(), deadline, "closing the bus"))
         done.append(await _bounded(self.store.close(), deadline, "closing the store"))
         self.abandoned = not all(done)
@@ -169,7 +172,7 @@ class Hub:
 _STOP_SECONDS = 2.0
 
 
-async def _bounded(work: Awaitable[None], deadline: float, what: str) -> bool:
+async def _bounded(work: Awaitable[object], deadline: float, what: str) -> bool:
     try:
         await asyncio.wait_for(work, max(deadline - time.monotonic(), 0.1))
     except TimeoutError:

@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import socket
+import threading
 from types import FrameType
 
 import uvicorn
@@ -14,6 +15,8 @@ import uvicorn
 from draftroom.config import Settings
 from draftroom.server.app import create_app
 from draftroom.server.hub import Hub
+
+log = logging.getLogger(__name__)
 
 
 class DrainingServer(uvicorn.Server):
@@ -69,6 +72,22 @@ class DrainingServer(uvicorn.Server):
         # Not handle_exit: uvicorn would re-raise the signal after shutdown, and a
         # clean drain would look like a kill (exit status 143).
         self.should_exit = True
+        # Whatever hangs from here on (the loop's own cleanup, a driver waiting on a
+        # stalled server), the process ends: a watchdog outside the event loop.
+        watchdog = threading.Timer(_AFTER_DRAIN_SECONDS, self._give_up)
+        watchdog.daemon = True
+        watchdog.start()
+
+    def _give_up(self) -> None:
+        log.error(
+            "shutdown still not finished %.0f s after the drain; exiting now", _AFTER_DRAIN_SECONDS
+        )
+        logging.shutdown()
+        os._exit(1)
+
+
+# After the drain: uvicorn's wait for sockets (2 s), the hub's stop (2 s), a margin.
+_AFTER_DRAIN_SECONDS = 6.0
 
 
 def run(settings: Settings) -> None:
