@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from draftroom.bus.base import APP, CONTROL, Bus, Envelope
 from draftroom.bus.memory import MemoryBus
 from draftroom.config import Settings
-from draftroom.crdt.protocol import CloseCode, encode_app, encode_awareness
+from draftroom.crdt.protocol import CloseCode, encode_app
 from draftroom.crdt.room import Peer, RoomLimits
 from draftroom.crdt.rooms import Rooms
 from draftroom.features import Feature, FeatureHooks
@@ -63,6 +64,7 @@ class Node:
         # cut off or count sockets read it.
         self.connections: set[LiveSocket] = set()
         self.draining = False
+        self.abandoned = False  # shutdown gave up waiting on something (a stalled store)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -93,7 +95,10 @@ class Node:
     async def start(self) -> None:
         await self.store.open()
         await self.bus.start(self._on_bus_message, self._on_bus_reconnect, self.rooms.subscribed)
-        self._tasks.append(asyncio.get_running_loop().create_task(self._maintenance()))
+        maintenance = self.rooms.maintain(
+            self.settings.catchup_seconds, self.settings.presence_timeout_seconds
+        )
+        self._tasks.append(asyncio.get_running_loop().create_task(maintenance))
         for feature in self.features:
             await feature.start()
         log.info(
@@ -132,68 +137,82 @@ class Node:
             handler(data)
         self.bus.publish(Envelope(self.node_id, "", CONTROL, data))
 
-    async def _maintenance(self) -> None:
-        """Periodic safety nets: updates pub/sub lost, and presence nobody renews."""
-        seen: dict[str, int] = {}
-        while True:
-            await asyncio.sleep(self.settings.catchup_seconds)
-            try:
-                for open_room in list(self.rooms.rooms.values()):
-                    removal = open_room.awareness.expire(self.settings.presence_timeout_seconds)
-                    if removal is not None:
-                        open_room.broadcast(encode_awareness(removal), exclude=None)
-                if isinstance(self.bus, MemoryBus) or not self.rooms.rooms:
-                    continue
-                ids = list(self.rooms.rooms)
-                stored = await self.store.versions(ids)
-                for doc_id, version in stored.items():
-                    room = self.rooms.rooms.get(doc_id)
-                    # Behind twice in a row: not just a commit whose message is in flight.
-                    if (
-                        room is not None
-                        and version > room.version
-                        and seen.get(doc_id, -1) >= version
-                    ):
-                        room.catch_up()
-                seen = stored
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("maintenance pass failed")
-
     # -- lifecycle ------------------------------------------------------------
 
     def status(self) -> dict[str, str]:
         healthy, reason = self.bus.status()
         return {"bus": "ok" if healthy else reason}
 
-    async def drain(self) -> None:
+    async def drain(self) -> bool:
         """Stop taking clients, save everything pending, then send clients elsewhere.
 
         Closing with 1012 (service restart) makes y-websocket reconnect, through the
-        load balancer, to a node that is still up.
+        load balancer, to a node that is still up. The wait for saves ends at
+        ``drain_seconds`` even if the store is stalled: what is still unsaved then
+        was never acknowledged, so its clients still hold it and re-send it on
+        reconnect. Returns whether every pending save finished in time.
         """
         if self.draining:
-            return
+            return True
         self.draining = True
+        started = time.monotonic()
+        pending = self.store.committer.pending
+        log.info(
+            "drain: %d clients, %d saves pending; waiting up to %.1f s for the saves",
+            len(self.connections),
+            pending,
+            self.settings.drain_seconds,
+        )
         try:
             await asyncio.wait_for(self.store.flush(), self.settings.drain_seconds)
+            saved = True
         except TimeoutError:
-            log.error("drain: pending saves did not finish in %.0f s", self.settings.drain_seconds)
+            saved = False
         self.rooms.close_all(CloseCode.RESTARTING, "server restarting")
         for conn in list(self.connections):
             conn.close(CloseCode.RESTARTING, "server restarting")
+        if saved:
+            log.info("drain: done in %.1f s, every save finished", time.monotonic() - started)
+        else:
+            log.error(
+                "drain: %d saves still pending after %.1f s (store stalled?); their clients "
+                "keep those edits and re-send them on reconnect",
+                self.store.committer.pending,
+                time.monotonic() - started,
+            )
+        return saved
 
     async def stop(self) -> None:
         await self.drain()
+        # The drain had its deadline; what follows must not hang on a stalled
+        # dependency either, or the process outlives every orchestrator timeout.
+        # (Even cancelling a task can wait on the store: the database driver asks
+        # the server to cancel the running query.)
+        deadline = time.monotonic() + _STOP_SECONDS
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for feature in reversed(self.features):
-            try:
-                await feature.stop()
-            except Exception:
-                # One feature failing to stop must not keep the store from closing.
-                log.exception("stopping %s failed", type(feature).__name__)
-        await self.bus.close()
-        await self.store.close()
+        tasks = asyncio.gather(*self._tasks, return_exceptions=True)
+        done = [await _bounded(tasks, deadline, "stopping background tasks")]
+        # One feature failing or hanging must not keep the store from closing.
+        done += [
+            await _bounded(feature.stop(), deadline, f"stopping {type(feature).__name__}")
+            for feature in reversed(self.features)
+        ]
+        done.append(await _bounded(self.bus.close(), deadline, "closing the bus"))
+        done.append(await _bounded(self.store.close(), deadline, "closing the store"))
+        self.abandoned = not all(done)
+
+
+# After the drain, the longest the rest of shutdown may take.
+_STOP_SECONDS = 2.0
+
+
+async def _bounded(work: Awaitable[object], deadline: float, what: str) -> bool:
+    try:
+        await asyncio.wait_for(work, max(deadline - time.monotonic(), 0.1))
+    except TimeoutError:
+        log.error("shutdown: %s did not finish in time; going on without it", what)
+        return False
+    except Exception:
+        log.exception("shutdown: %s failed", what)
+    return True

@@ -477,29 +477,56 @@ class Room:
             self._catching_up = asyncio.get_running_loop().create_task(self._catch_up())
 
     async def _catch_up(self) -> None:
+        start = self.version
         try:
-            rows = await self.store.updates_since(self.doc_id, self.version)
-            if rows and rows[0][0] > self.version + 1:
-                # Compaction folded the missing range into the snapshot: take it whole.
-                state = await self.store.load(self.doc_id)
-                before = self.doc.get_state()
-                for update in ([state.snapshot] if state.snapshot else []) + state.updates:
-                    self._integrate(update, snapshot=update is state.snapshot)
-                self.changes += 1
-                diff = self.doc.get_update(before)
-                self.broadcast(encode_sync(SyncType.UPDATE, diff), exclude=None)
-                self.version = max(self.version, state.seq)
-                self._ahead = {s for s in self._ahead if s > self.version}
+            rows = await self.store.updates_since(self.doc_id, start)
+            if rows and rows[0][0] <= start + 1:
+                how = "log"
+            elif rows:
+                how = "snapshot"  # compaction folded the start of the missed range
+            elif (await self.store.versions([self.doc_id])).get(self.doc_id, 0) > start:
+                how = "snapshot"  # compaction folded all of it: no rows are left
+            else:
+                return
+            if how == "snapshot":
+                await self._reload()
                 rows = []
             for seq, update in rows:
                 if not self.closed and seq > self.version and seq not in self._ahead:
                     self._apply_remote(update)
                 self._mark(seq)
             self.gap_repairs += 1
+            log.info(
+                "caught up %s from the store: version %d -> %d (%s)",
+                self.doc_id,
+                start,
+                self.version,
+                how,
+            )
         except Exception:
             log.exception("catching up %s from the store failed; will retry", self.doc_id)
             if not self.closed:
                 asyncio.get_running_loop().call_later(1.0, self.catch_up)
+
+    async def _reload(self) -> None:
+        """Merge the whole stored document in: what we missed is no longer in the
+        log as separate updates, only inside the snapshot."""
+        state = await self.store.load(self.doc_id)
+        before = self.doc.get_state()
+        for update in ([state.snapshot] if state.snapshot else []) + state.updates:
+            self._integrate(update, snapshot=update is state.snapshot)
+        self.changes += 1
+        self.snapshot_seq = max(self.snapshot_seq, state.snapshot_seq)
+        diff = self.doc.get_update(before)
+        if diff != EMPTY_UPDATE:
+            self.broadcast(encode_sync(SyncType.UPDATE, diff), exclude=None)
+        if state.seq > self.version:
+            self.version = state.seq
+            self._ahead = {s for s in self._ahead if s > self.version}
+            while self.version + 1 in self._ahead:
+                self.version += 1
+                self._ahead.discard(self.version)
+            self.hooks.on_room_advance(self)
 
     async def _compact(self) -> None:
         try:

@@ -13,7 +13,8 @@ import logging
 from collections.abc import Iterator
 
 from draftroom.bus.base import APP, AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
-from draftroom.crdt.protocol import encode_app
+from draftroom.bus.memory import MemoryBus
+from draftroom.crdt.protocol import encode_app, encode_awareness
 from draftroom.crdt.room import NO_HOOKS, Peer, Room, RoomHooks, RoomLimits
 from draftroom.crdt.update_check import DepthIndex
 from draftroom.document.load import load_doc
@@ -138,6 +139,43 @@ class Rooms:
             deliver(room, envelope)
         elif envelope.doc in self._early:
             self._early[envelope.doc].append(envelope)
+
+    async def maintain(self, catchup_seconds: float, presence_timeout_seconds: float) -> None:
+        """Periodic safety nets, run for the node's lifetime: updates pub/sub lost,
+        and presence nobody renews.
+
+        A room is caught up from the store when it is still behind what was stored
+        one period ago (so an update whose message is merely in flight does not
+        count, yet a steady stream of writes elsewhere cannot postpone the repair
+        forever), and on every pass while the bus is unhealthy, when nothing
+        arrives by pub/sub at all.
+        """
+        seen: dict[str, int] = {}
+        while True:
+            await asyncio.sleep(catchup_seconds)
+            try:
+                self._expire_presence(presence_timeout_seconds)
+                if isinstance(self.bus, MemoryBus) or not self.rooms:
+                    continue
+                bus_healthy = self.bus.status()[0]
+                stored = await self.store.versions(list(self.rooms))
+                for doc_id, version in stored.items():
+                    room = self.rooms.get(doc_id)
+                    if room is None or version <= room.version:
+                        continue
+                    if not bus_healthy or seen.get(doc_id, -1) > room.version:
+                        room.catch_up()
+                seen = stored
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("maintenance pass failed")
+
+    def _expire_presence(self, timeout_seconds: float) -> None:
+        for room in list(self.rooms.values()):
+            removal = room.awareness.expire(timeout_seconds)
+            if removal is not None:
+                room.broadcast(encode_awareness(removal), exclude=None)
 
     def leave(self, room: Room, peer: Peer) -> None:
         room.leave(peer)

@@ -37,6 +37,13 @@ async def readyz(request: Request) -> Response:
     node = node_of(request)
     if node.draining:
         return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
+    # Checked first: a stalled SQLite writer would also hold up the ping.
+    commits_ok, commits = node.store.committer.status(node.settings.commit_stall_seconds)
+    if not commits_ok:
+        return JSONResponse(
+            {"status": "unavailable", "checks": {"store": commits, **node.status()}},
+            status_code=503,
+        )
     try:
         await node.store.ping()
     except StoreError as exc:

@@ -6,6 +6,7 @@ Close codes are listed in docs/PROTOCOL.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from starlette.websockets import WebSocket
@@ -19,6 +20,7 @@ from draftroom.errors import DraftroomError, RateLimited, Rejected
 from draftroom.server.connection import Connection
 from draftroom.server.params import doc_id_problem
 from draftroom.server.services import auth_of, node_of
+from draftroom.store.group_commit import GroupCommitter
 from draftroom.telemetry import tracing
 
 log = logging.getLogger(__name__)
@@ -111,11 +113,35 @@ async def _read_loop(
             return
         if conn.closed:  # revoked while throttled
             return
+        if room.store.committer.congested:
+            await _wait_for_saves(conn, room.store.committer)
+            if conn.closed:
+                return
         try:
             room.receive(conn, frame)
         except Rejected as exc:
             _reject(conn, exc)
             return
+
+
+async def _wait_for_saves(conn: Connection, committer: GroupCommitter) -> None:
+    """The store is behind: stop reading this client until the commit queue has
+    room. Its frames wait in its socket and its Yjs state meanwhile, so nothing is
+    lost and nothing is acknowledged early; an opted-in client is told why."""
+    if conn.app_messages:
+        conn.send(
+            encode_app(
+                {
+                    "type": "error",
+                    "code": "saving_slow",
+                    "message": "saving is slow; your edits are kept and sent when it catches up",
+                }
+            )
+        )
+    while committer.congested and not conn.closed:
+        # Wakes now and then to notice a connection closed meanwhile (drain, kick).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(committer.wait_for_room(), 0.5)
 
 
 def _reject(conn: Connection, exc: DraftroomError) -> None:

@@ -27,12 +27,14 @@ def create_store(
 
 
 def store_for(settings: Settings) -> Store:
-    return create_store(
+    store = create_store(
         database_url=settings.database_url,
         data_dir=settings.data_dir,
         commit_delay=settings.commit_delay,
         max_batch=settings.commit_max_batch,
     )
+    store.committer.max_pending = settings.commit_queue_max
+    return store
 
 
 __all__ = ["Store", "StoreError", "create_store", "store_for"]

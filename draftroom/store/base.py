@@ -13,7 +13,10 @@ import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from draftroom.store.group_commit import GroupCommitter
 
 from draftroom.times import iso
 
@@ -98,6 +101,7 @@ class Store(Protocol):
     """The contract tested by tests/test_store_contract.py against every store."""
 
     dialect: str  # "postgres" or "sqlite"
+    committer: GroupCommitter  # appends queue here: its backlog and health (readiness)
 
     @property
     def sql(self) -> SQL: ...

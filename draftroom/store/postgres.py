@@ -115,8 +115,9 @@ class PostgresStore:
 
     async def ping(self) -> None:
         try:
-            async with self.pool.acquire(timeout=2) as con:
-                await con.fetchval("SELECT 1", timeout=2)
+            # One deadline for both steps: /readyz must answer within it.
+            async with asyncio.timeout(2), self.pool.acquire() as con:
+                await con.fetchval("SELECT 1")
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"PostgreSQL unreachable: {exc}") from exc
 

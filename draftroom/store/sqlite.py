@@ -21,7 +21,7 @@ from draftroom.store.base import CompactionResult, DocumentMeta, StoredState, St
 from draftroom.store.compaction import merge
 from draftroom.store.group_commit import GroupCommitter
 from draftroom.store.migrations import load_migrations
-from draftroom.store.sql import SQLiteSQL
+from draftroom.store.sql import SQLiteSQL, rollback
 
 T = TypeVar("T")
 
@@ -113,8 +113,7 @@ class SQLiteStore:
                     f"'{_now()}');\nCOMMIT;"
                 )
             except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+                rollback(db)
                 raise
         self._db = db
 
@@ -162,7 +161,7 @@ class SQLiteStore:
             db.executemany("INSERT INTO updates (doc_id, seq, data) VALUES (?, ?, ?)", rows)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            rollback(db)
             raise
         return [seq for _, seq, _ in rows]
 
@@ -238,7 +237,7 @@ class SQLiteStore:
             ).fetchone()
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            rollback(db)
             raise
         remaining = (row[0] if row else len(data)) - len(data)
         return CompactionResult(state.seq, len(data), max(remaining, 0))
@@ -307,7 +306,7 @@ class SQLiteStore:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                rollback(db)
                 raise
             return gone > 0
 
