@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from draftroom.config import Settings
 from draftroom.errors import NotFound, Unavailable
-from draftroom.export import FORMATS, ExportOptions
+from draftroom.export import ExportOptions, get_format
 from draftroom.export.files import UniqueNames, ZipWriter, safe_stem
 from draftroom.export.worker import (
     Source,
@@ -113,7 +113,7 @@ class Job:
 def output_for(metas: list[DocumentMeta], fmt: str, mode: str, options: ExportOptions) -> Output:
     """The download's name and type: a compiled file is named after the work (or its
     first document), a batch is a ZIP of one file per document."""
-    kind = FORMATS[fmt]
+    kind = get_format(fmt)
     if mode == "compile":
         first = metas[0].title or metas[0].id if metas else ""
         return Output(safe_stem(options.project_title or first) + kind.extension, kind.content_type)
@@ -184,7 +184,9 @@ class ExportService:
         async with self._slots:
             await self.store.flush()
             try:
-                data = await self._run(render_source, await self._source(meta), fmt, options)
+                data = await self._run(
+                    render_source, await self._source(meta), get_format(fmt), options
+                )
             except Exception as exc:
                 metrics.export_done(fmt, time.perf_counter() - started, type(exc).__name__)
                 raise
@@ -224,7 +226,7 @@ class ExportService:
             docs.append(await self._run(read_source, await self._source(meta)))
             if progress:
                 progress(meta.id, n, len(metas))
-        return await self._run(render_compiled, docs, fmt, options)
+        return await self._run(render_compiled, docs, get_format(fmt), options)
 
     async def _zip(
         self,
@@ -234,7 +236,7 @@ class ExportService:
         progress: Progress | None,
     ) -> AsyncIterator[bytes]:
         names = UniqueNames()
-        extension = FORMATS[fmt].extension
+        kind = get_format(fmt)
         writer = ZipWriter()
         depth = max(1, self.settings.export_workers)
         pending: deque[tuple[DocumentMeta, asyncio.Future[bytes]]] = deque()
@@ -246,14 +248,14 @@ class ExportService:
                 while len(pending) < depth and (meta := next(queue, None)) is not None:
                     source = await self._source(meta)
                     render: asyncio.Future[bytes] = asyncio.ensure_future(
-                        self._run(render_source, source, fmt, options)
+                        self._run(render_source, source, kind, options)
                     )
                     pending.append((meta, render))
                 if not pending:
                     break
                 meta, render = pending.popleft()
                 data = await render
-                name = names.name(meta.title or meta.id, extension)
+                name = names.name(meta.title or meta.id, kind.extension)
                 # zlib releases the GIL: compress beside the loop, not on it.
                 for chunk in await asyncio.to_thread(writer.add, name, data):
                     yield chunk
