@@ -48,9 +48,9 @@ async def test_appends_get_dense_sequence_numbers_and_group_commit(store: Store)
     updates = typing_updates(300)
     seqs = await asyncio.gather(*(store.append("doc", u) for u in updates))
     assert seqs == list(range(1, 301))
-    stats = store.committer.stats  # type: ignore[attr-defined]
-    assert stats.appends == 300
-    assert stats.batches < 30, "appends made together must share commits"
+    stats = store.stats()
+    assert stats.appends == 300 and stats.pending_appends == 0
+    assert stats.commit_batches < 30, "appends made together must share commits"
     state = await store.load("doc")
     assert state.seq == 300
     assert text_of(state.snapshot, state.updates) == "x" * 300
@@ -213,3 +213,20 @@ async def test_one_compactor_per_document_across_nodes(postgres_url: str) -> Non
     finally:
         await first.close()
         await second.close()
+
+
+async def test_commit_observers_and_stats(store: Store) -> None:
+    seen: list[int] = []
+    remove = store.add_commit_observer(lambda size, waited, took: seen.append(size))
+    await asyncio.gather(*(store.append("obs", u) for u in typing_updates(5)))
+    remove()
+    await store.append("obs", typing_updates(1, "z")[0])
+    assert sum(seen) == 5, "observed every commit until removed, then none"
+    stats = store.stats()
+    assert stats.appends == 6 and stats.commit_failures == 0
+    # Telemetry's connection-pool gauge reads these; SQLite has no pool.
+    if store.dialect == "postgres":
+        assert stats.pool_size is not None and stats.pool_idle is not None
+        assert 1 <= stats.pool_size and 0 <= stats.pool_idle <= stats.pool_size
+    else:
+        assert stats.pool_size is None

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from draftroom.times import iso
@@ -94,6 +96,25 @@ class SQL(Protocol):
     async def executemany(self, query: str, rows: list[tuple[Any, ...]]) -> None: ...
 
 
+# Called after each group commit with (appends in the batch, seconds the oldest
+# waited in the queue, seconds the commit took).
+CommitObserver = Callable[[int, float, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """What telemetry and benchmarks read from a store, without reaching into it."""
+
+    appends: int  # committed since open()
+    commit_batches: int
+    commit_failures: int
+    pending_appends: int  # queued or being written right now
+    last_batch_size: int = 0
+    last_commit_seconds: float = 0.0
+    pool_size: int | None = None  # open database connections; None: no pool
+    pool_idle: int | None = None
+
+
 class Store(Protocol):
     """The contract tested by tests/test_store_contract.py against every store."""
 
@@ -152,3 +173,18 @@ class Store(Protocol):
     async def update_document(self, doc_id: str, title: str) -> DocumentMeta | None: ...
 
     async def delete_document(self, doc_id: str) -> bool: ...
+
+    def stats(self) -> StoreStats:
+        """Counters for telemetry; cheap, and safe to call at any time."""
+
+    def add_commit_observer(self, observer: CommitObserver) -> Callable[[], None]:
+        """Call ``observer`` after every group commit; returns its removal."""
+
+
+class StoreClass(Protocol):
+    """A store implementation as registered in ``draftroom.store.STORES``."""
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, data_dir: Path, commit_delay: float, max_batch: int
+    ) -> Store: ...

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from draftroom.store.base import StoreError
+from draftroom.store.base import StoreError, StoreStats
 from draftroom.telemetry.tracing import untraced_context
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,35 @@ class GroupCommitter:
         self._queue.append(_Pending(doc_id, update, future, time.perf_counter()))
         self._wakeup.set()
         return future
+
+    @property
+    def pending(self) -> int:
+        """Appends queued or being written."""
+        return len(self._queue) + len(self._inflight)
+
+    def store_stats(
+        self, *, pool_size: int | None = None, pool_idle: int | None = None
+    ) -> StoreStats:
+        c = self.stats
+        return StoreStats(
+            appends=c.appends,
+            commit_batches=c.batches,
+            commit_failures=c.failures,
+            pending_appends=self.pending,
+            last_batch_size=c.last_batch_size,
+            last_commit_seconds=c.last_commit_seconds,
+            pool_size=pool_size,
+            pool_idle=pool_idle,
+        )
+
+    def observe(self, observer: Callable[[int, float, float], None]) -> Callable[[], None]:
+        self.on_commit.append(observer)
+
+        def remove() -> None:
+            if observer in self.on_commit:
+                self.on_commit.remove(observer)
+
+        return remove
 
     async def flush(self) -> None:
         futures = [p.future for p in (*self._inflight, *self._queue)]

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -73,6 +73,7 @@ class NodeTelemetry:
         self.analytics: Analytics | None = None
         self.store_up = 1.0
         self._task: asyncio.Task[None] | None = None
+        self._unobserve: Callable[[], None] | None = None
         self._erasures: set[asyncio.Task[int]] = set()
         self._sources = {
             "connections": self._connections,
@@ -86,9 +87,7 @@ class NodeTelemetry:
 
     async def start(self) -> None:
         settings = self.hub.settings
-        committer = getattr(self.hub.store, "committer", None)
-        if committer is not None:
-            committer.on_commit.append(tracing.on_commit)
+        self._unobserve = self.hub.store.add_commit_observer(tracing.on_commit)
         for name, source in self._sources.items():
             metrics.add_gauge_source(name, source)
         if settings.analytics:
@@ -109,9 +108,9 @@ class NodeTelemetry:
             await self.analytics.stop()
         for name, source in self._sources.items():
             metrics.remove_gauge_source(name, source)
-        committer = getattr(self.hub.store, "committer", None)
-        if committer is not None and tracing.on_commit in committer.on_commit:
-            committer.on_commit.remove(tracing.on_commit)
+        if self._unobserve is not None:
+            self._unobserve()
+            self._unobserve = None
 
     def _on_erase(self, data: dict[str, object]) -> None:
         # Another node erased a user: drop our buffered events and delete again once
@@ -148,10 +147,10 @@ class NodeTelemetry:
         return [(len(self.hub.rooms.rooms), {})]
 
     def _db_pool(self) -> Iterable[tuple[float, dict[str, str]]]:
-        pool = getattr(self.hub.store, "_pool", None)
-        if pool is None:
+        stats = self.hub.store.stats()
+        if stats.pool_size is None or stats.pool_idle is None:
             return []
-        size, idle = pool.get_size(), pool.get_idle_size()
+        size, idle = stats.pool_size, stats.pool_idle
         name = {"db.client.connection.pool.name": "draftroom"}
         return [
             (size - idle, {**name, "db.client.connection.state": "used"}),
