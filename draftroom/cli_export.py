@@ -53,10 +53,10 @@ def add_parser(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from draftroom.export.formats import formats
+    from draftroom.export.formats import known_formats
     from draftroom.export.params import OptionError, parse_options
 
-    known = formats()
+    known = known_formats()
     if args.format not in known:
         print(
             f"draftroom export: argument -f/--format: invalid choice: {args.format!r} "

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +30,6 @@ from draftroom.agents.base import (
     AgentError,
     Requester,
     Selection,
-    cache_params_of,
-    view_of,
 )
 from draftroom.agents.cache.breaker import CircuitBreaker
 from draftroom.agents.cache.db_store import DatabaseStore
@@ -54,6 +52,7 @@ from draftroom.telemetry import metrics
 from draftroom.telemetry.node import analytics_for
 
 if TYPE_CHECKING:
+    from draftroom.crdt.room import Room
     from draftroom.server.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -122,8 +121,14 @@ class AgentService:
         self.editor = Editor(hub.rooms, hub.store.sql)
         self.texts = RoomTexts()
         self.warmer = Warmer(
-            self, settings.agent_warm_window_seconds, settings.agent_warm_interval_seconds
+            hub.rooms.rooms.get,
+            self._recompute,
+            lambda: self.cpu.busy,
+            window=settings.agent_warm_window_seconds,
+            interval=settings.agent_warm_interval_seconds,
         )
+        if self.warmer.enabled:
+            hub.rooms.on_advance.append(self.warmer.advanced)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle --------------------------------------------------------------------
@@ -202,7 +207,7 @@ class AgentService:
         )
         cached = await self.cache.get(key) if self.ttl(agent) > 0 else None
         (metrics.cache_hit if cached is not None else metrics.cache_miss)("agent")
-        if selection is None:
+        if selection is None and self.ttl(agent) > 0:
             self.warmer.asked(inv.doc_id, agent, ctx.params, key)
         events = analytics_for(self.hub)
         if events is not None:
@@ -231,7 +236,7 @@ class AgentService:
         """
         llm = self.llm if agent.uses_llm else None
         view = AgentContext(doc_id, document, params, requester, selection, llm, self.cpu)
-        shared = cache_params_of(agent, params)
+        shared = dict(agent.cache_params(params))
         ctx = AgentContext(doc_id, document, shared, requester, selection, llm, self.cpu)
         key = make_key(
             agent=agent.name,
@@ -270,7 +275,7 @@ class AgentService:
             start = {"type": "agent.start", **tag, "cached": cached, "source": prepared.source}
             yield self._emit(inv.doc_id, start)
             texts: list[str] = []
-            async for chunk in view_of(agent, self._chunks(prepared), prepared.view):
+            async for chunk in agent.view(self._chunks(prepared), prepared.view):
                 seq += 1
                 if isinstance(chunk.get("text"), str):
                     texts.append(chunk["text"])
@@ -326,6 +331,20 @@ class AgentService:
         """A computation nobody is waiting for yet (see ``Warmer``)."""
         inv = Invocation(ctx.doc_id, agent.name, SYSTEM, ctx.params)
         return Prepared(inv, agent, ctx, ctx, key, None)
+
+    def _recompute(
+        self, doc_id: str, room: Room, name: str, params: dict[str, Any], digest: str
+    ) -> tuple[str, Awaitable[None]] | None:
+        """The ``Warmer``'s ``recompute``: cache the reply to the room's current text,
+        unless ``digest`` is already that reply's."""
+        agent = self.agents.get(name)
+        if agent is None:
+            return None
+        document = self.texts.of(room)
+        _, ctx, key = self.contexts(agent, doc_id, document, params, SYSTEM, None)
+        if key.digest == digest:
+            return None
+        return key.digest, _drain(self.follow(self.background(agent, ctx, key)))
 
     def follow(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         """The computed chunks: from the identical computation in progress, or a new one."""
@@ -426,6 +445,11 @@ class AgentService:
 
     def on_invalidate(self, data: dict[str, Any]) -> None:
         self.cache.invalidate_local(data.get("agent"), data.get("doc"))
+
+
+async def _drain(chunks: AsyncIterator[dict[str, Any]]) -> None:
+    async for _ in chunks:
+        pass
 
 
 async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:

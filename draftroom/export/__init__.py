@@ -18,8 +18,8 @@ from draftroom.export.files import UniqueNames, safe_stem, zip_stream
 from draftroom.export.formats import (
     ExportFormat,
     UnknownFormat,
-    formats,
     get_format,
+    known_formats,
     register_format,
 )
 from draftroom.export.options import PAGE_SIZES, THEMES, ExportOptions
@@ -33,8 +33,8 @@ __all__ = [
     "UnknownFormat",
     "export_documents",
     "export_zip",
-    "formats",
     "get_format",
+    "known_formats",
     "read_document",
     "read_update",
     "register_format",

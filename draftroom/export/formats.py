@@ -75,6 +75,7 @@ def register_format(fmt: object, *, source: str = "") -> bool:
     built-in writer), with a warning. Returns False, logging why, for anything that
     is not a well-named ``ExportFormat``.
     """
+    _load()  # the built-ins first, so a plugin registered early can still replace one
     where = source or repr(fmt)
     if not isinstance(fmt, ExportFormat):
         log.error("export format %s skipped: not an ExportFormat", where)
@@ -92,14 +93,14 @@ def register_format(fmt: object, *, source: str = "") -> bool:
     return True
 
 
-def formats() -> Mapping[str, ExportFormat]:
+def known_formats() -> Mapping[str, ExportFormat]:
     """Every registered format by name, in registration order (built-ins first)."""
     _load()
     return _formats
 
 
 def get_format(name: str) -> ExportFormat:
-    known = formats()
+    known = known_formats()
     try:
         return known[name]
     except KeyError:

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from draftroom.auth.permissions import authorize
 from draftroom.errors import Conflict, DraftroomError, Invalid, NotFound
-from draftroom.export import ExportOptions, formats
+from draftroom.export import ExportOptions, known_formats
 from draftroom.export.jobs import MODES, ExportService, Job, output_for
 from draftroom.export.params import parse_options
 from draftroom.server.body import json_object
@@ -58,7 +58,7 @@ def content_disposition(filename: str) -> str:
 
 
 def _format(fmt: object, error: type[DraftroomError]) -> str:
-    known = formats()
+    known = known_formats()
     if not isinstance(fmt, str) or fmt not in known:
         raise error(f"unknown export format; use one of {', '.join(known)}", code="unknown_format")
     return fmt

@@ -6,7 +6,7 @@ import zipfile
 import pytest
 
 from draftroom.document.tree import Document, Paragraph, Text
-from draftroom.export import ExportOptions, export_documents, export_zip, formats, write_zip
+from draftroom.export import ExportOptions, export_documents, export_zip, known_formats, write_zip
 from draftroom.export.files import safe_stem
 
 
@@ -15,7 +15,7 @@ def doc(title: str, text: str = "body") -> Document:
 
 
 def test_formats_table() -> None:
-    known = formats()
+    known = known_formats()
     assert list(known)[:5] == ["md", "docx", "pdf", "html", "scriv"]  # built-ins first
     assert known["docx"].extension == ".docx" and known["pdf"].content_type == "application/pdf"
 
