@@ -31,7 +31,6 @@ from draftroom.agents.base import (
     Requester,
     Selection,
 )
-from draftroom.agents.cache.breaker import CircuitBreaker
 from draftroom.agents.cache.db_store import DatabaseStore
 from draftroom.agents.cache.keys import EntryKey, make_key
 from draftroom.agents.cache.redis_store import RedisStore
@@ -48,6 +47,7 @@ from draftroom.agents.usage import UsageLog
 from draftroom.agents.warmer import Warmer
 from draftroom.document.load import load_doc
 from draftroom.document.text import DocumentText, read_text
+from draftroom.redis import CircuitBreaker
 from draftroom.telemetry import metrics
 from draftroom.telemetry.node import analytics_for
 
