@@ -24,12 +24,12 @@ from pycrdt import Doc, Text
 import draftroom.export.formats as format_registry
 import draftroom.store as store_registry
 from draftroom.agents.base import BaseAgent
-from draftroom.agents.registry import load_agents
+from draftroom.agents.registry import load_agents, register
 from draftroom.cli import main as cli
 from draftroom.client import DraftroomClient
 from draftroom.export import export_documents, known_formats
 from draftroom.export.formats import ExportFormat, get_format
-from draftroom.store import create_store, store_class
+from draftroom.store import create_store, register_store, store_class
 from draftroom.store.base import Store
 from draftroom.store.sqlite import SQLiteStore
 from inprocess import make_settings, running_server
@@ -111,6 +111,32 @@ def test_a_format_registered_directly_is_used(monkeypatch: pytest.MonkeyPatch) -
 
 def _render_upper(docs: list[Any], options: Any) -> bytes:
     return b"NOTHING" if not docs else b"SOMETHING"
+
+
+class Echo(BaseAgent):
+    name = "echo"
+
+    def cache_input(self, ctx: Any) -> str:
+        return str(ctx.input_text)
+
+
+class OtherSQLite(SQLiteStore):
+    pass
+
+
+def test_agents_and_stores_registered_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    agents = load_agents()
+    assert register(agents, Echo(), source="test") and agents["echo"].name == "echo"
+    assert not register(agents, object()), "not an agent: skipped"
+    assert "style" in agents
+
+    monkeypatch.setattr(store_registry, "STORES", dict(store_registry.STORES))
+    register_store("other", OtherSQLite)
+    assert store_class("OTHER") is OtherSQLite  # schemes are case-insensitive
+    with pytest.raises(ValueError, match="invalid URL scheme"):
+        register_store("no spaces", OtherSQLite)
+    with pytest.raises(TypeError, match="from_url"):
+        register_store("bare", object)  # type: ignore[arg-type]
 
 
 def test_an_unknown_store_scheme_is_refused() -> None:
