@@ -216,7 +216,7 @@ async def _seed(url: str, data_dir: Path, doc_id: str, text: str) -> None:
         contract.test_appends_get_dense_sequence_numbers_and_group_commit,
         contract.test_compaction_folds_log_into_snapshot,
         contract.test_metadata_crud,
-        contract.test_commit_observers_and_stats,
+        contract.test_stats_count_commits_and_show_the_pool,
     ],
     ids=lambda case: case.__name__,
 )

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from draftroom.agents.base import Requester
-from draftroom.agents.service import INVALIDATE, AgentService, Invocation
+from draftroom.agents.service import AgentService, Invocation
 from draftroom.agents.usage import UsageQuery
 from draftroom.agents.websocket import install as install_websocket
 from draftroom.agents.websocket import parse_selection
@@ -42,7 +42,7 @@ def mount(hub: Hub) -> list[BaseRoute]:
     hub.agents = service  # type: ignore[attr-defined]
     hub.on_start.append(service.start)
     hub.on_stop.append(service.stop)
-    hub.control_handlers[INVALIDATE] = service.on_invalidate
+    hub.control_handlers["agent.cache.invalidate"] = service.on_invalidate
     install_websocket(service)
     return routes
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from draftroom.times import iso
+
+if TYPE_CHECKING:
+    from draftroom.store.group_commit import GroupCommitter
 
 # Room names arrive in URLs from any y-websocket client; keep them printable and
 # bounded so they are safe as keys, channel names and file names.
@@ -96,11 +98,6 @@ class SQL(Protocol):
     async def executemany(self, query: str, rows: list[tuple[Any, ...]]) -> None: ...
 
 
-# Called after each group commit with (appends in the batch, seconds the oldest
-# waited in the queue, seconds the commit took).
-CommitObserver = Callable[[int, float, float], None]
-
-
 @dataclass(frozen=True, slots=True)
 class StoreStats:
     """What telemetry and benchmarks read from a store, without reaching into it."""
@@ -113,6 +110,35 @@ class StoreStats:
     last_commit_seconds: float = 0.0
     pool_size: int | None = None  # open database connections; None: no pool
     pool_idle: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        committer: GroupCommitter,
+        *,
+        pool_size: int | None = None,
+        pool_idle: int | None = None,
+    ) -> StoreStats:
+        c = committer.stats
+        return cls(
+            appends=c.appends,
+            commit_batches=c.batches,
+            commit_failures=c.failures,
+            pending_appends=committer.pending,
+            last_batch_size=c.last_batch_size,
+            last_commit_seconds=c.last_commit_seconds,
+            pool_size=pool_size,
+            pool_idle=pool_idle,
+        )
+
+
+class StoreClass(Protocol):
+    """A store implementation as registered in ``draftroom.store.STORES``."""
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, data_dir: Path, commit_delay: float, max_batch: int
+    ) -> Store: ...
 
 
 class Store(Protocol):
@@ -128,6 +154,9 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Flush pending appends, then disconnect."""
+
+    def stats(self) -> StoreStats:
+        """Counters for telemetry; cheap, and safe to call at any time."""
 
     async def ping(self) -> None:
         """Raise StoreError unless the store answers."""
@@ -173,18 +202,3 @@ class Store(Protocol):
     async def update_document(self, doc_id: str, title: str) -> DocumentMeta | None: ...
 
     async def delete_document(self, doc_id: str) -> bool: ...
-
-    def stats(self) -> StoreStats:
-        """Counters for telemetry; cheap, and safe to call at any time."""
-
-    def add_commit_observer(self, observer: CommitObserver) -> Callable[[], None]:
-        """Call ``observer`` after every group commit; returns its removal."""
-
-
-class StoreClass(Protocol):
-    """A store implementation as registered in ``draftroom.store.STORES``."""
-
-    @classmethod
-    def from_url(
-        cls, url: str, *, data_dir: Path, commit_delay: float, max_batch: int
-    ) -> Store: ...

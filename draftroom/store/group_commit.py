@@ -16,8 +16,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from draftroom.store.base import StoreError, StoreStats
-from draftroom.telemetry.tracing import untraced_context
+from draftroom.store.base import StoreError
+from draftroom.telemetry.tracing import on_commit, untraced_context
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,6 @@ class GroupCommitter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.stats = CommitStats()
-        # Observers get (batch_size, seconds waiting in queue for the oldest, commit seconds).
-        self.on_commit: list[Callable[[int, float, float], None]] = []
 
     def start(self) -> None:
         # Kept: asyncio.get_running_loop() costs a getpid() system call per call on
@@ -88,30 +86,6 @@ class GroupCommitter:
     def pending(self) -> int:
         """Appends queued or being written."""
         return len(self._queue) + len(self._inflight)
-
-    def store_stats(
-        self, *, pool_size: int | None = None, pool_idle: int | None = None
-    ) -> StoreStats:
-        c = self.stats
-        return StoreStats(
-            appends=c.appends,
-            commit_batches=c.batches,
-            commit_failures=c.failures,
-            pending_appends=self.pending,
-            last_batch_size=c.last_batch_size,
-            last_commit_seconds=c.last_commit_seconds,
-            pool_size=pool_size,
-            pool_idle=pool_idle,
-        )
-
-    def observe(self, observer: Callable[[int, float, float], None]) -> Callable[[], None]:
-        self.on_commit.append(observer)
-
-        def remove() -> None:
-            if observer in self.on_commit:
-                self.on_commit.remove(observer)
-
-        return remove
 
     async def flush(self) -> None:
         futures = [p.future for p in (*self._inflight, *self._queue)]
@@ -167,8 +141,9 @@ class GroupCommitter:
         self.stats.appends += len(batch)
         self.stats.last_batch_size = len(batch)
         self.stats.last_commit_seconds = finished - started
-        for observer in self.on_commit:
-            observer(len(batch), started - batch[0].queued_at, finished - started)
+        # Metrics for every commit and a span for sampled edits: telemetry is part of
+        # every node, so there is nothing to register.
+        on_commit(len(batch), started - batch[0].queued_at, finished - started)
 
     async def _write_with_retry(self, batch: Batch) -> list[int]:
         # A failed transaction rolled back, so retrying is safe. A commit whose reply

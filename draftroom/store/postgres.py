@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
 
 from draftroom.store.base import (
-    CommitObserver,
     CompactionResult,
     DocumentMeta,
     StoredState,
@@ -80,11 +79,10 @@ class PostgresStore:
     def stats(self) -> StoreStats:
         pool = self._pool
         if pool is None:
-            return self.committer.store_stats()
-        return self.committer.store_stats(pool_size=pool.get_size(), pool_idle=pool.get_idle_size())
-
-    def add_commit_observer(self, observer: CommitObserver) -> Callable[[], None]:
-        return self.committer.observe(observer)
+            return StoreStats.of(self.committer)
+        return StoreStats.of(
+            self.committer, pool_size=pool.get_size(), pool_idle=pool.get_idle_size()
+        )
 
     @property
     def sql(self) -> PostgresSQL:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from draftroom.store.base import (
-    CommitObserver,
     CompactionResult,
     DocumentMeta,
     StoredState,
@@ -81,10 +80,7 @@ class SQLiteStore:
         return cls(path or data_dir, commit_delay=commit_delay, max_batch=max_batch)
 
     def stats(self) -> StoreStats:
-        return self.committer.store_stats()
-
-    def add_commit_observer(self, observer: CommitObserver) -> Callable[[], None]:
-        return self.committer.observe(observer)
+        return StoreStats.of(self.committer)
 
     @property
     def sql(self) -> SQLiteSQL:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -73,7 +73,6 @@ class NodeTelemetry:
         self.analytics: Analytics | None = None
         self.store_up = 1.0
         self._task: asyncio.Task[None] | None = None
-        self._unobserve: Callable[[], None] | None = None
         self._erasures: set[asyncio.Task[int]] = set()
         self._sources = {
             "connections": self._connections,
@@ -87,7 +86,6 @@ class NodeTelemetry:
 
     async def start(self) -> None:
         settings = self.hub.settings
-        self._unobserve = self.hub.store.add_commit_observer(tracing.on_commit)
         for name, source in self._sources.items():
             metrics.add_gauge_source(name, source)
         if settings.analytics:
@@ -108,9 +106,6 @@ class NodeTelemetry:
             await self.analytics.stop()
         for name, source in self._sources.items():
             metrics.remove_gauge_source(name, source)
-        if self._unobserve is not None:
-            self._unobserve()
-            self._unobserve = None
 
     def _on_erase(self, data: dict[str, object]) -> None:
         # Another node erased a user: drop our buffered events and delete again once

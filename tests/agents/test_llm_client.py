@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import pytest
 
-from draftroom.agents.base import ChatModel, Usage
+from draftroom.agents.base import Usage
 from draftroom.agents.llm.client import LLMClient, LLMError
 from draftroom.agents.tokens import TokenCounter
 from draftroom.config import Settings
@@ -143,29 +141,3 @@ async def test_a_refused_connection_is_an_llm_error(free_port) -> None:  # type:
             pass
     await c.close()
     assert info.value.code == "llm_unavailable"
-
-
-async def test_the_transport_is_the_seam_for_the_network() -> None:
-    """``LLMClient(transport=...)``: httpx's own seam, so a caller can route the calls
-    (here ``httpx.MockTransport``; the other tests use a real loopback server)."""
-    bodies: list[dict[str, object]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        bodies.append(json.loads(request.content))
-        stream = (
-            'data: {"choices":[{"delta":{"content":"Ahoy"}}]}\n\n'
-            'data: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1}}\n\n'
-            "data: [DONE]\n\n"
-        )
-        return httpx.Response(200, text=stream, headers={"content-type": "text/event-stream"})
-
-    settings = replace(Settings(), llm_base_url="http://llm.invalid/v1")
-    model: ChatModel = LLMClient(
-        settings, TokenCounter(None), transport=httpx.MockTransport(handler)
-    )
-    usage: list[Usage] = []
-    assert "".join([d async for d in model.stream(MESSAGES, usage)]) == "Ahoy"
-    assert bodies[0]["messages"] == MESSAGES
-    assert usage == [Usage(model.model, 9, 1, estimated=False)]
-    assert isinstance(model, LLMClient)
-    await model.close()
