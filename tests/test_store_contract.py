@@ -227,4 +227,3 @@ async def test_one_compactor_per_document_across_nodes(postgres_url: str) -> Non
     finally:
         await first.close()
         await second.close()
-
