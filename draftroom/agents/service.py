@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,10 +30,7 @@ from draftroom.agents.base import (
     AgentError,
     Requester,
     Selection,
-    cache_params_of,
-    view_of,
 )
-from draftroom.agents.cache.breaker import CircuitBreaker
 from draftroom.agents.cache.db_store import DatabaseStore
 from draftroom.agents.cache.keys import EntryKey, make_key
 from draftroom.agents.cache.redis_store import RedisStore
@@ -51,6 +48,7 @@ from draftroom.agents.warmer import Warmer
 from draftroom.document.load import load_doc
 from draftroom.document.text import DocumentText, read_text
 from draftroom.features import BaseFeature, ControlHandler
+from draftroom.redis import CircuitBreaker
 from draftroom.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -125,7 +123,11 @@ class AgentService(BaseFeature):
         self.editor = Editor(node.rooms, node.store.sql)
         self.texts = RoomTexts()
         self.warmer = Warmer(
-            self, settings.agent_warm_window_seconds, settings.agent_warm_interval_seconds
+            node.rooms.get,
+            self._recompute,
+            lambda: self.cpu.busy,
+            window=settings.agent_warm_window_seconds,
+            interval=settings.agent_warm_interval_seconds,
         )
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -213,7 +215,7 @@ class AgentService(BaseFeature):
         )
         cached = await self.cache.get(key) if self.ttl(agent) > 0 else None
         (metrics.cache_hit if cached is not None else metrics.cache_miss)("agent")
-        if selection is None:
+        if selection is None and self.ttl(agent) > 0:
             self.warmer.asked(inv.doc_id, agent, ctx.params, key)
         if self.analytics is not None:
             self.analytics.record("agent.used", inv.requester.id, inv.doc_id, label=agent.name)
@@ -241,7 +243,7 @@ class AgentService(BaseFeature):
         """
         llm = self.llm if agent.uses_llm else None
         view = AgentContext(doc_id, document, params, requester, selection, llm, self.cpu)
-        shared = cache_params_of(agent, params)
+        shared = dict(agent.cache_params(params))
         ctx = AgentContext(doc_id, document, shared, requester, selection, llm, self.cpu)
         key = make_key(
             agent=agent.name,
@@ -280,7 +282,7 @@ class AgentService(BaseFeature):
             start = {"type": "agent.start", **tag, "cached": cached, "source": prepared.source}
             yield self._emit(inv.doc_id, start)
             texts: list[str] = []
-            async for chunk in view_of(agent, self._chunks(prepared), prepared.view):
+            async for chunk in agent.view(self._chunks(prepared), prepared.view):
                 seq += 1
                 if isinstance(chunk.get("text"), str):
                     texts.append(chunk["text"])
@@ -336,6 +338,20 @@ class AgentService(BaseFeature):
         """A computation nobody is waiting for yet (see ``Warmer``)."""
         inv = Invocation(ctx.doc_id, agent.name, SYSTEM, ctx.params)
         return Prepared(inv, agent, ctx, ctx, key, None)
+
+    def _recompute(
+        self, doc_id: str, room: Room, name: str, params: dict[str, Any], digest: str
+    ) -> tuple[str, Awaitable[None]] | None:
+        """The ``Warmer``'s ``recompute``: cache the reply to the room's current text,
+        unless ``digest`` is already that reply's."""
+        agent = self.agents.get(name)
+        if agent is None:
+            return None
+        document = self.texts.of(room)
+        _, ctx, key = self.contexts(agent, doc_id, document, params, SYSTEM, None)
+        if key.digest == digest:
+            return None
+        return key.digest, _drain(self.follow(self.background(agent, ctx, key)))
 
     def follow(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         """The computed chunks: from the identical computation in progress, or a new one."""
@@ -436,6 +452,11 @@ class AgentService(BaseFeature):
 
     def on_invalidate(self, data: dict[str, Any]) -> None:
         self.cache.invalidate_local(data.get("agent"), data.get("doc"))
+
+
+async def _drain(chunks: AsyncIterator[dict[str, Any]]) -> None:
+    async for _ in chunks:
+        pass
 
 
 async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from draftroom.config import Settings
 from draftroom.errors import NotFound, RateLimited, Unavailable
-from draftroom.export import FORMATS, ExportOptions
+from draftroom.export import ExportOptions, get_format
 from draftroom.export.files import UniqueNames, ZipWriter, safe_stem
 from draftroom.export.worker import (
     Source,
@@ -127,7 +127,7 @@ class Job:
 def output_for(metas: list[DocumentMeta], fmt: str, mode: str, options: ExportOptions) -> Output:
     """The download's name and type: a compiled file is named after the work (or its
     first document), a batch is a ZIP of one file per document."""
-    kind = FORMATS[fmt]
+    kind = get_format(fmt)
     if mode == "compile":
         first = metas[0].title or metas[0].id if metas else ""
         return Output(safe_stem(options.project_title or first) + kind.extension, kind.content_type)
@@ -201,7 +201,9 @@ class ExportService(BaseFeature):
         async with self._slots:
             await self.store.flush()
             try:
-                data = await self._run(render_source, await self._source(meta), fmt, options)
+                data = await self._run(
+                    render_source, await self._source(meta), get_format(fmt), options
+                )
             except Exception as exc:
                 metrics.export_done(fmt, time.perf_counter() - started, type(exc).__name__)
                 raise
@@ -241,7 +243,7 @@ class ExportService(BaseFeature):
             docs.append(await self._run(read_source, await self._source(meta)))
             if progress:
                 progress(meta.id, n, len(metas))
-        return await self._run(render_compiled, docs, fmt, options)
+        return await self._run(render_compiled, docs, get_format(fmt), options)
 
     async def _zip(
         self,
@@ -251,7 +253,7 @@ class ExportService(BaseFeature):
         progress: Progress | None,
     ) -> AsyncIterator[bytes]:
         names = UniqueNames()
-        extension = FORMATS[fmt].extension
+        kind = get_format(fmt)
         writer = ZipWriter()
         depth = max(1, self.settings.export_workers)
         pending: deque[tuple[DocumentMeta, asyncio.Future[bytes]]] = deque()
@@ -263,14 +265,14 @@ class ExportService(BaseFeature):
                 while len(pending) < depth and (meta := next(queue, None)) is not None:
                     source = await self._source(meta)
                     render: asyncio.Future[bytes] = asyncio.ensure_future(
-                        self._run(render_source, source, fmt, options)
+                        self._run(render_source, source, kind, options)
                     )
                     pending.append((meta, render))
                 if not pending:
                     break
                 meta, render = pending.popleft()
                 data = await render
-                name = names.name(meta.title or meta.id, extension)
+                name = names.name(meta.title or meta.id, kind.extension)
                 # zlib releases the GIL: compress beside the loop, not on it.
                 for chunk in await asyncio.to_thread(writer.add, name, data):
                     yield chunk

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from draftroom.analytics.recorder import Analytics
 from draftroom.auth.permissions import authorize
 from draftroom.errors import Conflict, DraftroomError, Invalid, NotFound
-from draftroom.export import FORMATS, ExportOptions
+from draftroom.export import ExportOptions, known_formats
 from draftroom.export.jobs import MODES, ExportService, Job, output_for
 from draftroom.export.params import parse_options
 from draftroom.export.safety import safe_name
@@ -57,10 +57,9 @@ def content_disposition(filename: str) -> str:
 
 
 def _format(fmt: object, error: type[DraftroomError]) -> str:
-    if not isinstance(fmt, str) or fmt not in FORMATS:
-        raise error(
-            f"unknown export format; use one of {', '.join(FORMATS)}", code="unknown_format"
-        )
+    known = known_formats()
+    if not isinstance(fmt, str) or fmt not in known:
+        raise error(f"unknown export format; use one of {', '.join(known)}", code="unknown_format")
     return fmt
 
 

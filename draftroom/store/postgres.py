@@ -6,10 +6,17 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 
 import asyncpg
 
-from draftroom.store.base import CompactionResult, DocumentMeta, StoredState, StoreError
+from draftroom.store.base import (
+    CompactionResult,
+    DocumentMeta,
+    StoredState,
+    StoreError,
+    StoreStats,
+)
 from draftroom.store.compaction import merge
 from draftroom.store.group_commit import GroupCommitter
 from draftroom.store.migrations import load_migrations
@@ -63,6 +70,20 @@ class PostgresStore:
             self._write_batch, max_delay=commit_delay, max_batch=max_batch
         )
         self._sql = PostgresSQL(lambda: self.pool)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, data_dir: Path, commit_delay: float = 0.002, max_batch: int = 1000
+    ) -> PostgresStore:
+        return cls(url, commit_delay=commit_delay, max_batch=max_batch)
+
+    def stats(self) -> StoreStats:
+        pool = self._pool
+        if pool is None:
+            return StoreStats.of(self.committer)
+        return StoreStats.of(
+            self.committer, pool_size=pool.get_size(), pool_idle=pool.get_idle_size()
+        )
 
     @property
     def sql(self) -> PostgresSQL:

@@ -17,7 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from draftroom.store.base import CompactionResult, DocumentMeta, StoredState, StoreError
+from draftroom.store.base import (
+    CompactionResult,
+    DocumentMeta,
+    StoredState,
+    StoreError,
+    StoreStats,
+)
 from draftroom.store.compaction import merge
 from draftroom.store.group_commit import GroupCommitter
 from draftroom.store.migrations import load_migrations
@@ -64,6 +70,18 @@ class SQLiteStore:
             self._write_batch, max_delay=commit_delay, max_batch=max_batch
         )
         self._sql = SQLiteSQL(self._run, lambda: self.db)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, data_dir: Path, commit_delay: float = 0.002, max_batch: int = 1000
+    ) -> SQLiteStore:
+        """``sqlite:`` alone means ``data_dir``; ``sqlite:///abs/dir`` or
+        ``sqlite:rel/dir`` name the directory that holds ``draftroom.sqlite3``."""
+        path = url.partition(":")[2].removeprefix("//")
+        return cls(path or data_dir, commit_delay=commit_delay, max_batch=max_batch)
+
+    def stats(self) -> StoreStats:
+        return StoreStats.of(self.committer)
 
     @property
     def sql(self) -> SQLiteSQL:

@@ -96,10 +96,10 @@ class Telemetry(BaseFeature):
         return [(len(self.node.rooms), {})]
 
     def _db_pool(self) -> Iterable[tuple[float, dict[str, str]]]:
-        pool = getattr(self.node.store, "_pool", None)
-        if pool is None:
+        stats = self.node.store.stats()
+        if stats.pool_size is None or stats.pool_idle is None:
             return []
-        size, idle = pool.get_size(), pool.get_idle_size()
+        size, idle = stats.pool_size, stats.pool_idle
         name = {"db.client.connection.pool.name": "draftroom"}
         return [
             (size - idle, {**name, "db.client.connection.state": "used"}),
