@@ -49,7 +49,7 @@ RUN --mount=type=secret,id=pip_conf,required=false \
     [ -s /run/secrets/ca_bundle ] && export PIP_CERT=/run/secrets/ca_bundle; \
     pip wheel --no-deps --wheel-dir /tmp/wheels . ; \
     pip install --no-deps --no-compile /tmp/wheels/draftroom-*.whl; \
-    pip uninstall -y pip; \
+    pip uninstall -y setuptools pip; \
     find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +; \
     /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib
 

@@ -20,7 +20,11 @@ import yaml
 from .tools import DEPLOY, ROOT, compose_binary, run
 
 COMPOSE = DEPLOY / "compose.yaml"
-SECRETS = {"POSTGRES_PASSWORD": "pg-pw", "REDIS_PASSWORD": "redis-pw", "GRAFANA_ADMIN_PASSWORD": "g"}
+SECRETS = {
+    "POSTGRES_PASSWORD": "pg-pw",
+    "REDIS_PASSWORD": "redis-pw",
+    "GRAFANA_ADMIN_PASSWORD": "g",
+}
 NODES = ["draftroom-1", "draftroom-2", "draftroom-3"]
 
 
@@ -132,7 +136,11 @@ def test_haproxy_accepts_its_config_and_balances_all_nodes() -> None:
     path = DEPLOY / "compose" / "haproxy.cfg"
     result = run([haproxy, "-c", "-f", str(path)])
     assert result.returncode == 0, result.stdout + result.stderr
-    servers = [line.split()[2] for line in path.read_text().splitlines() if line.strip().startswith("server ")]
+    servers = [
+        line.split()[2]
+        for line in path.read_text().splitlines()
+        if line.strip().startswith("server ")
+    ]
     assert servers == [f"{n}:8000" for n in NODES]
     assert "option httpchk GET /readyz" in path.read_text()
 

@@ -71,9 +71,7 @@ def test_runs_as_non_root_with_health_check_and_entrypoint() -> None:
     assert "/healthz" in final["HEALTHCHECK"] and "python3" in final["HEALTHCHECK"]
     assert final["EXPOSE"] == "8000"
     assert json.loads(final["ENTRYPOINT"])[-4:] == ["draftroom", "serve", "--host", "0.0.0.0"]
-    env = dict(
-        pair.split("=", 1) for pair in shlex.split(final["ENV"].replace("$PATH", "PATH"))
-    )
+    env = dict(pair.split("=", 1) for pair in shlex.split(final["ENV"].replace("$PATH", "PATH")))
     assert env["DRAFTROOM_DATA_DIR"] == "/data"
     assert env["DRAFTROOM_PORT"] == "8000"
 
@@ -82,8 +80,15 @@ def test_runtime_carries_what_export_needs() -> None:
     """WeasyPrint's libraries and the fonts the export tests rely on are installed."""
     runtime_apt = " ".join(a for w, a in _final_stage() if w == "RUN")
     test_apt = (ROOT / "scripts" / "test").read_text()
-    for package in ("libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0",
-                    "fonts-liberation2", "fonts-dejavu-core", "fonts-noto-color-emoji"):  # fmt: skip
+    export_packages = (
+        "libpango-1.0-0",
+        "libpangoft2-1.0-0",
+        "libharfbuzz-subset0",
+        "fonts-liberation2",
+        "fonts-dejavu-core",
+        "fonts-noto-color-emoji",
+    )
+    for package in export_packages:
         assert package in test_apt, f"{package} is no longer in scripts/test: update this list"
         assert re.search(rf"\b{re.escape(package)}\b", runtime_apt), package
     # pandoc and LibreOffice are test oracles only; the server never calls them.
