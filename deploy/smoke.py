@@ -6,7 +6,7 @@ after a deploy. scripts/smoke-image runs it against a freshly built container.
 It checks /healthz and /readyz, logs in, opens a WebSocket, waits for the server's
 "saved" acknowledgement of an edit, sees the edit arrive live on a second
 connection (opened before the edit, on ``--peer-url`` if given: another node, so
-the edit crosses Redis) and exports the document as DOCX. Exit status 0 only if
+the edit crosses Redis) and exports the document as DOCX and PDF. Exit status 0 only if
 all of that worked; each step prints one line with its timing.
 """
 
@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import re
 import sys
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable
 
 import httpx
@@ -28,6 +30,17 @@ from draftroom.client import DraftroomClient
 
 def step(name: str, started: float, detail: str = "") -> None:
     print(f"ok  {name:<10} {1000 * (time.perf_counter() - started):7.1f} ms  {detail}", flush=True)
+
+
+def _pdf_objects(pdf: bytes) -> bytes:
+    """The PDF with its compressed streams inflated (font descriptors sit in them)."""
+    parts = [pdf]
+    for match in re.finditer(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+        try:
+            parts.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            pass
+    return b"".join(parts)
 
 
 async def _until(predicate: Callable[[], bool], within: float) -> None:
@@ -75,7 +88,15 @@ async def smoke(url: str, peer_url: str, user: str, password: str) -> None:
         with zipfile.ZipFile(io.BytesIO(docx.content)) as archive:
             body = archive.read("word/document.xml").decode()
         assert doc in body, "exported DOCX does not contain the text"
-        step("export", t, f"docx {len(docx.content)} bytes")
+        step("docx", t, f"{len(docx.content)} bytes")
+
+        # PDF goes through WeasyPrint, Pango, HarfBuzz and the fonts the image carries.
+        t = time.perf_counter()
+        pdf = await http.get(f"/api/documents/{doc}/export/pdf", headers=headers)
+        assert pdf.status_code == 200, pdf.text
+        assert pdf.content.startswith(b"%PDF-"), pdf.content[:40]
+        assert b"/FontFile" in _pdf_objects(pdf.content), "the PDF embeds no font"
+        step("pdf", t, f"{len(pdf.content)} bytes")
 
 
 def main() -> int:
