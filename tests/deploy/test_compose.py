@@ -60,9 +60,11 @@ def test_schema_violations_are_caught(tmp_path: Path) -> None:
 
 
 def test_credentials_must_be_set() -> None:
-    result = _compose(COMPOSE, "config", "--quiet", env={})
-    assert result.returncode != 0
-    assert "POSTGRES_PASSWORD" in result.stderr
+    for missing in SECRETS:
+        env = {k: v for k, v in SECRETS.items() if k != missing}
+        result = _compose(COMPOSE, "config", "--quiet", env=env)
+        assert result.returncode != 0
+        assert f"set {missing} in deploy/.env" in result.stderr
 
 
 def test_the_stack_has_every_part() -> None:
@@ -143,6 +145,21 @@ def test_haproxy_accepts_its_config_and_balances_all_nodes() -> None:
     ]
     assert servers == [f"{n}:8000" for n in NODES]
     assert "option httpchk GET /readyz" in path.read_text()
+
+
+def test_haproxy_keeps_the_local_cluster_policy() -> None:
+    """Compose's HAProxy balances, checks and times out like deploy/cluster.py's."""
+
+    def directives(text: str) -> set[str]:
+        return {
+            " ".join(line.split()) for line in text.splitlines() if not line.strip().startswith("#")
+        }
+
+    shipped = directives((DEPLOY / "compose" / "haproxy.cfg").read_text())
+    template = directives((DEPLOY / "haproxy.cfg.template").read_text())
+    for line in template:
+        if line.startswith(("balance", "option", "timeout", "retries", "http-check", "maxconn")):
+            assert line in shipped, line
 
 
 def test_pgbouncer_pools_per_transaction() -> None:
