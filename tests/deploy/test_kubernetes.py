@@ -1,9 +1,10 @@
 """deploy/kubernetes: rendered by kustomize (kubectl's), validated against the
 Kubernetes OpenAPI schemas with kubernetes-validate, and wired consistently.
 
-The ServiceMonitor is a Prometheus Operator CRD, which kubernetes-validate has no
-schema for; it is checked by hand below, as is the prometheus-adapter rule that
-turns a Draftroom metric into the HorizontalPodAutoscaler's per-pod metric.
+The ServiceMonitor and PrometheusRule are Prometheus Operator CRDs, which
+kubernetes-validate has no schema for; they are checked by hand below, as is the
+prometheus-adapter rule that turns a Draftroom metric into the
+HorizontalPodAutoscaler's per-pod metric.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from .tools import KUBERNETES, ROOT, kubectl_binary, run
 # The oldest Kubernetes still maintained upstream when this was written, and the
 # newest kubernetes-validate knows: the manifests must suit both.
 VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
-CRDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+CRDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 
 
 def _render(path: Path) -> list[dict[str, Any]]:
@@ -76,7 +80,7 @@ def test_the_overlay_has_every_part(overlay: list[dict[str, Any]]) -> None:
     kinds = sorted(r["kind"] for r in overlay)
     assert kinds == sorted([
         "Namespace", "Secret", "Deployment", "Service", "PodDisruptionBudget",
-        "HorizontalPodAutoscaler", "NetworkPolicy", "ServiceMonitor",
+        "HorizontalPodAutoscaler", "NetworkPolicy", "ServiceMonitor", "PrometheusRule",
     ])  # fmt: skip
     assert {r["metadata"].get("namespace", "draftroom") for r in overlay} == {"draftroom"}
     image = _one(overlay, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -140,6 +144,12 @@ def test_selectors_match_the_pods(overlay: list[dict[str, Any]]) -> None:
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     # The alert rules select job="draftroom"; jobLabel names the label that sets it.
     assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "draftroom"
+
+
+def test_prometheus_rule_carries_the_shipped_alerts(overlay: list[dict[str, Any]]) -> None:
+    rule = _one(overlay, "PrometheusRule")
+    shipped = yaml.safe_load((ROOT / "deploy" / "observability" / "alerts.yml").read_text())
+    assert rule["spec"]["groups"] == shipped["groups"], "run scripts/update-k8s-alerts"
 
 
 def _adapter_rules() -> list[dict[str, Any]]:
