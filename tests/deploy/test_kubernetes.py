@@ -81,6 +81,7 @@ def test_the_overlay_has_every_part(overlay: list[dict[str, Any]]) -> None:
     assert kinds == sorted([
         "Namespace", "Secret", "Deployment", "Service", "PodDisruptionBudget",
         "HorizontalPodAutoscaler", "NetworkPolicy", "ServiceMonitor", "PrometheusRule",
+        "Ingress",
     ])  # fmt: skip
     assert {r["metadata"].get("namespace", "draftroom") for r in overlay} == {"draftroom"}
     image = _one(overlay, "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -135,6 +136,9 @@ def test_selectors_match_the_pods(overlay: list[dict[str, Any]]) -> None:
     assert matches(service["spec"]["selector"])
     assert matches(_one(overlay, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"])
     assert matches(_one(overlay, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"])
+    backend = _one(overlay, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    assert backend["service"]["name"] == service["metadata"]["name"]
+    assert backend["service"]["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
     monitor = _one(overlay, "ServiceMonitor")
     assert (
         monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
