@@ -9,7 +9,9 @@
 #
 # Package configuration for the build (apt sources, a pip index, a CA bundle for a
 # TLS-inspecting proxy) comes in as BuildKit secrets, never as layers: see
-# scripts/build-image. Without secrets the defaults (Debian's mirror, PyPI) are used.
+# scripts/build-image. apt reads the sources from a copy in /tmp that the same RUN
+# removes, so the image keeps its own /etc/apt. Without secrets the defaults
+# (Debian's mirror, PyPI) are used.
 
 ARG BASE=debian:bookworm-slim
 
@@ -18,15 +20,17 @@ FROM ${BASE} AS builder
 # stage installs the same package, so the venv's /usr/bin/python3 link stays valid.
 # hadolint ignore=DL3008
 RUN --mount=type=secret,id=apt_sources,required=false \
-    --mount=type=secret,id=ca_bundle,required=false \
     set -eu; \
+    set --; \
     if [ -s /run/secrets/apt_sources ]; then \
-        rm -f /etc/apt/sources.list; \
-        cp /run/secrets/apt_sources /etc/apt/sources.list.d/debian.sources; \
+        mkdir -p /tmp/apt-sources; \
+        suffix=list; grep -q '^Types:' /run/secrets/apt_sources && suffix=sources; \
+        cp /run/secrets/apt_sources "/tmp/apt-sources/build.$suffix"; \
+        set -- -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/tmp/apt-sources; \
     fi; \
-    apt-get update; \
-    apt-get install -y --no-install-recommends python3 python3-venv; \
-    rm -rf /var/lib/apt/lists/*
+    apt-get "$@" update; \
+    apt-get "$@" install -y --no-install-recommends python3 python3-venv; \
+    rm -rf /tmp/apt-sources /var/lib/apt/lists/*
 WORKDIR /src
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
@@ -63,16 +67,19 @@ FROM ${BASE}
 # hadolint ignore=DL3008
 RUN --mount=type=secret,id=apt_sources,required=false \
     set -eu; \
+    set --; \
     if [ -s /run/secrets/apt_sources ]; then \
-        rm -f /etc/apt/sources.list; \
-        cp /run/secrets/apt_sources /etc/apt/sources.list.d/debian.sources; \
+        mkdir -p /tmp/apt-sources; \
+        suffix=list; grep -q '^Types:' /run/secrets/apt_sources && suffix=sources; \
+        cp /run/secrets/apt_sources "/tmp/apt-sources/build.$suffix"; \
+        set -- -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/tmp/apt-sources; \
     fi; \
-    apt-get update; \
-    apt-get install -y --no-install-recommends \
+    apt-get "$@" update; \
+    apt-get "$@" install -y --no-install-recommends \
         python3 ca-certificates tini \
         libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig \
         fonts-liberation2 fonts-dejavu-core fonts-noto-color-emoji; \
-    rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log; \
+    rm -rf /tmp/apt-sources /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log; \
     groupadd --system --gid 10001 draftroom; \
     useradd --system --uid 10001 --gid draftroom --home-dir /data --no-create-home \
         --shell /usr/sbin/nologin draftroom; \

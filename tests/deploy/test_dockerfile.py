@@ -106,6 +106,21 @@ def test_build_configuration_arrives_as_secrets_not_layers() -> None:
             assert not re.search(r"PIP_CONFIG_FILE|PIP_CERT|PIP_INDEX", args), args
 
 
+def test_secrets_are_read_in_place_never_copied_into_the_image() -> None:
+    """A secret copied to /etc (or anywhere outside the RUN's own temp dir, removed in
+    the same step) would ship in the layer; the image must keep its own apt sources."""
+    for word, args in _instructions(DOCKERFILE.read_text()):
+        if word != "RUN":
+            continue
+        for copy in re.findall(
+            r"\b(?:cp|mv|cat|install|tee)\b[^;&|]*?/run/secrets/\S+[^;&|]*", args
+        ):
+            target = copy.split()[-1].strip("\"'")
+            assert target.startswith("/tmp/"), f"secret copied to {target}: {copy}"
+            assert f"rm -rf {target.rsplit('/', 1)[0]}" in args, f"{target} is not removed: {copy}"
+        assert "/etc/apt/sources.list" not in args.replace("SourceList", ""), args
+
+
 def test_dockerignore_lets_in_only_what_the_build_copies() -> None:
     lines = [
         line.strip()
