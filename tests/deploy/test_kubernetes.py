@@ -19,8 +19,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from devtools.inprocess import make_settings, running_server
 from draftroom.client import DraftroomClient
-from inprocess import make_settings, running_server
 
 from .tools import KUBERNETES, ROOT, kubectl_binary, run
 
