@@ -14,9 +14,8 @@ Site admins (and the anonymous local user) act as owner of every document.
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from starlette.requests import HTTPConnection
+from collections.abc import MutableMapping
+from typing import Any, Protocol
 
 from draftroom.auth.principal import Principal
 from draftroom.errors import LastOwner
@@ -143,7 +142,17 @@ async def role_of(members: Members, principal: Principal, doc_id: str) -> str | 
     return await members.role(doc_id, principal.user_id)
 
 
-async def authorize(conn: HTTPConnection, doc_id: str, action: str) -> Principal:
+class _Request(Protocol):
+    """A Starlette request or WebSocket, as far as the guard needs one."""
+
+    @property
+    def app(self) -> Any: ...
+
+    @property
+    def scope(self) -> MutableMapping[str, Any]: ...
+
+
+async def authorize(conn: _Request, doc_id: str, action: str) -> Principal:
     """The guard: the caller's principal if it may do ``action`` on ``doc_id``.
 
     Works for HTTP requests and WebSockets alike. Raises Unauthenticated without

@@ -16,15 +16,16 @@ from starlette.middleware import Middleware
 from draftroom.agents.service import AgentService
 from draftroom.agents.websocket import SocketRequests
 from draftroom.analytics.recorder import Analytics
-from draftroom.auth.kicker import Kicker
-from draftroom.auth.middleware import AuthMiddleware
+from draftroom.auth.revocation import Kicker
 from draftroom.auth.service import Auth
 from draftroom.config import Settings
 from draftroom.export.jobs import ExportService
 from draftroom.features import Feature
 from draftroom.node import Node
 from draftroom.server import agents_api, analytics_api, auth_api, export_api, metrics_api
+from draftroom.server.auth_middleware import AuthMiddleware
 from draftroom.server.body import BodyLimitMiddleware
+from draftroom.server.connection import Connection
 from draftroom.server.errors import EXCEPTION_HANDLERS
 from draftroom.server.raw_send import RawSendMiddleware
 from draftroom.server.routes import HttpApi, route_table
@@ -47,7 +48,7 @@ def features(settings: Settings, node: Node) -> list[Feature]:
     agents = AgentService(node, analytics)
     return [
         auth,
-        Kicker(auth),
+        Kicker(auth, live=lambda: [c for c in node.connections if isinstance(c, Connection)]),
         HttpApi("auth", auth_api.routes),
         *([analytics] if analytics is not None else []),
         HttpApi("analytics", analytics_api.routes),
