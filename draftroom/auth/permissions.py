@@ -1,4 +1,5 @@
-"""Document roles and what each may do; the ``authorize`` guard used by HTTP and WS.
+"""Document roles and what each may do (the guard routes call is
+``auth.service.authorize``).
 
     action   owner editor commenter viewer   token scope needed
     read       x     x       x        x      read
@@ -14,8 +15,7 @@ Site admins (and the anonymous local user) act as owner of every document.
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping
-from typing import Any, Protocol
+from typing import Any
 
 from draftroom.auth.principal import Principal
 from draftroom.errors import LastOwner
@@ -140,25 +140,3 @@ async def role_of(members: Members, principal: Principal, doc_id: str) -> str | 
     if principal.is_admin:
         return "owner"
     return await members.role(doc_id, principal.user_id)
-
-
-class _Request(Protocol):
-    """A Starlette request or WebSocket, as far as the guard needs one."""
-
-    @property
-    def app(self) -> Any: ...
-
-    @property
-    def scope(self) -> MutableMapping[str, Any]: ...
-
-
-async def authorize(conn: _Request, doc_id: str, action: str) -> Principal:
-    """The guard: the caller's principal if it may do ``action`` on ``doc_id``.
-
-    Works for HTTP requests and WebSockets alike. Raises Unauthenticated without
-    credentials, Forbidden without the role or token scope.
-    """
-    from draftroom.auth.service import Auth  # the service imports this module
-
-    auth: Auth = conn.app.state.node.feature(Auth)
-    return await auth.authorize(conn, doc_id, action)

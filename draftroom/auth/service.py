@@ -98,6 +98,23 @@ async def delete_account(
     return found
 
 
+class Request(Caller, Protocol):
+    """A Starlette request or WebSocket, as far as the route guard needs one."""
+
+    @property
+    def app(self) -> Any: ...
+
+
+async def authorize(conn: Request, doc_id: str, action: str) -> Principal:
+    """The route guard: the caller's principal if it may do ``action`` on ``doc_id``.
+
+    Raises Unauthenticated without credentials, Forbidden without the role or token
+    scope.
+    """
+    auth: Auth = conn.app.state.node.feature(Auth)
+    return await auth.authorize(conn, doc_id, action)
+
+
 def plugin_backends(auth: Auth) -> list[CredentialBackend]:
     """The backends installed packages add through the ``draftroom.credentials`` group."""
     found: list[CredentialBackend] = []

@@ -25,7 +25,7 @@ from draftroom.agents.base import Requester
 from draftroom.agents.service import AgentService, Invocation
 from draftroom.agents.usage import UsageQuery
 from draftroom.agents.websocket import parse_selection
-from draftroom.auth.permissions import authorize
+from draftroom.auth.service import authorize
 from draftroom.errors import Forbidden, Invalid, Unavailable
 from draftroom.server.body import json_object
 from draftroom.server.params import int_param, time_param
