@@ -249,7 +249,7 @@ async def test_the_example_credential_backend_signs_a_robot_in(
 ) -> None:
     secret = "bot_" + "s3cret" * 6
     monkeypatch.setenv("BUILD_BOT_SECRET", secret)
-    settings = make_settings(tmp_path / "data", allow_anonymous=False)
+    settings = make_settings(tmp_path / "data", allow_anonymous=False, auth_recheck_seconds=0.2)
     async with running_server(settings) as server:
         auth = server.hub.feature(Auth)
         kinds = [type(b) for b in auth.backends]
@@ -276,7 +276,14 @@ async def test_the_example_credential_backend_signs_a_robot_in(
             await bad.wait_closed()
         assert (bad.close_code, bad.close_reason) == (4401, "invalid or expired credentials")
 
-        # The re-check asks the backend that signed the robot in.
+        # The re-check asks the backend that signed the robot in: once the secret is
+        # withdrawn, the robot's open socket is cut off.
         robot = await auth.principal_for(secret)
         assert robot is not None and robot.via == "bot" and await auth.still_valid(robot)
         assert await auth.principal_for("bot_" + "s3cret" * 6 + "!") is None
+        live = await websockets.connect(server.ws("build-log") + f"?token={secret}")
+        await live.recv()  # admitted: the server's first sync message
+        auth.backends[2].secret = ""  # type: ignore[attr-defined]
+        async with asyncio.timeout(10):
+            await live.wait_closed()
+        assert (live.close_code, live.close_reason) == (4401, "session ended")

@@ -27,11 +27,18 @@ log = logging.getLogger(__name__)
 
 
 class Kicker(BaseFeature):
-    def __init__(self, auth: Auth, live: Callable[[], Iterable[AdmittedSocket]]) -> None:
-        """``live``: this node's admitted sockets, now (the server's connections)."""
+    def __init__(
+        self,
+        auth: Auth,
+        *,
+        live: Callable[[], Iterable[AdmittedSocket]],
+        close_room: Callable[[str, CloseCode, str], None],
+    ) -> None:
+        """``live``: this node's admitted sockets, now (the server's connections);
+        ``close_room``: close a document's room and every socket in it."""
         self.auth = auth
-        self.node = auth.node
         self.live = live
+        self.close_room = close_room
         self._task: asyncio.Task[None] | None = None
         self._rechecks: set[asyncio.Task[None]] = set()
         self.passes = 0
@@ -51,7 +58,7 @@ class Kicker(BaseFeature):
         if isinstance(deleted, str):
             # At once on every node: an editor left connected elsewhere would keep
             # appending, and its appends would re-create the document's row.
-            self.node.rooms.close_room(deleted, CloseCode.DOCUMENT_DELETED, "document deleted")
+            self.close_room(deleted, CloseCode.DOCUMENT_DELETED, "document deleted")
             return
         session, token = data.get("session"), data.get("token")
         user, doc = data.get("user"), data.get("doc")

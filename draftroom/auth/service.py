@@ -11,7 +11,7 @@ import ipaddress
 import logging
 from collections.abc import Callable, MutableMapping, Sequence
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from draftroom.auth.admission import Admission, throttle_for
 from draftroom.auth.api_tokens import ApiTokens
@@ -34,10 +34,7 @@ from draftroom.errors import (
     Unauthenticated,
 )
 from draftroom.features import BaseFeature
-from draftroom.store.base import DocumentMeta
-
-if TYPE_CHECKING:
-    from draftroom.node import Node
+from draftroom.store.base import SQL, DocumentMeta
 
 log = logging.getLogger(__name__)
 
@@ -126,18 +123,41 @@ def plugin_backends(auth: Auth) -> list[CredentialBackend]:
     return found
 
 
+class Documents(Protocol):
+    """The part of the store auth needs: does an id have a document, was it deleted,
+    and creating one (``Store`` fits)."""
+
+    async def get_document(self, doc_id: str) -> DocumentMeta | None: ...
+
+    async def is_deleted(self, doc_id: str) -> bool: ...
+
+    async def create_document(self, doc_id: str, title: str) -> DocumentMeta | None: ...
+
+
 class Auth(BaseFeature):
-    def __init__(self, node: Node, *, backends: Sequence[CredentialBackend] | None = None) -> None:
-        """``backends``: the ways of signing in, asked in order; by default sessions,
-        API tokens, then any from plugins."""
-        settings = node.settings
+    def __init__(
+        self,
+        settings: Settings,
+        sql: SQL,
+        *,
+        documents: Documents,
+        announce: Announce,
+        node_id: Callable[[], str] = lambda: "local",
+        open_sockets: Callable[[str], int] = lambda user: 0,
+        backends: Sequence[CredentialBackend] | None = None,
+    ) -> None:
+        """Collaborators come from the composition root (``server/app.py``):
+        ``announce`` sends a control message to every node (this one too),
+        ``node_id`` and ``open_sockets`` (a user's sockets on this node) serve the
+        per-user connection cap. ``backends``: the ways of signing in, asked in order;
+        by default sessions, API tokens, then any from plugins."""
         problem = settings_problem(settings)
         if problem:
             raise ValueError(problem)
-        self.node = node
         self.settings = settings
+        self.documents = documents
+        self.broadcast = announce
         self.redis = RedisLink(settings.redis_url)
-        sql = node.store.sql
         self.users = Users(sql)
         self.sessions = Sessions(sql, self.redis, settings.session_ttl_seconds)
         self.tokens = ApiTokens(sql)
@@ -149,11 +169,7 @@ class Auth(BaseFeature):
         )
         # Per-user WebSocket throttles on this node: (messages, bytes).
         self.ws_buckets: dict[str, tuple[TokenBucket, TokenBucket]] = {}
-        self.connection_cap = ConnectionCap(
-            self.redis,
-            lambda: node.node_id,
-            lambda user: sum(1 for c in node.connections if c.user == user),
-        )
+        self.connection_cap = ConnectionCap(self.redis, node_id, open_sockets)
         self.backends: list[CredentialBackend] = (
             list(backends)
             if backends is not None
@@ -242,7 +258,7 @@ class Auth(BaseFeature):
         holds a role, raises DocumentExists whoever holds it; a deleted id raises
         DocumentDeleted. The store's insert decides races between two creators.
         """
-        store = self.node.store
+        store = self.documents
         if await self.members.any(doc_id):
             raise DocumentExists(doc_id)
         meta = await store.create_document(doc_id, title)
@@ -270,12 +286,12 @@ class Auth(BaseFeature):
             role = await self.members.role(doc_id, principal.user_id)
             if role is not None:
                 return role  # the roles on a deleted document went with it
-        if await self.node.store.get_document(doc_id) is not None:
+        if await self.documents.get_document(doc_id) is not None:
             return "owner" if principal.is_admin else None
         if "write" not in principal.scopes:
             if not principal.is_admin:
                 return None
-            if await self.node.store.is_deleted(doc_id):
+            if await self.documents.is_deleted(doc_id):
                 raise DocumentDeleted(doc_id)
             return "owner"
         try:
@@ -320,7 +336,7 @@ class Auth(BaseFeature):
 
     def announce(self, **data: str) -> None:
         """Tell every node (this one too) to cut off matching live sockets now."""
-        self.node.broadcast_control({"type": REVOKE, **data})
+        self.broadcast({"type": REVOKE, **data})
 
     async def logout(self, token_hash: str) -> None:
         await self.sessions.revoke(token_hash)
@@ -332,7 +348,7 @@ class Auth(BaseFeature):
         always keep an owner: make someone else owner, or delete those documents, first.
         """
         return await delete_account(
-            self.sessions, self.users, self.members, user_id, self.node.broadcast_control
+            self.sessions, self.users, self.members, user_id, self.broadcast
         )
 
     async def revoke_token(self, token_id: str) -> bool:

@@ -34,7 +34,14 @@ from draftroom.telemetry import node as telemetry
 
 def features(settings: Settings, node: Node) -> list[Feature]:
     """Every feature of a node, in start order (they stop in reverse)."""
-    auth = Auth(node)  # raises ValueError on an unsafe --allow-anonymous
+    auth = Auth(  # raises ValueError on an unsafe --allow-anonymous
+        settings,
+        node.store.sql,
+        documents=node.store,
+        announce=node.broadcast_control,
+        node_id=lambda: node.node_id,
+        open_sockets=lambda user: sum(1 for c in node.connections if c.user == user),
+    )
     analytics = (
         Analytics(
             node.store.sql,
@@ -48,7 +55,11 @@ def features(settings: Settings, node: Node) -> list[Feature]:
     agents = AgentService(node, analytics)
     return [
         auth,
-        Kicker(auth, live=lambda: [c for c in node.connections if isinstance(c, Connection)]),
+        Kicker(
+            auth,
+            live=lambda: [c for c in node.connections if isinstance(c, Connection)],
+            close_room=node.rooms.close_room,
+        ),
         HttpApi("auth", auth_api.routes),
         *([analytics] if analytics is not None else []),
         HttpApi("analytics", analytics_api.routes),
