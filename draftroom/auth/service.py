@@ -78,23 +78,6 @@ def settings_problem(settings: Settings) -> str | None:
     return None
 
 
-async def delete_account(
-    sessions: Sessions, users: Users, members: Members, user_id: str, announce: Announce
-) -> bool:
-    """The one way an account is deleted, for the API and ``draftroom user delete``:
-    end its sessions, delete it, then tell every node (sockets are cut off, and
-    features erase what they hold about the user). Raises LastOwner, listing them,
-    while the user is the only owner of any document."""
-    sole = await members.sole_owned(user_id)
-    if sole:
-        raise LastOwner(documents=sole)
-    await sessions.revoke_user(user_id)
-    found = await users.delete(user_id)
-    announce({"type": REVOKE, "user": user_id})
-    announce({"type": USER_DELETED, "user": user_id})
-    return found
-
-
 class Request(Caller, Protocol):
     """A Starlette request or WebSocket, as far as the route guard needs one."""
 
@@ -343,13 +326,22 @@ class Auth(BaseFeature):
         self.announce(session=token_hash)
 
     async def delete_user(self, user_id: str) -> bool:
-        """Delete the account, its credentials and roles; raises LastOwner (listing
-        them) while the user is the only owner of any document, since a document must
-        always keep an owner: make someone else owner, or delete those documents, first.
+        """The one way an account is deleted, for the API and ``draftroom user delete``:
+        end its sessions, delete it with its credentials and roles, then tell every node
+        (sockets are cut off, and features erase what they hold about the user).
+
+        Raises LastOwner, listing them, while the user is the only owner of any
+        document, since a document must always keep an owner: make someone else owner,
+        or delete those documents, first.
         """
-        return await delete_account(
-            self.sessions, self.users, self.members, user_id, self.broadcast
-        )
+        sole = await self.members.sole_owned(user_id)
+        if sole:
+            raise LastOwner(documents=sole)
+        await self.sessions.revoke_user(user_id)
+        found = await self.users.delete(user_id)
+        self.broadcast({"type": REVOKE, "user": user_id})
+        self.broadcast({"type": USER_DELETED, "user": user_id})
+        return found
 
     async def revoke_token(self, token_id: str) -> bool:
         found = await self.tokens.revoke(token_id)
