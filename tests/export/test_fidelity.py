@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import pytest
 
@@ -164,6 +165,18 @@ def test_docx_toc_field_and_manuscript_header(files: Files) -> None:
     with zipfile.ZipFile(files.manuscript_docx) as z:
         headers = [z.read(n).decode() for n in z.namelist() if n.startswith("word/header")]
     assert any("Núñez / The Everything Document" in h and " PAGE " in h for h in headers)
+
+
+def test_docx_pictures_fit_the_text_width_in_manuscript_mode(files: Files) -> None:
+    # A text-wide picture must not be pushed past the margin by the first-line indent.
+    w = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+    with zipfile.ZipFile(files.manuscript_docx) as z:
+        root = ET.fromstring(z.read("word/document.xml"))
+    pictures = [p for p in root.iter(w + "p") if p.find(f".//{w}drawing") is not None]
+    assert len(pictures) == 3
+    for para in pictures:
+        ind = para.find(f"{w}pPr/{w}ind")
+        assert ind is not None and ind.get(w + "firstLine") == "0"
 
 
 # --- PDF ---------------------------------------------------------------------------
