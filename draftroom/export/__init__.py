@@ -9,7 +9,8 @@ process. Read CRDT state with ``read_update``/``read_document``, then export::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import IO
 
 from draftroom.document.reader import read_document, read_update
@@ -57,7 +58,8 @@ def export_documents(
 def export_zip(
     docs: Iterable[Document], fmt: str | ExportFormat, options: ExportOptions | None = None
 ) -> Iterator[bytes]:
-    """A ZIP with one file per document, yielded in chunks while it is built.
+    """A ZIP with one file per document, yielded in chunks while it is built. A
+    document that fails to render is left out and named in ``EXPORT-ERRORS.txt``.
 
     ``docs`` may be a lazy iterable: each document is read, exported and released
     in turn, so memory stays flat for large batches.
@@ -66,9 +68,9 @@ def export_zip(
     opts = options or ExportOptions()
     names = UniqueNames()
 
-    def entries() -> Iterator[tuple[str, bytes]]:
+    def entries() -> Iterator[tuple[str, Callable[[], bytes]]]:
         for doc in docs:
-            yield names.name(doc.title, kind.extension), kind.render([doc], opts)
+            yield names.name(doc.title, kind.extension), partial(kind.render, [doc], opts)
 
     return zip_stream(entries())
 
