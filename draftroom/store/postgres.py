@@ -1,12 +1,22 @@
-"""PostgreSQL store (asyncpg, pooled). The production store; safe with many nodes."""
+"""PostgreSQL store (asyncpg, pooled). The production store; safe with many nodes.
+
+Behind pgbouncer in transaction mode (``--database-pooler pgbouncer``, or
+``?pgbouncer=true`` in the URL) each transaction may run on a different server
+connection, so nothing here may rely on session state: asyncpg's statement cache is
+off (its named prepared statements would be missing, or already exist, on the next
+server connection), advisory locks are ``pg_advisory_xact_lock`` only, and there is
+no LISTEN or session-level SET.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -40,6 +50,23 @@ SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
 """
 _META_COLUMNS = "id, title, created_at, updated_at, size_bytes, seq"
 _MIGRATION_LOCK = 0x64726674  # any constant shared by all nodes
+POOLERS = ("none", "pgbouncer")
+
+
+def split_pooler(url: str) -> tuple[str, str | None]:
+    """The URL without a ``pgbouncer=`` query parameter, and the pooler it names.
+
+    asyncpg would send an unknown parameter to the server as a setting, which both
+    PostgreSQL and pgbouncer refuse, so it is taken out here.
+    """
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    flags = [v for k, v in query if k == "pgbouncer"]
+    if not flags:
+        return url, None
+    rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "pgbouncer"])
+    on = flags[-1].lower() in ("1", "true", "yes", "on")
+    return urllib.parse.urlunsplit(parts._replace(query=rest)), "pgbouncer" if on else "none"
 
 
 def _meta(row: asyncpg.Record) -> DocumentMeta:
@@ -62,10 +89,13 @@ class PostgresStore:
         max_batch: int = 1000,
         min_pool: int = 2,
         max_pool: int = 10,
+        pooler: str = "none",
     ) -> None:
-        self._dsn = dsn
-        self._pool_size = (min_pool, max_pool)
+        self._dsn, self._url_pooler = split_pooler(dsn)
         self._pool: asyncpg.Pool | None = None
+        self._pool_size = (min_pool, max_pool)
+        self.pooler = "none"
+        self.configure_pool(min_size=min_pool, max_size=max_pool, pooler=pooler)
         self.committer = GroupCommitter(
             self._write_batch, max_delay=commit_delay, max_batch=max_batch
         )
@@ -76,6 +106,29 @@ class PostgresStore:
         cls, url: str, *, data_dir: Path, commit_delay: float = 0.002, max_batch: int = 1000
     ) -> PostgresStore:
         return cls(url, commit_delay=commit_delay, max_batch=max_batch)
+
+    def configure_pool(self, *, min_size: int, max_size: int, pooler: str | None = None) -> None:
+        """Pool sizes and the pooler in front of PostgreSQL; before ``open``.
+
+        A pooler named in the URL wins over ``pooler`` (the setting's default is "none").
+        """
+        if self._pool is not None:
+            raise StoreError("configure the pool before the store opens")
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ValueError(
+                f"database pool sizes need 0 <= min <= max and max >= 1; got {min_size}..{max_size}"
+            )
+        if pooler is not None and pooler not in POOLERS:
+            raise ValueError(f"database pooler {pooler!r} is not one of {', '.join(POOLERS)}")
+        self._pool_size = (min_size, max_size)
+        self.pooler = self._url_pooler or pooler or self.pooler
+
+    def _connect_options(self) -> dict[str, Any]:
+        if self.pooler == "pgbouncer":
+            # Unnamed statements only: each lives within one extended-protocol exchange,
+            # which pgbouncer keeps on one server connection.
+            return {"statement_cache_size": 0}
+        return {}
 
     def stats(self) -> StoreStats:
         pool = self._pool
@@ -100,7 +153,10 @@ class PostgresStore:
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self._dsn, min_size=self._pool_size[0], max_size=self._pool_size[1]
+                self._dsn,
+                min_size=self._pool_size[0],
+                max_size=self._pool_size[1],
+                **self._connect_options(),
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
