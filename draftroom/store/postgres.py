@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.parse
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,21 +31,37 @@ from draftroom.store.group_commit import GroupCommitter
 from draftroom.store.migrations import load_migrations
 from draftroom.store.sql import PostgresSQL
 
-# Bumps each document's counter by its number of appends and hands back the new
-# last seq; the row lock it takes orders concurrent commits of one document across
-# nodes, which is what keeps versions dense.
-_BUMP_SEQ = """
-INSERT INTO documents AS d (id, seq, size_bytes)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
-ON CONFLICT (id) DO UPDATE
-   SET seq = d.seq + EXCLUDED.seq,
-       size_bytes = d.size_bytes + EXCLUDED.size_bytes,
-       updated_at = now()
-RETURNING id, seq
-"""
-_INSERT_UPDATES = """
-INSERT INTO updates (doc_id, seq, data)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
+# One statement, so one implicit transaction and one round trip (two without a
+# statement cache, behind pgbouncer): it bumps each document's counter by its number
+# of appends, numbers the appends from the new counter in arrival order, inserts them
+# and hands back their seqs in batch order. The row locks the bump takes, in id order
+# so two nodes never wait on each other in a cycle, order concurrent commits of one
+# document across nodes, which is what keeps versions dense.
+_COMMIT = """
+WITH batch AS (
+    SELECT doc_id, data, ord
+      FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS b(doc_id, data, ord)
+), counts AS (
+    SELECT doc_id, count(*) AS n, sum(length(data)) AS bytes FROM batch GROUP BY doc_id
+), bumped AS (
+    INSERT INTO documents AS d (id, seq, size_bytes)
+    SELECT doc_id, n, bytes FROM counts ORDER BY doc_id
+    ON CONFLICT (id) DO UPDATE
+       SET seq = d.seq + EXCLUDED.seq,
+           size_bytes = d.size_bytes + EXCLUDED.size_bytes,
+           updated_at = now()
+    RETURNING id, seq
+), numbered AS (
+    SELECT b.doc_id, b.data, b.ord,
+           bumped.seq - counts.n + row_number() OVER (PARTITION BY b.doc_id ORDER BY b.ord)
+               AS seq
+      FROM batch b
+      JOIN counts USING (doc_id)
+      JOIN bumped ON bumped.id = b.doc_id
+), saved AS (
+    INSERT INTO updates (doc_id, seq, data) SELECT doc_id, seq, data FROM numbered
+)
+SELECT seq FROM numbered ORDER BY ord
 """
 _META_COLUMNS = "id, title, created_at, updated_at, size_bytes, seq"
 _MIGRATION_LOCK = 0x64726674  # any constant shared by all nodes
@@ -207,23 +222,8 @@ class PostgresStore:
         await self.committer.flush()
 
     async def _write_batch(self, batch: Sequence[tuple[str, bytes]]) -> list[int]:
-        counts: dict[str, int] = defaultdict(int)
-        sizes: dict[str, int] = defaultdict(int)
-        for doc_id, update in batch:
-            counts[doc_id] += 1
-            sizes[doc_id] += len(update)
-        ids = sorted(counts)  # a fixed lock order: no deadlocks between nodes
-        async with self.pool.acquire() as con, con.transaction():
-            rows = await con.fetch(
-                _BUMP_SEQ, ids, [counts[i] for i in ids], [sizes[i] for i in ids]
-            )
-            next_seq = {r["id"]: r["seq"] - counts[r["id"]] + 1 for r in rows}
-            seqs = []
-            for doc_id, _ in batch:
-                seqs.append(next_seq[doc_id])
-                next_seq[doc_id] += 1
-            await con.execute(_INSERT_UPDATES, [d for d, _ in batch], seqs, [u for _, u in batch])
-        return seqs
+        rows = await self.pool.fetch(_COMMIT, [d for d, _ in batch], [u for _, u in batch])
+        return [r["seq"] for r in rows]
 
     async def load(self, doc_id: str) -> StoredState:
         async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read"):
