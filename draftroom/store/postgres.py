@@ -84,6 +84,10 @@ def split_pooler(url: str) -> tuple[str, str | None]:
     return urllib.parse.urlunsplit(parts._replace(query=rest)), "pgbouncer" if on else "none"
 
 
+async def _nothing_to_reset(con: asyncpg.Connection) -> None:
+    """asyncpg's pool still rolls back a transaction left open before calling this."""
+
+
 def _meta(row: asyncpg.Record) -> DocumentMeta:
     return DocumentMeta(
         id=row["id"],
@@ -125,7 +129,7 @@ class PostgresStore:
     def configure_pool(self, *, min_size: int, max_size: int, pooler: str | None = None) -> None:
         """Pool sizes and the pooler in front of PostgreSQL; before ``open``.
 
-        A pooler named in the URL wins over ``pooler`` (the setting's default is "none").
+        A pooler named in the URL (``?pgbouncer=true``) wins over ``pooler``.
         """
         if self._pool is not None:
             raise StoreError("configure the pool before the store opens")
@@ -141,8 +145,11 @@ class PostgresStore:
     def _connect_options(self) -> dict[str, Any]:
         if self.pooler == "pgbouncer":
             # Unnamed statements only: each lives within one extended-protocol exchange,
-            # which pgbouncer keeps on one server connection.
-            return {"statement_cache_size": 0}
+            # which pgbouncer keeps on one server connection. And no reset query on
+            # release (RESET ALL, UNLISTEN, advisory unlock): there is no session to
+            # reset, it would run on whichever server connection pgbouncer picks, and
+            # it costs a round trip per query.
+            return {"statement_cache_size": 0, "reset": _nothing_to_reset}
         return {}
 
     def stats(self) -> StoreStats:
