@@ -20,6 +20,8 @@ from test_store_contract import text_of, typing_updates
 from devtools.pgbouncer import PgBouncer
 from devtools.postgres import run_sql
 from devtools.waiting import eventually
+from draftroom.agents.cache.db_store import DatabaseStore
+from draftroom.agents.cache.keys import EntryKey
 from draftroom.client import DraftroomClient
 from draftroom.config import settings_from
 from draftroom.store import store_for
@@ -49,6 +51,11 @@ async def test_nodes_share_pgbouncer_only_with_the_pooler_setting(pgbouncer_url:
         assert sorted(text_of(state.snapshot, state.updates)) == sorted("012" * 20)
         result = await stores[1].compact("shared")
         assert result is not None and result.snapshot_seq == 60
+        # The agent reply cache's database tier (Redis down) is shared the same way.
+        key = EntryKey("summary", "shared", "d" * 64)
+        await DatabaseStore(stores[0].sql).set(key, b"reply", 60)
+        assert await DatabaseStore(stores[2].sql).get(key) == b"reply"
+        assert await DatabaseStore(stores[1].sql).invalidate("summary", None) == 1
     finally:
         for s in stores:
             await s.close()
