@@ -22,6 +22,21 @@ class Settings:
     database_url: str | None = field(
         default=None, metadata={"help": "postgresql://… to use PostgreSQL instead of SQLite"}
     )
+    database_pooler: str = field(
+        default="none",
+        metadata={
+            "help": "pgbouncer: --database-url points at pgbouncer in transaction mode "
+            "(no prepared statements or session state); also ?pgbouncer=true in the URL",
+            "choices": ("none", "pgbouncer"),
+        },
+    )
+    database_pool_min: int = field(
+        default=2, metadata={"help": "PostgreSQL connections each node keeps open"}
+    )
+    database_pool_max: int = field(
+        default=10,
+        metadata={"help": "most PostgreSQL connections per node (see docs/OPERATIONS.md)"},
+    )
     redis_url: str | None = field(
         default=None,
         metadata={"help": "redis://… to fan out across nodes; without it, one node serves alone"},
@@ -299,7 +314,13 @@ def settings_from(options: dict[str, Any], environ: dict[str, str] | None = None
             raise ValueError(
                 f"{f.name.replace('_', '-')}: {values[f.name]!r} is not one of {', '.join(choices)}"
             )
-    return Settings(**values)
+    settings = Settings(**values)
+    if not 0 <= settings.database_pool_min <= settings.database_pool_max >= 1:
+        raise ValueError(
+            "database-pool-min and database-pool-max need 0 <= min <= max and max >= 1; got "
+            f"{settings.database_pool_min} and {settings.database_pool_max}"
+        )
+    return settings
 
 
 def settings_table() -> str:

@@ -4,6 +4,8 @@ Fixtures
     free_port                     -> Callable[[], int]   (call it: ``free_port()``)
     postgres_server   (session)   -> PostgresServer | ExternalPostgres
     postgres_url      (function)  -> str   fresh database "test_<hex>" on postgres_server
+    pgbouncer         (session)   -> PgBouncer (transaction mode) in front of postgres_server
+    pgbouncer_url     (function)  -> str   postgres_url's database, reached through pgbouncer
     redis_server      (session)   -> RedisServer | ExternalRedis
     redis_url         (function)  -> str   redis://127.0.0.1:P/0 after FLUSHALL
     draftroom_process (function)  -> factory(*extra_args, env=None, start=True, **kw)
@@ -34,6 +36,7 @@ from hypothesis import settings as hypothesis_settings
 
 from devtools.draftroom import DraftroomProcess
 from devtools.jsclient import JSHarness
+from devtools.pgbouncer import PgBouncer
 from devtools.postgres import ExternalPostgres, PostgresServer, run_sql
 from devtools.process import ServiceError
 from devtools.process import free_port as _free_port
@@ -112,6 +115,22 @@ def postgres_url(postgres_server: PostgresServer | ExternalPostgres) -> Iterator
                     timeout=10)  # fmt: skip
         except Exception:  # best effort: the test may have left the server broken
             pass
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(postgres_server: PostgresServer | ExternalPostgres) -> Iterator[PgBouncer]:
+    if not isinstance(postgres_server, PostgresServer):
+        pytest.skip("pgbouncer is started only in front of the managed PostgreSQL")
+    bouncer = PgBouncer(postgres_server.port, pool_size=4)
+    try:
+        yield bouncer.start()
+    finally:
+        bouncer.cleanup()
+
+
+@pytest.fixture
+def pgbouncer_url(pgbouncer: PgBouncer, postgres_url: str) -> str:
+    return pgbouncer.database_url(postgres_url.rsplit("/", 1)[-1])
 
 
 @pytest.fixture(scope="session")

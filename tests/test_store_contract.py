@@ -15,10 +15,12 @@ from draftroom.store.postgres import PostgresStore
 from draftroom.store.sqlite import SQLiteStore
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "pgbouncer"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "sqlite":
         s: Store = SQLiteStore(tmp_path)
+    elif request.param == "pgbouncer":  # transaction mode: no session state may be relied on
+        s = PostgresStore(request.getfixturevalue("pgbouncer_url"), pooler="pgbouncer")
     else:
         s = PostgresStore(request.getfixturevalue("postgres_url"))
     await s.open()
@@ -168,7 +170,9 @@ async def test_reopen_keeps_data_and_migrations_are_idempotent(
 ) -> None:
     await asyncio.gather(*(store.append("doc", u) for u in typing_updates(5)))
     again: Store = (
-        SQLiteStore(tmp_path) if isinstance(store, SQLiteStore) else PostgresStore(store._dsn)  # type: ignore[attr-defined]
+        SQLiteStore(tmp_path)
+        if isinstance(store, SQLiteStore)
+        else PostgresStore(store._dsn, pooler=store.pooler)  # type: ignore[attr-defined]
     )
     await again.open()
     try:

@@ -90,6 +90,13 @@ def store_for(settings: Settings) -> Store:
         max_batch=settings.commit_max_batch,
     )
     store.committer.max_pending = settings.commit_queue_max
+    configure_pool = getattr(store, "configure_pool", None)  # stores with a connection pool
+    if configure_pool is not None:
+        configure_pool(
+            min_size=settings.database_pool_min,
+            max_size=settings.database_pool_max,
+            pooler=settings.database_pooler,
+        )
     return store
 
 

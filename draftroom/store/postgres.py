@@ -1,12 +1,21 @@
-"""PostgreSQL store (asyncpg, pooled). The production store; safe with many nodes."""
+"""PostgreSQL store (asyncpg, pooled). The production store; safe with many nodes.
+
+Behind pgbouncer in transaction mode (``--database-pooler pgbouncer``, or
+``?pgbouncer=true`` in the URL) each transaction may run on a different server
+connection, so nothing here may rely on session state: asyncpg's statement cache is
+off (its named prepared statements would be missing, or already exist, on the next
+server connection), advisory locks are ``pg_advisory_xact_lock`` only, and there is
+no LISTEN or session-level SET.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -22,24 +31,61 @@ from draftroom.store.group_commit import GroupCommitter
 from draftroom.store.migrations import load_migrations
 from draftroom.store.sql import PostgresSQL
 
-# Bumps each document's counter by its number of appends and hands back the new
-# last seq; the row lock it takes orders concurrent commits of one document across
-# nodes, which is what keeps versions dense.
-_BUMP_SEQ = """
-INSERT INTO documents AS d (id, seq, size_bytes)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
-ON CONFLICT (id) DO UPDATE
-   SET seq = d.seq + EXCLUDED.seq,
-       size_bytes = d.size_bytes + EXCLUDED.size_bytes,
-       updated_at = now()
-RETURNING id, seq
-"""
-_INSERT_UPDATES = """
-INSERT INTO updates (doc_id, seq, data)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
+# One statement, so one implicit transaction and one round trip (two without a
+# statement cache, behind pgbouncer): it bumps each document's counter by its number
+# of appends, numbers the appends from the new counter in arrival order, inserts them
+# and hands back their seqs in batch order. The row locks the bump takes, in id order
+# so two nodes never wait on each other in a cycle, order concurrent commits of one
+# document across nodes, which is what keeps versions dense.
+_COMMIT = """
+WITH batch AS (
+    SELECT doc_id, data, ord
+      FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS b(doc_id, data, ord)
+), counts AS (
+    SELECT doc_id, count(*) AS n, sum(length(data)) AS bytes FROM batch GROUP BY doc_id
+), bumped AS (
+    INSERT INTO documents AS d (id, seq, size_bytes)
+    SELECT doc_id, n, bytes FROM counts ORDER BY doc_id
+    ON CONFLICT (id) DO UPDATE
+       SET seq = d.seq + EXCLUDED.seq,
+           size_bytes = d.size_bytes + EXCLUDED.size_bytes,
+           updated_at = now()
+    RETURNING id, seq
+), numbered AS (
+    SELECT b.doc_id, b.data, b.ord,
+           bumped.seq - counts.n + row_number() OVER (PARTITION BY b.doc_id ORDER BY b.ord)
+               AS seq
+      FROM batch b
+      JOIN counts USING (doc_id)
+      JOIN bumped ON bumped.id = b.doc_id
+), saved AS (
+    INSERT INTO updates (doc_id, seq, data) SELECT doc_id, seq, data FROM numbered
+)
+SELECT seq FROM numbered ORDER BY ord
 """
 _META_COLUMNS = "id, title, created_at, updated_at, size_bytes, seq"
 _MIGRATION_LOCK = 0x64726674  # any constant shared by all nodes
+POOLERS = ("none", "pgbouncer")
+
+
+def split_pooler(url: str) -> tuple[str, str | None]:
+    """The URL without a ``pgbouncer=`` query parameter, and the pooler it names.
+
+    asyncpg would send an unknown parameter to the server as a setting, which both
+    PostgreSQL and pgbouncer refuse, so it is taken out here.
+    """
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    flags = [v for k, v in query if k == "pgbouncer"]
+    if not flags:
+        return url, None
+    rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "pgbouncer"])
+    on = flags[-1].lower() in ("1", "true", "yes", "on")
+    return urllib.parse.urlunsplit(parts._replace(query=rest)), "pgbouncer" if on else "none"
+
+
+async def _nothing_to_reset(con: asyncpg.Connection) -> None:
+    """asyncpg's pool still rolls back a transaction left open before calling this."""
 
 
 def _meta(row: asyncpg.Record) -> DocumentMeta:
@@ -62,10 +108,13 @@ class PostgresStore:
         max_batch: int = 1000,
         min_pool: int = 2,
         max_pool: int = 10,
+        pooler: str = "none",
     ) -> None:
-        self._dsn = dsn
-        self._pool_size = (min_pool, max_pool)
+        self._dsn, self._url_pooler = split_pooler(dsn)
         self._pool: asyncpg.Pool | None = None
+        self._pool_size = (min_pool, max_pool)
+        self.pooler = "none"
+        self.configure_pool(min_size=min_pool, max_size=max_pool, pooler=pooler)
         self.committer = GroupCommitter(
             self._write_batch, max_delay=commit_delay, max_batch=max_batch
         )
@@ -76,6 +125,32 @@ class PostgresStore:
         cls, url: str, *, data_dir: Path, commit_delay: float = 0.002, max_batch: int = 1000
     ) -> PostgresStore:
         return cls(url, commit_delay=commit_delay, max_batch=max_batch)
+
+    def configure_pool(self, *, min_size: int, max_size: int, pooler: str | None = None) -> None:
+        """Pool sizes and the pooler in front of PostgreSQL; before ``open``.
+
+        A pooler named in the URL (``?pgbouncer=true``) wins over ``pooler``.
+        """
+        if self._pool is not None:
+            raise StoreError("configure the pool before the store opens")
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ValueError(
+                f"database pool sizes need 0 <= min <= max and max >= 1; got {min_size}..{max_size}"
+            )
+        if pooler is not None and pooler not in POOLERS:
+            raise ValueError(f"database pooler {pooler!r} is not one of {', '.join(POOLERS)}")
+        self._pool_size = (min_size, max_size)
+        self.pooler = self._url_pooler or pooler or self.pooler
+
+    def _connect_options(self) -> dict[str, Any]:
+        if self.pooler == "pgbouncer":
+            # Unnamed statements only: each lives within one extended-protocol exchange,
+            # which pgbouncer keeps on one server connection. And no reset query on
+            # release (RESET ALL, UNLISTEN, advisory unlock): there is no session to
+            # reset, it would run on whichever server connection pgbouncer picks, and
+            # it costs a round trip per query.
+            return {"statement_cache_size": 0, "reset": _nothing_to_reset}
+        return {}
 
     def stats(self) -> StoreStats:
         pool = self._pool
@@ -100,7 +175,10 @@ class PostgresStore:
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self._dsn, min_size=self._pool_size[0], max_size=self._pool_size[1]
+                self._dsn,
+                min_size=self._pool_size[0],
+                max_size=self._pool_size[1],
+                **self._connect_options(),
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
@@ -151,23 +229,8 @@ class PostgresStore:
         await self.committer.flush()
 
     async def _write_batch(self, batch: Sequence[tuple[str, bytes]]) -> list[int]:
-        counts: dict[str, int] = defaultdict(int)
-        sizes: dict[str, int] = defaultdict(int)
-        for doc_id, update in batch:
-            counts[doc_id] += 1
-            sizes[doc_id] += len(update)
-        ids = sorted(counts)  # a fixed lock order: no deadlocks between nodes
-        async with self.pool.acquire() as con, con.transaction():
-            rows = await con.fetch(
-                _BUMP_SEQ, ids, [counts[i] for i in ids], [sizes[i] for i in ids]
-            )
-            next_seq = {r["id"]: r["seq"] - counts[r["id"]] + 1 for r in rows}
-            seqs = []
-            for doc_id, _ in batch:
-                seqs.append(next_seq[doc_id])
-                next_seq[doc_id] += 1
-            await con.execute(_INSERT_UPDATES, [d for d, _ in batch], seqs, [u for _, u in batch])
-        return seqs
+        rows = await self.pool.fetch(_COMMIT, [d for d, _ in batch], [u for _, u in batch])
+        return [r["seq"] for r in rows]
 
     async def load(self, doc_id: str) -> StoredState:
         async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read"):

@@ -76,7 +76,11 @@ def test_the_stack_has_every_part() -> None:
     for name in NODES:
         node = services[name]
         env = node["environment"]
-        assert env["DRAFTROOM_DATABASE_URL"].startswith("postgresql://draftroom:pg-pw@")
+        # Through pgbouncer, with the setting that keeps asyncpg free of session state.
+        assert (
+            env["DRAFTROOM_DATABASE_URL"] == "postgresql://draftroom:pg-pw@pgbouncer:6432/draftroom"
+        )
+        assert env["DRAFTROOM_DATABASE_POOLER"] == "pgbouncer"
         assert env["DRAFTROOM_REDIS_URL"] == "redis://:redis-pw@redis:6379/0"
         assert env["OTEL_SERVICE_INSTANCE_ID"] == name
         assert node["read_only"] is True and node["cap_drop"] == ["ALL"]
