@@ -41,8 +41,10 @@ from draftroom.document.tree import (
     Mark,
     OrderedList,
     Paragraph,
-    Text as TextRun,
     plain_text,
+)
+from draftroom.document.tree import (
+    Text as TextRun,
 )
 
 # TipTap's Link extension writes these beside the href; a client fills them in anyway

@@ -19,6 +19,8 @@ from draftroom.document.tree import (
     ListItem,
     Mark,
     Paragraph,
+)
+from draftroom.document.tree import (
     Text as Run,
 )
 
@@ -36,7 +38,13 @@ def test_tiptap_shape() -> None:
         doc,
         [
             Heading(2, [Run("Hi")]),
-            Paragraph([Run("a", frozenset({Mark(BOLD)})), HardBreak(), Run("b", frozenset({Mark(LINK, "https://x")}))]),
+            Paragraph(
+                [
+                    Run("a", frozenset({Mark(BOLD)})),
+                    HardBreak(),
+                    Run("b", frozenset({Mark(LINK, "https://x")})),
+                ]
+            ),
         ],
     )
     assert to_prosemirror(doc.get("default", type=XmlFragment)) == {

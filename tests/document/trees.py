@@ -71,8 +71,12 @@ leaf_blocks: st.SearchStrategy[Block] = st.one_of(
         st.sampled_from([None, "python", "js"]),
     ),
     st.just(HorizontalRule()),
-    st.builds(Image, st.sampled_from(["https://e.com/a.png", "data:image/png;base64,AAAA"]),
-              st.text(CHARS, max_size=8), st.text(CHARS, max_size=8)),
+    st.builds(
+        Image,
+        st.sampled_from(["https://e.com/a.png", "data:image/png;base64,AAAA"]),
+        st.text(CHARS, max_size=8),
+        st.text(CHARS, max_size=8),
+    ),
 )
 
 
