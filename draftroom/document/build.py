@@ -56,7 +56,7 @@ _LINK_DEFAULTS: dict[str, Any] = {
 }
 
 
-def write_blocks(fragment: XmlFragment, blocks: Iterable[Block]) -> None:
+def write_blocks(fragment: XmlFragment | XmlElement, blocks: Iterable[Block]) -> None:
     """Append ``blocks`` to ``fragment`` (inside the caller's transaction)."""
     for block in blocks:
         _append(fragment, block)

@@ -33,7 +33,7 @@ def test_round_trip_is_identity(blocks: list[Block]) -> None:
 
 
 def test_tiptap_shape() -> None:
-    doc = Doc()
+    doc: Doc = Doc()
     replace_content(
         doc,
         [
@@ -78,13 +78,13 @@ def test_tiptap_shape() -> None:
 
 
 def test_schema_holes_are_filled() -> None:
-    doc = Doc()
+    doc: Doc = Doc()
     replace_content(doc, [BulletList([ListItem([])]), BulletList([])])
     assert read_document(doc, "").blocks == [BulletList([ListItem([Paragraph()])])]
 
 
 def test_replace_then_append_in_a_rich_document() -> None:
-    doc = Doc()
+    doc: Doc = Doc()
     replace_content(doc, [Paragraph([Run("old")])])
     replace_content(doc, [Paragraph([Run("new")])])
     append_content(doc, [Paragraph([Run("more")])])
@@ -92,7 +92,7 @@ def test_replace_then_append_in_a_rich_document() -> None:
 
 
 def test_plain_text_documents_stay_plain() -> None:
-    doc = Doc()
+    doc: Doc = Doc()
     doc.get("text", type=Text).insert(0, "typed")
     append_content(doc, [Heading(1, [Run("Añadido")]), Paragraph([Run("x")])])
     assert str(doc.get("text", type=Text)) == "typed\nAñadido\nx"
