@@ -1,18 +1,30 @@
 """Read a pycrdt document written by y-prosemirror / TipTap (or a plain Y.Text) into the tree.
 
 The tree (``tree.py``) is what exports render and what agents flatten to lines.
+Everything read is cleaned here, once, for every format (``clean.py``): text loses
+XML-illegal characters, titles are cleaned as names. Attribute values typed by no
+one but a client (colours, sizes, spans) are checked here too, so writers can put
+them into XML and CSS as they are: a colour is ``#rrggbb`` or absent.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from pycrdt import Doc, Text, XmlElement, XmlText
 
+from draftroom.document.clean import clean_name, clean_text
 from draftroom.document.schema import PLAIN_TEXT_NAME, rich_fragment
 from draftroom.document.tree import (
+    ALIGNMENTS,
     CODE,
+    DIRECTIONS,
+    HIGHLIGHT,
+    SUBSCRIPT,
+    SUPERSCRIPT,
+    TEXT_COLOR,
     Block,
     Blockquote,
     BulletList,
@@ -27,13 +39,27 @@ from draftroom.document.tree import (
     Mark,
     OrderedList,
     Paragraph,
+    Table,
+    TableCell,
+    TableRow,
+    TaskItem,
+    TaskList,
     merge_runs,
 )
 from draftroom.document.tree import Text as TextRun
 
-_SIMPLE_MARKS = {"bold", "italic", "underline", "strike", "code"}
-_MARK_ALIASES = {"strong": "bold", "em": "italic", "s": "strike", "strikethrough": "strike"}
-_BLOCK_CONTAINERS = {"blockquote", "bulletList", "orderedList", "listItem", "doc"}
+_SIMPLE_MARKS = {"bold", "italic", "underline", "strike", "code", SUBSCRIPT, SUPERSCRIPT}
+_MARK_ALIASES = {
+    "strong": "bold",
+    "em": "italic",
+    "s": "strike",
+    "strikethrough": "strike",
+    "sub": SUBSCRIPT,
+    "sup": SUPERSCRIPT,
+}
+# A hostile colspan of a billion would make a writer build a billion-column grid.
+MAX_SPAN = 64
+MAX_IMAGE_PX = 20_000
 
 
 def read_update(state: bytes, title: str) -> Document:
@@ -45,6 +71,7 @@ def read_update(state: bytes, title: str) -> Document:
 
 
 def read_document(doc: Doc, title: str) -> Document:
+    title = clean_name(title)
     fragment = rich_fragment(doc)
     if fragment is not None:
         return Document(title, _read_blocks(fragment.children))
@@ -55,6 +82,7 @@ def read_document(doc: Doc, title: str) -> Document:
 def _plain_paragraphs(text: str) -> list[Block]:
     if not text:
         return []
+    text = clean_text(text)
     return [Paragraph(merge_runs([TextRun(line)])) for line in text.split("\n")]
 
 
@@ -93,21 +121,32 @@ def _is_inline(node: XmlElement) -> bool:
 def _read_block(node: XmlElement, tag: str) -> list[Block]:
     attrs = _attrs(node)
     if tag == "paragraph":
-        return [Paragraph(_read_inlines(node.children))]
+        return [Paragraph(_read_inlines(node.children), _align(attrs), _dir(attrs))]
     if tag == "heading":
         level = min(max(_int(attrs.get("level"), 1), 1), 6)
-        return [Heading(level, _read_inlines(node.children))]
+        return [Heading(level, _read_inlines(node.children), _align(attrs), _dir(attrs))]
     if tag == "blockquote":
         return [Blockquote(_read_blocks(node.children))]
-    if tag in ("bulletList", "orderedList", "taskList"):
+    if tag == "taskList":
+        return [
+            TaskList(
+                [
+                    TaskItem(_bool(_attrs(c).get("checked")), _read_blocks(c.children))
+                    for c in _elements(node.children)
+                ]
+            )
+        ]
+    if tag in ("bulletList", "orderedList"):
         items = [ListItem(_read_blocks(c.children)) for c in _elements(node.children)]
         if tag == "orderedList":
             return [OrderedList(max(_int(attrs.get("start"), 1), 0), items)]
         return [BulletList(items)]
+    if tag == "table":
+        return _table(node)
     if tag == "codeBlock":
-        text = "".join(str(c) for c in node.children if isinstance(c, XmlText))
-        language = attrs.get("language")
-        return [CodeBlock(text, str(language) if language else None)]
+        text = clean_text("".join(str(c) for c in node.children if isinstance(c, XmlText)))
+        language = clean_text(str(attrs.get("language") or ""))
+        return [CodeBlock(text, language or None)]
     if tag == "horizontalRule":
         return [HorizontalRule()]
     if tag == "image":
@@ -127,15 +166,65 @@ _KNOWN_BLOCKS = {
     "horizontalRule",
     "image",
     "listItem",
+    "taskItem",
+    "table",
+    "tableRow",
+    "tableCell",
+    "tableHeader",
 }
+
+
+def _table(node: XmlElement) -> list[Block]:
+    rows: list[TableRow] = []
+    for row in _elements(node.children):
+        cells = []
+        for cell in _elements(row.children):
+            attrs = _attrs(cell)
+            cells.append(
+                TableCell(
+                    _read_blocks(cell.children),
+                    header=cell.tag == "tableHeader",
+                    colspan=min(max(_int(attrs.get("colspan"), 1), 1), MAX_SPAN),
+                    rowspan=min(max(_int(attrs.get("rowspan"), 1), 1), MAX_SPAN),
+                )
+            )
+        if cells:
+            rows.append(TableRow(cells))
+    return [Table(rows)] if rows else []
 
 
 def _image(attrs: Mapping[str, Any]) -> Image:
     return Image(
-        src=str(attrs.get("src") or ""),
-        alt=str(attrs.get("alt") or ""),
-        title=str(attrs.get("title") or ""),
+        src=clean_text(str(attrs.get("src") or "")),
+        alt=clean_text(str(attrs.get("alt") or "")),
+        title=clean_text(str(attrs.get("title") or "")),
+        width=_pixels(attrs.get("width")),
+        height=_pixels(attrs.get("height")),
     )
+
+
+def _pixels(value: Any) -> int | None:
+    """A size in CSS pixels (``300``, ``300.0``, ``"300px"``); None if unusable."""
+    if isinstance(value, str):
+        value = value.strip().removesuffix("px")
+    size = _int(value, 0)
+    return size if 0 < size <= MAX_IMAGE_PX else None
+
+
+def _align(attrs: Mapping[str, Any]) -> str | None:
+    value = attrs.get("textAlign")
+    return value if value in ALIGNMENTS else None
+
+
+def _dir(attrs: Mapping[str, Any]) -> str | None:
+    value = attrs.get("dir")
+    return value if value in DIRECTIONS else None  # "auto" and unknown: from the text
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "checked")
+    return bool(value) if isinstance(value, bool | int | float) else False
 
 
 def _read_inlines(nodes: Iterable[Any]) -> list[Inline]:
@@ -149,9 +238,9 @@ def _read_inlines(nodes: Iterable[Any]) -> list[Inline]:
                 out.append(HardBreak())
             elif tag == "image":
                 # An inline image has no place in a run of text: keep its alt text.
-                alt = _attrs(node).get("alt")
+                alt = clean_text(str(_attrs(node).get("alt") or ""))
                 if alt:
-                    out.append(TextRun(str(alt)))
+                    out.append(TextRun(alt))
             else:
                 out.extend(_read_inlines(node.children))
     return merge_runs(out)
@@ -163,7 +252,7 @@ def _read_text(node: XmlText) -> list[Inline]:
         if not isinstance(insert, str):
             continue  # embeds carry no text
         marks = _marks(attrs)
-        parts = insert.split("\n")
+        parts = clean_text(insert).split("\n")
         for i, part in enumerate(parts):
             if i:
                 out.append(HardBreak())
@@ -183,11 +272,68 @@ def _marks(attrs: Mapping[str, Any] | None) -> frozenset[Mark]:
             href = value.get("href") if isinstance(value, Mapping) else None
             if href:
                 marks.add(Mark("link", str(href)))
-        # Anything else (comment--…, highlight, textStyle) is dropped, text kept.
+        elif kind == HIGHLIGHT:
+            # Without a colour (TipTap's single-colour highlight) writers use yellow.
+            marks.add(Mark(HIGHLIGHT, color=_color(value)))
+        elif kind == TEXT_COLOR:
+            # textStyle also carries font family and size, which exports leave to
+            # the theme; only a colour makes it a mark worth keeping.
+            color = _color(value)
+            if color:
+                marks.add(Mark(TEXT_COLOR, color=color))
+        # Anything else (comment--…, fontFamily…) is dropped, text kept.
     if any(m.kind == CODE for m in marks):
         # ProseMirror's code mark excludes the other formatting marks but links.
         marks = {m for m in marks if m.kind in (CODE, "link")}
+    if any(m.kind == SUBSCRIPT for m in marks) and any(m.kind == SUPERSCRIPT for m in marks):
+        # TipTap's two marks exclude each other; no format can show both at once.
+        marks = {m for m in marks if m.kind != SUBSCRIPT}
     return frozenset(marks)
+
+
+_HEX = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+_RGB = re.compile(r"rgba?\(\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*(?:,[^)]*)?\)")
+# The colours TipTap's menus and pasted HTML commonly name; others become "no colour".
+_NAMED = {
+    "black": "#000000",
+    "white": "#ffffff",
+    "red": "#ff0000",
+    "green": "#008000",
+    "blue": "#0000ff",
+    "yellow": "#ffff00",
+    "orange": "#ffa500",
+    "purple": "#800080",
+    "gray": "#808080",
+    "grey": "#808080",
+    "pink": "#ffc0cb",
+    "cyan": "#00ffff",
+    "magenta": "#ff00ff",
+    "lime": "#00ff00",
+    "navy": "#000080",
+    "teal": "#008080",
+    "maroon": "#800000",
+    "olive": "#808000",
+    "silver": "#c0c0c0",
+    "aqua": "#00ffff",
+    "fuchsia": "#ff00ff",
+}
+
+
+def _color(value: Any) -> str | None:
+    """A mark's ``color`` attribute as ``#rrggbb`` (lower case), or None."""
+    raw = value.get("color") if isinstance(value, Mapping) else None
+    if not isinstance(raw, str):
+        return None
+    raw = raw.strip().lower()
+    if match := _HEX.fullmatch(raw):
+        digits = match.group(1)
+        if len(digits) == 3:
+            digits = "".join(c * 2 for c in digits)
+        return "#" + digits
+    if match := _RGB.fullmatch(raw):
+        channels = [min(int(c), 255) for c in match.groups()]
+        return "#" + "".join(f"{c:02x}" for c in channels)
+    return _NAMED.get(raw)
 
 
 def _attrs(node: XmlElement) -> dict[str, Any]:
