@@ -26,7 +26,9 @@ from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
 from draftroom.document.schema import FRAGMENT_NAMES, PLAIN_TEXT_NAME, rich_fragment
 from draftroom.document.tree import (
+    HIGHLIGHT,
     LINK,
+    TEXT_COLOR,
     Block,
     Blockquote,
     BulletList,
@@ -41,11 +43,12 @@ from draftroom.document.tree import (
     Mark,
     OrderedList,
     Paragraph,
+    Table,
+    TableCell,
+    TaskList,
     plain_text,
 )
-from draftroom.document.tree import (
-    Text as TextRun,
-)
+from draftroom.document.tree import Text as TextRun
 
 # TipTap's Link extension writes these beside the href; a client fills them in anyway
 # when they are missing, but a document written here then looks like one it wrote.
@@ -118,19 +121,36 @@ def _target(doc: Doc) -> XmlFragment | None:
 
 def _append(parent: XmlFragment | XmlElement, block: Block) -> None:
     if isinstance(block, Paragraph):
-        _inline_element(parent, "paragraph", {}, block.children)
+        attrs: dict[str, Any] = {"textAlign": block.align, "dir": block.dir}
+        _inline_element(parent, "paragraph", attrs, block.children)
     elif isinstance(block, Heading):
-        _inline_element(parent, "heading", {"level": min(max(block.level, 1), 6)}, block.children)
+        level = min(max(block.level, 1), 6)
+        attrs = {"level": level, "textAlign": block.align, "dir": block.dir}
+        _inline_element(parent, "heading", attrs, block.children)
     elif isinstance(block, Blockquote):
         quote = _element(parent, "blockquote", {})
         _blocks_or_paragraph(quote, block.children)
     elif isinstance(block, BulletList | OrderedList):
         tag = "bulletList" if isinstance(block, BulletList) else "orderedList"
-        attrs: dict[str, Any] = {"start": block.start} if isinstance(block, OrderedList) else {}
+        attrs = {"start": block.start} if isinstance(block, OrderedList) else {}
         if block.items:
             listing = _element(parent, tag, attrs)
             for item in block.items:
                 _list_item(listing, item)
+    elif isinstance(block, TaskList):
+        if block.items:
+            tasks = _element(parent, "taskList", {})
+            for task in block.items:
+                element = _element(tasks, "taskItem", {"checked": task.checked})
+                write_blocks(element, _starting_with_paragraph(task.children))
+    elif isinstance(block, Table):
+        rows = [row for row in block.rows if row.cells]
+        if rows:
+            table = _element(parent, "table", {})
+            for row in rows:
+                tr = _element(table, "tableRow", {})
+                for cell in row.cells:
+                    _cell(tr, cell)
     elif isinstance(block, CodeBlock):
         code = _element(parent, "codeBlock", {"language": block.language})
         if block.text:
@@ -138,15 +158,28 @@ def _append(parent: XmlFragment | XmlElement, block: Block) -> None:
     elif isinstance(block, HorizontalRule):
         _element(parent, "horizontalRule", {})
     elif isinstance(block, Image):
-        _element(parent, "image", {"src": block.src, "alt": block.alt, "title": block.title})
+        attrs = {"src": block.src, "alt": block.alt, "title": block.title}
+        attrs |= {"width": block.width, "height": block.height}
+        _element(parent, "image", attrs)
 
 
 def _list_item(listing: XmlElement, item: ListItem) -> None:
     element = _element(listing, "listItem", {})
-    children = list(item.children)
-    if not children or not isinstance(children[0], Paragraph):
-        children.insert(0, Paragraph())  # TipTap: "paragraph block*"
-    write_blocks(element, children)
+    write_blocks(element, _starting_with_paragraph(item.children))
+
+
+def _starting_with_paragraph(blocks: Sequence[Block]) -> list[Block]:
+    """TipTap's list and task items hold "paragraph block*"."""
+    out = list(blocks)
+    if not out or not isinstance(out[0], Paragraph):
+        out.insert(0, Paragraph())
+    return out
+
+
+def _cell(row: XmlElement, cell: TableCell) -> None:
+    attrs = {"colspan": max(cell.colspan, 1), "rowspan": max(cell.rowspan, 1)}
+    element = _element(row, "tableHeader" if cell.header else "tableCell", attrs)
+    _blocks_or_paragraph(element, cell.children)
 
 
 def _blocks_or_paragraph(parent: XmlElement, blocks: Sequence[Block]) -> None:
@@ -155,10 +188,12 @@ def _blocks_or_paragraph(parent: XmlElement, blocks: Sequence[Block]) -> None:
 
 def _element(parent: XmlFragment | XmlElement, tag: str, attrs: dict[str, Any]) -> XmlElement:
     # pycrdt types attribute values as str; Yjs (and pycrdt underneath) take any
-    # JSON value, and TipTap expects numbers and nulls where its schema has them.
+    # JSON value, and TipTap expects numbers and booleans where its schema has them.
+    # y-prosemirror leaves null attributes out (the schema's default applies).
     element: XmlElement = parent.children.append(XmlElement(tag))
     for key, value in attrs.items():
-        element.attributes[key] = value
+        if value is not None:
+            element.attributes[key] = value
     return element
 
 
@@ -193,6 +228,8 @@ def _formatting(marks: Iterable[Mark]) -> dict[str, Any]:
     for mark in marks:
         if mark.kind == LINK:
             out[LINK] = {"href": mark.href, **_LINK_DEFAULTS}
+        elif mark.kind in (HIGHLIGHT, TEXT_COLOR):
+            out[mark.kind] = {"color": mark.color}
         else:
             out[mark.kind] = {}
     return out

@@ -14,9 +14,13 @@ from hypothesis import strategies as st
 from draftroom.document.tree import (
     BOLD,
     CODE,
+    HIGHLIGHT,
     ITALIC,
     LINK,
     STRIKE,
+    SUBSCRIPT,
+    SUPERSCRIPT,
+    TEXT_COLOR,
     UNDERLINE,
     Block,
     Blockquote,
@@ -31,6 +35,11 @@ from draftroom.document.tree import (
     Mark,
     OrderedList,
     Paragraph,
+    Table,
+    TableCell,
+    TableRow,
+    TaskItem,
+    TaskList,
     Text,
     merge_runs,
 )
@@ -43,10 +52,18 @@ hrefs = st.sampled_from(["https://example.com/a?b=c", "mailto:a@b.c", "https://ä
 
 @st.composite
 def marks(draw: Any) -> frozenset[Mark]:
-    kinds = draw(st.sets(st.sampled_from([BOLD, ITALIC, UNDERLINE, STRIKE, CODE])))
+    simple = [BOLD, ITALIC, UNDERLINE, STRIKE, CODE, SUBSCRIPT, SUPERSCRIPT]
+    kinds = draw(st.sets(st.sampled_from(simple)))
     if CODE in kinds:
         kinds = {CODE}
+    if SUBSCRIPT in kinds:
+        kinds.discard(SUPERSCRIPT)  # they exclude each other
     found = {Mark(k) for k in kinds}
+    if CODE not in kinds:
+        if draw(st.booleans()):
+            found.add(Mark(HIGHLIGHT, color=draw(st.sampled_from([None, "#ffff00", "#00ff7f"]))))
+        if draw(st.booleans()):
+            found.add(Mark(TEXT_COLOR, color=draw(st.sampled_from(["#c00000", "#123abc"]))))
     if draw(st.booleans()) and draw(st.booleans()):
         found.add(Mark(LINK, draw(hrefs)))
     return frozenset(found)
@@ -62,9 +79,13 @@ def inlines() -> st.SearchStrategy[list[Inline]]:
     return st.lists(inline, max_size=5).map(merge_runs)
 
 
+aligns = st.sampled_from([None, "left", "center", "right", "justify"])
+dirs = st.sampled_from([None, "ltr", "rtl"])
+sizes = st.one_of(st.none(), st.integers(1, 2000))
+
 leaf_blocks: st.SearchStrategy[Block] = st.one_of(
-    st.builds(Paragraph, inlines()),
-    st.builds(Heading, st.integers(1, 6), inlines()),
+    st.builds(Paragraph, inlines(), aligns, dirs),
+    st.builds(Heading, st.integers(1, 6), inlines(), aligns, dirs),
     st.builds(
         CodeBlock,
         st.text(st.characters(exclude_categories=("Cs", "Cc")) | st.just("\n"), max_size=20),
@@ -86,8 +107,24 @@ def _containers(children: st.SearchStrategy[Block]) -> st.SearchStrategy[Block]:
         st.builds(Paragraph, inlines()),
         st.lists(children, max_size=2),
     )
+    task = st.builds(
+        lambda checked, first, rest: TaskItem(checked, [first, *rest]),
+        st.booleans(),
+        st.builds(Paragraph, inlines()),
+        st.lists(children, max_size=1),
+    )
+    cell = st.builds(
+        TableCell,
+        st.lists(children, min_size=1, max_size=2),
+        st.booleans(),
+        st.integers(1, 3),
+        st.integers(1, 3),
+    )
+    row = st.builds(TableRow, st.lists(cell, min_size=1, max_size=3))
     return st.one_of(
         st.builds(Blockquote, st.lists(children, min_size=1, max_size=3)),
+        st.builds(TaskList, st.lists(task, min_size=1, max_size=3)),
+        st.builds(Table, st.lists(row, min_size=1, max_size=3)),
         st.builds(BulletList, st.lists(item, min_size=1, max_size=3)),
         st.builds(OrderedList, st.integers(0, 50), st.lists(item, min_size=1, max_size=3)),
     )
