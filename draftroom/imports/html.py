@@ -24,11 +24,17 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from draftroom.document.tree import (
+    ALIGNMENTS,
     BOLD,
     CODE,
+    DIRECTIONS,
+    HIGHLIGHT,
     ITALIC,
     LINK,
     STRIKE,
+    SUBSCRIPT,
+    SUPERSCRIPT,
+    TEXT_COLOR,
     UNDERLINE,
     Block,
     Blockquote,
@@ -44,9 +50,15 @@ from draftroom.document.tree import (
     Mark,
     OrderedList,
     Paragraph,
+    Table,
+    TableCell,
+    TableRow,
+    TaskItem,
+    TaskList,
     Text,
+    children_of,
 )
-from draftroom.imports.inline import Runs, clean
+from draftroom.imports.inline import Runs, clean, css_color
 
 MAX_DEPTH = 32
 
@@ -66,15 +78,17 @@ INLINE_MARKS: dict[str, str] = {
     "kbd": CODE,
     "samp": CODE,
     "tt": CODE,
+    "sub": SUBSCRIPT,
+    "sup": SUPERSCRIPT,
 }
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _SKIP = {"script", "style", "template", "noscript", "select", "textarea", "svg", "math"}
 _VOID = {"br", "img", "hr", "meta", "link", "input", "wbr", "col", "area", "base", "source"}
 _PARAGRAPHS = {"p", "div", "section", "article", "main", "header", "footer", "aside", "nav"}
 _PARAGRAPHS |= {"figure", "figcaption", "address", "dt", "dd", "dl", "center", "body", "html"}
-_PARAGRAPHS |= {"caption", "details", "summary", "fieldset", "form", "legend"}
+_PARAGRAPHS |= {"details", "summary", "fieldset", "form", "legend"}
 # What Draftroom's HTML export adds around the documents (not their content).
 _EXPORT_CHROME = {"title-page", "toc"}
-_CELLS = {"td", "th", "tr", "table", "thead", "tbody", "tfoot"}
 _SAFE_SCHEMES = ("http", "https", "mailto", "tel", "ftp")
 
 
@@ -108,8 +122,15 @@ class _Box:
 
     tag: str
     blocks: list[Block] = field(default_factory=list)
-    items: list[ListItem] = field(default_factory=list)  # for ul / ol
-    start: int = 1
+    items: list[ListItem] = field(default_factory=list)  # ul / ol
+    tasks: list[bool | None] = field(default_factory=list)  # ul / ol: each item's box
+    start: int = 1  # ol
+    task: bool | None = None  # li: checked or not, None for no checkbox
+    rows: list[TableRow] = field(default_factory=list)  # table
+    cells: list[TableCell] = field(default_factory=list)  # tr
+    header: bool = False  # th
+    colspan: int = 1
+    rowspan: int = 1
 
 
 class _Reader(HTMLParser):
@@ -118,8 +139,11 @@ class _Reader(HTMLParser):
         self.root = _Box("root")
         self.boxes: list[_Box] = [self.root]
         self.runs = Runs()
-        self.marks: list[tuple[str, Mark]] = []
+        self.marks: list[tuple[str, Mark | None]] = []
         self.heading: int = 0
+        self.explicit = False  # inside a <p>: an empty one is still a paragraph
+        self.align: str | None = None
+        self.dir: str | None = None
         self.pre: list[str] | None = None
         self.pre_language: str | None = None
         self.skip = 0  # depth inside a dropped element (a script, the export's TOC)
@@ -142,51 +166,86 @@ class _Reader(HTMLParser):
         if box.tag in ("ul", "ol"):
             # Content straight inside a list (no <li>) still belongs to an item.
             box.items.append(ListItem([block]))
+            box.tasks.append(None)
         else:
             box.blocks.append(block)
 
     def flush(self) -> None:
         """End the paragraph (or heading) being collected."""
         _trim(self.runs)
+        align, direction = self.align, self.dir
+        self.align = self.dir = None
+        explicit, self.explicit = self.explicit, False
         if self.heading:
             if self.in_doc_title and self.doc_title is None:
                 self.doc_title = _plain(self.runs.take())
             elif self.in_doc_title:  # a compiled export: later documents' titles
                 self.emit(Heading(2, self.runs.take()))
             else:
-                self.emit(Heading(self.heading, self.runs.take()))
+                self.emit(Heading(self.heading, self.runs.take(), align, direction))
+            self.heading = 0
+            self.in_doc_title = False
             return
-        if self.runs:
-            self.emit(Paragraph(self.runs.take()))
+        if self.runs or explicit:
+            self.emit(Paragraph(self.runs.take(), align, direction))
         else:
             self.runs.take()
 
-    def push(self, tag: str, start: int = 1) -> None:
+    def push(self, tag: str, **attrs: int | bool) -> None:
         self.flush()
         if len(self.boxes) > MAX_DEPTH:
             self.deep += 1
             return
-        self.boxes.append(_Box(tag, start=start))
+        self.boxes.append(_Box(tag, **attrs))  # type: ignore[arg-type]
 
     def pop(self, tag: str) -> None:
         """Close the innermost open ``tag`` (and whatever was left open inside it)."""
-        if self.deep and not any(b.tag == tag for b in self.boxes[1:]):
-            self.deep -= 1
-            return
         if not any(b.tag == tag for b in self.boxes[1:]):
-            return  # a stray end tag
+            if self.deep:
+                self.deep -= 1
+            return  # else a stray end tag
         self.flush()
         while True:
             box = self.boxes.pop()
-            block = _finish(box)
-            if box.tag == "li" and self.box.tag in ("ul", "ol"):
-                self.box.items.append(ListItem(box.blocks))
-            elif block is not None:
-                self.emit(block)
-            else:
-                self.box.blocks.extend(box.blocks)
+            self.close_box(box)
             if box.tag == tag:
                 return
+
+    def close_box(self, box: _Box) -> None:
+        parent = self.box
+        if box.tag == "li" and parent.tag in ("ul", "ol"):
+            parent.items.append(ListItem(box.blocks))
+            parent.tasks.append(box.task)
+        elif box.tag in ("td", "th") and parent.tag == "tr":
+            cell = TableCell(box.blocks, box.header, box.colspan, box.rowspan)
+            parent.cells.append(cell)
+        elif box.tag == "tr" and parent.tag == "table":
+            if box.cells:
+                parent.rows.append(TableRow(box.cells))
+            parent.blocks.extend(box.blocks)  # stray content: kept before the table
+        else:
+            for block in _finish(box):
+                self.emit(block)
+
+    def open_cell(self, tag: str, a: dict[str, str | None]) -> None:
+        if self.box.tag in ("td", "th"):
+            self.pop(self.box.tag)
+        if self.box.tag == "table":
+            self.push("tr")
+        if self.box.tag != "tr":
+            self.flush()  # a cell outside any table: its content is read as is
+            return
+        span = {"colspan": _int(a.get("colspan"), 1), "rowspan": _int(a.get("rowspan"), 1)}
+        self.push(tag, header=tag == "th", **{k: min(max(v, 1), 64) for k, v in span.items()})
+
+    def open_row(self) -> None:
+        for tag in ("td", "th", "tr"):
+            if self.box.tag == tag:
+                self.pop(tag)
+        if self.box.tag == "table":
+            self.push("tr")
+        else:
+            self.flush()
 
     # -- html.parser callbacks ------------------------------------------------------
 
@@ -197,7 +256,8 @@ class _Reader(HTMLParser):
                 self.skip += 1
             return
         classes = (a.get("class") or "").split()
-        if tag in _SKIP or (self.draftroom and _EXPORT_CHROME.intersection(classes)):
+        chrome = self.draftroom and (_EXPORT_CHROME.intersection(classes) or tag == "figcaption")
+        if tag in _SKIP or chrome or "task-box" in classes:
             self.skip, self.skip_tag = 1, tag
             return
         if tag == "meta" and a.get("name") == "generator" and a.get("content") == "Draftroom":
@@ -210,21 +270,34 @@ class _Reader(HTMLParser):
             return
         if tag == "title":
             self.in_title = True
-        elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+        elif tag in _HEADINGS or (tag == "p" and a.get("role") == "heading"):
             self.flush()
-            self.heading = int(tag[1])
+            level = int(tag[1]) if tag in _HEADINGS else _int(a.get("aria-level"), 2)
+            self.heading = min(max(level, 1), 7)
             self.in_doc_title = tag == "h1" and "doc-title" in classes
-        elif tag in ("ul", "ol"):
-            if tag == "ol":
-                self.push(tag, _int(a.get("start"), 1))
-            else:
-                self.push(tag)
+            self.block_style(a)
+        elif tag == "ol":
+            self.push(tag, start=_int(a.get("start"), 1))
+        elif tag == "ul":
+            self.push(tag)
         elif tag == "li":
             if self.box.tag == "li":
                 self.pop("li")
             self.push("li")
+            if a.get("data-type") == "taskItem" or "data-checked" in a:
+                self.box.task = (a.get("data-checked") or "").lower() == "true"
+        elif tag == "input" and (a.get("type") or "").lower() == "checkbox":
+            item = next((b for b in reversed(self.boxes) if b.tag == "li"), None)
+            if item is not None and item.task is None:
+                item.task = "checked" in a
         elif tag == "blockquote":
             self.push("blockquote")
+        elif tag == "table":
+            self.push("table")
+        elif tag == "tr":
+            self.open_row()
+        elif tag in ("td", "th"):
+            self.open_cell(tag, a)
         elif tag == "pre":
             self.flush()
             self.pre = []
@@ -236,14 +309,21 @@ class _Reader(HTMLParser):
             self.image(a)
         elif tag == "br":
             self.runs.br()
-        elif tag in _PARAGRAPHS or tag in _CELLS:
+        elif tag in _PARAGRAPHS:
             self.flush()
-        elif tag in INLINE_MARKS:
-            self.marks.append((tag, Mark(INLINE_MARKS[tag])))
-        elif tag == "a":
-            href = safe_href(a.get("href"))
-            if href:
-                self.marks.append((tag, Mark(LINK, href)))
+            self.explicit = tag == "p"
+            self.block_style(a)
+        elif tag in ("thead", "tbody", "tfoot", "caption"):
+            self.flush()
+        else:
+            self.marks.append((tag, _mark(tag, a)))
+
+    def block_style(self, a: dict[str, str | None]) -> None:
+        style = _style(a.get("style"))
+        align = (style.get("text-align") or a.get("align") or "").lower()
+        self.align = align if align in ALIGNMENTS else None
+        direction = (a.get("dir") or "").lower()
+        self.dir = direction if direction in DIRECTIONS else None
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -266,15 +346,11 @@ class _Reader(HTMLParser):
             return
         if tag == "title":
             self.in_title = False
-        elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+        elif tag in _HEADINGS or tag in _PARAGRAPHS:
             self.flush()
-            self.heading = 0
-            self.in_doc_title = False
-        elif tag in ("ul", "ol", "li", "blockquote"):
+        elif tag in ("ul", "ol", "li", "blockquote", "table", "tr", "td", "th"):
             self.pop(tag)
-        elif tag in _PARAGRAPHS or tag in _CELLS:
-            self.flush()
-        elif tag in INLINE_MARKS or tag == "a":
+        else:
             for i in range(len(self.marks) - 1, -1, -1):
                 if self.marks[i][0] == tag:
                     del self.marks[i]
@@ -292,18 +368,24 @@ class _Reader(HTMLParser):
         text = re.sub(r"[ \t\n\r\f]+", " ", data)
         if _at_line_start(self.runs):
             text = text.lstrip(" ")
-        self.runs.add(text, (m for _, m in self.marks))
+        self.runs.add(text, self.current_marks())
+
+    def current_marks(self) -> list[Mark]:
+        return [m for _, m in self.marks if m is not None]
 
     def image(self, attrs: dict[str, str | None]) -> None:
         src = safe_src(attrs.get("src"))
         alt = clean(attrs.get("alt") or "")
         if not src:
-            self.runs.add(alt, (m for _, m in self.marks))  # keep the words at least
+            self.runs.add(alt, self.current_marks())  # keep the words at least
             return
-        heading = self.heading
+        style = _style(attrs.get("style"))
+        width = _pixels(style.get("width") or attrs.get("width"))
+        height = _pixels(style.get("height") or attrs.get("height"))
+        heading, align, direction = self.heading, self.align, self.dir
         self.flush()
-        self.emit(Image(src, alt, clean(attrs.get("title") or "")))
-        self.heading = heading
+        self.emit(Image(src, alt, clean(attrs.get("title") or ""), width, height))
+        self.heading, self.align, self.dir = heading, align, direction
 
     def close(self) -> None:
         super().close()
@@ -314,19 +396,70 @@ class _Reader(HTMLParser):
             self.pop(self.boxes[-1].tag)
 
 
-def _finish(box: _Box) -> Block | None:
-    if box.tag == "blockquote":
-        return Blockquote(box.blocks or [Paragraph()])
-    if box.tag == "ul":
-        return BulletList(box.items) if box.items else None
-    if box.tag == "ol":
-        return OrderedList(box.start, box.items) if box.items else None
+def _mark(tag: str, a: dict[str, str | None]) -> Mark | None:
+    """The mark an inline element stands for, if any (a span may carry a colour)."""
+    style = _style(a.get("style"))
+    if tag in INLINE_MARKS:
+        return Mark(INLINE_MARKS[tag])
+    if tag == "a":
+        href = safe_href(a.get("href"))
+        return Mark(LINK, href) if href else None
+    if tag == "mark":
+        return Mark(
+            HIGHLIGHT, color=css_color(a.get("data-color") or style.get("background-color"))
+        )
+    if tag in ("span", "font"):
+        color = css_color(style.get("color") or a.get("color"))
+        if color:
+            return Mark(TEXT_COLOR, color=color)
+        weight = style.get("font-weight", "")
+        if weight == "bold" or (weight.isdigit() and int(weight) >= 600):
+            return Mark(BOLD)
+        if style.get("font-style") == "italic":
+            return Mark(ITALIC)
     return None
 
 
+def _style(value: str | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in (value or "").split(";"):
+        name, sep, val = part.partition(":")
+        if sep:
+            out[name.strip().lower()] = val.strip()
+    return out
+
+
+def _pixels(value: str | None) -> int | None:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:px)?\s*", value or "")
+    if not match:
+        return None
+    size = int(float(match.group(1)))
+    return size if 0 < size <= 20_000 else None
+
+
+def _finish(box: _Box) -> list[Block]:
+    if box.tag == "blockquote":
+        return [Blockquote(box.blocks or [Paragraph()])]
+    if box.tag in ("ul", "ol") and box.items:
+        if any(t is not None for t in box.tasks):
+            pairs = zip(box.items, box.tasks, strict=True)
+            return [TaskList([TaskItem(bool(t), item.children) for item, t in pairs])]
+        if box.tag == "ol":
+            return [OrderedList(box.start, box.items)]
+        return [BulletList(box.items)]
+    if box.tag == "table":
+        return [*box.blocks, Table(box.rows)] if box.rows else box.blocks
+    if box.tag in ("tr", "td", "th"):  # outside a table: just the content
+        return [b for cell in box.cells for b in cell.children] + box.blocks
+    return box.blocks
+
+
 def _trim(runs: Runs) -> None:
-    """Drop the space a browser would not show at the end of a block or line."""
+    """Drop what a browser would not show at the end of a block or line: spaces,
+    and a last line break (the one an empty paragraph holds to keep its height)."""
     items = runs.items
+    if items and isinstance(items[-1], HardBreak):
+        items.pop()
     for i in range(len(items) - 1, -1, -1):
         node = items[i]
         at_end = i == len(items) - 1 or isinstance(items[i + 1], HardBreak)
@@ -367,7 +500,7 @@ def parse_blocks(html: str) -> list[Block]:
     reader = _Reader()
     reader.feed(html)
     reader.close()
-    return reader.root.blocks
+    return _clamp_headings(reader.root.blocks)
 
 
 def parse_html(html: str, title: str = "") -> Document:
@@ -377,23 +510,25 @@ def parse_html(html: str, title: str = "") -> Document:
     blocks = reader.root.blocks
     if reader.doc_title is not None:
         blocks = _headings_up(blocks)
+    blocks = _clamp_headings(blocks)
     found = reader.doc_title or clean(re.sub(r"\s+", " ", reader.title)).strip()
     return Document(title or found, blocks)
 
 
 def _headings_up(blocks: list[Block]) -> list[Block]:
     """Undo the export's shift: its h2 was the document's level-1 heading."""
-    out: list[Block] = []
     for block in blocks:
         if isinstance(block, Heading):
-            out.append(Heading(max(1, block.level - 1), block.children))
-        elif isinstance(block, Blockquote):
-            out.append(Blockquote(_headings_up(block.children)))
-        elif isinstance(block, BulletList):
-            out.append(BulletList([ListItem(_headings_up(i.children)) for i in block.items]))
-        elif isinstance(block, OrderedList):
-            items = [ListItem(_headings_up(i.children)) for i in block.items]
-            out.append(OrderedList(block.start, items))
-        else:
-            out.append(block)
-    return out
+            block.level = max(1, block.level - 1)
+        for nested in children_of(block):
+            _headings_up(nested)
+    return blocks
+
+
+def _clamp_headings(blocks: list[Block]) -> list[Block]:
+    for block in blocks:
+        if isinstance(block, Heading):
+            block.level = min(block.level, 6)
+        for nested in children_of(block):
+            _clamp_headings(nested)
+    return blocks

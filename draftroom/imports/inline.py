@@ -58,3 +58,21 @@ class Runs:
 
     def __bool__(self) -> bool:
         return any(isinstance(i, HardBreak) or i.text for i in self.items)
+
+
+_HEX = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+_RGB = re.compile(r"rgba?\(\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*(?:,[^)]*)?\)")
+
+
+def css_color(value: str | None) -> str | None:
+    """A CSS colour as ``#rrggbb``; a bare name is passed on for the reader to resolve
+    (it knows the names editors use); anything else is no colour."""
+    raw = (value or "").strip().lower()
+    if match := _HEX.fullmatch(raw):
+        digits = match.group(1)
+        return "#" + ("".join(c * 2 for c in digits) if len(digits) == 3 else digits)
+    if match := _RGB.fullmatch(raw):
+        return "#" + "".join(f"{min(int(c), 255):02x}" for c in match.groups())
+    if raw.startswith("#"):  # a "#zzz" typo
+        return None
+    return raw if raw.isalpha() else None
