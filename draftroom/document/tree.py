@@ -10,6 +10,7 @@ silently dropping it for everyone. Text reaching the tree is already clean
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -217,6 +218,23 @@ def iter_inlines(blocks: Iterable[Block]) -> Iterator[Inline]:
         else:
             for nested in children_of(block):
                 yield from iter_inlines(nested)
+
+
+def base_direction(inlines: Iterable[Inline]) -> str:
+    """ "rtl" or "ltr" from the first strong character (Unicode bidi rules P2-P3).
+
+    Writers use it when a block has no ``dir``: a Hebrew or Arabic paragraph must
+    still be laid out right to left where a format needs to be told.
+    """
+    for node in inlines:
+        if isinstance(node, Text):
+            for ch in node.text:
+                kind = unicodedata.bidirectional(ch)
+                if kind == "L":
+                    return "ltr"
+                if kind in ("R", "AL"):
+                    return "rtl"
+    return "ltr"
 
 
 def plain_text(blocks: Iterable[Block]) -> str:

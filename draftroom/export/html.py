@@ -1,4 +1,11 @@
-"""HTML writer: one self-contained page with a paged-media stylesheet (used for PDF too)."""
+"""HTML writer: one self-contained page with a paged-media stylesheet (used for PDF too).
+
+Every node and mark has an HTML element: tables keep header rows and spans, task
+items a real (disabled) checkbox, which print as ☐/☑ since WeasyPrint draws no form
+controls. HTML has six heading levels and the document title takes ``h1``, so a
+level-6 heading is ``role="heading" aria-level="7"`` rather than a second ``h6``.
+Empty paragraphs hold a ``<br>``, as the editor shows them, so they keep their line.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,13 @@ from importlib import resources
 from draftroom.document.tree import (
     BOLD,
     CODE,
+    HIGHLIGHT,
     ITALIC,
     LINK,
     STRIKE,
+    SUBSCRIPT,
+    SUPERSCRIPT,
+    TEXT_COLOR,
     UNDERLINE,
     Block,
     Blockquote,
@@ -25,12 +36,30 @@ from draftroom.document.tree import (
     Mark,
     OrderedList,
     Paragraph,
+    Table,
+    TaskList,
+    Text,
+    base_direction,
     merge_runs,
 )
 from draftroom.export.options import ExportOptions
 from draftroom.export.safety import safe_image, safe_language, safe_link
+from draftroom.export.tables import header_rows
 
-_TAGS = {BOLD: "strong", ITALIC: "em", UNDERLINE: "u", STRIKE: "s", CODE: "code"}
+_TAGS = {
+    BOLD: "strong",
+    ITALIC: "em",
+    UNDERLINE: "u",
+    STRIKE: "s",
+    CODE: "code",
+    SUBSCRIPT: "sub",
+    SUPERSCRIPT: "sup",
+    HIGHLIGHT: "mark",
+    TEXT_COLOR: "span",
+}
+# A running head is one line in the page margin: a longer title is cut there
+# (it stays whole on its title page, in the contents and in the bookmarks).
+RUNNING_HEAD_CHARS = 80
 
 
 def theme_css(name: str) -> str:
@@ -71,7 +100,14 @@ def render_html(docs: list[Document], options: ExportOptions) -> str:
         parts.append("</ol>\n</nav>\n")
     for n, doc in enumerate(docs, 1):
         parts.append(f'<section class="document" id="doc-{n}">\n')
-        parts.append(f'<h1 class="doc-title">{esc(doc.title or "Untitled")}</h1>\n')
+        doc_title = doc.title or "Untitled"
+        head = doc_title
+        if len(head) > RUNNING_HEAD_CHARS:
+            head = head[: RUNNING_HEAD_CHARS - 1].rstrip() + "\u2026"
+        parts.append(
+            f'<h1 class="doc-title" data-running-head="{esc(head)}"{_dir_attr(doc_title)}>'
+            f"{esc(doc_title)}</h1>\n"
+        )
         _blocks(doc.blocks, parts)
         parts.append("</section>\n")
     parts.append("</body>\n</html>\n")
@@ -83,13 +119,54 @@ def _blocks(blocks: list[Block], out: list[str]) -> None:
         _block(block, out)
 
 
+def _block_attrs(block: Paragraph | Heading) -> str:
+    attrs = ""
+    if (block.dir or base_direction(block.children)) == "rtl":
+        attrs += ' dir="rtl"'
+    # TipTap stores its default "left" on every paragraph: it means "not set".
+    if block.align and block.align != "left":
+        attrs += f' style="text-align: {block.align}"'
+    return attrs
+
+
+def _dir_attr(text: str) -> str:
+    return ' dir="rtl"' if base_direction([Text(text)]) == "rtl" else ""
+
+
 def _block(block: Block, out: list[str]) -> None:
     if isinstance(block, Paragraph):
-        out.append(f"<p>{_inlines(block.children)}</p>\n")
+        content = _inlines(block.children) or "<br>"
+        out.append(f"<p{_block_attrs(block)}>{content}</p>\n")
     elif isinstance(block, Heading):
         # The document title is the h1: its headings move one level down.
-        level = min(block.level + 1, 6)
-        out.append(f"<h{level}>{_inlines(block.children)}</h{level}>\n")
+        attrs = _block_attrs(block)
+        if block.level >= 6:
+            tag = 'p role="heading" aria-level="7" class="h7"'
+            out.append(f"<{tag}{attrs}>{_inlines(block.children)}</p>\n")
+        else:
+            level = block.level + 1
+            out.append(f"<h{level}{attrs}>{_inlines(block.children)}</h{level}>\n")
+    elif isinstance(block, TaskList):
+        out.append('<ul class="task-list">\n')
+        for task in block.items:
+            checked = " checked" if task.checked else ""
+            box = "\u2611" if task.checked else "\u2610"
+            out.append(f'<li class="task-item" data-checked="{str(task.checked).lower()}">')
+            marker = (
+                f'<input type="checkbox" disabled{checked}><span class="task-box">{box}</span> '
+            )
+            first, rest = (task.children[0], task.children[1:]) if task.children else (None, [])
+            if isinstance(first, Paragraph):
+                # The box goes inside the first paragraph, on the line it ticks.
+                out.append(f"<p{_block_attrs(first)}>{marker}{_inlines(first.children)}</p>\n")
+            else:
+                out.append(f"<p>{marker}</p>\n")
+                rest = task.children
+            _blocks(rest, out)
+            out.append("</li>\n")
+        out.append("</ul>\n")
+    elif isinstance(block, Table):
+        _table(block, out)
     elif isinstance(block, Blockquote):
         out.append("<blockquote>\n")
         _blocks(block.children, out)
@@ -120,8 +197,10 @@ def _block(block: Block, out: list[str]) -> None:
         # Only embedded images: opening the export must not fetch anything.
         src = safe_image(block.src)
         title = f' title="{html.escape(block.title)}"' if block.title else ""
+        # Its own width (max-width in the theme caps it at the text width).
+        size = f' style="width: {block.width}px"' if block.width else ""
         image = (
-            f'<img src="{html.escape(src)}" alt="{html.escape(block.alt)}"{title}>'
+            f'<img src="{html.escape(src)}" alt="{html.escape(block.alt)}"{title}{size}>'
             if src
             else f'<p class="image">[Image: {html.escape(block.alt or block.title)}]</p>'
         )
@@ -130,6 +209,40 @@ def _block(block: Block, out: list[str]) -> None:
             + (f"<figcaption>{html.escape(block.alt)}</figcaption>" if block.alt and src else "")
             + "</figure>\n"
         )
+
+
+def _table(table: Table, out: list[str]) -> None:
+    heads = header_rows(table)
+    out.append('<table class="table">\n')
+    for n, row in enumerate(table.rows):
+        if n == 0 and heads:
+            out.append("<thead>\n")
+        if n == heads:
+            out.append("<tbody>\n")
+        out.append("<tr>")
+        for cell in row.cells:
+            tag = "th" if cell.header else "td"
+            span = f' colspan="{cell.colspan}"' if cell.colspan > 1 else ""
+            span += f' rowspan="{cell.rowspan}"' if cell.rowspan > 1 else ""
+            out.append(f"<{tag}{span}>")
+            _blocks(cell.children, out)
+            out.append(f"</{tag}>")
+        out.append("</tr>\n")
+        if n + 1 == heads:
+            out.append("</thead>\n")
+    if heads < len(table.rows):
+        out.append("</tbody>\n")
+    out.append("</table>\n")
+
+
+def _open_tag(mark: Mark) -> str:
+    if mark.kind == LINK:
+        return f'<a href="{html.escape(safe_link(mark.href) or "")}">'
+    if mark.kind == TEXT_COLOR:
+        return f'<span style="color: {mark.color}">'
+    if mark.kind == HIGHLIGHT and mark.color:
+        return f'<mark style="background-color: {mark.color}">'
+    return f"<{_TAGS[mark.kind]}>"
 
 
 def _inlines(inlines: list[Inline]) -> str:
@@ -153,10 +266,7 @@ def _inlines(inlines: list[Inline]) -> str:
         close_to(keep)
         for mark in sorted(marks - set(stack), key=lambda m: m.rank):
             stack.append(mark)
-            if mark.kind == LINK:
-                out.append(f'<a href="{html.escape(safe_link(mark.href) or "")}">')
-            else:
-                out.append(f"<{_TAGS[mark.kind]}>")
+            out.append(_open_tag(mark))
         out.append(html.escape(node.text, quote=False))
     close_to(0)
     return "".join(out)
