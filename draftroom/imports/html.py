@@ -133,7 +133,9 @@ class _Box:
     rowspan: int = 1
 
 
-class _Reader(HTMLParser):
+class HtmlReader(HTMLParser):
+    """The HTML reader; Markdown drives it with its tokens as if they were tags."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.root = _Box("root")
@@ -370,6 +372,22 @@ class _Reader(HTMLParser):
             text = text.lstrip(" ")
         self.runs.add(text, self.current_marks())
 
+    def text(self, text: str) -> None:
+        """Text taken as it is (inline code), without HTML's whitespace collapsing."""
+        self.runs.add(text, self.current_marks())
+
+    def code_block(self, text: str, language: str | None) -> None:
+        self.flush()
+        self.emit(CodeBlock(clean(text), (language or "")[:64] or None))
+
+    def add_blocks(self, blocks: list[Block]) -> None:
+        self.flush()
+        for block in blocks:
+            self.emit(block)
+
+    def blocks(self) -> list[Block]:
+        return _clamp_headings(self.root.blocks)
+
     def current_marks(self) -> list[Mark]:
         return [m for _, m in self.marks if m is not None]
 
@@ -497,14 +515,14 @@ def _int(value: str | None, default: int) -> int:
 
 def parse_blocks(html: str) -> list[Block]:
     """The blocks of an HTML fragment (Markdown's raw HTML comes in here)."""
-    reader = _Reader()
+    reader = HtmlReader()
     reader.feed(html)
     reader.close()
-    return _clamp_headings(reader.root.blocks)
+    return reader.blocks()
 
 
 def parse_html(html: str, title: str = "") -> Document:
-    reader = _Reader()
+    reader = HtmlReader()
     reader.feed(html)
     reader.close()
     blocks = reader.root.blocks
