@@ -16,6 +16,8 @@ from draftroom.server import agents_api, analytics_api, api, auth_api, export_ap
 from draftroom.server.body import BodyLimitMiddleware
 from draftroom.server.errors import EXCEPTION_HANDLERS
 from draftroom.server.hub import Hub
+from draftroom.server.import_api import body_limit as import_body_limit
+from draftroom.server.import_api import routes as import_routes
 from draftroom.server.raw_send import RawSendMiddleware
 from draftroom.server.ws import websocket_endpoint
 from draftroom.telemetry.node import install as install_telemetry
@@ -36,6 +38,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
         routes=[
             *auth_api.routes,  # before api.routes: /api/documents/{id:path} is greedy
             *export_api.routes,
+            *import_routes,
             *metrics_api.routes,
             *analytics_api.routes,
             *agents_api.mount(hub),  # creates the agent service; routes before api's
@@ -46,7 +49,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
         lifespan=lifespan,
         middleware=[
             Middleware(RawSendMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.max_request_bytes,
+                larger=import_body_limit(settings),
+            ),
             Middleware(AuthMiddleware),
         ],
     )
