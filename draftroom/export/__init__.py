@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import IO
 
 from draftroom.document.reader import read_document, read_update
@@ -105,7 +106,8 @@ def export_documents(docs: list[Document], fmt: str, options: ExportOptions | No
 def export_zip(
     docs: Iterable[Document], fmt: str, options: ExportOptions | None = None
 ) -> Iterator[bytes]:
-    """A ZIP with one file per document, yielded in chunks while it is built.
+    """A ZIP with one file per document, yielded in chunks while it is built. A
+    document that fails to render is left out and named in ``EXPORT-ERRORS.txt``.
 
     ``docs`` may be a lazy iterable: each document is read, exported and released
     in turn, so memory stays flat for large batches.
@@ -114,9 +116,9 @@ def export_zip(
     opts = options or ExportOptions()
     names = UniqueNames()
 
-    def entries() -> Iterator[tuple[str, bytes]]:
+    def entries() -> Iterator[tuple[str, Callable[[], bytes]]]:
         for doc in docs:
-            yield names.name(doc.title, kind.extension), kind.render([doc], opts)
+            yield names.name(doc.title, kind.extension), partial(kind.render, [doc], opts)
 
     return zip_stream(entries())
 

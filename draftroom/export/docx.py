@@ -1,4 +1,17 @@
-"""DOCX writer (python-docx): real Word styles, numbering, hyperlinks, page setup."""
+"""DOCX writer (python-docx): real Word styles, numbering, hyperlinks, page setup.
+
+Every node and mark becomes the construct Word itself writes for it: tables with
+repeating header rows and merged cells (``gridSpan``/``vMerge``), task items as
+Word checkbox content controls (``w14:checkbox``, showing ☐/☒ as Word does, which
+pandoc also reads back as a task list), ``w:vertAlign`` sub/superscript,
+``w:highlight`` (Word has 16 highlight colours: the nearest one), ``w:color``,
+``w:jc`` alignment, ``w:bidi`` right-to-left paragraphs, pictures at their own size
+(or width attribute) capped to the text width with the alt text as the picture's
+description. ``toc`` adds a real TOC field (Word fills it in when the file is
+opened); manuscript mode adds the running header "Surname / Title / page".
+Runs name their character style by style id (``VerbatimChar``), not by name: Word
+and LibreOffice look styles up by id.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +20,26 @@ import binascii
 import io
 
 import docx
+import docx.document
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
+from docx.image.image import Image as PictureInfo
 from docx.opc.constants import RELATIONSHIP_TYPE
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import Inches, Mm, Pt, RGBColor
+from docx.shared import Emu, Inches, Mm, Pt, RGBColor
+from docx.table import _Cell
 from docx.text.paragraph import Paragraph as DocxParagraph
 
 from draftroom.document.tree import (
     BOLD,
     CODE,
+    HIGHLIGHT,
     ITALIC,
     STRIKE,
+    SUBSCRIPT,
+    SUPERSCRIPT,
+    TEXT_COLOR,
     UNDERLINE,
     Block,
     Blockquote,
@@ -33,20 +53,51 @@ from draftroom.document.tree import (
     Inline,
     OrderedList,
     Paragraph,
+    Table,
+    TaskItem,
+    TaskList,
     Text,
+    base_direction,
 )
 from draftroom.export.options import ExportOptions
-from draftroom.export.safety import safe_link
+from draftroom.export.safety import plain_line, safe_link
+from draftroom.export.tables import grid, header_rows
 
 MONO_FONT = "Liberation Mono"
 SERIF_FONT = "Times New Roman"  # LibreOffice substitutes Liberation Serif (same metrics)
 _BULLETS = ("\u2022", "\u25e6", "\u25aa")
+# Core properties (title, subject, ...) are limited to 255 characters by the format.
+MAX_PROPERTY = 255
+RUNNING_TITLE_CHARS = 40
+EMU_PER_PX = 9525  # a CSS pixel is 1/96 inch
+_JC = {"center": "center", "right": "right", "justify": "both", "left": "left"}
+# Word's highlight palette (w:highlight values) and their colours.
+_HIGHLIGHTS = {
+    "yellow": (255, 255, 0),
+    "green": (0, 255, 0),
+    "cyan": (0, 255, 255),
+    "magenta": (255, 0, 255),
+    "blue": (0, 0, 255),
+    "red": (255, 0, 0),
+    "darkBlue": (0, 0, 128),
+    "darkCyan": (0, 128, 128),
+    "darkGreen": (0, 128, 0),
+    "darkMagenta": (128, 0, 128),
+    "darkRed": (128, 0, 0),
+    "darkYellow": (128, 128, 0),
+    "darkGray": (128, 128, 128),
+    "lightGray": (192, 192, 192),
+    "black": (0, 0, 0),
+    "white": (255, 255, 255),
+}
 
 
 def render_docx(docs: list[Document], options: ExportOptions) -> bytes:
     writer = _Writer(options)
+    if options.toc and docs:
+        writer.toc()
     for n, doc in enumerate(docs):
-        writer.document(doc, first=n == 0)
+        writer.document(doc, first=n == 0 and not options.toc)
     out = io.BytesIO()
     writer.save(out, docs)
     return out.getvalue()
@@ -61,6 +112,13 @@ class _Writer:
         self._setup_styles()
         self.numbering = _Numbering(self.doc)
         self._links: dict[str, str] = {}  # href -> relationship id
+        self.parent: docx.document.Document | _Cell = self.doc  # where blocks go
+        self.styles = _StyleIds(
+            code=self.doc.styles["Verbatim Char"].style_id,
+            link=self.doc.styles["Hyperlink"].style_id,
+        )
+        self.text_width = int(Mm(options.page_mm[0] - 2 * options.margins_mm))
+        self._pictures = 0
 
     # --- setup ------------------------------------------------------------
 
@@ -119,8 +177,25 @@ class _Writer:
 
     # --- content ----------------------------------------------------------
 
+    def toc(self) -> None:
+        """A real TOC field: Word builds the entries (with page numbers) on opening,
+        since ``updateFields`` is set; until then it shows a one-line hint."""
+        self.doc.add_paragraph("Contents", style="TOC Heading")
+        para = self.doc.add_paragraph()
+        _field(para, 'TOC \\o "1-6" \\h \\z \\u', "Update the field to see the contents.")
+        settings = self.doc.settings.element
+        update = _val("w:updateFields", "true")
+        # Schema order: updateFields precedes compat and what follows it.
+        later = {qn(f"w:{n}") for n in ("hdrShapeDefaults", "footnotePr", "endnotePr", "compat")}
+        anchor = next((c for c in settings if c.tag in later), None)
+        if anchor is not None:
+            anchor.addprevious(update)
+        else:
+            settings.append(update)
+
     def document(self, doc: Document, *, first: bool) -> None:
         title = self.doc.add_paragraph(doc.title, style="Title")
+        _direction(title, base_direction([Text(doc.title)]), None)
         # Each document of a compiled manuscript starts on a new page.
         title.paragraph_format.page_break_before = not first
         title.paragraph_format.keep_with_next = True
@@ -139,29 +214,37 @@ class _Writer:
                     if list_level == 0
                     else f"List Continue {min(list_level + 1, 3)}"
                 )
-            para = self.doc.add_paragraph(style=style)
+            para = self.parent.add_paragraph(style=style)
             self._indent_quote(para, quote)
             self.inlines(para, block.children)
+            _direction(para, block.dir or base_direction(block.children), block.align)
         elif isinstance(block, Heading):
-            para = self.doc.add_paragraph(style=f"Heading {block.level}")
+            para = self.parent.add_paragraph(style=f"Heading {block.level}")
             self.inlines(para, block.children)
+            _direction(para, block.dir or base_direction(block.children), block.align)
         elif isinstance(block, Blockquote):
             self.blocks(block.children, quote=quote + 1, list_level=list_level)
-        elif isinstance(block, BulletList | OrderedList):
+        elif isinstance(block, BulletList | OrderedList | TaskList):
             self.list_block(block, quote=quote, level=list_level + 1)
+        elif isinstance(block, Table):
+            self.table(block)
         elif isinstance(block, CodeBlock):
-            para = self.doc.add_paragraph(style="Source Code")
+            para = self.parent.add_paragraph(style="Source Code")
             run = para.add_run()
             for n, line in enumerate(block.text.split("\n")):
                 if n:
                     run.add_break()
                 run.add_text(line)
         elif isinstance(block, HorizontalRule):
-            self.doc.add_paragraph("#" if self.options.manuscript else "* * *", style="Scene Break")
+            self.parent.add_paragraph(
+                "#" if self.options.manuscript else "* * *", style="Scene Break"
+            )
         elif isinstance(block, Image):
             self.image(block)
 
-    def list_block(self, block: BulletList | OrderedList, *, quote: int, level: int) -> None:
+    def list_block(
+        self, block: BulletList | OrderedList | TaskList, *, quote: int, level: int
+    ) -> None:
         ordered = isinstance(block, OrderedList)
         start = block.start if isinstance(block, OrderedList) else 1
         num_id = self.numbering.new_list(ordered, level, start)
@@ -171,29 +254,107 @@ class _Writer:
         for item in block.items:
             children = list(item.children)
             first = children[0] if children else None
+            para = self.parent.add_paragraph(style=style)
+            _set_numbering(para, num_id, level)
+            if quote:
+                # A list quoted stays inside the quote's indent (Word has no nesting).
+                para.paragraph_format.left_indent = Inches(0.5 * quote + 0.5 * (level + 1))
+                para.paragraph_format.first_line_indent = Inches(-0.25)
+            if isinstance(item, TaskItem):
+                para._p.append(_checkbox(item.checked))
+                para._p.append(_text_run(" "))
             if isinstance(first, Paragraph | Heading):
-                para = self.doc.add_paragraph(style=style)
-                _set_numbering(para, num_id, level)
                 self.inlines(para, first.children)
+                if isinstance(first, Paragraph):
+                    _direction(para, first.dir or base_direction(first.children), first.align)
                 children = children[1:]
-            else:  # an item that starts with a nested list or is empty
-                para = self.doc.add_paragraph(style=style)
-                _set_numbering(para, num_id, level)
             self.blocks(children, quote=quote, list_level=level)
+
+    def table(self, table: Table) -> None:
+        slots = grid(table)
+        width = len(slots[0]) if slots else 0
+        if not width:
+            return
+        docx_table = self.parent.add_table(rows=len(slots), cols=width)
+        docx_table.style = self.doc.styles["Table Grid"]
+        heads = header_rows(table)
+        if heads:
+            look = OxmlElement("w:tblLook")
+            look.set(qn("w:firstRow"), "1")
+            look.set(qn("w:val"), "0020")
+            docx_table._tbl.tblPr.append(look)
+        for r in range(heads):
+            # Header rows repeat at the top of every page the table runs onto.
+            tr_pr = docx_table.rows[r]._tr.get_or_add_trPr()
+            tr_pr.append(_val("w:tblHeader", "true"))
+        origins = []
+        for r, row in enumerate(slots):
+            for c, slot in enumerate(row):
+                if slot is None or not (slot.first_row and slot.first_col):
+                    continue
+                cell = docx_table.cell(r, c)
+                if slot.colspan > 1 or slot.rowspan > 1:
+                    cell = cell.merge(docx_table.cell(r + slot.rowspan - 1, c + slot.colspan - 1))
+                origins.append((cell, slot.cell))
+        outer = self.parent
+        for docx_cell, cell in origins:
+            self.parent = docx_cell
+            placeholder = docx_cell.paragraphs[0]._p
+            self.blocks(cell.children, quote=0)
+            if len(docx_cell.paragraphs) > 1 or docx_cell.tables:
+                placeholder.getparent().remove(placeholder)  # a cell needs one paragraph
+            if cell.header:
+                for para in docx_cell.paragraphs:
+                    for run in para.runs:
+                        run.bold = True
+        self.parent = outer
+        if isinstance(outer, _Cell):
+            outer.add_paragraph()  # a cell must end with a paragraph
 
     def image(self, image: Image) -> None:
         data = _data_uri(image.src)
         if data is not None:
             try:
-                self.doc.add_picture(io.BytesIO(data), width=Mm(100))
+                info = PictureInfo.from_blob(data)
+            except Exception:  # not an image python-docx understands: a placeholder
+                info = None
+            if info is not None:
+                para = self.parent.add_paragraph()
+                para.alignment = WD_ALIGN_PARAGRAPH.CENTER
+                width, height = self._picture_size(image, info)
+                para.add_run().add_picture(io.BytesIO(data), width=Emu(width), height=Emu(height))
+                doc_pr = para._p.find(".//" + qn("wp:docPr"))
+                if doc_pr is not None:
+                    self._pictures += 1
+                    doc_pr.set("id", str(self._pictures))
+                    doc_pr.set("descr", plain_line(image.alt))
+                    if image.title:
+                        doc_pr.set("title", plain_line(image.title))
                 if image.alt:
-                    self.doc.add_paragraph(image.alt, style="Caption")
+                    self.parent.add_paragraph(image.alt, style="Caption")
                 return
-            except Exception:  # not an image python-docx understands: fall through
-                pass
         # Remote images are never fetched by the exporter; keep a visible placeholder.
-        para = self.doc.add_paragraph(style="Caption")
+        para = self.parent.add_paragraph(style="Caption")
         para.add_run(f"[Image: {image.alt or image.title or image.src}]")
+
+    def _picture_size(self, image: Image, info: PictureInfo) -> tuple[int, int]:
+        """EMU: the width attribute (CSS px) or the picture's own size, capped to the
+        text width, the aspect ratio kept (the height attribute only without a width)."""
+        px_w, px_h = max(info.px_width, 1), max(info.px_height, 1)
+        if image.width:
+            width = image.width * EMU_PER_PX
+            height = round(width * px_h / px_w)
+        elif image.height:
+            height = image.height * EMU_PER_PX
+            width = round(height * px_w / px_h)
+        else:  # pixels as the editor shows them: CSS pixels, whatever DPI the file claims
+            width, height = px_w * EMU_PER_PX, px_h * EMU_PER_PX
+        limit = self.text_width
+        if isinstance(self.parent, _Cell):
+            limit = int(self.parent.width or limit)
+        if width > limit:
+            width, height = limit, round(height * limit / width)
+        return int(width), max(int(height), 1)
 
     def inlines(self, para: DocxParagraph, inlines: list[Inline]) -> None:
         p = para._p
@@ -205,7 +366,7 @@ class _Writer:
                 p.append(r)
                 last = None
                 continue
-            r = _run(node)
+            r = _run(node, self.styles)
             href = safe_link(node.link())
             if href:
                 if last is not None and last[0] == href:
@@ -235,36 +396,68 @@ class _Writer:
 
     # --- finish -----------------------------------------------------------
 
+    def running_header(self, docs: list[Document]) -> None:
+        """Manuscript format's header on every page, right-aligned: Surname / Title / page."""
+        author = self.options.author.split()
+        title = self.options.project_title or (docs[0].title if docs else "")
+        if len(title) > RUNNING_TITLE_CHARS:
+            title = title[: RUNNING_TITLE_CHARS - 1].rstrip() + "\u2026"
+        parts = [p for p in (author[-1] if author else "", title) if p]
+        for section in self.doc.sections:
+            header = section.header
+            para = header.paragraphs[0] if header.paragraphs else header.add_paragraph()
+            para.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+            para.paragraph_format.first_line_indent = Pt(0)
+            para.add_run(" / ".join([*parts, ""]))
+            _field(para, "PAGE", "1")
+
     def save(self, out: io.BytesIO, docs: list[Document]) -> None:
+        if self.options.manuscript:
+            self.running_header(docs)
         props = self.doc.core_properties
-        props.title = self.options.project_title or (docs[0].title if docs else "")
-        props.author = self.options.author
-        props.last_modified_by = self.options.author
+        title = self.options.project_title or (docs[0].title if docs else "")
+        props.title = title[:MAX_PROPERTY]
+        props.author = self.options.author[:MAX_PROPERTY]
+        props.last_modified_by = self.options.author[:MAX_PROPERTY]
         now = self.options.now.replace(microsecond=0)
         props.created = props.modified = now
         props.revision = 1
         self.doc.save(out)
 
 
-def _run(node: Text):  # type: ignore[no-untyped-def]
+class _StyleIds:
+    __slots__ = ("code", "link")
+
+    def __init__(self, code: str, link: str) -> None:
+        self.code, self.link = code, link
+
+
+def _run(node: Text, styles: _StyleIds):  # type: ignore[no-untyped-def]
     # Built with oxml directly: python-docx's Run API costs ~4x more per run and
     # a novel has tens of thousands of runs.
     r = OxmlElement("w:r")
-    marks = {m.kind for m in node.marks}
+    marks = {m.kind: m for m in node.marks}
     if marks:
+        # Children in the schema's order (CT_RPr is a sequence).
         rpr = OxmlElement("w:rPr")
         if node.link():
-            rpr.append(_val("w:rStyle", "Hyperlink"))
+            rpr.append(_val("w:rStyle", styles.link))
         elif CODE in marks:
-            rpr.append(_val("w:rStyle", "Verbatim Char"))
+            rpr.append(_val("w:rStyle", styles.code))
         if BOLD in marks:
             rpr.append(OxmlElement("w:b"))
         if ITALIC in marks:
             rpr.append(OxmlElement("w:i"))
         if STRIKE in marks:
             rpr.append(OxmlElement("w:strike"))
+        if TEXT_COLOR in marks and marks[TEXT_COLOR].color:
+            rpr.append(_val("w:color", str(marks[TEXT_COLOR].color)[1:].upper()))
+        if HIGHLIGHT in marks:
+            rpr.append(_val("w:highlight", _nearest_highlight(marks[HIGHLIGHT].color)))
         if UNDERLINE in marks:
             rpr.append(_val("w:u", "single"))
+        if SUBSCRIPT in marks or SUPERSCRIPT in marks:
+            rpr.append(_val("w:vertAlign", "subscript" if SUBSCRIPT in marks else "superscript"))
         if len(rpr):
             r.append(rpr)
     t = OxmlElement("w:t")
@@ -272,6 +465,120 @@ def _run(node: Text):  # type: ignore[no-untyped-def]
     t.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
     r.append(t)
     return r
+
+
+def _nearest_highlight(color: str | None) -> str:
+    if not color:
+        return "yellow"
+    rgb = tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return min(
+        _HIGHLIGHTS,
+        key=lambda name: sum((a - b) ** 2 for a, b in zip(_HIGHLIGHTS[name], rgb, strict=True)),
+    )
+
+
+def _direction(para: DocxParagraph, direction: str | None, align: str | None) -> None:
+    """``w:bidi`` for a right-to-left paragraph, ``w:jc`` for an explicit alignment.
+
+    TipTap stores its default "left" on every paragraph: it means "not set". In a
+    bidi paragraph Word reads left/right as start/end, so they are swapped there.
+    """
+    ppr = None
+    if direction == "rtl":
+        ppr = para._p.get_or_add_pPr()
+        _insert_ppr(ppr, OxmlElement("w:bidi"))
+    if align and align != "left":
+        jc = _JC[align]
+        if direction == "rtl" and jc in ("left", "right"):
+            jc = "left" if jc == "right" else "right"
+            if jc == "left":
+                return  # the start of a right-to-left paragraph is already the right
+        ppr = ppr if ppr is not None else para._p.get_or_add_pPr()
+        existing = ppr.find(qn("w:jc"))
+        if existing is not None:
+            ppr.remove(existing)
+        _insert_ppr(ppr, _val("w:jc", jc))
+
+
+# CT_PPr children in schema order, as far as this writer uses them.
+_PPR_ORDER = [
+    "pStyle",
+    "keepNext",
+    "keepLines",
+    "pageBreakBefore",
+    "numPr",
+    "spacing",
+    "ind",
+    "bidi",
+    "jc",
+    "rPr",
+]
+
+
+def _insert_ppr(ppr, element) -> None:  # type: ignore[no-untyped-def]
+    name = element.tag.split("}")[1]
+    rank = _PPR_ORDER.index(name)
+    for child in ppr:
+        child_name = child.tag.split("}")[1]
+        if child_name in _PPR_ORDER and _PPR_ORDER.index(child_name) > rank:
+            child.addprevious(element)
+            return
+    ppr.append(element)
+
+
+def _text_run(text: str):  # type: ignore[no-untyped-def]
+    r = OxmlElement("w:r")
+    t = OxmlElement("w:t")
+    t.text = text
+    t.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
+    r.append(t)
+    return r
+
+
+def _checkbox(checked: bool):  # type: ignore[no-untyped-def]
+    """A Word checkbox content control (Word 2010+), showing ☒ or ☐ as Word does."""
+    sdt = OxmlElement("w:sdt")
+    sdt_pr = OxmlElement("w:sdtPr")
+    box = OxmlElement("w14:checkbox")
+    state = OxmlElement("w14:checked")
+    state.set(qn("w14:val"), "1" if checked else "0")
+    box.append(state)
+    for tag, code in (("w14:checkedState", "2612"), ("w14:uncheckedState", "2610")):
+        glyph = OxmlElement(tag)
+        glyph.set(qn("w14:val"), code)
+        glyph.set(qn("w14:font"), "MS Gothic")
+        box.append(glyph)
+    sdt_pr.append(box)
+    sdt.append(sdt_pr)
+    content = OxmlElement("w:sdtContent")
+    content.append(_text_run("\u2612" if checked else "\u2610"))
+    sdt.append(content)
+    return sdt
+
+
+def _field(para: DocxParagraph, instruction: str, shown: str) -> None:
+    """A complex field (begin / instruction / separate / result / end)."""
+    p = para._p
+    for kind, text in (("begin", None), (None, instruction), ("separate", None)):
+        r = OxmlElement("w:r")
+        if kind:
+            char = OxmlElement("w:fldChar")
+            char.set(qn("w:fldCharType"), kind)
+            if kind == "begin":
+                char.set(qn("w:dirty"), "true")
+            r.append(char)
+        else:
+            instr = OxmlElement("w:instrText")
+            instr.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
+            instr.text = f" {text} "
+            r.append(instr)
+        p.append(r)
+    p.append(_text_run(shown))
+    r = OxmlElement("w:r")
+    end = OxmlElement("w:fldChar")
+    end.set(qn("w:fldCharType"), "end")
+    r.append(end)
+    p.append(r)
 
 
 def _val(tag: str, value: str):  # type: ignore[no-untyped-def]

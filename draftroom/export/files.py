@@ -5,17 +5,17 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from draftroom.export.safety import safe_name
 
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
-MAX_STEM = 100
 
 
 def safe_stem(title: str) -> str:
-    """A file name stem from a title that is valid on Windows, macOS and Linux."""
-    stem = safe_name(title)[:MAX_STEM].rstrip(" .")
+    """A file name stem from a title that is valid on Windows, macOS and Linux: within
+    ``MAX_NAME_BYTES`` UTF-8 bytes, so with " (2)" and any extension it fits 255."""
+    stem = safe_name(title).rstrip(" .")
     if not stem:
         return "Untitled"
     if _RESERVED.match(stem):
@@ -66,31 +66,55 @@ class ChunkSink(io.RawIOBase):
         yield from chunks
 
 
+ERRORS_NAME = "EXPORT-ERRORS.txt"
+
+
 class ZipWriter:
     """A ZIP built one entry at a time; each call returns the bytes ready to send.
 
     For callers that produce entries asynchronously (the server renders them in
     worker processes) and so cannot hand ``zip_stream`` an iterator.
+
+    A document that cannot be rendered is skipped and named in ``EXPORT-ERRORS.txt``
+    inside the ZIP (``skip``): the archive streams while it is built, after a 200
+    status, so failing would leave the reader a truncated file, and failing up front
+    would mean rendering the whole batch before the first byte. The archive is always
+    complete, and says what is missing and why.
     """
 
     def __init__(self) -> None:
         self._sink = ChunkSink()
         self._zip = zipfile.ZipFile(self._sink, "w", zipfile.ZIP_DEFLATED, compresslevel=6)
+        self.skipped: list[str] = []
 
     def add(self, name: str, data: bytes) -> list[bytes]:
         self._zip.writestr(name, data)
         return list(self._sink.drain())
 
+    def skip(self, label: str, error: BaseException) -> None:
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
+        self.skipped.append(f"{label}: not exported ({type(error).__name__}: {reason})")
+
     def close(self) -> list[bytes]:
+        if self.skipped:
+            report = "Documents left out of this export:\n" + "\n".join(self.skipped) + "\n"
+            self._zip.writestr(ERRORS_NAME, report.encode("utf-8"))
         self._zip.close()
         return list(self._sink.drain())
 
 
-def zip_stream(entries: Iterator[tuple[str, bytes]]) -> Iterator[bytes]:
-    """Yield a ZIP archive chunk by chunk while the entries are still being made."""
-    sink = ChunkSink()
-    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-        for name, data in entries:
-            archive.writestr(name, data)
-            yield from sink.drain()
-    yield from sink.drain()
+def zip_stream(entries: Iterator[tuple[str, Callable[[], bytes]]]) -> Iterator[bytes]:
+    """Yield a ZIP archive chunk by chunk while the entries are still being made.
+
+    Each entry is a name and a function that renders it; one that raises is left
+    out and reported inside the archive (see ``ZipWriter``).
+    """
+    writer = ZipWriter()
+    for name, render in entries:
+        try:
+            data = render()
+        except Exception as exc:
+            writer.skip(name, exc)
+            continue
+        yield from writer.add(name, data)
+    yield from writer.close()

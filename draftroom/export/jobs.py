@@ -265,11 +265,17 @@ class ExportService:
                 if not pending:
                     break
                 meta, render = pending.popleft()
-                data = await render
-                name = names.name(meta.title or meta.id, extension)
-                # zlib releases the GIL: compress beside the loop, not on it.
-                for chunk in await asyncio.to_thread(writer.add, name, data):
-                    yield chunk
+                try:
+                    data = await render
+                except Exception as exc:  # never a truncated ZIP: skip it, say so inside
+                    log.exception("export of %s failed; left out of the ZIP", meta.id)
+                    writer.skip(meta.id, exc)
+                    data = None
+                if data is not None:
+                    name = names.name(meta.title or meta.id, extension)
+                    # zlib releases the GIL: compress beside the loop, not on it.
+                    for chunk in await asyncio.to_thread(writer.add, name, data):
+                        yield chunk
                 done += 1
                 if progress:
                     progress(meta.id, done, len(metas))

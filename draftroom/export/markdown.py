@@ -6,20 +6,33 @@ delimiter would not be recognised by a CommonMark parser (flanking rules: e.g.
 emphasis that starts or ends with a space, or punctuation inside a word) the
 writer falls back to ``<em>``, ``<strong>``, ``<s>`` so the tree survives.
 Empty paragraphs cannot be expressed and are dropped.
+
+GFM constructs carry what CommonMark cannot: task lists (``- [x]``) and pipe
+tables. A pipe table has exactly one header row (an empty one is written when the
+table has none), one line per cell and no merged cells, so spans become empty cells
+and a cell's blocks are joined with ``<br />``. Sub/superscript, highlight and text
+colour are inline HTML (``<sub>``, ``<sup>``, ``<mark>``, ``<span style="color">``),
+the colour being one the reader has already reduced to ``#rrggbb``. Alignment,
+direction and image width have no Markdown form and are dropped (the text stays).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from draftroom.document.tree import (
     BOLD,
     CODE,
+    HIGHLIGHT,
     ITALIC,
     LINK,
     STRIKE,
+    SUBSCRIPT,
+    SUPERSCRIPT,
+    TEXT_COLOR,
     UNDERLINE,
     Block,
     Blockquote,
@@ -35,13 +48,27 @@ from draftroom.document.tree import (
     Mark,
     OrderedList,
     Paragraph,
+    Table,
+    TaskItem,
+    TaskList,
     Text,
     merge_runs,
+    plain_text,
 )
 from draftroom.export.safety import plain_line, safe_image, safe_language, safe_link
+from draftroom.export.tables import grid, header_rows
 
 _DELIMS = {BOLD: "**", ITALIC: "*", STRIKE: "~~"}
-_HTML = {BOLD: "strong", ITALIC: "em", STRIKE: "s", UNDERLINE: "u"}
+_HTML = {
+    BOLD: "strong",
+    ITALIC: "em",
+    STRIKE: "s",
+    UNDERLINE: "u",
+    SUBSCRIPT: "sub",
+    SUPERSCRIPT: "sup",
+    HIGHLIGHT: "mark",
+    TEXT_COLOR: "span",
+}
 _ALWAYS_ESCAPE = re.compile(r"([\\`*_\[\]<>~])")
 _ENTITY_LIKE = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 _LINE_START = re.compile(r"^([#>+=-]|\d+(?=[.)]))")
@@ -66,13 +93,20 @@ def _blocks(blocks: list[Block]) -> str:
     alternate = False
     for block in blocks:
         # Two lists of the same kind in a row would merge: switch the marker.
-        same_list = isinstance(block, BulletList | OrderedList) and type(block) is type(previous)
+        same_list = _list_kind(block) is not None and _list_kind(block) == _list_kind(previous)
         alternate = (not alternate) if same_list else False
         text = _block(block, alternate)
         if text is not None:
             out.append(text)
             previous = block
     return "\n\n".join(out)
+
+
+def _list_kind(block: Block | None) -> str | None:
+    # A task list is a bullet list to a parser: next to one, it would merge.
+    if isinstance(block, BulletList | TaskList):
+        return "bullet"
+    return "ordered" if isinstance(block, OrderedList) else None
 
 
 def _block(block: Block, alternate: bool = False) -> str | None:
@@ -88,6 +122,10 @@ def _block(block: Block, alternate: bool = False) -> str | None:
         return "\n".join(">" + (" " + line if line else "") for line in inner.split("\n"))
     if isinstance(block, BulletList):
         return _list(block.items, lambda _: "*" if alternate else "-")
+    if isinstance(block, TaskList):
+        return _list(block.items, lambda _: "*" if alternate else "-")
+    if isinstance(block, Table):
+        return _table(block)
     if isinstance(block, OrderedList):
         sep = ")" if alternate else "."
         return _list(block.items, lambda i: f"{block.start + i}{sep}")
@@ -105,18 +143,53 @@ def _block(block: Block, alternate: bool = False) -> str | None:
     return None
 
 
-def _list(items: list[ListItem], marker) -> str:  # type: ignore[no-untyped-def]
+def _list(items: Sequence[ListItem | TaskItem], marker) -> str:  # type: ignore[no-untyped-def]
     rendered: list[str] = []
     loose = any(len(item.children) > 1 for item in items)
     for i, item in enumerate(items):
         mark = marker(i)
         pad = " " * (len(mark) + 1)
         inner = _blocks(item.children)
+        if isinstance(item, TaskItem):
+            # The box goes before the item's text; "[" in text is always escaped,
+            # so an ordinary item never turns into a task.
+            inner = ("[x] " if item.checked else "[ ] ") + inner
         lines = inner.split("\n") if inner else [""]
         first = f"{mark} {lines[0]}" if lines[0] else mark
         rest = [pad + line if line else "" for line in lines[1:]]
         rendered.append("\n".join([first, *rest]))
     return ("\n\n" if loose else "\n").join(rendered)
+
+
+def _table(table: Table) -> str:
+    slots = grid(table)
+    width = len(slots[0]) if slots else 0
+    if not width:
+        return ""
+    rows = [
+        [
+            _cell(slot.cell.children) if slot and slot.first_row and slot.first_col else ""
+            for slot in row
+        ]
+        for row in slots
+    ]
+    if not header_rows(table):
+        rows.insert(0, [""] * width)  # GFM requires a header row
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join([" --- "] * width) + "|")
+    return "\n".join(lines)
+
+
+def _cell(blocks: list[Block]) -> str:
+    """A cell's blocks on one line: a pipe table row cannot span lines."""
+    parts = []
+    for block in blocks:
+        if isinstance(block, Paragraph | Heading):
+            parts.append(_inlines(block.children, heading=True))
+        else:
+            parts.append(_escape(plain_line(plain_text([block])), False, True))
+    # GFM splits cells at unescaped pipes, code spans included.
+    return "<br />".join(parts).replace("|", "\\|")
 
 
 def _image(image: Image) -> str:
@@ -145,6 +218,7 @@ class _Tok:
     mark: str = ""
     pair: int = -1  # index of the matching open/close token
     html: bool = False
+    color: str | None = None
 
 
 def _inlines(inlines: list[Inline], *, heading: bool = False) -> str:
@@ -156,10 +230,19 @@ def _inlines(inlines: list[Inline], *, heading: bool = False) -> str:
             out.append(_DELIMS[tok.mark])
         elif tok.kind in ("open", "close") and tok.mark in _HTML:
             tag = _HTML[tok.mark]
-            out.append(f"<{tag}>" if tok.kind == "open" else f"</{tag}>")
+            out.append(_open_html(tok) if tok.kind == "open" else f"</{tag}>")
         else:
             out.append(tok.text)
     return _protect_line_edges("".join(out))
+
+
+def _open_html(tok: _Tok) -> str:
+    # The colour is "#rrggbb" (the reader accepts nothing else): safe in an attribute.
+    if tok.mark == TEXT_COLOR:
+        return f'<span style="color: {tok.color}">'
+    if tok.mark == HIGHLIGHT and tok.color:
+        return f'<mark style="background-color: {tok.color}">'
+    return f"<{_HTML[tok.mark]}>"
 
 
 def _tokens(inlines: list[Inline], heading: bool) -> list[_Tok]:
@@ -193,7 +276,7 @@ def _tokens(inlines: list[Inline], heading: bool) -> list[_Tok]:
             if mark.kind == LINK:
                 toks.append(_Tok("[", "raw"))
             else:
-                toks.append(_Tok("", "open", mark.kind))
+                toks.append(_Tok("", "open", mark.kind, color=mark.color))
         if node.has(CODE):
             toks.append(_Tok(_code_span(node.text), "raw"))
         else:
@@ -212,7 +295,7 @@ def _choose_delimiters(toks: list[_Tok]) -> None:
             if tok.kind != "open" or tok.html:
                 continue
             close = toks[tok.pair]
-            if tok.mark == UNDERLINE or not (_can_open(toks, i) and _can_close(toks, tok.pair)):
+            if tok.mark not in _DELIMS or not (_can_open(toks, i) and _can_close(toks, tok.pair)):
                 tok.html = close.html = True
                 changed = True
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from draftroom.document.clean import clean_name
+
 # Width and height in millimetres.
 PAGE_SIZES: dict[str, tuple[float, float]] = {
     "A4": (210.0, 297.0),
@@ -26,6 +28,10 @@ class ExportOptions:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
+        # The author and title go into XML (DOCX properties, the .scrivx) and headers:
+        # cleaned as names, like document titles (frozen, hence object.__setattr__).
+        object.__setattr__(self, "author", clean_name(self.author))
+        object.__setattr__(self, "project_title", clean_name(self.project_title))
         if self.page_size not in PAGE_SIZES:
             raise ValueError(f"unknown page size {self.page_size!r}; use one of {list(PAGE_SIZES)}")
         if self.theme not in THEMES:

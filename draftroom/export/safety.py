@@ -13,13 +13,18 @@ asks this module, and none keeps its own list:
 - images: only ``data:image/…`` is embedded; an export never fetches a remote or
   local resource, and the HTML it writes never makes its reader's browser fetch one.
 - file names: no path separator or dot-dot can appear under any Unicode
-  normalisation (fullwidth U+FF0E U+FF0E U+FF0F becomes ``../`` under NFKC or NFKD).
+  normalisation (fullwidth U+FF0E U+FF0E U+FF0F becomes ``../`` under NFKC or NFKD);
+  no bidi override or zero-width character (``clean_name``); and a limit in UTF-8
+  bytes, which is what file systems and ZIP readers count (255 bytes per name on
+  ext4, APFS and NTFS): 95 Japanese characters are 285 bytes.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from draftroom.document.clean import clean_name
 
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
@@ -68,13 +73,16 @@ def plain_line(text: str) -> str:
 
 
 _UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f-\x9f]+')
+# Room for " (99)" and the longest extension (".scriv.zip", ".scrivx") within 255.
+MAX_NAME_BYTES = 200
 
 
-def safe_name(name: str) -> str:
+def safe_name(name: str, max_bytes: int = MAX_NAME_BYTES) -> str:
     """A file name with no separators, no dot-dot and no control characters, under any
     normalisation: compatibility characters are folded (NFKC) before checking, so
-    nothing can turn into ``/`` or ``..`` later. May return ""."""
-    text = name
+    nothing can turn into ``/`` or ``..`` later. At most ``max_bytes`` in UTF-8, cut
+    at a character boundary. May return ""."""
+    text = clean_name(name)
     for _ in range(3):  # NFKC is idempotent; the replacements below cannot undo that
         folded = unicodedata.normalize("NFKC", text)
         folded = _UNSAFE_NAME.sub(" ", folded)
@@ -83,4 +91,15 @@ def safe_name(name: str) -> str:
         if folded == text:
             break
         text = folded
-    return text
+    return _cut_bytes(text, max_bytes)
+
+
+def _cut_bytes(text: str, max_bytes: int) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return text
+    cut = data[:max_bytes].decode("utf-8", errors="ignore")
+    # A mark, joiner or variation selector left at the end belongs to a character cut off.
+    while cut and unicodedata.category(cut[-1]) in ("Mn", "Me", "Cf"):
+        cut = cut[:-1]
+    return cut.rstrip(" .")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import uuid
 import zipfile
 from datetime import datetime
@@ -20,8 +19,10 @@ from typing import IO
 from xml.etree import ElementTree as ET
 
 from draftroom.document.tree import Document, split_scenes
+from draftroom.export.files import safe_stem
 from draftroom.export.options import ExportOptions
 from draftroom.export.rtf import render_rtf
+from draftroom.export.safety import safe_name
 
 CREATOR = "Draftroom-0.1.0"
 FORMAT_VERSION = "23"
@@ -29,9 +30,9 @@ FORMAT_VERSION = "23"
 
 def project_name(options: ExportOptions, docs: list[Document]) -> str:
     title = options.project_title or (docs[0].title if docs else "") or "Draftroom"
-    # The package name is also a folder name on macOS and Windows.
-    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', " ", title).strip(" .")
-    return name[:80] or "Draftroom"
+    # The package name is also a folder name on macOS and Windows, and Name.scrivx
+    # a file in it: the same name policy, by bytes, as every exported file.
+    return safe_stem(title) if safe_name(title) else "Draftroom"
 
 
 def render_scrivener(docs: list[Document], options: ExportOptions) -> bytes:

@@ -1,4 +1,5 @@
-"""A CommonMark (+ strikethrough) parser into the document tree: the Markdown writer's oracle.
+"""A CommonMark (+ GFM strikethrough, tables, task lists) parser into the document tree:
+the Markdown writer's oracle.
 
 The export tests render a tree to Markdown, parse it back with markdown-it-py (a
 real CommonMark parser) and compare trees; this is the parsing half. It lives in
@@ -16,9 +17,13 @@ from markdown_it.token import Token
 from draftroom.document.tree import (
     BOLD,
     CODE,
+    HIGHLIGHT,
     ITALIC,
     LINK,
     STRIKE,
+    SUBSCRIPT,
+    SUPERSCRIPT,
+    TEXT_COLOR,
     UNDERLINE,
     Block,
     Blockquote,
@@ -34,6 +39,11 @@ from draftroom.document.tree import (
     Mark,
     OrderedList,
     Paragraph,
+    Table,
+    TableCell,
+    TableRow,
+    TaskItem,
+    TaskList,
     Text,
     merge_runs,
 )
@@ -41,7 +51,8 @@ from draftroom.document.tree import (
 
 def parse_markdown(text: str, title: str = "") -> Document:
     """Parse CommonMark + strikethrough into the export tree (inverse of the writer)."""
-    md = MarkdownIt("commonmark").enable("strikethrough")
+    _SOURCES.clear()
+    md = MarkdownIt("commonmark").enable(["strikethrough", "table"])
     tokens = md.parse(text)
     blocks, _ = _parse_blocks(tokens, 0, None)
     return Document(title, blocks)
@@ -59,7 +70,9 @@ def _parse_blocks(tokens: list[Token], i: int, until: str | None) -> tuple[list[
             if len(inlines) == 1 and isinstance(inlines[0], Image):
                 blocks.append(inlines[0])
             else:
-                blocks.append(Paragraph(merge_runs(x for x in inlines if not isinstance(x, Image))))
+                para = Paragraph(merge_runs(x for x in inlines if not isinstance(x, Image)))
+                _SOURCES[id(para)] = tokens[i + 1].content
+                blocks.append(para)
             i += 3
         elif t == "heading_open":
             inlines = _parse_inlines(tokens[i + 1].children or [])
@@ -79,8 +92,24 @@ def _parse_blocks(tokens: list[Token], i: int, until: str | None) -> tuple[list[
             i += 1
             if t == "ordered_list_open":
                 blocks.append(OrderedList(int(tok.attrGet("start") or 1), items))
+            elif items and all(_task_box(item) is not None for item in items):
+                blocks.append(TaskList([_task(item) for item in items]))
             else:
                 blocks.append(BulletList(items))
+        elif t == "table_open":
+            rows: list[TableRow] = []
+            i += 1
+            while tokens[i].type != "table_close":
+                if tokens[i].type == "tr_open":
+                    rows.append(TableRow([]))
+                elif tokens[i].type in ("th_open", "td_open"):
+                    inlines = _parse_inlines(tokens[i + 1].children or [])
+                    runs = merge_runs(x for x in inlines if not isinstance(x, Image))
+                    cell = TableCell([Paragraph(runs)] if runs else [], tokens[i].type == "th_open")
+                    rows[-1].cells.append(cell)
+                i += 1
+            i += 1
+            blocks.append(Table(rows))
         elif t in ("fence", "code_block"):
             body = tok.content[:-1] if tok.content.endswith("\n") else tok.content
             blocks.append(CodeBlock(body, tok.info.strip() or None))
@@ -93,7 +122,41 @@ def _parse_blocks(tokens: list[Token], i: int, until: str | None) -> tuple[list[
     return blocks, i
 
 
-_HTML_MARKS = {"strong": BOLD, "em": ITALIC, "s": STRIKE, "u": UNDERLINE}
+_HTML_MARKS = {
+    "strong": BOLD,
+    "em": ITALIC,
+    "s": STRIKE,
+    "u": UNDERLINE,
+    "sub": SUBSCRIPT,
+    "sup": SUPERSCRIPT,
+    "mark": HIGHLIGHT,
+    "span": TEXT_COLOR,
+}
+_TASK = re.compile(r"\[([ xX])\] ?")
+
+
+# Raw source of parsed paragraphs (the tree has no field for it): "\[ ]" is text,
+# "[ ]" a task box, and only the source tells them apart.
+_SOURCES: dict[int, str] = {}
+
+
+def _task_box(item: ListItem) -> bool | None:
+    """A GFM task item's state, from the raw source of its first paragraph ("[x] ")."""
+    first = item.children[0] if item.children else None
+    raw = _SOURCES.get(id(first))
+    match = _TASK.match(raw or "")
+    return None if match is None else match.group(1) != " "
+
+
+def _task(item: ListItem) -> TaskItem:
+    first = item.children[0]
+    assert isinstance(first, Paragraph)
+    runs = list(first.children)
+    head = runs[0]
+    assert isinstance(head, Text)
+    rest = _TASK.sub("", head.text, count=1)
+    runs = [Text(rest, head.marks), *runs[1:]] if rest else runs[1:]
+    return TaskItem(bool(_task_box(item)), [Paragraph(merge_runs(runs)), *item.children[1:]])
 
 
 def _url(value: object) -> str:
@@ -131,16 +194,19 @@ def _parse_inlines(children: list[Token]) -> list[Inline | Image]:
             alt = "".join(child.content for child in tok.children or [])
             out.append(Image(_url(tok.attrGet("src")), alt, str(tok.attrGet("title") or "")))
         elif t == "html_inline":
-            m = re.fullmatch(r"<(/?)(\w+)\s*/?>", tok.content.strip())
+            m = re.fullmatch(
+                r"<(/?)(\w+)(?:\s+style=\"([\w-]+): (#[0-9a-f]{6})\")?\s*/?>", tok.content.strip()
+            )
             if m and m.group(2) == "br":
                 out.append(HardBreak())
             elif m and m.group(2) in _HTML_MARKS:
-                mark = Mark(_HTML_MARKS[m.group(2)])
+                kind = _HTML_MARKS[m.group(2)]
                 if m.group(1):
-                    if mark in marks:
-                        marks.remove(mark)
+                    opened = [x for x in marks if x.kind == kind]
+                    if opened:
+                        marks.remove(opened[-1])
                 else:
-                    marks.append(mark)
+                    marks.append(Mark(kind, color=m.group(4)))
             else:
                 add(tok.content)
         else:

@@ -38,10 +38,11 @@ def test_safe_stems() -> None:
     assert safe_stem("../../etc/passwd") == "etc passwd"
     assert safe_stem("CON") == "_CON"
     assert safe_stem("  ...  ") == "Untitled"
-    assert safe_stem('a:b*c?"d<e>f|g\x00h') == "a b c d e f g h"
+    # A control character is removed, as the reader removes it from every title.
+    assert safe_stem('a:b*c?"d<e>f|g\x00h') == "a b c d e f gh"
     assert (
         safe_stem("Café 🚀 " + "x" * 300).startswith("Café 🚀 x")
-        and len(safe_stem("x" * 300)) == 100
+        and len(safe_stem("x" * 300)) == 200  # bytes, here also characters
     )
 
 
