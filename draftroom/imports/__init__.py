@@ -122,8 +122,6 @@ def parse_file(data: bytes, fmt: str, limits: ImportLimits, title: str = "") -> 
     """The file as a document tree (its title: ``title``, else one the file names)."""
     if len(data) > limits.max_bytes:
         raise TooBig(f"the file is over the {limits.max_bytes // (1024 * 1024)} MiB import limit")
-    if not data:
-        raise Malformed("the file is empty", code="empty_file")
     if fmt == "docx":
         from draftroom.imports.docx import parse_docx
 

@@ -85,6 +85,7 @@ R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 WP = "http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing"
 A = "http://schemas.openxmlformats.org/drawingml/2006/main"
 MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 
 CFB_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_ENTRIES = 10_000
@@ -202,6 +203,7 @@ class _Para:
     code: str = ""  # text with line breaks as \n, for code
     images: list[Image] = field(default_factory=list)
     continues: int = -1  # "List Continue": a later paragraph of the item at this level
+    task: bool | None = None  # a checkbox content control's state
 
 
 class _Walker:
@@ -212,6 +214,7 @@ class _Walker:
         self.styles = _Styles(package)
         self.numbering = _Numbering(package)
         self.fields: list[list[str]] = []  # open complex fields: [instruction, phase]
+        self.checkbox: bool | None = None  # in the paragraph being read
 
     # -- blocks ----------------------------------------------------------------
 
@@ -248,7 +251,12 @@ class _Walker:
                         above.rowspan += 1
                         column += span
                         continue
-                cell = TableCell(self.blocks(tc, depth) or [Paragraph()], header, min(span, 64))
+                content = self.blocks(tc, depth) or [Paragraph()]
+                if len(content) > 1 and content[-1] == Paragraph() and _is_table(content[-2]):
+                    content.pop()  # Word ends every cell with a paragraph, even after a table
+                if header:
+                    content = _unbold(content)
+                cell = TableCell(content, header, min(span, 64))
                 if merge is not None:
                     open_cells[column] = cell
                 else:
@@ -265,9 +273,13 @@ class _Walker:
         runs = Runs()
         images: list[Image] = []
         code_lines: list[str] = []
+        self.checkbox = None
         self.inlines(p, runs, images, [], code_lines)
         inlines = runs.take()
-        para = _Para("paragraph", inlines, images=images)
+        task = self.checkbox
+        if task is not None:
+            inlines = _drop_space(inlines)  # the one that follows the box
+        para = _Para("paragraph", inlines, images=images, task=task)
         if ppr is not None:
             para.align = _ALIGN.get(_val(ppr, "jc") or "")
             bidi = ppr.find(w("bidi"))
@@ -279,10 +291,12 @@ class _Walker:
         num = _num(ppr) if ppr is not None else None
         num = num or style.num
         if name == "title":
+            text = clean(inline_text(inlines).replace("\n", " ")).strip()
+            if not text:
+                return []  # an empty title line is layout
             if not self.title:  # the first is the document's title, not a block
-                self.title = clean(inline_text(inlines).replace("\n", " ")).strip()
-                if self.title:
-                    return []
+                self.title = text
+                return []
             para.kind = "title"
         elif outline is not None and outline < 6:
             para.kind, para.level = "heading", outline + 1
@@ -321,6 +335,10 @@ class _Walker:
                     continue
                 inner = [*marks, Mark(LINK, href)] if href else marks
                 self.inlines(child, runs, images, inner, code)
+            elif tag == w("sdt") and (box := _checkbox(child)) is not None:
+                # A Word checkbox content control: the task item's box, not text.
+                state = box.find(f"{{{W14}}}checked")
+                self.checkbox = state is not None and state.get(f"{{{W14}}}val") in ("1", "true")
             elif tag in (w("ins"), w("smartTag"), w("customXml"), w("sdt"), w("sdtContent")):
                 self.inlines(child, runs, images, marks, code)
             elif tag == f"{{{MC}}}AlternateContent":
@@ -417,7 +435,9 @@ class _Walker:
         highlight = _val(rpr, "highlight")
         shading = rpr.find(w("shd"))
         if highlight and highlight != "none":
-            found.append(Mark(HIGHLIGHT, color=_HIGHLIGHTS.get(highlight)))
+            # Yellow is the highlight with no colour of its own (TipTap's default one).
+            color = None if highlight == "yellow" else _HIGHLIGHTS.get(highlight)
+            found.append(Mark(HIGHLIGHT, color=color))
         elif shading is not None and _hex(shading.get(w("fill"))):
             found.append(Mark(HIGHLIGHT, color=_hex(shading.get(w("fill")))))
         color = _hex(_val(rpr, "color"))
@@ -507,6 +527,32 @@ def _group(items: list[_Para | Block]) -> list[Block]:
     return out
 
 
+def _is_table(block: Block) -> bool:
+    return isinstance(block, Table)
+
+
+def _unbold(blocks: list[Block]) -> list[Block]:
+    """A header cell all in bold is bold because it is a header (as Word and
+    Draftroom's export draw them): the bold is the row's look, not the text's."""
+    runs = [n for b in blocks if isinstance(b, Paragraph) for n in b.children]
+    texts = [n for n in runs if isinstance(n, Text)]
+    if not texts or not all(n.has(BOLD) for n in texts):
+        return blocks
+    out: list[Block] = []
+    for block in blocks:
+        if isinstance(block, Paragraph):
+            children: list[Inline] = [
+                Text(n.text, frozenset(m for m in n.marks if m.kind != BOLD))
+                if isinstance(n, Text)
+                else n
+                for n in block.children
+            ]
+            out.append(Paragraph(children, block.align, block.dir))
+        else:
+            out.append(block)
+    return out
+
+
 def _kind(item: _Para | Block) -> str:
     return item.kind if isinstance(item, _Para) else ""
 
@@ -571,10 +617,22 @@ def _lists(paras: list[_Para]) -> list[Block]:
             close_to(level - 1)  # another list at the same level
         if not stack or stack[-1].level < level:
             stack.append(_OpenList(level, num_id, p.ordered, p.start))
-        inlines, task = _task(p.inlines)
+        inlines, task = (p.inlines, p.task) if p.task is not None else _task(p.inlines)
         stack[-1].items.append((task, [Paragraph(inlines, p.align, p.dir), *p.images]))
     close_to(-1)
     return out
+
+
+def _checkbox(sdt: Any) -> Any:
+    return next(sdt.iter(f"{{{W14}}}checkbox"), None)
+
+
+def _drop_space(inlines: list[Inline]) -> list[Inline]:
+    first = inlines[0] if inlines else None
+    if isinstance(first, Text) and first.text.startswith(" "):
+        rest = first.text[1:]
+        return [*([Text(rest, first.marks)] if rest else []), *inlines[1:]]
+    return inlines
 
 
 def _task(inlines: list[Inline]) -> tuple[list[Inline], bool | None]:

@@ -148,6 +148,7 @@ class HtmlReader(HTMLParser):
         self.dir: str | None = None
         self.pre: list[str] | None = None
         self.pre_language: str | None = None
+        self.pre_fresh = False  # nothing read since <pre> yet
         self.skip = 0  # depth inside a dropped element (a script, the export's TOC)
         self.skip_tag = ""
         self.draftroom = False  # a Draftroom export: its title page and TOC are chrome
@@ -265,6 +266,7 @@ class HtmlReader(HTMLParser):
         if tag == "meta" and a.get("name") == "generator" and a.get("content") == "Draftroom":
             self.draftroom = True
         if self.pre is not None:
+            self.pre_fresh = False
             if tag == "code" and not self.pre_language:
                 self.pre_language = _language(a.get("class"))
             elif tag == "br":
@@ -303,6 +305,7 @@ class HtmlReader(HTMLParser):
         elif tag == "pre":
             self.flush()
             self.pre = []
+            self.pre_fresh = True
             self.pre_language = _language(a.get("class"))
         elif tag == "hr":
             self.flush()
@@ -339,11 +342,7 @@ class HtmlReader(HTMLParser):
             return
         if self.pre is not None:
             if tag == "pre":
-                text = clean("".join(self.pre))
-                # A newline straight after <pre> is not content (HTML's rule), nor
-                # is the one before </pre> that exporters add.
-                text = text.removeprefix("\n").removesuffix("\n")
-                self.emit(CodeBlock(text, self.pre_language))
+                self.emit(CodeBlock(clean("".join(self.pre)), self.pre_language))
                 self.pre = None
             return
         if tag == "title":
@@ -362,6 +361,9 @@ class HtmlReader(HTMLParser):
         if self.skip:
             return
         if self.pre is not None:
+            if self.pre_fresh and data.startswith("\n"):
+                data = data[1:]  # a newline straight after <pre> is not content (HTML)
+            self.pre_fresh = False
             self.pre.append(data)
             return
         if self.in_title:
@@ -474,9 +476,9 @@ def _finish(box: _Box) -> list[Block]:
 
 def _trim(runs: Runs) -> None:
     """Drop what a browser would not show at the end of a block or line: spaces,
-    and a last line break (the one an empty paragraph holds to keep its height)."""
+    and the lone ``<br>`` an empty paragraph holds to keep its height."""
     items = runs.items
-    if items and isinstance(items[-1], HardBreak):
+    if len(items) == 1 and isinstance(items[0], HardBreak):
         items.pop()
     for i in range(len(items) - 1, -1, -1):
         node = items[i]

@@ -78,7 +78,7 @@ def _walk(reader: HtmlReader, tokens: list[Token]) -> None:
             reader.code_block(token.content.removesuffix("\n"), words[0] if words else None)
         elif kind == "image":
             attrs = [(k, str(v)) for k, v in token.attrs.items()]
-            reader.handle_starttag("img", [*attrs, ("alt", token.content)])
+            reader.handle_starttag("img", [*attrs, ("alt", _alt(token.children or []))])
         elif kind == "html_block":
             reader.add_blocks(parse_blocks(token.content))
         elif kind == "html_inline":
@@ -89,6 +89,20 @@ def _walk(reader: HtmlReader, tokens: list[Token]) -> None:
             reader.handle_starttag(_ALIASES.get(kind, token.tag), _attrs(token))
         elif kind.endswith("_close"):
             reader.handle_endtag(token.tag)
+
+
+def _alt(children: list[Token]) -> str:
+    """An image's alt text as a renderer shows it: the label's text, escapes undone
+    (``token.content`` is the label's source)."""
+    parts = []
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.children:
+            parts.append(_alt(child.children))
+    return "".join(parts)
 
 
 def _attrs(token: Token) -> list[tuple[str, str | None]]:

@@ -181,7 +181,7 @@ async def test_bad_files_get_clear_errors_and_change_nothing(
         (b"PK\x03\x04 not really a zip", {}, 422, "malformed_file"),
         (b"caf\xe9", {"format": "md"}, 422, "invalid_encoding"),
         (b"x", {"format": "odt"}, 415, "unsupported_format"),
-        (b"", {"format": "txt"}, 422, "empty_file"),
+        (b"", {"format": "docx"}, 422, "malformed_file"),
         (b"x" * (3 * 1024 * 1024), {"format": "txt"}, 413, "too_large"),
         (b"x", {"format": "txt", "mode": "upsert"}, 422, "invalid_mode"),
     ]
