@@ -7,7 +7,7 @@ them.
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 from document.trees import documents
 
 from draftroom.document.build import build_update
@@ -164,7 +164,6 @@ def unspanned(blocks: list[Block]) -> list[Block]:
     return blocks
 
 
-@settings(max_examples=15)
 @given(documents.map(unspanned))
 def test_export_import_export_is_stable(blocks: list[Block]) -> None:
     """Whatever a format loses, it loses on the first trip: the second changes nothing."""

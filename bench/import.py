@@ -1,0 +1,136 @@
+"""Import benchmark: a 150,000-word novel as DOCX and as Markdown, brought back in.
+
+    .venv/bin/python bench/import.py                 # 3 runs per format, Markdown table
+    .venv/bin/python bench/import.py --runs 5 --formats docx
+
+The novel is the export benchmark's (40 chapters: headings, bold/italic runs, lists,
+quotes, scene breaks), exported once to each format. Each run is a fresh process
+that imports the file as the server does: parse it (``draftroom.imports.parse_file``)
+and build the Yjs update that goes into the room (``document.build``), timed
+together; its peak RSS is the process's. Libraries are imported before the clock
+starts, as they are in a running server. Exits 1 when any run misses a target
+(< 3 s, < 500 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TARGET_S = 3.0
+PEAK_MB = 500
+
+
+def run_one(fmt: str, path: str) -> dict[str, float]:
+    """Child process: import one file, report seconds and peak RSS."""
+    import docx  # noqa: F401 - loaded before the clock, as in a running server
+    import markdown_it  # noqa: F401
+
+    from draftroom.document.build import build_update
+    from draftroom.document.tree import plain_text
+    from draftroom.imports import ImportLimits, parse_file
+
+    data = Path(path).read_bytes()
+    t0 = time.perf_counter()
+    document = parse_file(data, fmt, ImportLimits())
+    t_parse = time.perf_counter() - t0
+    update = build_update(document)
+    total = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "parse_s": t_parse,
+        "build_s": total - t_parse,
+        "total_s": total,
+        "peak_mb": peak_kb / 1024,
+        "blocks": len(document.blocks),
+        "words": len(plain_text(document.blocks).split()),
+        "update_mb": len(update) / 1e6,
+    }
+
+
+def make_files(words: int, chapters: int, out: Path) -> dict[str, Path]:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from export import build_novel  # bench/export.py: the same novel
+
+    from draftroom.document.reader import read_update
+    from draftroom.export import export_documents
+
+    novel = read_update(build_novel(words, chapters).get_update(), "Novel")
+    files = {}
+    for fmt in ("docx", "md"):
+        path = out / f"novel.{fmt}"
+        path.write_bytes(export_documents([novel], fmt))
+        files[fmt] = path
+    return files
+
+
+def failures(rows: dict[str, list[dict[str, Any]]]) -> list[str]:
+    out = []
+    for fmt, runs in rows.items():
+        if not runs:
+            out.append(f"{fmt}: did not run")
+        for n, r in enumerate(runs, 1):
+            if r["total_s"] >= TARGET_S:
+                out.append(f"{fmt} run {n}: {r['total_s']:.2f} s (target < {TARGET_S:g} s)")
+            if r["peak_mb"] >= PEAK_MB:
+                out.append(f"{fmt} run {n}: peak RSS {r['peak_mb']:.0f} MB (< {PEAK_MB} MB)")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--words", type=int, default=150_000)
+    parser.add_argument("--chapters", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--formats", default="docx,md")
+    parser.add_argument("--child", nargs=2, metavar=("FMT", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_one(*args.child)))
+        return 0
+    rows: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+        files = make_files(args.words, args.chapters, Path(tmp))
+        for fmt in args.formats.split(","):
+            size = files[fmt].stat().st_size
+            print(f"{fmt}: {size / 1e6:.2f} MB file", file=sys.stderr)
+            rows[fmt] = []
+            for _ in range(args.runs):
+                done = subprocess.run(
+                    [sys.executable, __file__, "--child", fmt, str(files[fmt])],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                result["file_mb"] = size / 1e6
+                rows[fmt].append(result)
+                print(f"  {result}", file=sys.stderr)
+    print("| format | file MB | parse s | build s | total s (min / median / max) | peak MB | ok |")
+    print("|---|---:|---:|---:|---|---:|---|")
+    for fmt, runs in rows.items():
+        totals = [r["total_s"] for r in runs]
+        ok = max(totals) < TARGET_S and max(r["peak_mb"] for r in runs) < PEAK_MB
+        print(
+            f"| {fmt} | {runs[0]['file_mb']:.2f} "
+            f"| {statistics.median(r['parse_s'] for r in runs):.2f} "
+            f"| {statistics.median(r['build_s'] for r in runs):.2f} "
+            f"| {min(totals):.2f} / {statistics.median(totals):.2f} / {max(totals):.2f} "
+            f"| {max(r['peak_mb'] for r in runs):.0f} | {'yes' if ok else 'NO'} |"
+        )
+    reasons = failures(rows)
+    for reason in reasons:
+        print(f"FAILED: {reason}", file=sys.stderr)
+    return 1 if reasons else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
