@@ -285,6 +285,9 @@ class HtmlReader(HTMLParser):
         elif tag == "ul":
             self.push(tag)
         elif tag == "li":
+            if not any(b.tag in ("ul", "ol") for b in self.boxes):
+                self.flush()  # an item outside any list: a paragraph, as browsers show it
+                return
             if self.box.tag == "li":
                 self.pop("li")
             self.push("li")

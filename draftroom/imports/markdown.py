@@ -29,7 +29,10 @@ _ALIASES = {"code_inline": "code"}
 
 
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"maxNesting": 32}).enable(["table", "strikethrough"])
+    # markdown-it recurses per nesting level: its cap keeps a hostile ">>>>…" inside
+    # Python's recursion limit (deeper content is dropped; the HTML reader then
+    # flattens what is past its own MAX_DEPTH).
+    return MarkdownIt("commonmark", {"maxNesting": 100}).enable(["table", "strikethrough"])
 
 
 def parse_markdown(text: str, title: str = "") -> Document:

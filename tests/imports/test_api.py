@@ -210,3 +210,19 @@ async def test_create_rules(server: RunningServer, http: httpx.AsyncClient) -> N
     assert missing.status_code == 404
     bad_id = await http.post("/api/documents/..x/import?format=txt", content=b"b")
     assert bad_id.status_code in (404, 422)
+
+
+async def test_a_file_over_the_json_body_limit_imports(
+    server: RunningServer, http: httpx.AsyncClient
+) -> None:
+    """The import route has its own body limit: a 1.5 MB novel is over the 1 MiB that
+    bounds every other route, yet imports."""
+    assert server.hub.settings.max_request_bytes < 1_500_000
+    text = ("A line of the novel, long enough to count. " * 21 + "\n\n") * 1700
+    body = text.encode()
+    assert len(body) > 1_500_000
+    response = await http.post("/api/documents/big/import?format=txt", content=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["blocks"] == 1700
+    other = await http.post("/api/documents", content=body)
+    assert other.status_code == 413

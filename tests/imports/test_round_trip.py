@@ -7,8 +7,8 @@ them.
 
 from __future__ import annotations
 
-from hypothesis import given
 from document.trees import documents
+from hypothesis import given
 
 from draftroom.document.build import build_update
 from draftroom.document.reader import read_update
