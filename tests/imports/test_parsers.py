@@ -7,7 +7,7 @@ import zipfile
 
 import docx
 import pytest
-from docx.enum.text import WD_BREAK, WD_COLOR_INDEX
+from docx.enum.text import WD_BREAK, WD_COLOR_INDEX, WD_PARAGRAPH_ALIGNMENT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Pt, RGBColor
@@ -115,7 +115,7 @@ def word_document() -> bytes:
     d.add_paragraph("second", style="List Number")
     d.add_paragraph("dot", style="List Bullet")
     centred = d.add_paragraph("centred")
-    centred.alignment = 1
+    centred.alignment = WD_PARAGRAPH_ALIGNMENT.CENTER
     rtl = d.add_paragraph("שלום")
     rtl._p.get_or_add_pPr().append(OxmlElement("w:bidi"))
     _field(d.add_paragraph(), ' TOC \\o "1-3" ', "Contents entry 1")
