@@ -24,12 +24,10 @@ from draftroom.document.reader import read_document
 from draftroom.document.schema import PLAIN_TEXT_NAME, rich_fragment
 from draftroom.document.tree import (
     Block,
-    Blockquote,
-    BulletList,
     CodeBlock,
     Heading,
-    OrderedList,
     Paragraph,
+    children_of,
     inline_text,
 )
 
@@ -92,10 +90,8 @@ def _lines(blocks: Iterable[Block]) -> Iterable[tuple[str, int]]:
             yield inline_text(block.children).replace("\n", " "), block.level
         elif isinstance(block, Paragraph):
             yield from ((line, 0) for line in inline_text(block.children).split("\n"))
-        elif isinstance(block, Blockquote):
-            yield from _lines(block.children)
-        elif isinstance(block, BulletList | OrderedList):
-            for item in block.items:
-                yield from _lines(item.children)
         elif isinstance(block, CodeBlock):
             yield from ((line, 0) for line in block.text.split("\n"))
+        else:  # quotes, lists, task lists and table cells, in reading order
+            for nested in children_of(block):
+                yield from _lines(nested)

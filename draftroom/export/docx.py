@@ -321,6 +321,9 @@ class _Writer:
             if info is not None:
                 para = self.parent.add_paragraph()
                 para.alignment = WD_ALIGN_PARAGRAPH.CENTER
+                # A picture as wide as the text must not be pushed past the margin by
+                # the manuscript's first-line indent.
+                para.paragraph_format.first_line_indent = Pt(0)
                 width, height = self._picture_size(image, info)
                 para.add_run().add_picture(io.BytesIO(data), width=Emu(width), height=Emu(height))
                 doc_pr = para._p.find(".//" + qn("wp:docPr"))

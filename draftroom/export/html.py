@@ -2,8 +2,8 @@
 
 Every node and mark has an HTML element: tables keep header rows and spans, task
 items a real (disabled) checkbox, which print as ☐/☑ since WeasyPrint draws no form
-controls. HTML has six heading levels and the document title takes ``h1``, so a
-level-6 heading is ``role="heading" aria-level="7"`` rather than a second ``h6``.
+controls. A heading keeps its level (``h1``-``h6``, as pandoc writes them); the document
+title is ``h1.doc-title`` above them, and the stylesheet ranks it first.
 Empty paragraphs hold a ``<br>``, as the editor shows them, so they keep their line.
 """
 
@@ -138,14 +138,9 @@ def _block(block: Block, out: list[str]) -> None:
         content = _inlines(block.children) or "<br>"
         out.append(f"<p{_block_attrs(block)}>{content}</p>\n")
     elif isinstance(block, Heading):
-        # The document title is the h1: its headings move one level down.
-        attrs = _block_attrs(block)
-        if block.level >= 6:
-            tag = 'p role="heading" aria-level="7" class="h7"'
-            out.append(f"<{tag}{attrs}>{_inlines(block.children)}</p>\n")
-        else:
-            level = block.level + 1
-            out.append(f"<h{level}{attrs}>{_inlines(block.children)}</h{level}>\n")
+        # A heading keeps its level; the document title is the h1 with class doc-title.
+        level = block.level
+        out.append(f"<h{level}{_block_attrs(block)}>{_inlines(block.children)}</h{level}>\n")
     elif isinstance(block, TaskList):
         out.append('<ul class="task-list">\n')
         for task in block.items:

@@ -24,7 +24,11 @@ class Slot:
 
 
 def grid(table: Table) -> list[list[Slot | None]]:
-    """Rows of equal length; None marks a slot no cell covers (a short row)."""
+    """Rows of equal length; None marks a slot no cell covers (a short row).
+
+    Spans that would overlap (a column span running into a row span from above) are
+    cut short, as browsers show them.
+    """
     n_rows = len(table.rows)
     taken: dict[tuple[int, int], Slot] = {}
     width = 0
@@ -33,8 +37,16 @@ def grid(table: Table) -> list[list[Slot | None]]:
         for cell in row.cells:
             while (r, c) in taken:
                 c += 1
-            rowspan = min(cell.rowspan, n_rows - r)
-            colspan = cell.colspan
+            # A span stops where an earlier cell's row span already is: every cell
+            # covers a rectangle of its own (DOCX cannot merge anything else).
+            colspan = 1
+            while colspan < cell.colspan and (r, c + colspan) not in taken:
+                colspan += 1
+            rowspan = 1
+            while rowspan < min(cell.rowspan, n_rows - r) and not any(
+                (r + rowspan, c + dc) in taken for dc in range(colspan)
+            ):
+                rowspan += 1
             for dr in range(rowspan):
                 for dc in range(colspan):
                     taken.setdefault(

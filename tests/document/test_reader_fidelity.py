@@ -154,3 +154,14 @@ def test_split_scenes_keeps_a_heading_without_body() -> None:
     ]
     assert [s.title for s in split_scenes(Document("B", [Heading(1, [Run("Only")])]))] == ["Only"]
     assert [s.title for s in split_scenes(Document("B"))] == ["B"]
+
+
+def test_agents_read_task_lists_and_table_cells_as_lines() -> None:
+    from draftroom.document.text import read_text
+
+    ydoc = build(
+        el("taskList", None, el("taskItem", {"checked": True}, p("task text"))),
+        el("table", None, el("tableRow", None, el("tableCell", None, p("cell text")))),
+    )
+    text = read_text(ydoc)
+    assert [text.line_text(line) for line in text.lines] == ["task text", "cell text"]

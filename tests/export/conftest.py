@@ -29,6 +29,7 @@ TOOLS = {
     "pdffonts": "poppler-utils",
     "pdftotext": "poppler-utils",
     "pdfinfo": "poppler-utils",
+    "xmllint": "libxml2-utils",
 }
 NOW = datetime(2026, 11, 26, 9, 30, 0, tzinfo=UTC)
 
