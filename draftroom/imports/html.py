@@ -12,9 +12,10 @@ or ``<p>`` ends the previous one). Containers nest at most ``MAX_DEPTH`` deep;
 deeper ones are read as their content, so a hostile file cannot make the tree (or
 the Yjs document built from it) recurse without bound.
 
-Draftroom's HTML export puts the document title in ``<h1 class="doc-title">`` and
-moves headings one level down; such a file reads back with its title as the
-document's title and its headings where they were.
+Draftroom's HTML export puts the document title in ``<h1 class="doc-title">``
+(marked by ``<meta name="generator" content="Draftroom">``, with a title page and a
+table of contents around the content); such a file reads back with that title as
+the document's title and without the chrome.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ class HtmlReader(HTMLParser):
             if self.in_doc_title and self.doc_title is None:
                 self.doc_title = _plain(self.runs.take())
             elif self.in_doc_title:  # a compiled export: later documents' titles
-                self.emit(Heading(2, self.runs.take()))
+                self.emit(Heading(1, self.runs.take()))
             else:
                 self.emit(Heading(self.heading, self.runs.take(), align, direction))
             self.heading = 0
@@ -530,22 +531,9 @@ def parse_html(html: str, title: str = "") -> Document:
     reader = HtmlReader()
     reader.feed(html)
     reader.close()
-    blocks = reader.root.blocks
-    if reader.doc_title is not None:
-        blocks = _headings_up(blocks)
-    blocks = _clamp_headings(blocks)
+    blocks = reader.blocks()
     found = reader.doc_title or clean(re.sub(r"\s+", " ", reader.title)).strip()
     return Document(title or found, blocks)
-
-
-def _headings_up(blocks: list[Block]) -> list[Block]:
-    """Undo the export's shift: its h2 was the document's level-1 heading."""
-    for block in blocks:
-        if isinstance(block, Heading):
-            block.level = max(1, block.level - 1)
-        for nested in children_of(block):
-            _headings_up(nested)
-    return blocks
 
 
 def _clamp_headings(blocks: list[Block]) -> list[Block]:
