@@ -226,3 +226,18 @@ async def test_a_file_over_the_json_body_limit_imports(
     assert response.json()["blocks"] == 1700
     other = await http.post("/api/documents", content=body)
     assert other.status_code == 413
+
+
+async def test_import_needs_credentials_before_the_file_is_read(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, allow_anonymous=False)
+    async with (
+        running_server(settings) as running,
+        httpx.AsyncClient(base_url=running.http) as http,
+    ):
+        for mode in ("create", "replace", "append"):
+            response = await http.post(
+                f"/api/documents/secret/import?mode={mode}&format=txt", content=b"words"
+            )
+            assert response.status_code == 401, response.text
+            assert response.json()["error"] == "unauthenticated"
+        assert await running.hub.store.get_document("secret") is None
