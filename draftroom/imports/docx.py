@@ -204,6 +204,7 @@ class _Para:
     images: list[Image] = field(default_factory=list)
     continues: int = -1  # "List Continue": a later paragraph of the item at this level
     task: bool | None = None  # a checkbox content control's state
+    indent: int = 0  # the paragraph's own left indent, twips
 
 
 class _Walker:
@@ -284,6 +285,9 @@ class _Walker:
             para.align = _ALIGN.get(_val(ppr, "jc") or "")
             bidi = ppr.find(w("bidi"))
             para.dir = "rtl" if bidi is not None and _on(bidi) else None
+            ind = ppr.find(w("ind"))
+            if ind is not None:
+                para.indent = _int(ind.get(w("left")) or ind.get(w("start")), 0)
         outline = _outline(ppr) if ppr is not None else None
         if outline is None:
             outline = style.outline
@@ -503,11 +507,22 @@ def _group(items: list[_Para | Block]) -> list[Block]:
             i = j
             continue
         if item.kind == "quote":
+            inside: list[Block] = []
             j = i
-            while j < len(items) and _kind(items[j]) == "quote":
-                j += 1
-            quoted = [_single(p) for p in items[i:j] if isinstance(p, _Para)]
-            out.append(Blockquote([b for group in quoted for b in group]))
+            while j < len(items):
+                if _kind(items[j]) == "quote":
+                    inside.extend(_single(items[j]))  # type: ignore[arg-type]
+                    j += 1
+                    continue
+                k = j
+                while k < len(items) and _in_list(items[k]) and _quoted(items[k]):  # type: ignore[arg-type]
+                    k += 1
+                if k == j or _kind(items[j]) != "paragraph" or items[j].num is None:  # type: ignore[union-attr]
+                    break
+                # A list Word can only indent into the quote.
+                inside.extend(_lists([p for p in items[j:k] if isinstance(p, _Para)]))
+                j = k
+            out.append(Blockquote(inside))
             i = j
             continue
         if item.kind == "code":
@@ -551,6 +566,14 @@ def _unbold(blocks: list[Block]) -> list[Block]:
         else:
             out.append(block)
     return out
+
+
+def _quoted(p: _Para) -> bool:
+    """A list item indented past its level's own indent by a quote's (half an inch,
+    as Draftroom's export and Word's quote styles indent)."""
+    if p.num is None:
+        return True  # a later paragraph of a quoted item
+    return p.indent >= 720 * (p.num[1] + 1) + 720
 
 
 def _kind(item: _Para | Block) -> str:

@@ -105,6 +105,8 @@ COMMON: list[Block] = [
     ),
     para(run("Line one"), HardBreak(), run("line two")),
     Blockquote([para(run("Quoted."))]),
+    Paragraph([run("Between the quotes.")]),
+    Blockquote([para(run("A quote with a list:")), BulletList([ListItem([para(run("quoted"))])])]),
     BulletList([ListItem([para(run("one")), BulletList([ListItem([para(run("nested"))])])])]),
     OrderedList(3, [ListItem([para(run("three"))]), ListItem([para(run("four"))])]),
     TaskList([TaskItem(True, [para(run("done"))]), TaskItem(False, [para(run("todo"))])]),
