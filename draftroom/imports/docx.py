@@ -253,8 +253,7 @@ class _Walker:
                         column += span
                         continue
                 content = self.blocks(tc, depth) or [Paragraph()]
-                if len(content) > 1 and content[-1] == Paragraph() and _is_table(content[-2]):
-                    content.pop()  # Word ends every cell with a paragraph, even after a table
+                _drop_after_tables(content)
                 if header:
                     content = _unbold(content)
                 cell = TableCell(content, header, min(span, 64))
@@ -542,8 +541,16 @@ def _group(items: list[_Para | Block]) -> list[Block]:
     return out
 
 
-def _is_table(block: Block) -> bool:
-    return isinstance(block, Table)
+def _drop_after_tables(content: list[Block]) -> None:
+    """Word needs a paragraph after a table inside a cell, and writers add one or two
+    empty ones there (python-docx always does): empty paragraphs straight after a
+    nested table are layout, not the writer's."""
+    kept: list[Block] = []
+    for block in content:
+        if block == Paragraph() and kept and isinstance(kept[-1], Table):
+            continue
+        kept.append(block)
+    content[:] = kept or [Paragraph()]
 
 
 def _unbold(blocks: list[Block]) -> list[Block]:
