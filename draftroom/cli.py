@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from draftroom import cli_export, cli_users
+from draftroom import cli_export, cli_import, cli_users
 from draftroom.config import Settings, env_name, settings_from
 
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server (embedded SQLite unless --database-url)")
     _add_settings_options(serve)
     cli_export.add_parser(sub)
+    cli_import.add_parser(sub)
     cli_users.add_parser(sub)
     return parser
 
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(settings)
     if args.command == "export":
         return cli_export.main(args)
+    if args.command == "import":
+        return cli_import.main(args)
     if args.command == "user":
         return cli_users.main(args)
     return 2

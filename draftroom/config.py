@@ -245,6 +245,15 @@ class Settings:
     export_ttl_seconds: float = field(
         default=3600.0, metadata={"help": "how long a finished export job's file is kept"}
     )
+    # -- Import: DOCX, Markdown, HTML, text into a document --------------------------
+    import_max_bytes: int = field(
+        default=32 * 1024 * 1024,
+        metadata={"help": "largest file accepted for import (its own body limit); else 413"},
+    )
+    import_max_unpacked_bytes: int = field(
+        default=128 * 1024 * 1024,
+        metadata={"help": "a .docx unpacking past this is refused (zip bomb); 413"},
+    )
     # -- Telemetry and analytics: OTLP, /metrics, usage events -------------------------
     telemetry: bool = field(
         default=False,

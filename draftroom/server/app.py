@@ -22,7 +22,14 @@ from draftroom.config import Settings
 from draftroom.export.jobs import ExportService
 from draftroom.features import Feature
 from draftroom.node import Node
-from draftroom.server import agents_api, analytics_api, auth_api, export_api, metrics_api
+from draftroom.server import (
+    agents_api,
+    analytics_api,
+    auth_api,
+    export_api,
+    import_api,
+    metrics_api,
+)
 from draftroom.server.auth_middleware import AuthMiddleware
 from draftroom.server.body import BodyLimitMiddleware
 from draftroom.server.connection import Connection
@@ -68,6 +75,7 @@ def features(settings: Settings, node: Node) -> list[Feature]:
         HttpApi("agents", agents_api.routes),
         ExportService(settings, node.store, node.broadcast_app),
         HttpApi("export", export_api.routes),
+        HttpApi("import", import_api.routes),
         telemetry.Telemetry(node, (lambda: analytics.dropped) if analytics else None),
         HttpApi("metrics", metrics_api.routes),
     ]
@@ -94,7 +102,11 @@ def create_app(settings: Settings, node: Node | None = None) -> Starlette:
         middleware=[
             *telemetry.middleware(settings),
             Middleware(RawSendMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.max_request_bytes,
+                larger=import_api.body_limit(settings),
+            ),
             Middleware(AuthMiddleware, auth=auth),
         ],
     )

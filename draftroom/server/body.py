@@ -25,7 +25,7 @@ otherwise silently fall back to a default the caller never asked for.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -61,23 +61,28 @@ def declared_length(headers: Headers) -> int | None:
 
 
 class BodyLimitMiddleware:
-    """No request body over ``max_bytes`` is read, on any route."""
+    """No request body over ``max_bytes`` is read, on any route (``larger`` may name
+    another limit for a path, such as a file upload's)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Callable[[str], int | None] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = (self.larger(scope["path"]) if self.larger else None) or self.max_bytes
         try:
             length = declared_length(Headers(scope=scope))
         except DraftroomError as exc:
             await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
             return
-        if length is not None and length > self.max_bytes:
-            refusal = TooLarge(self.max_bytes)
+        if length is not None and length > max_bytes:
+            refusal = TooLarge(max_bytes)
             response = error_response(413, refusal.code, refusal.message, refusal.headers)
             await response(scope, receive, send)
             return
@@ -89,8 +94,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise TooLarge(self.max_bytes)
+                if seen > max_bytes:
+                    raise TooLarge(max_bytes)
             return message
 
         await self.app(scope, counted, send)
