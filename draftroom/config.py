@@ -98,6 +98,21 @@ class Settings:
         default=False,
         metadata={"help": "compress WebSocket frames (costs ~2.5x memory per connection)"},
     )
+    # -- Admission control: what one node takes on before it refuses newcomers --------
+    max_connections: int = field(
+        default=5000,
+        metadata={
+            "help": "open WebSockets per node; past it new sockets close with 1013 and HTTP "
+            "answers 503 with Retry-After (0: no limit)"
+        },
+    )
+    max_loop_lag_ms: float = field(
+        default=0.0,
+        metadata={
+            "help": "event-loop lag that makes the node refuse newcomers (1013/503); from half "
+            "of it agents, export and analytics are refused first (0: off)"
+        },
+    )
     # -- Auth (issue 4): accounts, sessions, permissions, abuse limits --------------
     allow_anonymous: bool = field(
         default=False,

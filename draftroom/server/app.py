@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from draftroom.admission import Admission
 from draftroom.agents.service import AgentService
 from draftroom.agents.websocket import SocketRequests
 from draftroom.analytics.recorder import Analytics
@@ -24,6 +25,7 @@ from draftroom.export.jobs import ExportService
 from draftroom.features import Feature
 from draftroom.node import Node
 from draftroom.server import agents_api, analytics_api, auth_api, export_api, metrics_api
+from draftroom.server.admission import AdmissionMiddleware
 from draftroom.server.body import BodyLimitMiddleware
 from draftroom.server.errors import EXCEPTION_HANDLERS
 from draftroom.server.raw_send import RawSendMiddleware
@@ -46,6 +48,7 @@ def features(settings: Settings, node: Node) -> list[Feature]:
     )
     agents = AgentService(node, analytics)
     return [
+        Admission(settings.max_connections, settings.max_loop_lag_ms),
         auth,
         Kicker(auth),
         HttpApi("auth", auth_api.routes),
@@ -66,6 +69,7 @@ def create_app(settings: Settings, node: Node | None = None) -> Starlette:
     installed = features(settings, node)
     node.install(installed)
     auth = node.feature(Auth)
+    admission = node.feature(Admission)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -81,6 +85,7 @@ def create_app(settings: Settings, node: Node | None = None) -> Starlette:
         lifespan=lifespan,
         middleware=[
             *telemetry.middleware(settings),
+            Middleware(AdmissionMiddleware, admission=admission),
             Middleware(RawSendMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
             Middleware(AuthMiddleware, auth=auth),
