@@ -5,7 +5,8 @@ p99 under 100 ms on this machine; the run checks that it still does) and
 ``--max-loop-lag-ms``. Then:
 
 1. hold:      C writers connect and type (one keystroke every 150-300 ms each);
-2. overload:  C more clients try to join. Each refused one retries like y-websocket
+2. overload:  C more clients try to join (--connect-rate a second). Each refused
+              one retries like y-websocket
               (100 ms doubling to 2.5 s). Admitted writers' save-ack latency is
               measured; a probe checks HTTP answers 503 with Retry-After;
 3. fall:      the first C writers finish (their last edits acked) and leave;
@@ -80,6 +81,8 @@ class Stats:
     # save-ack latency of the admitted writers, by phase ("hold", "overload")
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)
     phase: str | None = None
+    overload_start: float = 0.0
+    by_second: dict[int, list[float]] = field(default_factory=dict)
     refusal_codes: dict[int, int] = field(default_factory=dict)
     closed_early: dict[int, int] = field(default_factory=dict)
     http_probes: dict[str, int] = field(default_factory=dict)
@@ -112,8 +115,11 @@ class Run:
                     if marker:
                         w.acked_markers.append(marker)
                         if self.stats.phase is not None:
-                            phase = self.stats.latencies_ms.setdefault(self.stats.phase, [])
-                            phase.append((now - sent_at) * 1000)
+                            ms = (now - sent_at) * 1000
+                            self.stats.latencies_ms.setdefault(self.stats.phase, []).append(ms)
+                            if self.stats.phase == "overload":
+                                second = int(now - self.stats.overload_start)
+                                self.stats.by_second.setdefault(second, []).append(ms)
 
     def on_close(self, client: WSClient) -> None:
         w: Writer = client.user
@@ -217,10 +223,15 @@ class Run:
 
         # 2. overload: C more try to join while the first C type; measure the first C.
         self.stats.phase = "overload"
+        self.stats.overload_start = time.perf_counter()
+        overload_end = time.monotonic() + a.duration
         probe_stop = asyncio.Event()
         probe = asyncio.create_task(self.probe_http(probe_stop))
-        joining = [asyncio.create_task(self.join(w)) for w in late]
-        await asyncio.sleep(a.duration)
+        joining = []
+        for w in late:  # newcomers arrive at --connect-rate, then retry on refusal
+            joining.append(asyncio.create_task(self.join(w)))
+            await asyncio.sleep(1 / a.connect_rate)
+        await asyncio.sleep(max(0.0, overload_end - time.monotonic()))
         self.stats.phase = None
         probes_overloaded = dict(self.stats.http_probes)
         admitted_while_full = sum(1 for w in late if w.admitted_at is not None)
@@ -281,8 +292,16 @@ def _get_status(port: int) -> str:
 
 def stored_text(port: int, doc: str) -> str:
     url = f"http://{common.LOOPBACK}:{port}/api/documents/{doc}/content"
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return str(json.loads(r.read())["text"])
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return str(json.loads(r.read())["text"])
+        except urllib.error.HTTPError as e:
+            # A node just started may still be shedding (its first lag samples).
+            if e.code != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(float(e.headers.get("Retry-After", "1")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--interval-ms", type=float, nargs=2, default=(150.0, 300.0), metavar=("LO", "HI")
     )
+    p.add_argument("--connect-rate", type=float, default=50.0, help="newcomers per second")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="write results here")
     p.add_argument("--keep", action="store_true", help="keep the temp data/log dirs")
@@ -357,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         **result,
         "hold_save_ack_ms": percentiles(stats.latencies_ms.get("hold", []), (50, 95, 99)),
         "overload_save_ack_ms": pct,
+        "overload_p99_by_second_ms": [
+            round(percentiles(v, (99,))["p99"], 1) for _, v in sorted(stats.by_second.items())
+        ],
         "refusal_close_codes": stats.refusal_codes,
         "admitted_closed_early": stats.closed_early,
         "writers_with_acked_markers": writers_acked,

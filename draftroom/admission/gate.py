@@ -81,7 +81,14 @@ class Admission(BaseFeature):
         # Until when lag-driven pressure holds at each step (index = Pressure).
         self._held_until = [0.0, 0.0, 0.0]
         # Refusals by (kind, reason), read by the metrics at collection time.
-        self.refused: Counter[tuple[str, str]] = Counter()
+        # Every series starts at zero, so rate() works from the first scrape.
+        self.refused: Counter[tuple[str, str]] = Counter(
+            {
+                (kind, why): 0
+                for kind in ("websocket", "http")
+                for why in ("connections", "loop_lag")
+            }
+        )
         self._task: asyncio.Task[None] | None = None
         self._sources = {
             "admission_pressure": self._pressure_gauge,
@@ -176,6 +183,9 @@ class Admission(BaseFeature):
             metrics.remove_gauge_source(name, source)
 
     async def _sampler(self) -> None:
+        # The first wake-up still pays for the server's own start-up (listening,
+        # the lifespan finishing), which says nothing about client load.
+        await asyncio.sleep(LAG_INTERVAL)
         while True:
             before = time.perf_counter()
             await asyncio.sleep(LAG_INTERVAL)

@@ -48,7 +48,6 @@ def features(settings: Settings, node: Node) -> list[Feature]:
     )
     agents = AgentService(node, analytics)
     return [
-        Admission(settings.max_connections, settings.max_loop_lag_ms),
         auth,
         Kicker(auth),
         HttpApi("auth", auth_api.routes),
@@ -61,6 +60,8 @@ def features(settings: Settings, node: Node) -> list[Feature]:
         HttpApi("export", export_api.routes),
         telemetry.Telemetry(node, (lambda: analytics.dropped) if analytics else None),
         HttpApi("metrics", metrics_api.routes),
+        # Last, so its lag sampler starts once the others (worker pools) are up.
+        Admission(settings.max_connections, settings.max_loop_lag_ms),
     ]
 
 

@@ -18,11 +18,13 @@ from typing import Any
 
 import httpx
 import websockets
+from agents.helpers import agent_events
 
 from devtools.inprocess import make_settings, running_server
 from devtools.waiting import eventually
 from draftroom.admission import Admission
-from draftroom.crdt.protocol import decode_app
+from draftroom.client import DraftroomClient
+from draftroom.crdt.protocol import decode_app, encode_app
 
 
 async def admitted(url: str) -> websockets.ClientConnection:
@@ -124,3 +126,40 @@ async def _stalled_loop(draftroom_process: Any) -> None:
         assert recovered >= 1.0, recovered  # hysteresis: not on the first quiet sample
         await newcomer.close()
         await writer.close()
+
+
+async def test_a_node_near_its_limit_sheds_agents_export_and_analytics_first(
+    tmp_path: Path,
+) -> None:
+    # 9 of 10 connections: past 90 %, work that can wait is refused; editing is not.
+    settings = make_settings(tmp_path, max_connections=10)
+    async with running_server(settings) as srv, httpx.AsyncClient(base_url=srv.http) as http:
+        sockets = [await admitted(srv.ws(f"busy{i}")) for i in range(8)]
+        async with DraftroomClient(srv.ws("busy")) as client:
+            await client.wait_saved(client.insert("Edits still go through."))
+            for method, path in (
+                ("POST", "/api/documents/busy/agents/readability"),
+                ("GET", "/api/documents/busy/export/md"),
+                ("POST", "/api/export/jobs"),
+                ("GET", "/api/admin/analytics"),
+            ):
+                r = await http.request(method, path, json={})
+                assert r.status_code == 503, (path, r.status_code, r.text)
+                assert r.json()["error"] == "overloaded" and "Retry-After" in r.headers
+            # The same agent asked over the socket is refused to the requester alone.
+            invoke = {"type": "agent.invoke", "agent": "readability", "request": "r1"}
+            await client.send_raw(encode_app(invoke))
+            await eventually(lambda: agent_events(client.app_log, "r1"), what="an answer")
+            assert agent_events(client.app_log, "r1")[0]["code"] == "overloaded"
+            # Editing, the document API and new sockets are still served.
+            await client.wait_saved(client.insert(" More."))
+            assert (await http.get("/api/documents/busy/content")).status_code == 200
+            newcomer = await admitted(srv.ws("busy"))
+            await newcomer.close()
+        for ws in sockets:
+            await ws.close()
+        # Below 90 % again: the agent answers.
+        gate = srv.hub.feature(Admission)
+        await eventually(lambda: gate.sockets == 0, what="sockets released")
+        r = await http.post("/api/documents/busy/agents/readability", json={}, timeout=60)
+        assert r.status_code == 200, r.text
