@@ -13,7 +13,9 @@ Two signals, both local and cheap to read:
 
 Pressure has three steps. ``SHEDDING`` (lag at half the limit, or connections at
 90 % of theirs) refuses work that can wait: agent calls, exports and analytics
-queries, so the CPU they would take stays with editing. ``FULL`` (a limit reached)
+queries, so the CPU they would take stays with editing; and presence relays are
+held for half a second, each client's latest replacing the ones before, so a room
+full of moving cursors sends a fraction of the frames. ``FULL`` (a limit reached)
 refuses every newcomer. Lag-driven pressure goes up on one sample and comes down
 only after ``RECOVER_SECONDS`` of samples below it (hysteresis), so a node on the
 edge does not admit and refuse clients in alternation; connection pressure follows
@@ -30,7 +32,7 @@ from collections.abc import Callable, Iterable
 from enum import IntEnum
 
 from draftroom.errors import Overloaded
-from draftroom.features import BaseFeature
+from draftroom.features import BaseFeature, FeatureHooks
 from draftroom.telemetry import metrics
 
 # How often the loop's lag is sampled: fine enough to catch a 100 ms stall.
@@ -39,6 +41,8 @@ LAG_INTERVAL = 0.1
 RECOVER_SECONDS = 2.0
 # Share of --max-connections from which work that can wait is refused.
 SHED_SHARE = 0.9
+# While shedding, each client's presence (cursor) relays are merged over this long.
+PRESENCE_DELAY = 0.5
 # What a client refused at the connection limit is asked to wait: long enough for
 # sockets to end or a new node to come up, short enough that y-websocket's own
 # backoff (at most 2.5 s) is the one that matters for sockets.
@@ -71,8 +75,11 @@ class Admission(BaseFeature):
         max_connections: int,
         max_loop_lag_ms: float,
         clock: Callable[[], float] = time.monotonic,
+        rooms: FeatureHooks | None = None,
     ) -> None:
         self.max_connections = max_connections
+        # Where rooms read how long to hold presence relays (see PRESENCE_DELAY).
+        self.rooms = rooms
         self.max_lag = max_loop_lag_ms / 1000
         self.clock = clock
         self.sockets = 0
@@ -190,6 +197,9 @@ class Admission(BaseFeature):
             before = time.perf_counter()
             await asyncio.sleep(LAG_INTERVAL)
             self.sample(max(0.0, time.perf_counter() - before - LAG_INTERVAL))
+            if self.rooms is not None:
+                shedding = self.pressure() >= Pressure.SHEDDING
+                self.rooms.presence_delay = PRESENCE_DELAY if shedding else 0.0
 
     # -- gauge sources (read at collection time) -------------------------------------
 

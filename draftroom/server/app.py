@@ -61,7 +61,7 @@ def features(settings: Settings, node: Node) -> list[Feature]:
         telemetry.Telemetry(node, (lambda: analytics.dropped) if analytics else None),
         HttpApi("metrics", metrics_api.routes),
         # Last, so its lag sampler starts once the others (worker pools) are up.
-        Admission(settings.max_connections, settings.max_loop_lag_ms),
+        Admission(settings.max_connections, settings.max_loop_lag_ms, rooms=node.hooks),
     ]
 
 

@@ -134,9 +134,20 @@ async def test_a_node_near_its_limit_sheds_agents_export_and_analytics_first(
     # 9 of 10 connections: past 90 %, work that can wait is refused; editing is not.
     settings = make_settings(tmp_path, max_connections=10)
     async with running_server(settings) as srv, httpx.AsyncClient(base_url=srv.http) as http:
-        sockets = [await admitted(srv.ws(f"busy{i}")) for i in range(8)]
-        async with DraftroomClient(srv.ws("busy")) as client:
+        sockets = [await admitted(srv.ws(f"busy{i}")) for i in range(7)]
+        async with (
+            DraftroomClient(srv.ws("busy")) as client,
+            DraftroomClient(srv.ws("busy")) as watcher,
+        ):
             await client.wait_saved(client.insert("Edits still go through."))
+            # Presence gives way: a burst of cursor moves reaches others merged.
+            await eventually(lambda: srv.hub.hooks.presence_delay > 0, what="presence held")
+            before = watcher.awareness_frames
+            for clock in range(1, 21):
+                await client.set_awareness(4242, clock, f'{{"cursor": {clock}}}')
+            await eventually(lambda: watcher.awareness_frames > before, what="presence relayed")
+            await asyncio.sleep(1.2)  # two more holds: anything left would arrive now
+            assert 1 <= watcher.awareness_frames - before <= 3
             for method, path in (
                 ("POST", "/api/documents/busy/agents/readability"),
                 ("GET", "/api/documents/busy/export/md"),
