@@ -21,6 +21,7 @@ a refusal not 1013, a late client never admitted, or an acknowledged marker lost
 
     .venv/bin/python bench/overload.py                        # C=150, ~45 s
     .venv/bin/python bench/overload.py --capacity 100 --json out.json
+    .venv/bin/python bench/overload.py --limits-off     # the same load, nobody refused
 """
 
 from __future__ import annotations
@@ -317,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--interval-ms", type=float, nargs=2, default=(150.0, 300.0), metavar=("LO", "HI")
     )
+    p.add_argument(
+        "--limits-off",
+        action="store_true",
+        help="the comparison: no admission control, every client admitted (reports misses)",
+    )
     p.add_argument("--connect-rate", type=float, default=50.0, help="newcomers per second")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="write results here")
@@ -334,12 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="draftroom-bench-overload-"))
     (workdir / "data").mkdir()
     port = common.free_port()
-    extra = [
-        "--max-connections",
-        str(args.capacity),
-        "--max-loop-lag-ms",
-        str(args.max_loop_lag_ms),
-    ]
+    limit = 0 if args.limits_off else args.capacity
+    lag_limit = 0 if args.limits_off else args.max_loop_lag_ms
+    extra = ["--max-connections", str(limit), "--max-loop-lag-ms", str(lag_limit)]
 
     def server() -> common.ServerProcess:
         return common.draftroom_server(
@@ -373,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": common.machine_info(),
         "load_average": os.getloadavg(),
         "capacity": args.capacity,
+        "limits_off": args.limits_off,
         "clients": 2 * args.capacity,
         **result,
         "hold_save_ack_ms": percentiles(stats.latencies_ms.get("hold", []), (50, 95, 99)),
