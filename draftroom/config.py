@@ -113,6 +113,13 @@ class Settings:
             "of it agents, export and analytics are refused first (0: off)"
         },
     )
+    rebalance_seconds: float = field(
+        default=5.0,
+        metadata={
+            "help": "with Redis: how often a node compares its connections with the cluster's "
+            "mean and, well above it, moves some clients elsewhere (close 1012; 0: off)"
+        },
+    )
     # -- Auth (issue 4): accounts, sessions, permissions, abuse limits --------------
     allow_anonymous: bool = field(
         default=False,

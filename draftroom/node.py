@@ -34,6 +34,7 @@ class LiveSocket(Peer, Protocol):
 
     closed: bool
     auth: object | None  # what admission decided (auth's ``Admission``)
+    acked_upto: int  # the highest of its updates saved and acknowledged
 
 
 def create_bus(settings: Settings) -> Bus:

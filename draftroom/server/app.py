@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from draftroom.admission import Admission
+from draftroom.admission.rebalance import Rebalancer
 from draftroom.agents.service import AgentService
 from draftroom.agents.websocket import SocketRequests
 from draftroom.analytics.recorder import Analytics
@@ -62,6 +63,11 @@ def features(settings: Settings, node: Node) -> list[Feature]:
         HttpApi("metrics", metrics_api.routes),
         # Last, so its lag sampler starts once the others (worker pools) are up.
         Admission(settings.max_connections, settings.max_loop_lag_ms, rooms=node.hooks),
+        *(
+            [Rebalancer(node, settings.redis_url, settings.rebalance_seconds)]
+            if settings.redis_url and settings.rebalance_seconds > 0
+            else []
+        ),
     ]
 
 

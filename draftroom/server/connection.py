@@ -37,6 +37,7 @@ class Connection:
         self.app_messages = app_messages
         self.awareness_ids: set[int] = set()
         self.updates_received = 0
+        self.acked_upto = 0  # rebalancing moves a socket only once this catches up
         # Set by auth at admission (draftroom/auth/ws_guard.py): the user id and name, whether
         # edits are refused (viewer, commenter), and the Admission record for re-checks.
         self.user: str | None = None
@@ -96,6 +97,7 @@ class Connection:
         if self._ack is None:
             self._loop.call_soon(self._send_ack)
         self._ack = (upto, version)
+        self.acked_upto = max(self.acked_upto, upto)
 
     def _send_ack(self) -> None:
         if self._ack is not None:
