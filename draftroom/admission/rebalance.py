@@ -49,6 +49,9 @@ MIN_EXCESS = 2
 STEP_SHARE = 0.5
 MAX_ROUND_SHARE = 0.05
 REMEMBER_SECONDS = 120
+# Every --allow-anonymous client shares this id: there is no one to remember, so
+# such sockets are never moved (remembering the id would stop all rebalancing).
+ANONYMOUS_ID = "anonymous"
 
 
 class Rebalancer(BaseFeature):
@@ -99,7 +102,9 @@ class Rebalancer(BaseFeature):
         if excess < MIN_EXCESS or mine <= fair * (1 + TOLERANCE):
             return 0
         quota = min(math.ceil(excess * STEP_SHARE), max(1, int(mine * MAX_ROUND_SHARE)))
-        candidates = [c for c in self.node.connections if not c.closed and c.user]
+        candidates = [
+            c for c in self.node.connections if not c.closed and c.user and c.user != ANONYMOUS_ID
+        ]
         self.rng.shuffle(candidates)
         candidates = candidates[: 4 * quota]
         if not candidates:
