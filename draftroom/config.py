@@ -84,20 +84,6 @@ class Settings:
     drain_seconds: float = field(
         default=10.0, metadata={"help": "on SIGTERM, longest wait for pending saves"}
     )
-    log_level: str = field(
-        default="info",
-        metadata={
-            "help": "debug, info, warning or error",
-            "choices": ("debug", "info", "warning", "error"),
-        },
-    )
-    log_format: str = field(
-        default="json", metadata={"help": "json or text", "choices": ("json", "text")}
-    )
-    ws_per_message_deflate: bool = field(
-        default=False,
-        metadata={"help": "compress WebSocket frames (costs ~2.5x memory per connection)"},
-    )
     # -- Admission control: what one node takes on before it refuses newcomers --------
     max_connections: int = field(
         default=5000,
@@ -119,6 +105,20 @@ class Settings:
             "help": "with Redis: how often a node compares its connections with the cluster's "
             "mean and, well above it, moves some clients elsewhere (close 1012; 0: off)"
         },
+    )
+    log_level: str = field(
+        default="info",
+        metadata={
+            "help": "debug, info, warning or error",
+            "choices": ("debug", "info", "warning", "error"),
+        },
+    )
+    log_format: str = field(
+        default="json", metadata={"help": "json or text", "choices": ("json", "text")}
+    )
+    ws_per_message_deflate: bool = field(
+        default=False,
+        metadata={"help": "compress WebSocket frames (costs ~2.5x memory per connection)"},
     )
     # -- Auth (issue 4): accounts, sessions, permissions, abuse limits --------------
     allow_anonymous: bool = field(

@@ -32,9 +32,9 @@ F = TypeVar("F")
 class LiveSocket(Peer, Protocol):
     """A client socket as the node and its features see it (``server.Connection``)."""
 
+    acked_upto: int  # the highest of its updates saved and acknowledged
     closed: bool
     auth: object | None  # what admission decided (auth's ``Admission``)
-    acked_upto: int  # the highest of its updates saved and acknowledged
 
 
 def create_bus(settings: Settings) -> Bus:

@@ -37,7 +37,6 @@ class Connection:
         self.app_messages = app_messages
         self.awareness_ids: set[int] = set()
         self.updates_received = 0
-        self.acked_upto = 0  # rebalancing moves a socket only once this catches up
         # Set by auth at admission (draftroom/auth/ws_guard.py): the user id and name, whether
         # edits are refused (viewer, commenter), and the Admission record for re-checks.
         self.user: str | None = None
@@ -51,6 +50,7 @@ class Connection:
         self._wakeup = asyncio.Event()
         self._close_reason = ""
         self._ack: tuple[int, int] | None = None
+        self.acked_upto = 0  # rebalancing moves a socket only once this catches up
         self._loop = asyncio.get_running_loop()  # once: each lookup is a getpid() on 3.11
         # Frames go through the server's own send when we have it (see raw_send.py);
         # the close frame always goes through Starlette.
