@@ -69,7 +69,7 @@ class Work(IntEnum):
         ]
 
 
-class Admission(BaseFeature):
+class AdmissionControl(BaseFeature):
     def __init__(
         self,
         max_connections: int,

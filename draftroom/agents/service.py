@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from draftroom.admission import Admission, Work
+from draftroom.admission import AdmissionControl, Work
 from draftroom.agents import params as agent_params
 from draftroom.agents.base import (
     SYSTEM,
@@ -233,7 +233,7 @@ class AgentService(BaseFeature):
     def _admit(self) -> None:
         """Under pressure agent calls wait their turn (HTTP ones are refused at the edge;
         this covers ``agent.invoke`` over a socket)."""
-        admission = self.node.optional(Admission)
+        admission = self.node.optional(AdmissionControl)
         if admission is None:
             return
         try:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from draftroom.admission import Admission, Work
+from draftroom.admission import AdmissionControl, Work
 from draftroom.crdt.protocol import CloseCode, encode_app
 from draftroom.errors import Overloaded
 from draftroom.server.errors import error_response
@@ -37,7 +37,7 @@ def work_of(path: str) -> Work:
 
 
 class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, admission: Admission) -> None:
+    def __init__(self, app: ASGIApp, admission: AdmissionControl) -> None:
         self.app = app
         self.admission = admission
 

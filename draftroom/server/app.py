@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from draftroom.admission import Admission
+from draftroom.admission import AdmissionControl
 from draftroom.admission.rebalance import Rebalancer
 from draftroom.agents.service import AgentService
 from draftroom.agents.websocket import SocketRequests
@@ -62,7 +62,7 @@ def features(settings: Settings, node: Node) -> list[Feature]:
         telemetry.Telemetry(node, (lambda: analytics.dropped) if analytics else None),
         HttpApi("metrics", metrics_api.routes),
         # Last, so its lag sampler starts once the others (worker pools) are up.
-        Admission(settings.max_connections, settings.max_loop_lag_ms, rooms=node.hooks),
+        AdmissionControl(settings.max_connections, settings.max_loop_lag_ms, rooms=node.hooks),
         *(
             [Rebalancer(node, settings.redis_url, settings.rebalance_seconds)]
             if settings.redis_url and settings.rebalance_seconds > 0
@@ -76,7 +76,7 @@ def create_app(settings: Settings, node: Node | None = None) -> Starlette:
     installed = features(settings, node)
     node.install(installed)
     auth = node.feature(Auth)
-    admission = node.feature(Admission)
+    admission = node.feature(AdmissionControl)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from draftroom.admission import Admission, Pressure, Work
+from draftroom.admission import AdmissionControl, Pressure, Work
 from draftroom.admission.gate import RECOVER_SECONDS
 from draftroom.errors import Overloaded
 
@@ -17,9 +17,11 @@ class Clock:
         return self.now
 
 
-def gate(max_connections: int = 0, max_loop_lag_ms: float = 100.0) -> tuple[Admission, Clock]:
+def gate(
+    max_connections: int = 0, max_loop_lag_ms: float = 100.0
+) -> tuple[AdmissionControl, Clock]:
     clock = Clock()
-    return Admission(max_connections, max_loop_lag_ms, clock=clock), clock
+    return AdmissionControl(max_connections, max_loop_lag_ms, clock=clock), clock
 
 
 def test_lag_past_the_limit_refuses_newcomers_until_it_has_stayed_low() -> None:

@@ -22,7 +22,7 @@ from agents.helpers import agent_events
 
 from devtools.inprocess import make_settings, running_server
 from devtools.waiting import eventually
-from draftroom.admission import Admission
+from draftroom.admission import AdmissionControl
 from draftroom.client import DraftroomClient
 from draftroom.crdt.protocol import decode_app, encode_app
 
@@ -83,7 +83,7 @@ async def test_a_full_node_refuses_the_next_socket_and_http_then_admits_again(
         await second.send(bytes([0, 0, 1, 0]))  # sync step 1 with an empty state vector
         assert (await asyncio.wait_for(second.recv(), 5))[:2] == b"\x00\x01"
         await first.close()
-        gate = srv.hub.feature(Admission)
+        gate = srv.hub.feature(AdmissionControl)
         await eventually(lambda: gate.sockets < 2, what="the closed socket's slot freed")
         assert (await http.get("/api/documents")).status_code == 200
         third = await admitted(srv.ws("full"))
@@ -170,7 +170,7 @@ async def test_a_node_near_its_limit_sheds_agents_export_and_analytics_first(
         for ws in sockets:
             await ws.close()
         # Below 90 % again: the agent answers.
-        gate = srv.hub.feature(Admission)
+        gate = srv.hub.feature(AdmissionControl)
         await eventually(lambda: gate.sockets == 0, what="sockets released")
         r = await http.post("/api/documents/busy/agents/readability", json={}, timeout=60)
         assert r.status_code == 200, r.text
