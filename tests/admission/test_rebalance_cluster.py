@@ -59,19 +59,27 @@ class Writer:
         self.moves: list[int | None] = []
         self.acked: list[str] = []
 
+    async def connect(self) -> None:
+        """Connect, retrying like y-websocket (a loaded machine may time a handshake
+        out); the Yjs doc is kept, so its sync step 2 re-sends anything unacknowledged."""
+        doc = self.client.doc
+        for attempt in range(10):
+            self.client = DraftroomClient(self.url, connect_timeout=20)
+            self.client.doc, self.client.text = doc, doc.get("text", type=Text)
+            try:
+                await self.client.connect()
+                return
+            except (TimeoutError, OSError):
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.5))
+        raise AssertionError(f"{self.name} could not reconnect")
+
     async def run(self, stop: asyncio.Event) -> None:
-        await self.client.connect()
+        await self.connect()
         n = 0
         while not stop.is_set():
             if self.client.close_code is not None:
                 self.moves.append(self.client.close_code)
-                doc = self.client.doc
-                self.client = DraftroomClient(self.url)
-                self.client.doc, self.client.text = (
-                    doc,
-                    doc.get("text", type=Text),
-                )
-                await self.client.connect()
+                await self.connect()
             n += 1
             marker = f"<{self.name}:{n}>"
             upto = self.client.insert(marker, len(str(self.client.text)))
