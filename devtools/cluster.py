@@ -72,6 +72,7 @@ class Cluster:
         env: dict[str, str] | None = None,
         postgres_url: str | None = None,
         redis_url: str | None = None,
+        started: int | None = None,
     ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="draftroom-cluster-"))
         self.postgres = None if postgres_url else PostgresServer()
@@ -79,6 +80,9 @@ class Cluster:
         self._postgres_url = postgres_url
         self._redis_url = redis_url
         self.size = nodes
+        # Nodes started with the cluster; the rest are in HAProxy's list, down until
+        # start_node() (a scale-out while the cluster runs).
+        self.started = nodes if started is None else started
         self.port = port
         self.node_args = node_args
         self.env = env or {}
@@ -124,13 +128,17 @@ class Cluster:
                     data_dir=self.workdir / f"node{i}" / "data",
                     log_dir=self.workdir / f"node{i}" / "logs",
                 )
-                self.nodes.append(node.start())
+                self.nodes.append(node.start() if i < self.started else node)
             self.lb = LoadBalancer([n.port for n in self.nodes], self.port, self.workdir)
             self.lb.start()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def start_node(self, i: int) -> DraftroomProcess:
+        """Start a node that was left down; HAProxy sends it clients once /readyz passes."""
+        return self.nodes[i].start()
 
     def stop(self) -> None:
         if self.lb is not None:

@@ -99,6 +99,28 @@ class Settings:
     drain_seconds: float = field(
         default=10.0, metadata={"help": "on SIGTERM, longest wait for pending saves"}
     )
+    # -- Admission control: what one node takes on before it refuses newcomers --------
+    max_connections: int = field(
+        default=5000,
+        metadata={
+            "help": "open WebSockets per node; past it new sockets close with 1013 and HTTP "
+            "answers 503 with Retry-After (0: no limit)"
+        },
+    )
+    max_loop_lag_ms: float = field(
+        default=0.0,
+        metadata={
+            "help": "event-loop lag that makes the node refuse newcomers (1013/503); from half "
+            "of it agents, export and analytics are refused first (0: off)"
+        },
+    )
+    rebalance_seconds: float = field(
+        default=5.0,
+        metadata={
+            "help": "with Redis: how often a node compares its connections with the cluster's "
+            "mean and, well above it, moves some clients elsewhere (close 1012; 0: off)"
+        },
+    )
     log_level: str = field(
         default="info",
         metadata={

@@ -28,7 +28,9 @@ One argument order everywhere: ``Error(message, *, code=..., headers=...)``.
     ├── PayloadTooLarge             413 too_large
     ├── RateLimited                 429 rate_limited      close 4429, Retry-After
     ├── Unavailable                 503 unavailable       close 1011
-    │   └── Busy                        (export/jobs.py: too many jobs)
+    │   ├── Busy                        (export/jobs.py: too many jobs)
+    │   └── Overloaded              503 overloaded        close 1013, Retry-After
+    │                                   (admission/: the node is at a limit)
     └── Rejected                    a frame that ends the connection which sent it
                                     (crdt/room.py, server/ws.py); close code per raise
 
@@ -131,6 +133,17 @@ class RateLimited(DraftroomError):
 
 class Unavailable(DraftroomError):
     status, code, close_code = 503, "unavailable", CloseCode.UNAVAILABLE
+
+
+class Overloaded(Unavailable):
+    """The node is at one of its admission limits; another node (or this one, a
+    little later) will take the client. ``retry_after`` is a hint in seconds."""
+
+    code, close_code = "overloaded", CloseCode.TRY_AGAIN_LATER
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+        self.retry_after = retry_after
 
 
 class Rejected(DraftroomError):

@@ -102,6 +102,8 @@ class FeatureHooks:
         self.app: dict[str, AppHandler] = {}
         self._advance: tuple[Callable[[Room], None], ...] = ()
         self._leave: tuple[Callable[[Room, Peer], None], ...] = ()
+        # Set by admission control under load (crdt.room.RoomHooks.presence_delay).
+        self.presence_delay = 0.0
 
     def install(self, features: Iterable[Feature]) -> None:
         if self.features:

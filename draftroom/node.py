@@ -32,6 +32,7 @@ F = TypeVar("F")
 class LiveSocket(Peer, Protocol):
     """A client socket as the node and its features see it (``server.Connection``)."""
 
+    acked_upto: int  # the highest of its updates saved and acknowledged
     closed: bool
 
 

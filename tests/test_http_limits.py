@@ -131,3 +131,17 @@ def test_slow_requests_are_closed_within_their_deadlines(draftroom_process: Any)
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert _response(sock).startswith(b"HTTP/1.1 200")
             time.sleep(0.6)
+
+
+async def test_a_websocket_outlives_the_request_deadlines(draftroom_process: Any) -> None:
+    # The deadlines are for the HTTP request; once upgraded, the socket lives on.
+    import asyncio
+
+    from draftroom.client import DraftroomClient
+
+    node = draftroom_process("--header-timeout-seconds", "1", "--body-timeout-seconds", "1.5")
+    async with DraftroomClient(node.ws_url("long")) as client:
+        for _ in range(8):  # 4 s: past both deadlines
+            await client.wait_saved(client.insert("x"))
+            await asyncio.sleep(0.5)
+        assert client.close_code is None

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from draftroom.admission import AdmissionControl, Work
 from draftroom.agents import params as agent_params
 from draftroom.agents.base import (
     SYSTEM,
@@ -47,6 +48,7 @@ from draftroom.agents.usage import UsageLog
 from draftroom.agents.warmer import Warmer
 from draftroom.document.load import load_doc
 from draftroom.document.text import DocumentText, read_text
+from draftroom.errors import Overloaded
 from draftroom.features import BaseFeature, ControlHandler
 from draftroom.redis import CircuitBreaker
 from draftroom.telemetry import metrics
@@ -195,6 +197,7 @@ class AgentService(BaseFeature):
     # -- invocation -------------------------------------------------------------------
 
     async def prepare(self, inv: Invocation) -> Prepared:
+        self._admit()
         agent = self.agents.get(inv.agent)
         if agent is None:
             raise AgentError(f"no agent named {inv.agent[:64]!r}", code="unknown_agent", status=404)
@@ -226,6 +229,19 @@ class AgentService(BaseFeature):
             or (self.ttl(agent) > 0 and await self.cache.claimed(key))
         )
         return Prepared(inv, agent, ctx, view, key, cached, joined)
+
+    def _admit(self) -> None:
+        """Under pressure agent calls wait their turn (HTTP ones are refused at the edge;
+        this covers ``agent.invoke`` over a socket)."""
+        admission = self.node.optional(AdmissionControl)
+        if admission is None:
+            return
+        try:
+            admission.check(Work.DEFERRABLE, "agent")
+        except Overloaded as exc:
+            error = AgentError(exc.message, code=exc.code, status=exc.status)
+            error.headers.update(exc.headers)
+            raise error from None
 
     def contexts(
         self,

@@ -78,6 +78,11 @@ AppHandler = Callable[["Room", Peer, dict[str, Any]], None]
 class RoomHooks(Protocol):
     """What features add to every room (``draftroom.features.FeatureHooks``)."""
 
+    # Seconds a peer's presence relay is held, the latest one replacing the ones
+    # before (0: relayed at once). Admission control raises it under load, so cursor
+    # chatter gives way to edits.
+    presence_delay: float
+
     def app_handler(self, kind: str) -> AppHandler | None: ...
 
     def on_room_advance(self, room: Room) -> None: ...
@@ -86,6 +91,8 @@ class RoomHooks(Protocol):
 
 
 class _NoHooks:
+    presence_delay = 0.0
+
     def app_handler(self, kind: str) -> AppHandler | None:
         return None
 
@@ -140,6 +147,9 @@ class Room:
         self.limits = limits
         self.peers: set[Peer] = set()
         self.awareness = AwarenessRegistry()
+        # Presence relays held while ``hooks.presence_delay`` is set: the latest per peer.
+        self._presence_due: dict[Peer, bytes] = {}
+        self._presence_timer: asyncio.TimerHandle | None = None
         self.closed = False
         # Bumped whenever the doc's content may have changed (before it is committed),
         # so readers can reuse what they derived from it while it stays put.
@@ -169,6 +179,7 @@ class Room:
 
     def leave(self, peer: Peer) -> None:
         self.peers.discard(peer)
+        self._presence_due.pop(peer, None)  # its removal below supersedes it
         removal = self.awareness.remove(peer.awareness_ids)
         if removal is not None:
             self.broadcast(encode_awareness(removal), exclude=None)
@@ -236,8 +247,24 @@ class Room:
             )
         if relay is None:
             return
+        if self.hooks.presence_delay > 0:
+            self._presence_due[peer] = relay
+            if self._presence_timer is None:
+                self._presence_timer = asyncio.get_running_loop().call_later(
+                    self.hooks.presence_delay, self._relay_presence
+                )
+            return
         self.broadcast(frame if relay is update else encode_awareness(relay), exclude=peer)
         self.publish(AWARENESS, relay)
+
+    def _relay_presence(self) -> None:
+        self._presence_timer = None
+        due, self._presence_due = self._presence_due, {}
+        if self.closed:
+            return
+        for peer, relay in due.items():
+            self.broadcast(encode_awareness(relay), exclude=peer)
+            self.publish(AWARENESS, relay)
 
     def answer_step1(self, peer: Peer, state_vector: bytes) -> None:
         try:

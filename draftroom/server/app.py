@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from draftroom.admission import AdmissionControl
+from draftroom.admission.rebalance import Rebalancer
 from draftroom.agents.service import AgentService
 from draftroom.agents.websocket import SocketRequests
 from draftroom.analytics.recorder import Analytics
@@ -30,6 +32,7 @@ from draftroom.server import (
     import_api,
     metrics_api,
 )
+from draftroom.server.admission import AdmissionMiddleware
 from draftroom.server.auth_middleware import AuthMiddleware
 from draftroom.server.body import BodyLimitMiddleware
 from draftroom.server.connection import Connection
@@ -78,6 +81,13 @@ def features(settings: Settings, node: Node) -> list[Feature]:
         HttpApi("import", import_api.routes),
         telemetry.Telemetry(node, (lambda: analytics.dropped) if analytics else None),
         HttpApi("metrics", metrics_api.routes),
+        # Last, so its lag sampler starts once the others (worker pools) are up.
+        AdmissionControl(settings.max_connections, settings.max_loop_lag_ms, rooms=node.hooks),
+        *(
+            [Rebalancer(node, settings.redis_url, settings.rebalance_seconds)]
+            if settings.redis_url and settings.rebalance_seconds > 0
+            else []
+        ),
     ]
 
 
@@ -86,6 +96,7 @@ def create_app(settings: Settings, node: Node | None = None) -> Starlette:
     installed = features(settings, node)
     node.install(installed)
     auth = node.feature(Auth)
+    admission = node.feature(AdmissionControl)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -101,6 +112,7 @@ def create_app(settings: Settings, node: Node | None = None) -> Starlette:
         lifespan=lifespan,
         middleware=[
             *telemetry.middleware(settings),
+            Middleware(AdmissionMiddleware, admission=admission),
             Middleware(RawSendMiddleware),
             Middleware(
                 BodyLimitMiddleware,

@@ -58,6 +58,7 @@ class Connection:
         self._wakeup = asyncio.Event()
         self._close_reason = ""
         self._ack: tuple[int, int] | None = None
+        self.acked_upto = 0  # rebalancing moves a socket only once this catches up
         self._loop = asyncio.get_running_loop()  # once: each lookup is a getpid() on 3.11
         # Frames go through the server's own send when we have it (see raw_send.py);
         # the close frame always goes through Starlette.
@@ -104,6 +105,7 @@ class Connection:
         if self._ack is None:
             self._loop.call_soon(self._send_ack)
         self._ack = (upto, version)
+        self.acked_upto = max(self.acked_upto, upto)
 
     def _send_ack(self) -> None:
         if self._ack is not None:

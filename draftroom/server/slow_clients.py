@@ -33,6 +33,7 @@ class DeadlineH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._phase: str | None = None  # "headers", "body" or None
+        self._upgraded = False  # the connection is a WebSocket now: no deadlines
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -49,10 +50,16 @@ class DeadlineH11Protocol(H11Protocol):
         self._follow()
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._upgraded = True
         self._enter(None)
         super().handle_websocket_upgrade(event)
 
     def _follow(self) -> None:
+        if self._upgraded:
+            # Called once more right after the upgrade, while h11 still says the
+            # request's (empty) body is pending: a deadline set now would cut the
+            # socket after --body-timeout-seconds.
+            return
         state = self.conn.their_state
         if state is h11.SEND_BODY:
             if self._phase != "body":

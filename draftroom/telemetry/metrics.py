@@ -156,6 +156,18 @@ class Instruments:
             "draftroom.analytics.dropped", [_observe("analytics_dropped")], "{event}",
             "analytics events dropped because the buffer was full",
         )  # fmt: skip
+        m.create_observable_gauge(
+            "draftroom.admission.pressure", [_observe("admission_pressure")], "1",
+            "0 normal, 1 shedding deferrable work, 2 refusing newcomers (1013/503)",
+        )  # fmt: skip
+        m.create_observable_gauge(
+            "draftroom.admission.loop_lag", [_observe("admission_lag")], "s",
+            "worst event-loop lag of the last second, as admission control sees it",
+        )  # fmt: skip
+        m.create_observable_counter(
+            "draftroom.admission.refused", [_observe("admission_refused")], "{request}",
+            "sockets and requests refused by admission control, by kind and reason",
+        )  # fmt: skip
         # Start the counters alerts divide by at zero, so rate() works from the first
         # scrape and "absent" never looks like "fine".
         self.cache_hits.add(0)
