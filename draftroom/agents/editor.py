@@ -41,6 +41,7 @@ class AgentPeer:
         # acting for them; never read-only (permission was checked on invocation).
         self.user: str | None = requester.id
         self.read_only = False
+        self.role: str | None = None
         self.client_id = random.getrandbits(32)
         self.agent = agent
         self.requester = requester

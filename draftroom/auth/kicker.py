@@ -96,7 +96,7 @@ class Kicker:
                 conn.close(CloseCode.FORBIDDEN, "access to this document was revoked")
             else:
                 adm.role = role
-                conn.read_only = adm.read_only
+                conn.read_only, conn.role = adm.read_only, role
 
     async def _credential_valid(self, adm: Admission) -> bool:
         p = adm.principal

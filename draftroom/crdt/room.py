@@ -51,6 +51,7 @@ class Peer(Protocol):
     updates_received: int
     user: str | None  # None for internal peers
     read_only: bool  # updates are refused, never applied, stored or broadcast
+    role: str | None  # owner, editor, commenter or viewer; None for internal peers
 
     def send(self, frame: bytes) -> None: ...
 
@@ -120,10 +121,19 @@ class Room:
         if states is not None:
             peer.send(encode_awareness(states))
         if peer.app_messages:
-            peer.send(self.welcome())
+            peer.send(self.welcome(peer))
 
-    def welcome(self) -> bytes:
-        return encode_app({"type": "welcome", "doc": self.doc_id, "version": self.version})
+    def welcome(self, peer: Peer) -> bytes:
+        # The role comes first so an editor UI can be read-only before any keystroke.
+        return encode_app(
+            {
+                "type": "welcome",
+                "doc": self.doc_id,
+                "version": self.version,
+                "role": peer.role,
+                "read_only": peer.read_only,
+            }
+        )
 
     def leave(self, peer: Peer) -> None:
         self.peers.discard(peer)
@@ -192,7 +202,7 @@ class Room:
         # Sending any app message opts a client in to Draftroom's messages.
         peer.app_messages = True
         if data["type"] == "hello":
-            peer.send(self.welcome())
+            peer.send(self.welcome(peer))
             return
         handler = self.app_handlers.get(data["type"])
         if handler is not None:

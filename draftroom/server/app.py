@@ -19,6 +19,7 @@ from draftroom.server.hub import Hub
 from draftroom.server.raw_send import RawSendMiddleware
 from draftroom.server.ws import websocket_endpoint
 from draftroom.telemetry.node import install as install_telemetry
+from draftroom.web.routes import WebApp
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
@@ -41,6 +42,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Starlette:
             *agents_api.mount(hub),  # creates the agent service; routes before api's
             *api.routes,
             WebSocketRoute("/ws/{doc_id:path}", websocket_endpoint),
+            *WebApp(settings).routes(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -41,6 +41,7 @@ class Connection:
         # edits are refused (viewer, commenter), and the Admission record for re-checks.
         self.user: str | None = None
         self.read_only = False
+        self.role: str | None = None
         self.auth: object | None = None
         self.closed = False
         self.close_code: int | None = None

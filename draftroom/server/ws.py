@@ -43,9 +43,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         max_queue_bytes=hub.settings.send_queue_bytes,
         app_messages=websocket.query_params.get("draftroom") == "1",
     )
-    conn.user, conn.read_only, conn.auth = (
+    conn.user, conn.read_only, conn.role, conn.auth = (
         admission.principal.user_id,
         admission.read_only,
+        admission.role,
         admission,
     )
     writer = asyncio.get_running_loop().create_task(conn.run_writer())
