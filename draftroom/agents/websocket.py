@@ -39,6 +39,15 @@ def requester_of(user: Any) -> Requester:
     return Requester(str(uid), str(name))
 
 
+def _identity(peer: Peer) -> Any:
+    # A socket's Admission (auth/ws_guard.py) knows the username; ``peer.user`` is only
+    # the id, and collaborators should read who asked, not an opaque id.
+    principal = getattr(getattr(peer, "auth", None), "principal", None)
+    if principal is not None and getattr(principal, "username", None):
+        return {"id": principal.user_id, "name": principal.username}
+    return getattr(peer, "user", None)
+
+
 def parse_selection(raw: Any) -> Selection | None:
     if raw is None:
         return None
@@ -127,7 +136,7 @@ async def _invoke(
         inv = Invocation(
             doc_id=room.doc_id,
             agent=str(data.get("agent", "")),
-            requester=requester_of(getattr(peer, "user", None)),
+            requester=requester_of(_identity(peer)),
             params=data.get("params"),
             selection=parse_selection(data.get("selection")),
             apply=data.get("apply") is True,
