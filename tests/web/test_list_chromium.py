@@ -1,0 +1,70 @@
+"""The document list: presence per document, rename, pagination, batch export progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from web.site import Site, login
+
+TIMEOUT = 10_000
+
+
+def test_the_list_shows_who_is_in_each_document_now(site: Site, browser: Any) -> None:
+    doc = site.create_doc("ann", "Busy")
+    site.share(doc, "bob", "editor")
+    ann_ctx, bob_ctx = browser.new_context(), browser.new_context()
+    try:
+        ann = ann_ctx.new_page()
+        login(ann, site, "ann")
+        ann.goto(f"{site.url}/d/{doc}")
+        expect(ann.locator("#save-status")).to_have_text("Saved", timeout=TIMEOUT)
+
+        r = site.api("bob", "GET", f"/api/presence?ids={doc}")
+        assert r.status_code == 200 and [p["name"] for p in r.json()["presence"][doc]] == ["ann"]
+        assert site.api("vic", "GET", f"/api/presence?ids={doc}").status_code == 403
+        too_many = ",".join(f"d{i}" for i in range(101))
+        r = site.api("bob", "GET", f"/api/presence?ids={too_many}")
+        assert r.status_code == 422 and r.json()["error"] == "too_many_ids"
+
+        bob = bob_ctx.new_page()
+        login(bob, site, "bob")
+        expect(bob.locator(f'tr[data-id="{doc}"] td.here')).to_have_text("ann", timeout=TIMEOUT)
+    finally:
+        ann_ctx.close()
+        bob_ctx.close()
+
+
+def test_rename_paginate_and_batch_export_with_progress(site: Site, browser: Any) -> None:
+    ids = [site.create_doc("bob", f"Part {i:02d}") for i in range(22)]
+    ctx = browser.new_context(accept_downloads=True)
+    try:
+        page = ctx.new_page()
+        login(page, site, "bob")
+        expect(page.locator("#docs tr")).to_have_count(20)
+        expect(page.locator("#prev")).to_be_disabled()
+        total = len(site.api("bob", "GET", "/api/documents?limit=500").json()["documents"])
+        page.click("#next")
+        expect(page.locator("#docs tr")).to_have_count(total - 20)
+        page.click("#prev")
+        page.select_option("#sort", "title")
+        first = page.locator("#docs tr").first
+        expect(first).to_contain_text("Part 00")
+
+        page.once("dialog", lambda d: d.accept("Part zero"))
+        page.click(f'tr[data-id="{ids[0]}"] button:text("Rename")')
+        expect(page.locator(f'tr[data-id="{ids[0]}"] a.doc-link')).to_have_text("Part zero")
+
+        for doc in ids[:3]:
+            page.check(f'tr[data-id="{doc}"] input[type=checkbox]')
+        page.click(".batch summary")
+        page.select_option("#batch-format", "md")
+        page.click("#batch-export")
+        expect(page.locator("#batch-result")).to_be_visible(timeout=TIMEOUT * 2)
+        expect(page.locator("#batch-progress")).to_have_attribute("value", "3")
+        with page.expect_download() as info:
+            page.click("#batch-result")
+        assert info.value.suggested_filename.endswith(".zip")
+    finally:
+        ctx.close()
