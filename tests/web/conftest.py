@@ -1,7 +1,7 @@
 """Fixtures of the browser tests (helpers in site.py).
 
-    site     (module)   -> Site: a server with users ann, bob, vic (and admin)
-    browser  (module)   -> playwright Browser (headless /usr/bin/chromium)
+site     (module)   -> Site: a server with users ann, bob, vic (and admin)
+browser  (module)   -> playwright Browser (headless /usr/bin/chromium)
 """
 
 from __future__ import annotations

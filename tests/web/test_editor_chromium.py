@@ -111,9 +111,7 @@ def test_offline_edits_are_kept_and_synced(site: Site, browser: Any) -> None:
         expect(bob.locator("#editor")).to_contain_text("Online first.", timeout=TIMEOUT)
 
         ann_ctx.set_offline(True)
-        expect(ann.locator("#save-status")).to_have_text(
-            re.compile("^Offline"), timeout=TIMEOUT
-        )
+        expect(ann.locator("#save-status")).to_have_text(re.compile("^Offline"), timeout=TIMEOUT)
         type_at_end(ann, " Written on a train.")
         expect(ann.locator("#save-status")).to_have_text(
             re.compile(r"^Offline — \d+ edits? not yet saved$")
