@@ -67,9 +67,7 @@ def test_a_phone_writer_logs_in_creates_and_writes_by_touch(
 def _axe(page: Any) -> list[dict[str, Any]]:
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => JSON.stringify(await axe.run(document))")
-    return [
-        v for v in json.loads(result)["violations"] if v["impact"] in ("serious", "critical")
-    ]
+    return [v for v in json.loads(result)["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def test_axe_finds_no_serious_or_critical_violations(site: Site, browser: Any) -> None:
