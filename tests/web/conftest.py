@@ -14,7 +14,7 @@ import pytest
 from web.site import CHROMIUM, Site, build_web, start_site
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     build_web()
     s = start_site(tmp_path_factory.mktemp("web"))

@@ -23,7 +23,7 @@ from devtools.draftroom import DraftroomProcess
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
-USERS = ("ann", "bob", "vic")
+USERS = ("ann", "bob", "vic", "dee")
 
 
 def build_web() -> None:

@@ -37,27 +37,30 @@ def test_the_list_shows_who_is_in_each_document_now(site: Site, browser: Any) ->
 
 
 def test_rename_paginate_and_batch_export_with_progress(site: Site, browser: Any) -> None:
-    ids = [site.create_doc("bob", f"Part {i:02d}") for i in range(22)]
+    # dee's documents are only this test's: the pages hold exactly what it made.
+    ids = [site.create_doc("dee", f"Part {i:02d}") for i in range(22)]
     ctx = browser.new_context(accept_downloads=True)
     try:
         page = ctx.new_page()
-        login(page, site, "bob")
+        login(page, site, "dee")
         expect(page.locator("#docs tr")).to_have_count(20)
         expect(page.locator("#prev")).to_be_disabled()
-        total = len(site.api("bob", "GET", "/api/documents?limit=500").json()["documents"])
         page.click("#next")
-        expect(page.locator("#docs tr")).to_have_count(total - 20)
+        expect(page.locator("#docs tr")).to_have_count(2)
         page.click("#prev")
         page.select_option("#sort", "title")
         expect(page.locator("#docs tr")).to_have_count(20)
         titles = page.locator("#docs a.doc-link").all_inner_texts()
         assert titles == sorted(titles) and len(titles) == 20
 
+        # The server decides which documents make up a page; act on what this one shows.
+        shown = page.locator("#docs tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+        assert set(shown) <= set(ids)
         page.once("dialog", lambda d: d.accept("Part zero"))
-        page.click(f'tr[data-id="{ids[0]}"] button:text("Rename")')
-        expect(page.locator(f'tr[data-id="{ids[0]}"] a.doc-link')).to_have_text("Part zero")
+        page.click(f'tr[data-id="{shown[0]}"] button:text("Rename")')
+        expect(page.locator(f'tr[data-id="{shown[0]}"] a.doc-link')).to_have_text("Part zero")
 
-        for doc in ids[:3]:
+        for doc in shown[:3]:
             page.check(f'tr[data-id="{doc}"] input[type=checkbox]')
         page.click(".batch summary")
         page.select_option("#batch-format", "md")
