@@ -43,6 +43,7 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     modulePreload: { polyfill: false },
+    manifest: true, // the server preloads the editor's chunks on editor routes
     reportCompressedSize: false,
     chunkSizeWarningLimit: 700, // the editor chunk: bench/web.py holds it to 250 KB gzipped
   },

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,10 +61,17 @@ def integrity(data: bytes) -> str:
     return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
 
 
+# The route module whose chunks an editor page preloads (Vite's manifest key).
+EDITOR_MODULE = "src/editor.ts"
+
+
 @dataclass(frozen=True)
 class Build:
     index_html: str | None  # None when the app has not been built
     assets: dict[str, Asset]  # by name under /assets/
+    # Chunks of the editor route (names under /assets/): index.html for /d/... links
+    # them as modulepreload, so they download with the entry instead of after it.
+    editor_chunks: tuple[str, ...] = ()
 
     @property
     def built(self) -> bool:
@@ -88,4 +96,24 @@ def load(dist: Path = DIST) -> Build:
         assets[path.name] = Asset(
             path, kind or "application/octet-stream", integrity(path.read_bytes()), encoded
         )
-    return Build(index.read_text(encoding="utf-8"), assets)
+    return Build(index.read_text(encoding="utf-8"), assets, _chunks(dist, EDITOR_MODULE))
+
+
+def _chunks(dist: Path, module: str) -> tuple[str, ...]:
+    """A dynamic entry's JS and the chunks it imports, from Vite's manifest (not the
+    entry point's own file, which index.html loads anyway)."""
+    path = dist / ".vite" / "manifest.json"
+    if not path.is_file():
+        return ()
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    out: list[str] = []
+    todo = [module]
+    while todo:
+        entry = manifest.get(todo.pop(0), {})
+        if entry.get("isEntry"):
+            continue
+        name = str(entry.get("file", "")).removeprefix("assets/")
+        if name and name not in out:
+            out.append(name)
+            todo.extend(entry.get("imports", []))
+    return tuple(out)

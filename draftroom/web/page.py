@@ -26,17 +26,27 @@ def asset_prefix(asset_url: str | None) -> str:
     return (asset_url or "").rstrip("/") + "/assets/"
 
 
-def render(build: Build, asset_url: str | None) -> str:
+def render(build: Build, asset_url: str | None, preload: tuple[str, ...] = ()) -> str:
+    """index.html with its links pointed at ``asset_url`` (or /assets/) and hashed;
+    ``preload``: more chunks to fetch at once (``<link rel=modulepreload>``)."""
     assert build.index_html is not None
     prefix = asset_prefix(asset_url)
 
+    def sri(name: str) -> str:
+        asset = build.assets.get(name)
+        return f' integrity="{asset.integrity}"' if asset is not None else ""
+
     def link(m: re.Match[str]) -> str:
         attr, name = m.group(1), m.group(2)
-        asset = build.assets.get(name)
-        sri = f' integrity="{asset.integrity}"' if asset is not None else ""
-        return f'{attr}="{prefix}{name}"{sri}'
+        return f'{attr}="{prefix}{name}"{sri(name)}'
 
-    return _LINK.sub(link, build.index_html)
+    html = _LINK.sub(link, build.index_html)
+    links = "".join(
+        f'<link rel="modulepreload" crossorigin href="{prefix}{name}"{sri(name)}>\n'
+        for name in preload
+        if name in build.assets
+    )
+    return html.replace("</head>", links + "</head>", 1) if links else html
 
 
 def content_security_policy(asset_url: str | None) -> str:

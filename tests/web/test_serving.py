@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -42,6 +43,22 @@ def dist(tmp_path: Path) -> Path:
     (d / "assets" / "index-abc123.js.br").write_bytes(brotli.compress(JS))
     (d / "assets" / "index-abc123.js.gz").write_bytes(gzip.compress(JS))
     (d / "assets" / "index-def456.css").write_bytes(b"body{color:red}")
+    (d / "assets" / "editor-e1.js").write_bytes(b"export const editor = 1\n")
+    (d / "assets" / "shared-s1.js").write_bytes(b"export const shared = 1\n")
+    (d / ".vite").mkdir()
+    (d / ".vite" / "manifest.json").write_text(
+        json.dumps(
+            {
+                "index.html": {"file": "assets/index-abc123.js", "isEntry": True},
+                "_shared.js": {"file": "assets/shared-s1.js"},
+                "src/editor.ts": {
+                    "file": "assets/editor-e1.js",
+                    "isDynamicEntry": True,
+                    "imports": ["index.html", "_shared.js"],
+                },
+            }
+        )
+    )
     return d
 
 
@@ -72,7 +89,7 @@ async def test_index_is_revalidated_with_an_etag_and_a_strict_csp(
         csp = r.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp
         assert "object-src 'none'" in csp and "frame-ancestors 'none'" in csp
-    etag = r.headers["etag"]
+    etag = (await client.get("/")).headers["etag"]
     again = await client.get("/", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
     other = await client.get("/", headers={"If-None-Match": '"stale"'})
@@ -84,6 +101,16 @@ async def test_index_links_assets_with_subresource_integrity(client: httpx.Async
     assert f'src="/assets/index-abc123.js" integrity="{_sri(JS)}"' in html
     assert f'href="/assets/index-def456.css" integrity="{_sri(b"body{color:red}")}"' in html
     assert "./assets/" not in html
+
+
+async def test_editor_pages_preload_the_editor_chunks(client: httpx.AsyncClient) -> None:
+    editor = (await client.get("/d/chapter-1")).text
+    for name in ("editor-e1.js", "shared-s1.js"):
+        assert (
+            f'<link rel="modulepreload" crossorigin href="/assets/{name}" integrity="sha384-'
+            in editor
+        )
+    assert "modulepreload" not in (await client.get("/")).text  # the list needs none of it
 
 
 async def test_asset_url_loads_assets_from_the_cdn_origin(tmp_path: Path, dist: Path) -> None:
@@ -152,3 +179,4 @@ async def test_the_real_build_is_served_with_integrity_and_compression(tmp_path:
         asset = build.assets[name]
         assert sri == _sri(asset.path.read_bytes())
         assert set(asset.encoded) == {"br", "gzip"}
+    assert build.editor_chunks and build.editor_chunks[0].startswith("editor-")
