@@ -284,6 +284,7 @@ export function mountEditor(root: HTMLElement, docId: string, me: Me): () => voi
     window.removeEventListener('offline', offline)
     window.removeEventListener('online', online)
     if (countTimer) clearTimeout(countTimer)
+    replies.clear()
     editor.destroy()
     provider.destroy()
     ydoc.destroy()
