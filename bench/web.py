@@ -222,7 +222,9 @@ class Writers:
 
     async def _writer(self, i: int) -> None:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        async with websockets.connect(self.ws_url, additional_headers=headers, max_size=None) as ws:
+        async with websockets.connect(
+            self.ws_url, additional_headers=headers, max_size=None, ping_interval=None
+        ) as ws:
             doc = Doc()
             await ws.send(encode_sync(SyncType.STEP1, doc.get_state()))
             # Read until the server's step 2 (the whole document) arrives.

@@ -32,7 +32,9 @@ export interface EditorContext {
   onAgentMessage: Set<(msg: AppMessage) => void>
 }
 
-export function mountEditor(root: HTMLElement, docId: string, me: Me): () => void {
+export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | null>): () => void {
+  // Filled in when /api/me answers; the editor does not wait for it.
+  const me: Me = { id: '', username: '', admin: false, via: '' }
   const title = h('h1', { class: 'doc-title', id: 'doc-title' }, docId)
   const status = h('span', { id: 'save-status', class: 'status', role: 'status' }, 'Connecting…')
   const words = h('span', { id: 'word-count', class: 'muted' }, '0 words')
@@ -87,7 +89,8 @@ export function mountEditor(root: HTMLElement, docId: string, me: Me): () => voi
   let connected = false
   let synced = false
   let readOnly = true // until `welcome` says otherwise: no keystroke lands before it
-  let stopped = false
+  let stopped = false // the server refused us for good (4403, 4404)
+  let destroyed = false // the route was left
 
   ydoc.on('update', (_update: Uint8Array, origin: unknown) => {
     if (origin === provider) return
@@ -173,7 +176,7 @@ export function mountEditor(root: HTMLElement, docId: string, me: Me): () => voi
     status.dataset.state = !connected ? 'offline' : unsaved > 0 ? 'saving' : 'saved'
   }
 
-  const user = { name: me.username, color: colorFor(me.username) }
+  const user = { name: '…', color: '#555555' }
   const editor = new Editor({
     element: host,
     editable: false,
@@ -224,6 +227,12 @@ export function mountEditor(root: HTMLElement, docId: string, me: Me): () => voi
   }
   provider.awareness.on('change', renderPeople)
   renderPeople()
+  void who.then((m) => {
+    if (!m || destroyed) return
+    Object.assign(me, m)
+    editor.commands.updateUser({ name: m.username, color: colorFor(m.username) })
+    renderPeople()
+  })
 
   const ctx: EditorContext = {
     docId,
@@ -285,6 +294,7 @@ export function mountEditor(root: HTMLElement, docId: string, me: Me): () => voi
     window.removeEventListener('online', online)
     if (countTimer) clearTimeout(countTimer)
     replies.clear()
+    destroyed = true
     editor.destroy()
     provider.destroy()
     ydoc.destroy()

@@ -117,21 +117,33 @@ async function route(): Promise<void> {
     loginView()
     return
   }
-  // Fetch the route's code while the session is checked, not after.
-  const code = path.startsWith('/d/') ? import('./editor') : import('./list')
-  if (!me) me = await loadMe()
-  if (!me) {
-    sessionStorage.setItem('draftroom.next', path)
-    navigate('/login')
-    return
-  }
-  renderNav()
   if (path.startsWith('/d/')) {
+    // The editor does not wait for /api/me: its socket authenticates by itself (a 4401
+    // close means the session is gone), and the name shown to others follows when known.
     const docId = decodeURIComponent(path.slice(3))
-    const { mountEditor } = (await code) as typeof import('./editor')
-    cleanup = mountEditor(main, docId, me)
+    const code = import('./editor')
+    const who = me ? Promise.resolve(me) : loadMe()
+    void who.then((m) => {
+      if (!m) {
+        sessionStorage.setItem('draftroom.next', path)
+        if (location.pathname !== '/login') navigate('/login')
+        return
+      }
+      me = m
+      renderNav()
+    })
+    const { mountEditor } = await code
+    cleanup = mountEditor(main, docId, who)
   } else {
-    const { mountList } = (await code) as typeof import('./list')
+    const code = import('./list')
+    if (!me) me = await loadMe()
+    if (!me) {
+      sessionStorage.setItem('draftroom.next', path)
+      navigate('/login')
+      return
+    }
+    renderNav()
+    const { mountList } = await code
     cleanup = mountList(main, me)
   }
   main.focus({ preventScroll: true })
