@@ -536,6 +536,9 @@ def main() -> int:
                     "median": scores[len(scores) // 2],
                     "runs": scores,
                 }
+    except BaseException:
+        print(proc.describe_logs(), file=sys.stderr)
+        raise
     finally:
         for stop in reversed(stops):
             try:

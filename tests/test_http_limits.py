@@ -7,12 +7,17 @@ closed within their deadline).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets
+
+from draftroom.crdt.protocol import SyncType, encode_sync
 
 MB = 1024 * 1024
 
@@ -131,3 +136,21 @@ def test_slow_requests_are_closed_within_their_deadlines(draftroom_process: Any)
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert _response(sock).startswith(b"HTTP/1.1 200")
             time.sleep(0.6)
+
+
+def test_websockets_outlive_the_request_deadlines(draftroom_process: Any) -> None:
+    # A WebSocket's request is complete once upgraded: neither deadline may close it
+    # later (it once did, at the body deadline, so every editor dropped every 30 s).
+    node = draftroom_process("--header-timeout-seconds", "1", "--body-timeout-seconds", "1.5")
+
+    async def hold() -> float:
+        async with websockets.connect(node.ws_url("doc"), ping_interval=None) as ws:
+            start = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 4)
+            await ws.send(encode_sync(SyncType.STEP1, b"\x00"))  # still open: it answers
+            await asyncio.wait_for(ws.recv(), 2)
+            return time.monotonic() - start
+
+    assert asyncio.run(hold()) >= 4

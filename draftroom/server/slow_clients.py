@@ -33,6 +33,7 @@ class DeadlineH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._phase: str | None = None  # "headers", "body" or None
+        self._upgraded = False  # a WebSocket now: no deadline applies any more
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -49,10 +50,15 @@ class DeadlineH11Protocol(H11Protocol):
         self._follow()
 
     def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._upgraded = True
         self._enter(None)
         super().handle_websocket_upgrade(event)
 
     def _follow(self) -> None:
+        if self._upgraded:
+            # h11 still shows the upgrade request in SEND_BODY; following it would arm
+            # the body deadline and close the socket --body-timeout-seconds later.
+            return
         state = self.conn.their_state
         if state is h11.SEND_BODY:
             if self._phase != "body":
