@@ -11,14 +11,14 @@ from pathlib import Path
 import uvicorn
 
 from draftroom.config import Settings
+from draftroom.node import Node
 from draftroom.server.app import create_app
-from draftroom.server.hub import Hub
 from draftroom.server.runner import proxy_options
 
 
 @dataclass
 class RunningServer:
-    hub: Hub
+    hub: Node
     port: int
 
     @property
@@ -44,7 +44,7 @@ def make_settings(data_dir: Path, database_url: str | None = None, **overrides: 
 
 @asynccontextmanager
 async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
-    hub = Hub(settings)
+    hub = Node(settings)
     config = uvicorn.Config(
         create_app(settings, hub),
         host="127.0.0.1",

@@ -22,6 +22,7 @@ from draftroom.store.base import (
     DocumentMeta,
     StoredState,
     StoreError,
+    StoreStats,
 )
 
 
@@ -57,6 +58,14 @@ class MemoryStore:
 
     async def ping(self) -> None:
         pass
+
+    def stats(self) -> StoreStats:
+        return StoreStats(
+            appends=self.appends,
+            commit_batches=0,
+            commit_failures=0,
+            pending_appends=len(self.pending),
+        )
 
     # -- the log ---------------------------------------------------------------
 

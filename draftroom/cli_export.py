@@ -18,15 +18,17 @@ from typing import Any
 
 from draftroom.config import settings_from
 
-FORMAT_NAMES = ("md", "docx", "pdf", "html", "scriv")  # draftroom.export.FORMATS, kept cheap
-
 
 def add_parser(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "export", help="export documents from the store to md, docx, pdf, html or scriv"
+        "export", help="export documents from the store to md, docx, pdf, html, scriv, …"
     )
     parser.add_argument("documents", nargs="+", metavar="DOC", help="document ids, in order")
-    parser.add_argument("-f", "--format", required=True, choices=FORMAT_NAMES)
+    # Checked against the format registry in main(), after parsing: loading the
+    # writers here would make every ``draftroom`` command pay for python-docx.
+    parser.add_argument(
+        "-f", "--format", required=True, help="md, docx, pdf, html, scriv or a plugin's format"
+    )
     parser.add_argument(
         "-o", "--output", metavar="PATH", help="file to write ('-' for stdout; default: its name)"
     )
@@ -51,8 +53,17 @@ def add_parser(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from draftroom.export.formats import known_formats
     from draftroom.export.params import OptionError, parse_options
 
+    known = known_formats()
+    if args.format not in known:
+        print(
+            f"draftroom export: argument -f/--format: invalid choice: {args.format!r} "
+            f"(choose from {', '.join(known)})",
+            file=sys.stderr,
+        )
+        return 2
     try:
         settings = settings_from(
             {

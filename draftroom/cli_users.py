@@ -1,8 +1,12 @@
 """``draftroom user create|list|delete``: manage accounts straight in the store.
 
-Works with the server running or not. Deleting a user also removes their sessions
-(from Redis too when ``--redis-url`` / DRAFTROOM_REDIS_URL is set); running nodes
-close that user's sockets at their next re-check (``--auth-recheck-seconds``).
+Works with the server running or not. Deleting a user takes the same path as the
+API (``auth.service.delete_account``): their sessions go, and the ``auth.revoke``
+and ``user.deleted`` control messages reach this command's own features (analytics
+erases the user's stored events) and, with ``--redis-url`` / DRAFTROOM_REDIS_URL, every
+running node, which closes the user's sockets and drops their buffered events at
+once. Without Redis, running nodes close those sockets at their next re-check
+(``--auth-recheck-seconds``).
 """
 
 from __future__ import annotations
@@ -14,14 +18,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from draftroom.analytics.recorder import Analytics
 from draftroom.auth.permissions import Members
 from draftroom.auth.redis_link import RedisLink
+from draftroom.auth.service import delete_account
 from draftroom.auth.sessions import Sessions
 from draftroom.auth.users import UserError, Users
+from draftroom.bus.base import CONTROL, Envelope
+from draftroom.bus.redis import CONTROL_CHANNEL
 from draftroom.cli_store import missing_store
-from draftroom.config import settings_from
-from draftroom.errors import DraftroomError
-from draftroom.store import store_for
+from draftroom.config import Settings, settings_from
+from draftroom.errors import DraftroomError, LastOwner
+from draftroom.features import Feature, FeatureHooks
+from draftroom.store import Store, store_for
 
 
 def add_parser(sub: Any) -> None:
@@ -82,21 +91,65 @@ async def _run(args: argparse.Namespace) -> int:
             if found is None:
                 print(f"draftroom: no user {args.username!r}", file=sys.stderr)
                 return 1
-            sole = await Members(store.sql).sole_owned(found.id)
-            if sole:
+            sessions = Sessions(store.sql, redis, settings.session_ttl_seconds)
+            try:
+                await _delete(settings, store, redis, sessions, users, found.id)
+            except LastOwner as exc:
                 print(
-                    f"draftroom: {found.username} is the only owner of: {', '.join(sole)}."
+                    f"draftroom: {found.username} is the only owner of: "
+                    f"{', '.join(exc.documents)}."
                     " Make someone else owner, or delete those documents, first.",
                     file=sys.stderr,
                 )
                 return 1
-            await Sessions(store.sql, redis, settings.session_ttl_seconds).revoke_user(found.id)
-            await users.delete(found.id)
             print(f"deleted {found.username}")
         return 0
     finally:
         await redis.close()
         await store.close()
+
+
+async def _delete(
+    settings: Settings,
+    store: Store,
+    redis: RedisLink,
+    sessions: Sessions,
+    users: Users,
+    user_id: str,
+) -> None:
+    """Delete through the API's path, with the features that hold per-user data."""
+    analytics = (
+        Analytics(
+            store.sql,
+            retention_days=settings.analytics_retention_days,
+            flush_seconds=settings.analytics_flush_seconds,
+        )
+        if settings.analytics
+        else None
+    )
+    features: list[Feature] = [analytics] if analytics is not None else []
+    hooks = FeatureHooks()
+    hooks.install(features)
+
+    sent: list[dict[str, Any]] = []
+
+    def announce(data: dict[str, Any]) -> None:
+        sent.append(data)
+        handler = hooks.control.get(str(data.get("type")))
+        if handler is not None:
+            handler(data)
+
+    await delete_account(sessions, users, Members(store.sql), user_id, announce)
+    for feature in features:
+        await feature.stop()  # analytics finishes its erasure here
+    if redis.client is not None:
+        # What Node.broadcast_control would publish, for the nodes that are running.
+        for data in sent:
+            try:
+                envelope = Envelope("cli", "", CONTROL, data)
+                await redis.run("publish", CONTROL_CHANNEL, envelope.pack())
+            except Exception as exc:
+                print(f"draftroom: running nodes not told ({exc})", file=sys.stderr)
 
 
 def main(args: argparse.Namespace) -> int:

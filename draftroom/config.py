@@ -62,6 +62,19 @@ class Settings:
         default=5.0, metadata={"help": "how long an idle group commit waits for company"}
     )
     commit_max_batch: int = field(default=1000, metadata={"help": "most updates per commit"})
+    commit_queue_max: int = field(
+        default=10_000,
+        metadata={
+            "help": "updates waiting to be saved before writers pause (clients are told "
+            "saving_slow; nothing is dropped)"
+        },
+    )
+    commit_stall_seconds: float = field(
+        default=5.0,
+        metadata={
+            "help": "/readyz answers 503 once the oldest unsaved update has waited this long"
+        },
+    )
     compact_after: int = field(
         default=500, metadata={"help": "log entries past the snapshot that trigger compaction"}
     )

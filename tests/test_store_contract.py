@@ -48,12 +48,26 @@ async def test_appends_get_dense_sequence_numbers_and_group_commit(store: Store)
     updates = typing_updates(300)
     seqs = await asyncio.gather(*(store.append("doc", u) for u in updates))
     assert seqs == list(range(1, 301))
-    stats = store.committer.stats  # type: ignore[attr-defined]
-    assert stats.appends == 300
-    assert stats.batches < 30, "appends made together must share commits"
+    stats = store.stats()
+    assert stats.appends == 300 and stats.pending_appends == 0
+    assert stats.commit_batches < 30, "appends made together must share commits"
     state = await store.load("doc")
     assert state.seq == 300
     assert text_of(state.snapshot, state.updates) == "x" * 300
+
+
+async def test_stats_count_commits_and_show_the_pool(store: Store) -> None:
+    await asyncio.gather(*(store.append("stats", u) for u in typing_updates(5)))
+    await store.append("stats", typing_updates(1, "z")[0])
+    stats = store.stats()
+    assert stats.appends == 6 and stats.pending_appends == 0 and stats.commit_failures == 0
+    assert 2 <= stats.commit_batches <= 6 and stats.last_batch_size == 1
+    # Telemetry's connection-pool gauge reads these; SQLite has no pool.
+    if store.dialect == "postgres":
+        assert stats.pool_size is not None and stats.pool_idle is not None
+        assert 1 <= stats.pool_size and 0 <= stats.pool_idle <= stats.pool_size
+    else:
+        assert stats.pool_size is None
 
 
 async def test_sequences_are_per_document(store: Store) -> None:

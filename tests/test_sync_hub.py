@@ -60,7 +60,7 @@ async def test_late_joiner_gets_full_state_from_store(server: RunningServer) -> 
     async with DraftroomClient(server.ws("doc")) as writer:
         await writer.wait_saved(writer.insert("persisted words"))
     await asyncio.sleep(0.4)  # past the room grace period: the room is evicted
-    assert "doc" not in server.hub.rooms.rooms
+    assert "doc" not in server.hub.rooms
     async with DraftroomClient(server.ws("doc")) as reader:
         assert str(reader.text) == "persisted words"
         assert reader.app_log[0]["version"] == 1
@@ -100,7 +100,7 @@ async def test_awareness_relayed_and_removed_on_disconnect(sqlite_server: Runnin
         await other.connect()
         await other.set_awareness(4242, 1, '{"user":{"name":"Ada"},"cursor":3}')
         await eventually(lambda: watcher.awareness_frames >= 1)
-        room = sqlite_server.hub.rooms.rooms["doc"]
+        room = sqlite_server.hub.rooms["doc"]
         assert 4242 in room.awareness.entries
         frames_before = watcher.awareness_frames
         await other.close()
@@ -115,7 +115,7 @@ async def test_awareness_relayed_and_removed_on_disconnect(sqlite_server: Runnin
 async def test_newcomer_receives_existing_presence(sqlite_server: RunningServer) -> None:
     async with DraftroomClient(sqlite_server.ws("doc")) as present:
         await present.set_awareness(7, 3, '{"user":{"name":"Grace ✍️"}}')
-        await eventually(lambda: 7 in sqlite_server.hub.rooms.rooms["doc"].awareness.entries)
+        await eventually(lambda: 7 in sqlite_server.hub.rooms["doc"].awareness.entries)
         async with DraftroomClient(sqlite_server.ws("doc")) as newcomer:
             await eventually(lambda: newcomer.awareness_frames == 1)
 
@@ -128,7 +128,7 @@ async def test_two_hundred_clients_join_forty_new_documents_at_once(
     ]
     await asyncio.gather(*(c.connect() for c in clients))
     assert all(c.synced.is_set() for c in clients)
-    assert len(sqlite_server.hub.rooms.rooms) == 40
+    assert len(sqlite_server.hub.rooms) == 40
     await asyncio.gather(*(c.close() for c in clients))
 
 
@@ -137,16 +137,16 @@ async def test_room_is_evicted_after_grace_and_memory_released(
 ) -> None:
     async with DraftroomClient(sqlite_server.ws("doc")) as client:
         await client.wait_saved(client.insert("x"))
-        assert "doc" in sqlite_server.hub.rooms.rooms
-    await eventually(lambda: "doc" not in sqlite_server.hub.rooms.rooms)
+        assert "doc" in sqlite_server.hub.rooms
+    await eventually(lambda: "doc" not in sqlite_server.hub.rooms)
 
 
 async def test_rejoin_within_grace_keeps_room(sqlite_server: RunningServer) -> None:
     async with DraftroomClient(sqlite_server.ws("doc")) as client:
         await client.wait_saved(client.insert("x"))
-    room = sqlite_server.hub.rooms.rooms["doc"]
+    room = sqlite_server.hub.rooms["doc"]
     async with DraftroomClient(sqlite_server.ws("doc")) as again:
-        assert sqlite_server.hub.rooms.rooms["doc"] is room
+        assert sqlite_server.hub.rooms["doc"] is room
         assert str(again.text) == "x"
 
 
@@ -157,7 +157,7 @@ async def test_compaction_runs_in_background_without_losing_edits(tmp_path: Path
             for _ in range(75):
                 last = client.insert("y")
             await client.wait_saved(last)
-            await eventually(lambda: srv.hub.rooms.rooms["doc"].snapshot_seq >= 60)
+            await eventually(lambda: srv.hub.rooms["doc"].snapshot_seq >= 60)
         state = await srv.hub.store.load("doc")
         assert state.snapshot is not None
         async with DraftroomClient(srv.ws("doc")) as reader:
@@ -183,7 +183,7 @@ async def test_drain_flushes_then_closes_with_1012(sqlite_server: RunningServer)
 async def test_query_awareness_answers_with_states(sqlite_server: RunningServer) -> None:
     async with DraftroomClient(sqlite_server.ws("doc")) as a:
         await a.send_raw(encode_awareness(encode_update([(9, 1, b'{"n":1}')])))
-        await eventually(lambda: 9 in sqlite_server.hub.rooms.rooms["doc"].awareness.entries)
+        await eventually(lambda: 9 in sqlite_server.hub.rooms["doc"].awareness.entries)
         before = a.awareness_frames
         await a.send_raw(b"\x03")
         await eventually(lambda: a.awareness_frames == before + 1)
@@ -235,7 +235,7 @@ async def test_a_client_that_stops_reading_is_dropped_without_slowing_the_room(
             DraftroomClient(srv.ws("doc")) as writer,
             DraftroomClient(srv.ws("doc")) as reader,
         ):
-            await eventually(lambda: len(srv.hub.rooms.rooms["doc"].peers) == 3)
+            await eventually(lambda: len(srv.hub.rooms["doc"].peers) == 3)
             chunk = "p" * 100_000
             last = 0
             for _ in range(200):  # 20 MB: more than loopback socket buffers hold
@@ -243,7 +243,7 @@ async def test_a_client_that_stops_reading_is_dropped_without_slowing_the_room(
                 await asyncio.sleep(0)
             await writer.wait_saved(last, within=60)
             # The stuck client was dropped; the others got everything.
-            await eventually(lambda: len(srv.hub.rooms.rooms["doc"].peers) == 2, within=30)
+            await eventually(lambda: len(srv.hub.rooms["doc"].peers) == 2, within=30)
             await eventually(lambda: len(str(reader.text)) == 200 * 100_000, within=30)
             assert reader.close_code is None and writer.close_code is None
         stuck.transport.abort()

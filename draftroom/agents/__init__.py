@@ -3,9 +3,10 @@ every collaborator of a document, cached so unchanged text is answered at once.
 
 See docs/AGENTS.md. The moving parts, one per module:
 
-    base.py        the Agent contract and the context an agent runs with
+    base.py        the Agent contract and BaseAgent's defaults, ChatModel, AgentContext
     registry.py    built-ins plus third-party agents from the ``draftroom.agents`` entry points
-    text.py        a document as plain text with paragraph offsets and headings
+    room_texts.py  each open room's text, read once per change
+    warmer.py      recomputes recently asked offline replies after an edit
     builtin/       offline agents (style, readability, outline)
     llm/           the OpenAI-compatible streaming client and the LLM agents
     cache/         reply cache: keys, Redis with a circuit breaker, DB fallback, LRU

@@ -1,7 +1,9 @@
 """What an agent is: a named, versioned async generator of reply chunks.
 
-A third-party agent is any object with these attributes (see ``Agent``); register it
-under the ``draftroom.agents`` entry-point group and Draftroom lists and runs it.
+A third-party agent subclasses ``BaseAgent`` (or is any object with the ``Agent``
+attributes; the registry gives it ``BaseAgent``'s defaults for what it leaves out);
+register it under the ``draftroom.agents`` entry-point group and Draftroom lists and
+runs it. ``ChatModel`` is all an agent sees of the LLM endpoint.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ T = TypeVar("T")
 
 if TYPE_CHECKING:
     from draftroom.agents.cpu import CpuPool
-    from draftroom.agents.llm.client import LLMClient
     from draftroom.config import Settings
 
 
@@ -62,7 +63,7 @@ class AgentContext:
     params: dict[str, Any]
     requester: Requester
     selection: Selection | None = None
-    llm: LLMClient | None = None
+    llm: ChatModel | None = None
     cpu: CpuPool | None = None  # for CPU-heavy work: see ``offload``
     # Token usage an LLM agent reports, for cost accounting (one entry per model call).
     usage: list[Usage] = field(default_factory=list)
@@ -90,6 +91,23 @@ class Usage:
     estimated: bool  # counted by us, not reported by the provider
 
 
+class ChatModel(Protocol):
+    """A streaming chat model (``llm.client.LLMClient`` speaks OpenAI's API)."""
+
+    model: str  # part of an LLM agent's cache key and of its usage records
+
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        usage: list[Usage],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 0.7,
+    ) -> AsyncIterator[str]:
+        """Yield text deltas; append the call's token usage to ``usage`` at the end."""
+        ...
+
+
 class Agent(Protocol):
     name: str
     version: str  # bump when the output for the same input changes: old cache entries die
@@ -105,32 +123,55 @@ class Agent(Protocol):
 
     def unavailable_reason(self, settings: Settings) -> str | None:
         """None when the agent can run with these settings, else why not."""
+        ...
 
     def cache_input(self, ctx: AgentContext) -> str:
         """The exact context the reply depends on (hashed into the cache key)."""
+        ...
 
     def run(self, ctx: AgentContext) -> AsyncIterator[dict[str, Any]]:
         """Yield reply chunks: small JSON-able maps, sent to collaborators as they come."""
+        ...
 
-    # Optional (see ``cache_params_of`` and ``view_of``): an agent whose parameters only
-    # shape what is shown (a limit, a filter, offsets) computes one reply for all their
-    # values, and the cache keeps that one.
-    #
-    # def cache_params(self, params: dict[str, Any]) -> dict[str, Any]:
-    #     """The parameters ``run`` depends on; ``run`` then sees only these."""
-    #
-    # def view(self, chunks: AsyncIterator[dict[str, Any]], ctx: AgentContext
-    #          ) -> AsyncIterator[dict[str, Any]]:
-    #     """The requester's reply (``ctx.params`` in full) from the computed chunks."""
+    def cache_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters ``run`` depends on; ``run`` then sees only these.
+
+        An agent whose parameters only shape what is shown (a limit, a filter,
+        offsets) computes one reply for all their values, and the cache keeps that one.
+        """
+        ...
+
+    def view(
+        self, chunks: AsyncIterator[dict[str, Any]], ctx: AgentContext
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The requester's reply (``ctx.params`` in full) from the computed chunks."""
+        ...
 
 
-def cache_params_of(agent: Agent, params: dict[str, Any]) -> dict[str, Any]:
-    shaped = getattr(agent, "cache_params", None)
-    return params if shaped is None else dict(shaped(params))
+class BaseAgent:
+    """The ``Agent`` defaults: subclass it and set the attributes, ``cache_input`` and ``run``."""
 
+    name = ""
+    version = "1"
+    description = ""
+    params_schema: dict[str, Any] = {"type": "object", "properties": {}}
+    cache_ttl: float | None = None
+    uses_llm = False
+    applicable = False
 
-def view_of(
-    agent: Agent, chunks: AsyncIterator[dict[str, Any]], ctx: AgentContext
-) -> AsyncIterator[dict[str, Any]]:
-    shaped = getattr(agent, "view", None)
-    return chunks if shaped is None else shaped(chunks, ctx)
+    def unavailable_reason(self, settings: Settings) -> str | None:
+        return None
+
+    def cache_input(self, ctx: AgentContext) -> str:
+        raise NotImplementedError
+
+    def run(self, ctx: AgentContext) -> AsyncIterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def cache_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        return params
+
+    def view(
+        self, chunks: AsyncIterator[dict[str, Any]], ctx: AgentContext
+    ) -> AsyncIterator[dict[str, Any]]:
+        return chunks

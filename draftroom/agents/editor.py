@@ -40,6 +40,7 @@ class AgentPeer:
         # The requester's user id: edits and presence are attributed to the agent
         # acting for them; never read-only (permission was checked on invocation).
         self.user: str | None = requester.id
+        self.username: str | None = requester.name
         self.read_only = False
         self.role: str | None = None
         self.client_id = random.getrandbits(32)

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,10 +30,7 @@ from draftroom.agents.base import (
     AgentError,
     Requester,
     Selection,
-    cache_params_of,
-    view_of,
 )
-from draftroom.agents.cache.breaker import CircuitBreaker
 from draftroom.agents.cache.db_store import DatabaseStore
 from draftroom.agents.cache.keys import EntryKey, make_key
 from draftroom.agents.cache.redis_store import RedisStore
@@ -50,11 +47,14 @@ from draftroom.agents.usage import UsageLog
 from draftroom.agents.warmer import Warmer
 from draftroom.document.load import load_doc
 from draftroom.document.text import DocumentText, read_text
+from draftroom.features import BaseFeature, ControlHandler
+from draftroom.redis import CircuitBreaker
 from draftroom.telemetry import metrics
-from draftroom.telemetry.node import analytics_for
 
 if TYPE_CHECKING:
-    from draftroom.server.hub import Hub
+    from draftroom.analytics.recorder import Analytics
+    from draftroom.crdt.room import Room
+    from draftroom.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,11 @@ class Prepared:
         return "hit" if self.cached is not None else "joined" if self.joined else "miss"
 
 
-class AgentService:
-    def __init__(self, hub: Hub) -> None:
-        settings = hub.settings
-        self.hub = hub
+class AgentService(BaseFeature):
+    def __init__(self, node: Node, analytics: Analytics | None = None) -> None:
+        settings = node.settings
+        self.node = node
+        self.analytics = analytics
         self.settings = settings
         self.agents = load_agents()
         tokens = TokenCounter(settings.agent_tokenizer_file)
@@ -107,24 +108,36 @@ class AgentService:
         )
         self.cache = ReplyCache(
             redis=redis,
-            database=DatabaseStore(hub.store.sql) if redis is not None else None,
+            database=DatabaseStore(node.store.sql) if redis is not None else None,
             breaker=CircuitBreaker(settings.agent_cache_cooldown_seconds),
             memory_entries=settings.agent_cache_memory_entries,
             max_entry_bytes=settings.agent_cache_max_entry_bytes,
         )
         self.usage = UsageLog(
-            hub.store.sql,
+            node.store.sql,
             PriceTable.parse(settings.agent_prices),
             settings.agent_daily_budget_usd,
         )
         self.flights = SingleFlight()
         self.cpu = CpuPool(settings.agent_workers)
-        self.editor = Editor(hub.rooms, hub.store.sql)
+        self.editor = Editor(node.rooms, node.store.sql)
         self.texts = RoomTexts()
         self.warmer = Warmer(
-            self, settings.agent_warm_window_seconds, settings.agent_warm_interval_seconds
+            node.rooms.get,
+            self._recompute,
+            lambda: self.cpu.busy,
+            window=settings.agent_warm_window_seconds,
+            interval=settings.agent_warm_interval_seconds,
         )
         self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- feature hooks ----------------------------------------------------------------
+
+    def control_handlers(self) -> Mapping[str, ControlHandler]:
+        return {INVALIDATE: self.on_invalidate}
+
+    def on_room_advance(self, room: Room) -> None:
+        self.warmer.advanced(room)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -202,11 +215,10 @@ class AgentService:
         )
         cached = await self.cache.get(key) if self.ttl(agent) > 0 else None
         (metrics.cache_hit if cached is not None else metrics.cache_miss)("agent")
-        if selection is None:
+        if selection is None and self.ttl(agent) > 0:
             self.warmer.asked(inv.doc_id, agent, ctx.params, key)
-        events = analytics_for(self.hub)
-        if events is not None:
-            events.record("agent.used", inv.requester.id, inv.doc_id, label=agent.name)
+        if self.analytics is not None:
+            self.analytics.record("agent.used", inv.requester.id, inv.doc_id, label=agent.name)
         if cached is None and agent.uses_llm:
             await self.usage.check_budget(inv.requester)
         joined = cached is None and (
@@ -231,7 +243,7 @@ class AgentService:
         """
         llm = self.llm if agent.uses_llm else None
         view = AgentContext(doc_id, document, params, requester, selection, llm, self.cpu)
-        shared = cache_params_of(agent, params)
+        shared = dict(agent.cache_params(params))
         ctx = AgentContext(doc_id, document, shared, requester, selection, llm, self.cpu)
         key = make_key(
             agent=agent.name,
@@ -244,12 +256,12 @@ class AgentService:
         return view, ctx, key
 
     async def read_document(self, doc_id: str) -> DocumentText:
-        room = self.hub.rooms.rooms.get(doc_id)
+        room = self.node.rooms.get(doc_id)
         if room is not None and not room.closed:
             return self.texts.of(room)
-        if await self.hub.store.get_document(doc_id) is None:
+        if await self.node.store.get_document(doc_id) is None:
             raise AgentError("no such document", code="not_found", status=404)
-        return read_text((await load_doc(self.hub.store, doc_id)).doc)
+        return read_text((await load_doc(self.node.store, doc_id)).doc)
 
     async def stream(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         """Run a prepared invocation; broadcast and yield its events."""
@@ -270,7 +282,7 @@ class AgentService:
             start = {"type": "agent.start", **tag, "cached": cached, "source": prepared.source}
             yield self._emit(inv.doc_id, start)
             texts: list[str] = []
-            async for chunk in view_of(agent, self._chunks(prepared), prepared.view):
+            async for chunk in agent.view(self._chunks(prepared), prepared.view):
                 seq += 1
                 if isinstance(chunk.get("text"), str):
                     texts.append(chunk["text"])
@@ -311,7 +323,7 @@ class AgentService:
                 self.editor.end(*editing)
 
     def _emit(self, doc_id: str, event: dict[str, Any]) -> dict[str, Any]:
-        self.hub.broadcast_app(doc_id, event)
+        self.node.broadcast_app(doc_id, event)
         return event
 
     def ttl(self, agent: Agent) -> float:
@@ -327,6 +339,20 @@ class AgentService:
         inv = Invocation(ctx.doc_id, agent.name, SYSTEM, ctx.params)
         return Prepared(inv, agent, ctx, ctx, key, None)
 
+    def _recompute(
+        self, doc_id: str, room: Room, name: str, params: dict[str, Any], digest: str
+    ) -> tuple[str, Awaitable[None]] | None:
+        """The ``Warmer``'s ``recompute``: cache the reply to the room's current text,
+        unless ``digest`` is already that reply's."""
+        agent = self.agents.get(name)
+        if agent is None:
+            return None
+        document = self.texts.of(room)
+        _, ctx, key = self.contexts(agent, doc_id, document, params, SYSTEM, None)
+        if key.digest == digest:
+            return None
+        return key.digest, _drain(self.follow(self.background(agent, ctx, key)))
+
     def follow(self, prepared: Prepared) -> AsyncIterator[dict[str, Any]]:
         """The computed chunks: from the identical computation in progress, or a new one."""
         flight, _ = self.flights.join(prepared.key.digest, lambda: self._computed(prepared))
@@ -341,7 +367,7 @@ class AgentService:
             async for chunk in self._compute(prepared):
                 yield chunk
             return
-        owner = f"{self.hub.node_id}:{prepared.invocation.request_id}"
+        owner = f"{self.node.node_id}:{prepared.invocation.request_id}"
         if not await self.cache.claim(key, owner, CLAIM_LEASE):
             chunks = await self._from_other_node(key)
             if chunks is not None:
@@ -421,11 +447,16 @@ class AgentService:
         removed = await self.cache.invalidate_shared(agent, doc_id)
         removed += self.cache.invalidate_local(agent, doc_id)
         # Every other node's in-memory entries (here it finds nothing left).
-        self.hub.broadcast_control({"type": INVALIDATE, "agent": agent, "doc": doc_id})
+        self.node.broadcast_control({"type": INVALIDATE, "agent": agent, "doc": doc_id})
         return removed
 
     def on_invalidate(self, data: dict[str, Any]) -> None:
         self.cache.invalidate_local(data.get("agent"), data.get("doc"))
+
+
+async def _drain(chunks: AsyncIterator[dict[str, Any]]) -> None:
+    async for _ in chunks:
+        pass
 
 
 async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:

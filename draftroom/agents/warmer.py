@@ -17,6 +17,9 @@ Bounds, so this never costs what it saves:
 
 A pass that finds the text unchanged (a formatting-only edit) computes nothing, and
 a computation already running for the same key (a request's) is joined, not repeated.
+
+The warmer decides *when*; the service, through ``recompute``, decides *how* (the key
+and the computation). It is handed those few callables, not the service.
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from draftroom.agents.base import SYSTEM, Agent
+from draftroom.agents.base import Agent
 from draftroom.agents.cache.keys import EntryKey
 
 if TYPE_CHECKING:
-    from draftroom.agents.service import AgentService
     from draftroom.crdt.room import Room
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,12 @@ IDLE_LOOK = 1.0  # a look this often even without a wake-up (a version moved uns
 COST_FACTOR = 10  # a pass that took t seconds waits at least COST_FACTOR * t for the next
 MAX_DOCUMENTS = 10_000
 MAX_QUERIES = 16  # per document
+
+
+# (doc id, room, agent name, cache parameters, digest of the reply last computed) ->
+# None when that reply is still the current text's (or the agent is gone), else the
+# current text's digest and the computation that caches its reply.
+Recompute = Callable[[str, "Room", str, dict[str, Any], str], tuple[str, Awaitable[None]] | None]
 
 
 @dataclass(slots=True)
@@ -61,30 +70,38 @@ class Watched:
 
 
 class Warmer:
-    def __init__(self, service: AgentService, window: float, interval: float) -> None:
-        self.service = service
+    def __init__(
+        self,
+        room: Callable[[str], Room | None],
+        recompute: Recompute,
+        busy: Callable[[], bool],
+        *,
+        window: float,
+        interval: float,
+    ) -> None:
+        self.room = room  # the document's room open on this node, if any
+        self.recompute = recompute
+        self.busy = busy  # True while every agent worker is taken
         self.window = window
         self.interval = interval
         self.docs: dict[str, Watched] = {}
         self.passes = 0
         self.computed = 0  # replies recomputed ahead of a request
         self._wake = asyncio.Event()
-        if self.enabled:
-            service.hub.rooms.on_advance.append(self._advanced)
 
     @property
     def enabled(self) -> bool:
         return self.window > 0
 
     def asked(self, doc_id: str, agent: Agent, params: dict[str, Any], key: EntryKey) -> None:
-        """A request for a whole-document reply (its cache parameters and key)."""
-        if not self.enabled or agent.uses_llm or self.service.ttl(agent) <= 0:
+        """A request for a cached whole-document reply (its cache parameters and key)."""
+        if not self.enabled or agent.uses_llm:
             return
         watched = self.docs.pop(doc_id, None) or Watched()
         self.docs[doc_id] = watched  # most recently asked last: evicted last
         if len(self.docs) > MAX_DOCUMENTS:
             del self.docs[next(iter(self.docs))]
-        room = self.service.hub.rooms.rooms.get(doc_id)
+        room = self.room(doc_id)
         if watched.version is None and room is not None:
             watched.version = room.version
         name = f"{agent.name}\x00{json.dumps(params, sort_keys=True)}"
@@ -94,7 +111,8 @@ class Warmer:
         if query is None and len(watched.queries) > MAX_QUERIES:
             del watched.queries[next(iter(watched.queries))]
 
-    def _advanced(self, room: Room) -> None:
+    def advanced(self, room: Room) -> None:
+        """A room's version moved (the service's on_room_advance hook)."""
         # On the edit path: a dict lookup, and the work happens in ``run``.
         if room.doc_id in self.docs:
             self._wake.set()
@@ -127,13 +145,13 @@ class Warmer:
             if not watched.queries:
                 del self.docs[doc_id]
                 continue
-            room = self.service.hub.rooms.rooms.get(doc_id)
+            room = self.room(doc_id)
             if room is None or room.closed or room.version == watched.version:
                 continue
             if now < watched.due:
                 wait = min(wait, watched.due - now)
                 continue
-            if self.service.cpu.busy:
+            if self.busy():
                 return BUSY_RETRY  # requests first
             started = time.monotonic()
             watched.version = room.version
@@ -145,23 +163,17 @@ class Warmer:
 
     async def _pass(self, doc_id: str, room: Room, watched: Watched) -> None:
         self.passes += 1
-        service = self.service
-        document = service.texts.of(room)
         # Cheapest first: a quick reply (the outline) is not kept waiting behind a slow
         # one (a long style check), which is what minimises the misses meanwhile.
         for query in sorted(watched.queries.values(), key=lambda q: q.cost):
-            agent = service.agents.get(query.agent)
-            if agent is None:
-                continue
-            _, ctx, key = service.contexts(agent, doc_id, document, query.params, SYSTEM, None)
-            if key.digest == query.digest:
+            due = self.recompute(doc_id, room, query.agent, query.params, query.digest)
+            if due is None:
                 continue  # this text's reply is cached already, or being computed
-            query.digest = key.digest
+            query.digest, computation = due
             self.computed += 1
             started = time.monotonic()
             try:
-                async for _ in service.follow(service.background(agent, ctx, key)):
-                    pass
+                await computation
             except Exception as exc:  # the next request computes it and reports why
-                log.info("warming %s on %s failed: %s", agent.name, doc_id, exc)
+                log.info("warming %s on %s failed: %s", query.agent, doc_id, exc)
             query.cost = time.monotonic() - started

@@ -18,34 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from draftroom.agents.base import ANONYMOUS, AgentError, Requester, Selection
 from draftroom.agents.service import MAX_REQUEST_ID, AgentService, Invocation
 from draftroom.crdt.protocol import encode_app
-from draftroom.crdt.room import Peer, Room
+from draftroom.crdt.room import AppHandler, Peer, Room
+from draftroom.features import BaseFeature
 
 
-def requester_of(user: Any) -> Requester:
-    """The identity auth attached to a connection (``Connection.user``, a user id)."""
-    if user is None:
+def requester_of(peer: Peer) -> Requester:
+    """Who asked, as the HTTP path names them: the id the socket was admitted as, and
+    the username collaborators see in agent.start and the agent's presence."""
+    if peer.user is None:
         return ANONYMOUS
-    if isinstance(user, dict):
-        uid = user.get("id") or user.get("user_id") or user.get("name")
-        name = user.get("name") or user.get("display_name") or uid
-    else:
-        uid = getattr(user, "id", None) or getattr(user, "user_id", None) or str(user)
-        name = getattr(user, "name", None) or getattr(user, "display_name", None) or uid
-    return Requester(str(uid), str(name))
-
-
-def _identity(peer: Peer) -> Any:
-    # A socket's Admission (auth/ws_guard.py) knows the username; ``peer.user`` is only
-    # the id, and collaborators should read who asked, not an opaque id.
-    principal = getattr(getattr(peer, "auth", None), "principal", None)
-    if principal is not None and getattr(principal, "username", None):
-        return {"id": principal.user_id, "name": principal.username}
-    return getattr(peer, "user", None)
+    return Requester(peer.user, peer.username or peer.user)
 
 
 def parse_selection(raw: Any) -> Selection | None:
@@ -66,18 +54,19 @@ def _request_id(data: dict[str, Any]) -> str | None:
     return request if isinstance(request, str) and 0 < len(request) <= MAX_REQUEST_ID else None
 
 
-class SocketRequests:
-    """The agent requests each connection has running."""
+class SocketRequests(BaseFeature):
+    """The agent requests each connection has running (a feature: it handles the
+    agent app messages, and cancels a peer's requests when the peer leaves)."""
 
     def __init__(self, service: AgentService) -> None:
         self.service = service
         self.running: dict[Peer, dict[str, asyncio.Task[None]]] = {}
 
-    def install(self) -> None:
-        rooms = self.service.hub.rooms
-        rooms.app_handlers["agent.invoke"] = self.on_invoke
-        rooms.app_handlers["agent.cancel"] = self.on_cancel
-        rooms.on_leave.append(self.on_leave)
+    def app_handlers(self) -> Mapping[str, AppHandler]:
+        return {"agent.invoke": self.on_invoke, "agent.cancel": self.on_cancel}
+
+    def on_peer_leave(self, room: Room, peer: Peer) -> None:
+        self.on_leave(room, peer)
 
     def on_invoke(self, room: Room, peer: Peer, data: dict[str, Any]) -> None:
         request = _request_id(data) or uuid.uuid4().hex
@@ -109,12 +98,6 @@ class SocketRequests:
                 del self.running[peer]
 
 
-def install(service: AgentService) -> SocketRequests:
-    requests = SocketRequests(service)
-    requests.install()
-    return requests
-
-
 def _refuse(peer: Peer, data: dict[str, Any], code: str, message: str) -> None:
     peer.send(
         encode_app(
@@ -136,7 +119,7 @@ async def _invoke(
         inv = Invocation(
             doc_id=room.doc_id,
             agent=str(data.get("agent", "")),
-            requester=requester_of(_identity(peer)),
+            requester=requester_of(peer),
             params=data.get("params"),
             selection=parse_selection(data.get("selection")),
             apply=data.get("apply") is True,

@@ -1,5 +1,5 @@
 """Accounts, sessions, API tokens, document roles and abuse limits (issue 4).
 
-``service.Auth`` ties the parts together and hooks them into the hub; see
+``service.Auth`` ties the parts together and is a feature of the node; see
 docs/SECURITY.md for the threat model.
 """

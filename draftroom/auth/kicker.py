@@ -13,47 +13,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from draftroom.auth.permissions import allowed
 from draftroom.auth.service import REVOKE, Auth
 from draftroom.auth.ws_guard import Admission
 from draftroom.crdt.protocol import CloseCode
-
-if TYPE_CHECKING:
-    from draftroom.server.connection import Connection
+from draftroom.features import BaseFeature, ControlHandler
+from draftroom.node import LiveSocket
 
 log = logging.getLogger(__name__)
 
 
-def admission(conn: Connection) -> Admission | None:
+def admission(conn: LiveSocket) -> Admission | None:
     value = conn.auth
     return value if isinstance(value, Admission) else None
 
 
-class Kicker:
+class Kicker(BaseFeature):
     def __init__(self, auth: Auth) -> None:
         self.auth = auth
-        self.hub = auth.hub
-        self.hub.control_handlers[REVOKE] = self.on_revoke
+        self.node = auth.node
         self._task: asyncio.Task[None] | None = None
         self._rechecks: set[asyncio.Task[None]] = set()
         self.passes = 0
 
-    def _live(self) -> list[tuple[Connection, Admission]]:
+    def _live(self) -> list[tuple[LiveSocket, Admission]]:
         out = []
-        for conn in list(self.hub.connections):
+        for conn in list(self.node.connections):
             adm = admission(conn)
             if adm is not None and not conn.closed and not adm.principal.anonymous:
                 out.append((conn, adm))
         return out
+
+    def control_handlers(self) -> Mapping[str, ControlHandler]:
+        return {REVOKE: self.on_revoke}
 
     def on_revoke(self, data: dict[str, Any]) -> None:
         deleted = data.get("deleted")
         if isinstance(deleted, str):
             # At once on every node: an editor left connected elsewhere would keep
             # appending, and its appends would re-create the document's row.
-            self.hub.rooms.close_room(deleted, CloseCode.DOCUMENT_DELETED, "document deleted")
+            self.node.rooms.close_room(deleted, CloseCode.DOCUMENT_DELETED, "document deleted")
             return
         session, token = data.get("session"), data.get("token")
         user, doc = data.get("user"), data.get("doc")
@@ -73,7 +75,7 @@ class Kicker:
             self._rechecks.add(task)
             task.add_done_callback(self._rechecks.discard)
 
-    async def recheck(self, live: list[tuple[Connection, Admission]]) -> None:
+    async def recheck(self, live: list[tuple[LiveSocket, Admission]]) -> None:
         """Re-validate credentials and roles; close or re-flag what changed."""
         valid: dict[str, bool] = {}
         roles: dict[tuple[str, str], str | None] = {}

@@ -20,12 +20,13 @@ from draftroom.server.errors import error_response
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, auth: Auth) -> None:
         self.app = app
+        self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        auth = self.auth
         if scope["type"] in ("http", "websocket"):
-            auth: Auth = scope["app"].state.auth
             if auth.settings.allow_anonymous and not host_allowed(
                 Headers(scope=scope), auth.allowed_hosts
             ):

@@ -151,5 +151,5 @@ async def authorize(conn: HTTPConnection, doc_id: str, action: str) -> Principal
     """
     from draftroom.auth.service import Auth  # the service imports this module
 
-    auth: Auth = conn.app.state.auth
+    auth: Auth = conn.app.state.node.feature(Auth)
     return await auth.authorize(conn, doc_id, action)

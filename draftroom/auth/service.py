@@ -1,14 +1,16 @@
-"""The auth service: one per hub. Resolves credentials to principals, answers
+"""The auth service: one per node. Resolves credentials to principals, answers
 "may this principal do that to this document?", and revokes access everywhere.
 
-Installed by ``install(app, hub)``; handlers reach it as ``app.state.auth``.
+A feature of the node (``draftroom.features``), installed by the composition root
+(``server/app.py``); handlers reach it as ``node.feature(Auth)``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 
@@ -31,15 +33,19 @@ from draftroom.errors import (
     RateLimited,
     Unauthenticated,
 )
+from draftroom.features import BaseFeature
 from draftroom.store.base import DocumentMeta
-from draftroom.telemetry.node import erase_user as erase_user_events
 
 if TYPE_CHECKING:
-    from draftroom.server.hub import Hub
+    from draftroom.node import Node
 
 log = logging.getLogger(__name__)
 
 REVOKE = "auth.revoke"
+# Sent to every node once an account is gone; features holding per-user data
+# (analytics) erase it. {"type": "user.deleted", "user": <id>}
+USER_DELETED = "user.deleted"
+Announce = Callable[[dict[str, Any]], None]
 
 
 def is_loopback(host: str) -> bool:
@@ -67,16 +73,33 @@ def client_ip(conn: HTTPConnection) -> str:
     return conn.client.host if conn.client else "unknown"
 
 
-class Auth:
-    def __init__(self, hub: Hub) -> None:
-        settings = hub.settings
+async def delete_account(
+    sessions: Sessions, users: Users, members: Members, user_id: str, announce: Announce
+) -> bool:
+    """The one way an account is deleted, for the API and ``draftroom user delete``:
+    end its sessions, delete it, then tell every node (sockets are cut off, and
+    features erase what they hold about the user). Raises LastOwner, listing them,
+    while the user is the only owner of any document."""
+    sole = await members.sole_owned(user_id)
+    if sole:
+        raise LastOwner(documents=sole)
+    await sessions.revoke_user(user_id)
+    found = await users.delete(user_id)
+    announce({"type": REVOKE, "user": user_id})
+    announce({"type": USER_DELETED, "user": user_id})
+    return found
+
+
+class Auth(BaseFeature):
+    def __init__(self, node: Node) -> None:
+        settings = node.settings
         problem = settings_problem(settings)
         if problem:
             raise ValueError(problem)
-        self.hub = hub
+        self.node = node
         self.settings = settings
         self.redis = RedisLink(settings.redis_url)
-        sql = hub.store.sql
+        sql = node.store.sql
         self.users = Users(sql)
         self.sessions = Sessions(sql, self.redis, settings.session_ttl_seconds)
         self.tokens = ApiTokens(sql)
@@ -90,8 +113,8 @@ class Auth:
         self.ws_buckets: dict[str, tuple[TokenBucket, TokenBucket]] = {}
         self.connection_cap = ConnectionCap(
             self.redis,
-            lambda: hub.node_id,
-            lambda user: sum(1 for c in hub.connections if c.user == user),
+            lambda: node.node_id,
+            lambda user: sum(1 for c in node.connections if c.user == user),
         )
 
     # -- who is asking ----------------------------------------------------------
@@ -187,7 +210,7 @@ class Auth:
         holds a role, raises DocumentExists whoever holds it; a deleted id raises
         DocumentDeleted. The store's insert decides races between two creators.
         """
-        store = self.hub.store
+        store = self.node.store
         if await self.members.any(doc_id):
             raise DocumentExists(doc_id)
         meta = await store.create_document(doc_id, title)
@@ -215,12 +238,12 @@ class Auth:
             role = await self.members.role(doc_id, principal.user_id)
             if role is not None:
                 return role  # the roles on a deleted document went with it
-        if await self.hub.store.get_document(doc_id) is not None:
+        if await self.node.store.get_document(doc_id) is not None:
             return "owner" if principal.is_admin else None
         if "write" not in principal.scopes:
             if not principal.is_admin:
                 return None
-            if await self.hub.store.is_deleted(doc_id):
+            if await self.node.store.is_deleted(doc_id):
                 raise DocumentDeleted(doc_id)
             return "owner"
         try:
@@ -245,7 +268,7 @@ class Auth:
 
     def announce(self, **data: str) -> None:
         """Tell every node (this one too) to cut off matching live sockets now."""
-        self.hub.broadcast_control({"type": REVOKE, **data})
+        self.node.broadcast_control({"type": REVOKE, **data})
 
     async def logout(self, token_hash: str) -> None:
         await self.sessions.revoke(token_hash)
@@ -256,14 +279,9 @@ class Auth:
         them) while the user is the only owner of any document, since a document must
         always keep an owner: make someone else owner, or delete those documents, first.
         """
-        sole = await self.members.sole_owned(user_id)
-        if sole:
-            raise LastOwner(documents=sole)
-        await self.sessions.revoke_user(user_id)
-        found = await self.users.delete(user_id)
-        self.announce(user=user_id)
-        await erase_user_events(self.hub, user_id)  # usage analytics (issue 7)
-        return found
+        return await delete_account(
+            self.sessions, self.users, self.members, user_id, self.node.broadcast_control
+        )
 
     async def revoke_token(self, token_id: str) -> bool:
         found = await self.tokens.revoke(token_id)

@@ -35,7 +35,6 @@ from draftroom.errors import DocumentDeleted
 
 if TYPE_CHECKING:
     from draftroom.auth.service import Auth
-    from draftroom.server.hub import Hub
 
 AUTH_TOKEN = 1  # our client->server auth subtype (y-protocols only defines 0, denied)
 
@@ -141,9 +140,8 @@ async def _auth_message(websocket: WebSocket, wait: float) -> str | None:
     return parse_auth_frame(frame)
 
 
-async def admit(websocket: WebSocket, hub: Hub, doc_id: str) -> Admission | None:
+async def admit(websocket: WebSocket, auth: Auth, doc_id: str) -> Admission | None:
     """Authenticate and authorize a just-accepted socket; None once it has been closed."""
-    auth: Auth = websocket.app.state.auth
     if not origin_allowed(websocket.headers, websocket.url.scheme, auth.origins):
         await _deny(websocket, CloseCode.FORBIDDEN, "origin not allowed")
         return None

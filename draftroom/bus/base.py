@@ -62,17 +62,22 @@ Handler = Callable[[Envelope], None]
 class Bus(Protocol):
     node_id: str
 
-    async def start(self, on_message: Handler, on_reconnect: Callable[[], None]) -> None:
-        """Begin delivering messages of subscribed documents and control messages."""
+    async def start(
+        self,
+        on_message: Handler,
+        on_reconnect: Callable[[], None],
+        on_subscribed: Callable[[str], None] | None = None,
+    ) -> None:
+        """Begin delivering messages of subscribed documents and control messages.
+
+        ``on_subscribed`` gets a document id once its subscription is live (from then
+        on, other nodes' answers to a presence query reach this one)."""
 
     async def close(self) -> None: ...
 
     def subscribe(self, doc_id: str) -> None: ...
 
     def unsubscribe(self, doc_id: str) -> None: ...
-
-    # Set by the hub: called with a document id once its subscription is live.
-    on_subscribed: Callable[[str], None] | None
 
     def publish(self, envelope: Envelope) -> None:
         """Queue for sending; never blocks or raises (a lost message is repaired)."""

@@ -24,8 +24,14 @@ class MemoryBus:
         self._on_message: Handler | None = None
         self.on_subscribed: Callable[[str], None] | None = None
 
-    async def start(self, on_message: Handler, on_reconnect: Callable[[], None]) -> None:
+    async def start(
+        self,
+        on_message: Handler,
+        on_reconnect: Callable[[], None],
+        on_subscribed: Callable[[str], None] | None = None,
+    ) -> None:
         self._on_message = on_message
+        self.on_subscribed = on_subscribed
         self.broker.nodes[self.node_id] = self
 
     async def close(self) -> None:

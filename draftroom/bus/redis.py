@@ -4,8 +4,15 @@ Connection handling is explicit (as redis-py's own asyncio client does it): a
 publisher task pipelines queued messages; a subscriber task owns the pub/sub
 connection. Either one losing Redis marks the bus unhealthy, retries with capped
 backoff, and never lets a connection reset kill a task (hocuspocus #881). After
-the subscriber reconnects it re-subscribes everything and asks the hub to catch
+the subscriber reconnects it re-subscribes everything and asks the node to catch
 every room up from the store, since pub/sub dropped whatever was sent meanwhile.
+
+A hung Redis (stopped, or a network path that drops packets) closes nothing, so
+waiting for errors is not enough: a node that publishes nothing would never
+notice, and one that did would never learn it was over. So health is probed:
+a prober task PINGs on the command connection every ``PROBE_SECONDS``, and the
+subscriber PINGs in-band and reconnects when the answer does not come. Health
+follows the latest evidence either way, so it recovers as soon as Redis does.
 """
 
 from __future__ import annotations
@@ -35,6 +42,12 @@ CONTROL_CHANNEL = "draftroom:control"
 # bound keeps a Redis outage from growing our memory without limit.
 MAX_QUEUED = 50_000
 MAX_PIPELINE = 500
+# How often the bus checks Redis answers, and how long an answer may take.
+PROBE_SECONDS = 1.0
+PROBE_TIMEOUT = 2.0
+# Longest pause between reconnect attempts (before jitter of up to as much again):
+# short, so a node is back within seconds of Redis.
+MAX_BACKOFF = 1.0
 
 
 def channel_for(doc_id: str) -> str:
@@ -53,6 +66,7 @@ class RedisBus:
         self.dropped = 0
         self._healthy = False
         self._reason = NOT_YET
+        self._listening = False  # the subscriber connection is up and answering
         self._queue: deque[Envelope] = deque()
         self._wakeup = asyncio.Event()
         self._changes: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -71,13 +85,20 @@ class RedisBus:
             self.url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=10
         )
 
-    async def start(self, on_message: Handler, on_reconnect: Callable[[], None]) -> None:
+    async def start(
+        self,
+        on_message: Handler,
+        on_reconnect: Callable[[], None],
+        on_subscribed: Callable[[str], None] | None = None,
+    ) -> None:
         self._on_message = on_message
+        self.on_subscribed = on_subscribed
         self._on_reconnect = on_reconnect
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._publisher(), name="bus-publisher"),
             loop.create_task(self._subscriber(), name="bus-subscriber"),
+            loop.create_task(self._probe(), name="bus-probe"),
         ]
 
     async def close(self) -> None:
@@ -136,12 +157,29 @@ class RedisBus:
                             pipe.publish(channel, env.pack())
                         await pipe.execute()
                 delay = 0.1
+                if not self._healthy and self._listening:
+                    self._mark(True, "ok")
             except (RedisError, OSError) as exc:
                 # The batch is lost to other nodes; their gap repair reads the store.
                 self.dropped += len(batch)
                 self._mark(False, f"publish failed: {exc}")
                 await asyncio.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    # -- probing --------------------------------------------------------------
+
+    async def _probe(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_SECONDS)
+            try:
+                await asyncio.wait_for(self._client.ping(), PROBE_TIMEOUT)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # RedisError, OSError, TimeoutError
+                self._mark(False, f"redis did not answer PING: {exc or type(exc).__name__}")
+                continue
+            if self._listening:
+                self._mark(True, "ok")
 
     # -- subscribing ----------------------------------------------------------
 
@@ -152,6 +190,7 @@ class RedisBus:
             subscriber = Subscriber(self.url, self._dispatch, self._subscribed)
             try:
                 await subscriber.connect([CONTROL_CHANNEL, *(channel_for(d) for d in self.docs)])
+                self._listening = True
                 self._mark(True, "ok")
                 delay = 0.1
                 if not first:
@@ -166,23 +205,38 @@ class RedisBus:
             except (OSError, ConnectionError, TimeoutError) as exc:
                 self._mark(False, f"subscriber disconnected: {exc or type(exc).__name__}")
                 first = False
+            self._listening = False
             subscriber.close()
             await asyncio.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, MAX_BACKOFF)
 
     async def _follow_changes(self, subscriber: Subscriber) -> None:
         """Apply (un)subscriptions until the connection is lost. Messages never
-        pass through here: the connection's data callback dispatches them."""
+        pass through here: the connection's data callback dispatches them.
+
+        Every ``PROBE_SECONDS`` it PINGs in-band (which also keeps NAT and proxies
+        from idling us out); a PING unanswered for ``PROBE_TIMEOUT`` means Redis
+        hangs, and the connection is dropped to be made again."""
         assert subscriber.closed is not None
         lost: asyncio.Future[Any] = subscriber.closed
+        loop = asyncio.get_running_loop()
+        next_ping = loop.time() + PROBE_SECONDS
         while not lost.done():
+            now = loop.time()
+            if now >= next_ping:
+                if subscriber.unanswered_for() > PROBE_TIMEOUT:
+                    raise ConnectionError(f"no answer to PING in {PROBE_TIMEOUT:.0f} s")
+                subscriber.drain_replies()
+                subscriber.ping()
+                next_ping = now + PROBE_SECONDS
+                continue
             getter: asyncio.Future[Any] = asyncio.ensure_future(self._changes.get())
             waiting: set[asyncio.Future[Any]] = {getter, lost}
-            done, _ = await asyncio.wait(waiting, timeout=5.0, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                waiting, timeout=next_ping - now, return_when=asyncio.FIRST_COMPLETED
+            )
             if getter not in done:
                 getter.cancel()
-                subscriber.ping()  # keeps NAT/proxies from idling us out; surfaces dead peers
-                subscriber.drain_replies()
                 continue
             action, doc_id = getter.result()
             if action == "subscribe" and doc_id in self.docs:

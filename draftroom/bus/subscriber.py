@@ -40,12 +40,15 @@ class _Protocol(asyncio.Protocol):
         self.lost = lost
         self.transport: asyncio.Transport | None = None
         self.replies: asyncio.Queue[object] = asyncio.Queue()
+        # When Redis last sent anything (loop time): a sign of life after a PING.
+        self.heard_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        self.heard_at = asyncio.get_running_loop().time()
         self.reader.feed(data)
         while (item := self.reader.gets()) is not False:
             if isinstance(item, list) and item and item[0] == b"message":
@@ -76,6 +79,7 @@ class Subscriber:
         self.on_subscribed = on_subscribed
         self._protocol: _Protocol | None = None
         self.closed: asyncio.Future[None] | None = None
+        self._pinged_at: float | None = None  # the oldest PING not yet answered
 
     async def connect(self, channels: list[str], wait: float = 2.0) -> None:
         loop = asyncio.get_running_loop()
@@ -113,9 +117,21 @@ class Subscriber:
         self._write(_command("UNSUBSCRIBE", *channels))
 
     def ping(self) -> None:
-        # In subscribed mode PING is answered in-band; a dead peer shows as a
-        # write error or a lost connection, which is all we need to know.
+        # In subscribed mode PING is answered in-band; any data after it, the
+        # answer or a message, shows Redis is alive (see unanswered_for).
+        if self._pinged_at is None:
+            self._pinged_at = asyncio.get_running_loop().time()
         self._write(_command("PING"))
+
+    def unanswered_for(self) -> float:
+        """Seconds since a PING that Redis has not answered (nor sent anything
+        after); 0 when it has."""
+        if self._pinged_at is None or self._protocol is None:
+            return 0.0
+        if self._protocol.heard_at >= self._pinged_at:
+            self._pinged_at = None
+            return 0.0
+        return asyncio.get_running_loop().time() - self._pinged_at
 
     def _write(self, frame: bytes) -> None:
         if self._protocol is None or self._protocol.transport is None:

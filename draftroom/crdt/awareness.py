@@ -7,6 +7,23 @@ malformed entries before other clients' ``JSON.parse`` sees them.
 
 Awareness update: varuint count, then per entry varuint clientID, varuint clock,
 varstring JSON state ("null" means the client is gone).
+
+Presence is cheap to send and copied to everyone, so a single frame used to be
+able to cost every peer megabytes (500,000 entries: +300 MB, 7 s stalls, 12 MB to
+each newcomer). Bounds, for frames from this node's clients:
+
+- at most ``MAX_ENTRIES_PER_FRAME`` entries a frame (a Yjs client sends its own
+  one; the frame is refused, close 4422);
+- at most ``MAX_IDS_PER_PEER`` client ids set by one connection (4422);
+- each state at most ``MAX_STATE_BYTES`` of JSON, nested at most as deep as
+  Python's parser allows (4422 / 1002, never a traceback);
+- a connection may only set or clear ids it owns: the first connection of this
+  node to set an id owns it until it leaves (an agent's ids are its server-side
+  peer's). Entries for ids another local connection owns are dropped from the
+  frame, which is relayed without them; the sender keeps its socket and, if it
+  opted in to app messages, gets an ``error`` ``presence_not_yours``. Updates
+  from other nodes cannot touch ids owned here either. An id last set through
+  another node may be claimed (a client that moved nodes keeps its id).
 """
 
 from __future__ import annotations
@@ -19,6 +36,14 @@ from draftroom.crdt.protocol import ProtocolError, read_varbytes, read_varuint, 
 
 _NULL = b"null"
 
+MAX_ENTRIES_PER_FRAME = 16
+MAX_IDS_PER_PEER = 8
+MAX_STATE_BYTES = 16 * 1024
+
+
+class PresenceRefused(ProtocolError):
+    """A well-formed awareness frame past one of the bounds above."""
+
 
 @dataclass(slots=True)
 class Entry:
@@ -28,19 +53,28 @@ class Entry:
     updated: float = field(default_factory=time.monotonic)
 
 
-def parse_update(update: bytes) -> list[tuple[int, int, bytes]]:
+def parse_update(update: bytes, bounded: bool = False) -> list[tuple[int, int, bytes]]:
+    """The entries of an awareness update; ``bounded`` applies the per-frame caps."""
     count, pos = read_varuint(update, 0)
     if count > len(update):  # each entry takes at least 3 bytes; cheap sanity bound
         raise ProtocolError(f"awareness update claims {count} entries")
+    if bounded and count > MAX_ENTRIES_PER_FRAME:
+        raise PresenceRefused(
+            f"awareness frame with {count} entries (limit {MAX_ENTRIES_PER_FRAME})"
+        )
     entries = []
     for _ in range(count):
         client_id, pos = read_varuint(update, pos)
         clock, pos = read_varuint(update, pos)
         state, pos = read_varbytes(update, pos)
+        if bounded and len(state) > MAX_STATE_BYTES:
+            raise PresenceRefused(f"awareness state over {MAX_STATE_BYTES} bytes")
         try:
             json.loads(state)
         except ValueError:  # includes UnicodeDecodeError
             raise ProtocolError("awareness state is not UTF-8 JSON") from None
+        except RecursionError:
+            raise ProtocolError("awareness state nested too deep") from None
         entries.append((client_id, clock, state))
     return entries
 
@@ -59,21 +93,43 @@ class AwarenessRegistry:
     def __init__(self) -> None:
         self.entries: dict[int, Entry] = {}
 
-    def apply(self, update: bytes, remote: bool = False) -> list[int]:
-        """Record an update; return the client ids it sets (not those it clears)."""
-        touched = []
-        for client_id, clock, state in parse_update(update):
+    def apply(self, update: bytes, owned: set[int] | None = None) -> tuple[bytes | None, int]:
+        """Record an update from a local connection owning ``owned`` (which grows
+        as it claims ids), or, with ``owned=None``, from another node.
+
+        Returns the update to relay (``update`` itself unless entries were dropped;
+        None if nothing is left) and how many entries were dropped as not the
+        sender's.
+        """
+        entries = parse_update(update, bounded=owned is not None)
+        kept = []
+        for entry in entries:
+            client_id, clock, state = entry
             current = self.entries.get(client_id)
+            if owned is None:
+                if current is not None and not current.remote:
+                    continue  # one of ours: only its own connection changes it
+            elif client_id not in owned:
+                if current is not None and not current.remote:
+                    continue  # another local connection's
+                if len(owned) >= MAX_IDS_PER_PEER:
+                    raise PresenceRefused(
+                        f"a connection may set at most {MAX_IDS_PER_PEER} awareness client ids"
+                    )
+                owned.add(client_id)
+            kept.append(entry)
             if state == _NULL:
                 if current is not None and clock >= current.clock:
                     del self.entries[client_id]
                 continue
             if current is None or clock > current.clock:
-                self.entries[client_id] = Entry(clock, state, remote)
+                self.entries[client_id] = Entry(clock, state, owned is None)
             elif clock == current.clock:
                 current.updated = time.monotonic()
-            touched.append(client_id)
-        return touched
+        dropped = len(entries) - len(kept)
+        if not kept:
+            return None, dropped
+        return (update if not dropped else encode_update(kept)), dropped
 
     def encode_all(self, local_only: bool = False) -> bytes | None:
         entries = [

@@ -1,13 +1,16 @@
 """A room: one open document, its presence, and the peers connected to it.
 
 The edit path lives in ``Room.edit`` and reads top to bottom:
-receive -> validate (apply to the doc) -> append (group commit) -> fan-out -> ack.
+receive -> validate (structure, then apply to the doc) -> append (group commit)
+-> fan-out -> ack. The structural check (update_check.py) bounds what one frame
+can cost before yrs sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -16,7 +19,7 @@ from typing import Any, Protocol
 from pycrdt import Doc
 
 from draftroom.bus.base import AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
-from draftroom.crdt.awareness import AwarenessRegistry
+from draftroom.crdt.awareness import AwarenessRegistry, PresenceRefused
 from draftroom.crdt.protocol import (
     AppMessage,
     AwarenessMessage,
@@ -31,6 +34,15 @@ from draftroom.crdt.protocol import (
     encode_app,
     encode_awareness,
     encode_sync,
+)
+from draftroom.crdt.update_check import (
+    SLOW_APPLY_SECONDS,
+    STRICT_SECONDS,
+    Checked,
+    DepthIndex,
+    UpdateRefused,
+    check_update,
+    index_of,
 )
 from draftroom.errors import Rejected
 from draftroom.store.base import Store
@@ -49,7 +61,8 @@ class Peer(Protocol):
     app_messages: bool  # opted in to Draftroom app messages
     awareness_ids: set[int]
     updates_received: int
-    user: str | None  # None for internal peers
+    user: str | None  # opaque user id; None for internal peers
+    username: str | None  # what collaborators are shown
     read_only: bool  # updates are refused, never applied, stored or broadcast
     role: str | None  # owner, editor, commenter or viewer; None for internal peers
 
@@ -61,6 +74,30 @@ class Peer(Protocol):
 
 
 AppHandler = Callable[["Room", Peer, dict[str, Any]], None]
+
+
+class RoomHooks(Protocol):
+    """What features add to every room (``draftroom.features.FeatureHooks``)."""
+
+    def app_handler(self, kind: str) -> AppHandler | None: ...
+
+    def on_room_advance(self, room: Room) -> None: ...
+
+    def on_peer_leave(self, room: Room, peer: Peer) -> None: ...  # run by Rooms.leave
+
+
+class _NoHooks:
+    def app_handler(self, kind: str) -> AppHandler | None:
+        return None
+
+    def on_room_advance(self, room: Room) -> None:
+        return None
+
+    def on_peer_leave(self, room: Room, peer: Peer) -> None:
+        return None
+
+
+NO_HOOKS: RoomHooks = _NoHooks()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +118,16 @@ class Room:
         store: Store,
         limits: RoomLimits,
         bus: Bus,
+        hooks: RoomHooks = NO_HOOKS,
+        on_broken: Callable[[Room], None] | None = None,
+        depths: DepthIndex | None = None,
     ) -> None:
         self.doc_id = doc_id
         self.doc = doc
+        # What update_check knows of every item in self.doc, kept as updates are
+        # applied (built by build_doc when the room loads, else from the doc here).
+        self.depths = depths if depths is not None else index_of(doc)
+        self._strict_until = 0.0  # see update_check.SLOW_APPLY_SECONDS
         # Every update with seq <= version is in self.doc; seqs above it that are
         # in too (ours, or from other nodes out of order) wait in _ahead.
         self.version = version
@@ -104,13 +148,11 @@ class Room:
         self._last_append: asyncio.Future[int] | None = None
         self._compaction: asyncio.Task[None] | None = None
         self.gap_repairs = 0
-        # Handlers for app messages from clients, by "type" (shared by all rooms).
-        self.app_handlers: dict[str, AppHandler] = {}
-        # Called when the version moves (edits from here or other nodes), e.g. so agent
-        # replies about this document can be recomputed (shared by all rooms).
-        self.on_advance: list[Callable[[Room], None]] = []
+        # The features' app-message handlers, and their on_room_advance (the version
+        # moved, from here or other nodes), shared by all rooms.
+        self.hooks = hooks
         # Called when the room can no longer guarantee durability and must be dropped.
-        self.on_broken: Callable[[Room], None] | None = None
+        self.on_broken = on_broken
 
     # -- peers ----------------------------------------------------------------
 
@@ -173,14 +215,7 @@ class Room:
             else:
                 self.edit(peer, frame, message)
         elif isinstance(message, AwarenessMessage):
-            try:
-                peer.awareness_ids.update(self.awareness.apply(message.update))
-            except ProtocolError as exc:
-                raise Rejected(
-                    f"bad awareness update: {exc}", close_code=CloseCode.MALFORMED_MESSAGE
-                ) from None
-            self.broadcast(frame, exclude=peer)
-            self.publish(AWARENESS, message.update)
+            self.presence(peer, frame, message.update)
         elif isinstance(message, QueryAwarenessMessage):
             states = self.awareness.encode_all()
             if states is not None:
@@ -188,6 +223,31 @@ class Room:
         elif isinstance(message, AppMessage):
             self.app_message(peer, message.data)
         # Auth messages carry nothing a server acts on until authentication exists.
+
+    def presence(self, peer: Peer, frame: bytes, update: bytes) -> None:
+        """Record and relay a peer's awareness, minus entries for ids it does not own."""
+        try:
+            relay, dropped = self.awareness.apply(update, peer.awareness_ids)
+        except PresenceRefused as exc:
+            raise Rejected(f"presence refused: {exc}", close_code=CloseCode.TOO_COMPLEX) from None
+        except ProtocolError as exc:
+            raise Rejected(
+                f"bad awareness update: {exc}", close_code=CloseCode.MALFORMED_MESSAGE
+            ) from None
+        if dropped and peer.app_messages:
+            peer.send(
+                encode_app(
+                    {
+                        "type": "error",
+                        "code": "presence_not_yours",
+                        "message": f"{dropped} awareness entries belong to other clients; ignored",
+                    }
+                )
+            )
+        if relay is None:
+            return
+        self.broadcast(frame if relay is update else encode_awareness(relay), exclude=peer)
+        self.publish(AWARENESS, relay)
 
     def answer_step1(self, peer: Peer, state_vector: bytes) -> None:
         try:
@@ -204,7 +264,7 @@ class Room:
         if data["type"] == "hello":
             peer.send(self.welcome(peer))
             return
-        handler = self.app_handlers.get(data["type"])
+        handler = self.hooks.app_handler(data["type"])
         if handler is not None:
             handler(self, peer, data)
             return
@@ -248,9 +308,11 @@ class Room:
                 "document size limit reached; edit not saved",
                 close_code=CloseCode.DOCUMENT_TOO_LARGE,
             )
-        # 2. validate by applying. Yrs decodes the whole update before integrating
-        # it, so a malformed one raises here having changed nothing.
-        if not self._apply_client_update(update, message.subtype == SyncType.STEP2):
+        # 2. validate: its structure within bounds (nesting, size, cost), then by
+        # applying. Yrs decodes the whole update before integrating it, so a
+        # malformed one raises here having changed nothing.
+        checked = self._check(update)
+        if not self._apply_client_update(update, checked, message.subtype == SyncType.STEP2):
             # A reconnecting client's step 2 often repeats what we have (Yjs always
             # sends its whole delete set): nothing to store or relay.
             self._ack_after(peer, upto, self._last_append)
@@ -268,7 +330,20 @@ class Room:
             partial(self._saved, peer, upto, update), context=edit_context(self.doc_id, saved)
         )
 
-    def _apply_client_update(self, update: bytes, detect_noop: bool) -> bool:
+    def _check(self, update: bytes) -> Checked:
+        try:
+            strict = self._strict_until > time.monotonic()
+            return check_update(update, self.depths, strict=strict)
+        except UpdateRefused as exc:
+            if exc.malformed:
+                raise Rejected(
+                    f"invalid update: {exc.reason}", close_code=CloseCode.INVALID_UPDATE
+                ) from None
+            raise Rejected(
+                f"update refused: {exc.reason}; edit not saved", close_code=CloseCode.TOO_COMPLEX
+            ) from None
+
+    def _apply_client_update(self, update: bytes, checked: Checked, detect_noop: bool) -> bool:
         """Apply or raise Rejected; with detect_noop, return whether anything changed.
 
         Yrs fires doc observers only for transactions that change the document, so
@@ -285,7 +360,15 @@ class Room:
 
             subscription = self.doc.observe(on_change)
         try:
+            started = time.perf_counter()
             self.doc.apply_update(update)
+            elapsed = time.perf_counter() - started
+            if elapsed > SLOW_APPLY_SECONDS:
+                self._strict_until = time.monotonic() + STRICT_SECONDS
+                log.warning(
+                    "an update to %s took %.0f ms to apply; taking only small ones for %.0f s",
+                    self.doc_id, elapsed * 1000, STRICT_SECONDS,
+                )  # fmt: skip
         except ValueError as exc:
             raise Rejected(
                 f"invalid update: {str(exc)[:80]}", close_code=CloseCode.INVALID_UPDATE
@@ -301,6 +384,7 @@ class Room:
         finally:
             if subscription is not None:
                 self.doc.unobserve(subscription)
+        self.depths.record(checked)
         self.changes += changed
         return changed
 
@@ -341,8 +425,7 @@ class Room:
             self._ahead.discard(self.version)
             advanced = True
         if advanced:
-            for hook in self.on_advance:
-                hook(self)
+            self.hooks.on_room_advance(self)
         if self._ahead and self._repair is None:
             # A hole may be our own commit whose result we have not processed yet,
             # or a message pub/sub lost. Give it a moment, then read the store.
@@ -360,8 +443,22 @@ class Room:
         self._apply_remote(update)
         self._mark(seq)
 
-    def _apply_remote(self, update: bytes) -> None:
+    def _integrate(self, update: bytes, snapshot: bool = False) -> bool:
+        """Apply an update checked at its edge (another node, the store); keep the
+        depth index true. Only what would kill or freeze the process (stored
+        before the checks existed) is refused here: logged, not applied."""
+        try:
+            checked = check_update(update, self.depths, trusted=True, snapshot=snapshot)
+        except UpdateRefused as exc:
+            log.error("refused a stored or relayed update for %s: %s", self.doc_id, exc.reason)
+            return False
         self.doc.apply_update(update)
+        self.depths.record(checked)
+        return True
+
+    def _apply_remote(self, update: bytes) -> None:
+        if not self._integrate(update):
+            return
         self.changes += 1
         self.size_bytes += len(update)
         self.broadcast(encode_sync(SyncType.UPDATE, update), exclude=None)
@@ -369,10 +466,11 @@ class Room:
 
     def remote_awareness(self, update: bytes) -> None:
         try:
-            self.awareness.apply(update, remote=True)
+            relay, _ = self.awareness.apply(update)
         except ProtocolError:
             return
-        self.broadcast(encode_awareness(update), exclude=None)
+        if relay is not None:
+            self.broadcast(encode_awareness(relay), exclude=None)
 
     def query_presence(self) -> None:
         self.publish(PRESENCE_QUERY, b"")
@@ -389,29 +487,56 @@ class Room:
             self._catching_up = asyncio.get_running_loop().create_task(self._catch_up())
 
     async def _catch_up(self) -> None:
+        start = self.version
         try:
-            rows = await self.store.updates_since(self.doc_id, self.version)
-            if rows and rows[0][0] > self.version + 1:
-                # Compaction folded the missing range into the snapshot: take it whole.
-                state = await self.store.load(self.doc_id)
-                before = self.doc.get_state()
-                for update in ([state.snapshot] if state.snapshot else []) + state.updates:
-                    self.doc.apply_update(update)
-                self.changes += 1
-                diff = self.doc.get_update(before)
-                self.broadcast(encode_sync(SyncType.UPDATE, diff), exclude=None)
-                self.version = max(self.version, state.seq)
-                self._ahead = {s for s in self._ahead if s > self.version}
+            rows = await self.store.updates_since(self.doc_id, start)
+            if rows and rows[0][0] <= start + 1:
+                how = "log"
+            elif rows:
+                how = "snapshot"  # compaction folded the start of the missed range
+            elif (await self.store.versions([self.doc_id])).get(self.doc_id, 0) > start:
+                how = "snapshot"  # compaction folded all of it: no rows are left
+            else:
+                return
+            if how == "snapshot":
+                await self._reload()
                 rows = []
             for seq, update in rows:
                 if not self.closed and seq > self.version and seq not in self._ahead:
                     self._apply_remote(update)
                 self._mark(seq)
             self.gap_repairs += 1
+            log.info(
+                "caught up %s from the store: version %d -> %d (%s)",
+                self.doc_id,
+                start,
+                self.version,
+                how,
+            )
         except Exception:
             log.exception("catching up %s from the store failed; will retry", self.doc_id)
             if not self.closed:
                 asyncio.get_running_loop().call_later(1.0, self.catch_up)
+
+    async def _reload(self) -> None:
+        """Merge the whole stored document in: what we missed is no longer in the
+        log as separate updates, only inside the snapshot."""
+        state = await self.store.load(self.doc_id)
+        before = self.doc.get_state()
+        for update in ([state.snapshot] if state.snapshot else []) + state.updates:
+            self._integrate(update, snapshot=update is state.snapshot)
+        self.changes += 1
+        self.snapshot_seq = max(self.snapshot_seq, state.snapshot_seq)
+        diff = self.doc.get_update(before)
+        if diff != EMPTY_UPDATE:
+            self.broadcast(encode_sync(SyncType.UPDATE, diff), exclude=None)
+        if state.seq > self.version:
+            self.version = state.seq
+            self._ahead = {s for s in self._ahead if s > self.version}
+            while self.version + 1 in self._ahead:
+                self.version += 1
+                self._ahead.discard(self.version)
+            self.hooks.on_room_advance(self)
 
     async def _compact(self) -> None:
         try:

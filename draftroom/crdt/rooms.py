@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Iterator
 
 from draftroom.bus.base import APP, AWARENESS, PRESENCE_QUERY, UPDATE, Bus, Envelope
-from draftroom.crdt.protocol import encode_app
-from draftroom.crdt.room import AppHandler, Peer, Room, RoomLimits
+from draftroom.bus.memory import MemoryBus
+from draftroom.crdt.protocol import encode_app, encode_awareness
+from draftroom.crdt.room import NO_HOOKS, Peer, Room, RoomHooks, RoomLimits
+from draftroom.crdt.update_check import DepthIndex
 from draftroom.document.load import load_doc
 from draftroom.store.base import Store
 
@@ -33,7 +35,14 @@ def deliver(room: Room, envelope: Envelope) -> None:
 
 
 class Rooms:
-    def __init__(self, store: Store, bus: Bus, limits: RoomLimits, grace_seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        limits: RoomLimits,
+        grace_seconds: float,
+        hooks: RoomHooks = NO_HOOKS,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.limits = limits
@@ -43,10 +52,25 @@ class Rooms:
         self._evictions: dict[str, asyncio.TimerHandle] = {}
         # Bus messages for rooms still loading, replayed once they are up.
         self._early: dict[str, list[Envelope]] = {}
-        self.app_handlers: dict[str, AppHandler] = {}
-        self.on_advance: list[Callable[[Room], None]] = []
-        # Called when a peer leaves a room (e.g. to cancel the work it asked for).
-        self.on_leave: list[Callable[[Room, Peer], None]] = []
+        # The features' room hooks: handed to every room, and run when a peer leaves.
+        self.hooks = hooks
+
+    def get(self, doc_id: str) -> Room | None:
+        """The open room of a document, or None."""
+        return self.rooms.get(doc_id)
+
+    def __getitem__(self, doc_id: str) -> Room:
+        return self.rooms[doc_id]
+
+    def __iter__(self) -> Iterator[Room]:
+        """The open rooms (a copy: safe while rooms open and close)."""
+        return iter(list(self.rooms.values()))
+
+    def __len__(self) -> int:
+        return len(self.rooms)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.rooms
 
     async def join(self, doc_id: str, peer: Peer) -> Room:
         while True:
@@ -83,7 +107,8 @@ class Rooms:
                     deliver(room, envelope)
 
     async def _open(self, doc_id: str) -> Room:
-        loaded = await load_doc(self.store, doc_id)
+        depths = DepthIndex()
+        loaded = await load_doc(self.store, doc_id, depths)
         room = Room(
             doc_id,
             loaded.doc,
@@ -93,10 +118,10 @@ class Rooms:
             store=self.store,
             limits=self.limits,
             bus=self.bus,
+            hooks=self.hooks,
+            on_broken=self._drop,
+            depths=depths,
         )
-        room.on_broken = self._drop
-        room.app_handlers = self.app_handlers
-        room.on_advance = self.on_advance
         self.rooms[doc_id] = room
         room.query_presence()
         return room
@@ -115,10 +140,46 @@ class Rooms:
         elif envelope.doc in self._early:
             self._early[envelope.doc].append(envelope)
 
+    async def maintain(self, catchup_seconds: float, presence_timeout_seconds: float) -> None:
+        """Periodic safety nets, run for the node's lifetime: updates pub/sub lost,
+        and presence nobody renews.
+
+        A room is caught up from the store when it is still behind what was stored
+        one period ago (so an update whose message is merely in flight does not
+        count, yet a steady stream of writes elsewhere cannot postpone the repair
+        forever), and on every pass while the bus is unhealthy, when nothing
+        arrives by pub/sub at all.
+        """
+        seen: dict[str, int] = {}
+        while True:
+            await asyncio.sleep(catchup_seconds)
+            try:
+                self._expire_presence(presence_timeout_seconds)
+                if isinstance(self.bus, MemoryBus) or not self.rooms:
+                    continue
+                bus_healthy = self.bus.status()[0]
+                stored = await self.store.versions(list(self.rooms))
+                for doc_id, version in stored.items():
+                    room = self.rooms.get(doc_id)
+                    if room is None or version <= room.version:
+                        continue
+                    if not bus_healthy or seen.get(doc_id, -1) > room.version:
+                        room.catch_up()
+                seen = stored
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("maintenance pass failed")
+
+    def _expire_presence(self, timeout_seconds: float) -> None:
+        for room in list(self.rooms.values()):
+            removal = room.awareness.expire(timeout_seconds)
+            if removal is not None:
+                room.broadcast(encode_awareness(removal), exclude=None)
+
     def leave(self, room: Room, peer: Peer) -> None:
         room.leave(peer)
-        for hook in self.on_leave:
-            hook(room, peer)
+        self.hooks.on_peer_leave(room, peer)
         if room.peers or room.closed:
             return
         loop = asyncio.get_running_loop()

@@ -35,6 +35,7 @@ from draftroom.document.tree import (
     Paragraph,
     Text,
 )
+from draftroom.export.formats import ExportFormat
 from draftroom.export.options import ExportOptions
 from draftroom.export.safety import safe_link
 
@@ -362,3 +363,11 @@ def _data_uri(src: str) -> bytes | None:
         return base64.b64decode(src.split(",", 1)[1], validate=False)
     except (binascii.Error, ValueError):
         return None
+
+
+FORMAT = ExportFormat(
+    "docx",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".docx",
+    render_docx,
+)

@@ -27,6 +27,7 @@ from draftroom.document.tree import (
     Paragraph,
     merge_runs,
 )
+from draftroom.export.formats import ExportFormat
 from draftroom.export.options import ExportOptions
 from draftroom.export.safety import safe_image, safe_language, safe_link
 
@@ -160,3 +161,10 @@ def _inlines(inlines: list[Inline]) -> str:
         out.append(html.escape(node.text, quote=False))
     close_to(0)
     return "".join(out)
+
+
+def _render(docs: list[Document], options: ExportOptions) -> bytes:
+    return render_html(docs, options).encode("utf-8")
+
+
+FORMAT = ExportFormat("html", "text/html; charset=utf-8", ".html", _render)

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from draftroom.config import Settings
 from draftroom.errors import NotFound, RateLimited, Unavailable
-from draftroom.export import FORMATS, ExportOptions
+from draftroom.export import ExportOptions, get_format
 from draftroom.export.files import UniqueNames, ZipWriter, safe_stem
 from draftroom.export.worker import (
     Source,
@@ -43,6 +43,7 @@ from draftroom.export.worker import (
     render_compiled,
     render_source,
 )
+from draftroom.features import BaseFeature
 from draftroom.store.base import DocumentMeta, Store
 from draftroom.telemetry import metrics
 from draftroom.times import iso, iso_or_none
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MODES = ("zip", "compile")
 Progress = Callable[[str, int, int], None]  # (document id, done, total)
-Broadcast = Callable[[str, dict[str, Any]], None]  # hub.broadcast_app
+Broadcast = Callable[[str, dict[str, Any]], None]  # Node.broadcast_app
 
 
 class MissingDocuments(NotFound):
@@ -126,14 +127,14 @@ class Job:
 def output_for(metas: list[DocumentMeta], fmt: str, mode: str, options: ExportOptions) -> Output:
     """The download's name and type: a compiled file is named after the work (or its
     first document), a batch is a ZIP of one file per document."""
-    kind = FORMATS[fmt]
+    kind = get_format(fmt)
     if mode == "compile":
         first = metas[0].title or metas[0].id if metas else ""
         return Output(safe_stem(options.project_title or first) + kind.extension, kind.content_type)
     return Output(f"export-{fmt}.zip", "application/zip")
 
 
-class ExportService:
+class ExportService(BaseFeature):
     def __init__(self, settings: Settings, store: Store, broadcast: Broadcast) -> None:
         self.settings = settings
         self.store = store
@@ -148,9 +149,12 @@ class ExportService:
 
     # -- lifecycle --------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._cleaner = asyncio.get_running_loop().create_task(self._clean_loop())
+
+    async def stop(self) -> None:
+        await self.close()
 
     async def close(self) -> None:
         tasks = [*self._tasks, *([self._cleaner] if self._cleaner else [])]
@@ -197,7 +201,9 @@ class ExportService:
         async with self._slots:
             await self.store.flush()
             try:
-                data = await self._run(render_source, await self._source(meta), fmt, options)
+                data = await self._run(
+                    render_source, await self._source(meta), get_format(fmt), options
+                )
             except Exception as exc:
                 metrics.export_done(fmt, time.perf_counter() - started, type(exc).__name__)
                 raise
@@ -237,7 +243,7 @@ class ExportService:
             docs.append(await self._run(read_source, await self._source(meta)))
             if progress:
                 progress(meta.id, n, len(metas))
-        return await self._run(render_compiled, docs, fmt, options)
+        return await self._run(render_compiled, docs, get_format(fmt), options)
 
     async def _zip(
         self,
@@ -247,7 +253,7 @@ class ExportService:
         progress: Progress | None,
     ) -> AsyncIterator[bytes]:
         names = UniqueNames()
-        extension = FORMATS[fmt].extension
+        kind = get_format(fmt)
         writer = ZipWriter()
         depth = max(1, self.settings.export_workers)
         pending: deque[tuple[DocumentMeta, asyncio.Future[bytes]]] = deque()
@@ -259,14 +265,14 @@ class ExportService:
                 while len(pending) < depth and (meta := next(queue, None)) is not None:
                     source = await self._source(meta)
                     render: asyncio.Future[bytes] = asyncio.ensure_future(
-                        self._run(render_source, source, fmt, options)
+                        self._run(render_source, source, kind, options)
                     )
                     pending.append((meta, render))
                 if not pending:
                     break
                 meta, render = pending.popleft()
                 data = await render
-                name = names.name(meta.title or meta.id, extension)
+                name = names.name(meta.title or meta.id, kind.extension)
                 # zlib releases the GIL: compress beside the loop, not on it.
                 for chunk in await asyncio.to_thread(writer.add, name, data):
                     yield chunk

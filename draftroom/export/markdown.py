@@ -38,6 +38,8 @@ from draftroom.document.tree import (
     Text,
     merge_runs,
 )
+from draftroom.export.formats import ExportFormat
+from draftroom.export.options import ExportOptions
 from draftroom.export.safety import plain_line, safe_image, safe_language, safe_link
 
 _DELIMS = {BOLD: "**", ITALIC: "*", STRIKE: "~~"}
@@ -300,3 +302,10 @@ def _protect_line_edges(text: str) -> str:
 
 def _entities(spaces: str) -> str:
     return "".join("&#32;" if c == " " else "&#9;" for c in spaces)
+
+
+def _render(docs: list[Document], options: ExportOptions) -> bytes:
+    return render_markdown(docs).encode("utf-8")
+
+
+FORMAT = ExportFormat("md", "text/markdown; charset=utf-8", ".md", _render)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from draftroom.document.tree import Document
+from draftroom.export.formats import ExportFormat
 from draftroom.export.html import render_html
 from draftroom.export.options import ExportOptions
 
@@ -19,3 +20,6 @@ def render_pdf(docs: list[Document], options: ExportOptions) -> bytes:
     document.metadata.title = options.project_title or (docs[0].title if docs else "Untitled")
     document.metadata.authors = [options.author] if options.author else []
     return document.write_pdf()
+
+
+FORMAT = ExportFormat("pdf", "application/pdf", ".pdf", render_pdf)

@@ -20,6 +20,7 @@ from typing import IO
 from xml.etree import ElementTree as ET
 
 from draftroom.document.tree import Document, split_scenes
+from draftroom.export.formats import ExportFormat
 from draftroom.export.options import ExportOptions
 from draftroom.export.rtf import render_rtf
 
@@ -113,3 +114,7 @@ def _date(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.astimezone()
     return moment.strftime("%Y-%m-%d %H:%M:%S %z")
+
+
+# A .scriv project is a folder, so it travels zipped.
+FORMAT = ExportFormat("scriv", "application/zip", ".scriv.zip", render_scrivener)

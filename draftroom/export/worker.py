@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 
 from draftroom.document.load import build_doc
-from draftroom.export import Document, ExportOptions, export_documents, read_document
+from draftroom.export import Document, ExportFormat, ExportOptions, read_document
 from draftroom.worker_exit import tie_to_parent
 
 
@@ -46,11 +46,13 @@ def read_source(source: Source) -> Document:
     return read_document(build_doc(source.snapshot, source.updates), source.title)
 
 
-def render_source(source: Source, fmt: str, options: ExportOptions) -> bytes:
+# The format travels whole (its render function pickles by reference), so a worker
+# renders formats registered in the parent without a registry of its own.
+def render_source(source: Source, kind: ExportFormat, options: ExportOptions) -> bytes:
     """One document to one file."""
-    return export_documents([read_source(source)], fmt, options)
+    return kind.render([read_source(source)], options)
 
 
-def render_compiled(docs: list[Document], fmt: str, options: ExportOptions) -> bytes:
+def render_compiled(docs: list[Document], kind: ExportFormat, options: ExportOptions) -> bytes:
     """Documents already read (one at a time, for progress) to one manuscript."""
-    return export_documents(docs, fmt, options)
+    return kind.render(docs, options)

@@ -24,43 +24,30 @@ from starlette.routing import BaseRoute, Route
 from draftroom.agents.base import Requester
 from draftroom.agents.service import AgentService, Invocation
 from draftroom.agents.usage import UsageQuery
-from draftroom.agents.websocket import install as install_websocket
 from draftroom.agents.websocket import parse_selection
 from draftroom.auth.permissions import authorize
 from draftroom.errors import Forbidden, Invalid, Unavailable
 from draftroom.server.body import json_object
-from draftroom.server.hub import Hub
 from draftroom.server.params import int_param, time_param
+from draftroom.server.services import auth_of, node_of
 
 MAX_BODY = 64 * 1024
 NDJSON = "application/x-ndjson"
 
 
-def mount(hub: Hub) -> list[BaseRoute]:
-    """Create the agent service on ``hub`` (hooks, handlers) and return its routes."""
-    service = AgentService(hub)
-    hub.agents = service  # type: ignore[attr-defined]
-    hub.on_start.append(service.start)
-    hub.on_stop.append(service.stop)
-    hub.control_handlers["agent.cache.invalidate"] = service.on_invalidate
-    install_websocket(service)
-    return routes
-
-
 def _service(request: Request) -> AgentService:
-    service: AgentService = request.app.state.hub.agents
-    return service
+    return node_of(request).feature(AgentService)
 
 
 async def _operator(request: Request) -> None:
     """Operator-only endpoints call this first: site admins only."""
-    principal = await request.app.state.auth.require(request)
+    principal = await auth_of(request).require(request)
     if not principal.is_admin:
         raise Forbidden("only site admins may do this")
 
 
 async def list_agents(request: Request) -> Response:
-    await request.app.state.auth.require(request)  # any signed-in user (auth, issue 4)
+    await auth_of(request).require(request)  # any signed-in user (auth, issue 4)
     return JSONResponse({"agents": _service(request).describe()})
 
 

@@ -14,16 +14,12 @@ from draftroom.document.load import load_doc
 from draftroom.document.text import content
 from draftroom.errors import DocumentDeleted, DocumentExists, Forbidden, Invalid, NotFound
 from draftroom.server.body import json_object
-from draftroom.server.hub import Hub
 from draftroom.server.params import DOC_ID_RULE, doc_id_problem, int_param
+from draftroom.server.services import auth_of, node_of
 from draftroom.store.base import StoreError
 
 MAX_TITLE = 500
 MAX_PAGE = 500
-
-
-def _hub(request: Request) -> Hub:
-    return request.app.state.hub
 
 
 def _title(body: dict[str, Any], default: str | None) -> str:
@@ -38,19 +34,26 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    hub = _hub(request)
-    if hub.draining:
+    node = node_of(request)
+    if node.draining:
         return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
+    # Checked first: a stalled SQLite writer would also hold up the ping.
+    commits_ok, commits = node.store.committer.status(node.settings.commit_stall_seconds)
+    if not commits_ok:
+        return JSONResponse(
+            {"status": "unavailable", "checks": {"store": commits, **node.status()}},
+            status_code=503,
+        )
     try:
-        await hub.store.ping()
+        await node.store.ping()
     except StoreError as exc:
         return JSONResponse(
-            {"status": "unavailable", "checks": {"store": str(exc), **hub.status()}},
+            {"status": "unavailable", "checks": {"store": str(exc), **node.status()}},
             status_code=503,
         )
     # A node whose bus is down still serves its own clients and saves their edits:
     # ready, but degraded, so a load balancer keeps it in rotation.
-    checks = {"store": "ok", **hub.status()}
+    checks = {"store": "ok", **node.status()}
     status = "ready" if all(v == "ok" for v in checks.values()) else "degraded"
     return JSONResponse({"status": status, "checks": checks})
 
@@ -58,12 +61,12 @@ async def readyz(request: Request) -> Response:
 async def list_documents(request: Request) -> Response:
     limit = int_param(request, "limit", 100, 0, MAX_PAGE)
     offset = int_param(request, "offset", 0, 0, 10**9)
-    principal = await request.app.state.auth.require(request)
-    store = _hub(request).store
+    principal = await auth_of(request).require(request)
+    store = node_of(request).store
     if principal.is_admin:
         docs = await store.list_documents(limit, offset)
     else:  # only documents the caller holds a role on
-        ids = await request.app.state.auth.members.documents_of(principal.user_id, limit, offset)
+        ids = await auth_of(request).members.documents_of(principal.user_id, limit, offset)
         found = [await store.get_document(doc_id) for doc_id in ids]
         docs = [d for d in found if d is not None]
     return JSONResponse(
@@ -72,7 +75,7 @@ async def list_documents(request: Request) -> Response:
 
 
 async def create_document(request: Request) -> Response:
-    auth = request.app.state.auth
+    auth = auth_of(request)
     principal = await auth.require(request)
     if "write" not in principal.scopes:
         raise Forbidden("creating documents needs the write scope")
@@ -95,7 +98,7 @@ async def create_document(request: Request) -> Response:
 async def get_document(request: Request) -> Response:
     doc_id = request.path_params["doc_id"]
     await authorize(request, doc_id, "read")
-    meta = await _hub(request).store.get_document(doc_id)
+    meta = await node_of(request).store.get_document(doc_id)
     if meta is None:
         raise NotFound("no such document")
     return JSONResponse(meta.to_json())
@@ -105,40 +108,40 @@ async def update_document(request: Request) -> Response:
     doc_id = request.path_params["doc_id"]
     await authorize(request, doc_id, "edit")
     body = await json_object(request, allowed={"title"})
-    meta = await _hub(request).store.update_document(doc_id, _title(body, None))
+    meta = await node_of(request).store.update_document(doc_id, _title(body, None))
     if meta is None:
         raise NotFound("no such document")
     return JSONResponse(meta.to_json())
 
 
 async def delete_document(request: Request) -> Response:
-    hub = _hub(request)
+    node = node_of(request)
     doc_id = request.path_params["doc_id"]
     await authorize(request, doc_id, "delete")
-    if await hub.store.get_document(doc_id) is None:
+    if await node.store.get_document(doc_id) is None:
         raise NotFound("no such document")
     # Close live editors first, on every node, and let this node's queued saves land,
     # so nothing re-creates the document right after it is deleted.
-    request.app.state.auth.announce(deleted=doc_id)
-    await hub.store.flush()
+    auth_of(request).announce(deleted=doc_id)
+    await node.store.flush()
     # Roles go before the document: a member reconnecting in between is refused (4403)
     # rather than let into a room whose saves would re-create the deleted document.
-    await request.app.state.auth.members.remove_document(doc_id)
-    await hub.store.delete_document(doc_id)
+    await auth_of(request).members.remove_document(doc_id)
+    await node.store.delete_document(doc_id)
     return Response(status_code=204)
 
 
 async def document_content(request: Request) -> Response:
-    hub = _hub(request)
+    node = node_of(request)
     doc_id = request.path_params["doc_id"]
     await authorize(request, doc_id, "read")
-    room = hub.rooms.rooms.get(doc_id)
+    room = node.rooms.get(doc_id)
     if room is not None and not room.closed:
         return JSONResponse({"id": doc_id, "version": room.version, **content(room.doc)})
-    meta = await hub.store.get_document(doc_id)
+    meta = await node.store.get_document(doc_id)
     if meta is None:
         raise NotFound("no such document")
-    loaded = await load_doc(hub.store, doc_id)
+    loaded = await load_doc(node.store, doc_id)
     return JSONResponse({"id": doc_id, "version": loaded.version, **content(loaded.doc)})
 
 

@@ -35,11 +35,12 @@ from draftroom.errors import (
     Unauthenticated,
 )
 from draftroom.server.body import json_object
+from draftroom.server.services import auth_of
 from draftroom.times import iso
 
 
 def _auth(request: Request) -> Auth:
-    return request.app.state.auth
+    return auth_of(request)
 
 
 def _string(body: dict[str, Any], name: str, limit: int = 1024) -> str:
@@ -244,8 +245,6 @@ async def delete_member(request: Request) -> Response:
     return Response(status_code=204)
 
 
-# Listed before the document routes in app.py: "/api/documents/{doc_id:doc}" would
-# otherwise swallow ".../members/...".
 routes = [
     Route("/api/sessions", login, methods=["POST"]),
     Route("/api/sessions", logout, methods=["DELETE"]),

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from draftroom.errors import DraftroomError, Invalid, PayloadTooLarge
 from draftroom.server.errors import error_response
+from draftroom.server.services import auth_of
 
 DEFAULT_MAX_BYTES = 64 * 1024
 MAX_DEPTH = 32
@@ -116,7 +117,7 @@ async def json_object(
     public: bool = False,
 ) -> dict[str, Any]:
     if not public:
-        await request.app.state.auth.require(request)
+        await auth_of(request).require(request)
     raw = await read_body(request, max_bytes)
     try:
         body = json.loads(raw or b"{}")

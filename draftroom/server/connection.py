@@ -37,9 +37,10 @@ class Connection:
         self.app_messages = app_messages
         self.awareness_ids: set[int] = set()
         self.updates_received = 0
-        # Set by auth at admission (draftroom/auth/ws_guard.py): the user id, whether
+        # Set by auth at admission (draftroom/auth/ws_guard.py): the user id and name, whether
         # edits are refused (viewer, commenter), and the Admission record for re-checks.
         self.user: str | None = None
+        self.username: str | None = None
         self.read_only = False
         self.role: str | None = None
         self.auth: object | None = None

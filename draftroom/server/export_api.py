@@ -18,31 +18,22 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from draftroom.analytics.recorder import Analytics
 from draftroom.auth.permissions import authorize
 from draftroom.errors import Conflict, DraftroomError, Invalid, NotFound
-from draftroom.export import FORMATS, ExportOptions
+from draftroom.export import ExportOptions, known_formats
 from draftroom.export.jobs import MODES, ExportService, Job, output_for
 from draftroom.export.params import parse_options
 from draftroom.export.safety import safe_name
 from draftroom.server.body import json_object
-from draftroom.server.hub import Hub
+from draftroom.server.services import node_of
 from draftroom.store.base import DocumentMeta, valid_doc_id
-from draftroom.telemetry.node import analytics_for
 
 MAX_BODY = 1024 * 1024
 
 
 def service(request: Request) -> ExportService:
-    """The node's export service, made on first use and stopped with the hub."""
-    state = request.app.state
-    svc: ExportService | None = getattr(state, "export_service", None)
-    if svc is None:
-        hub: Hub = state.hub
-        svc = ExportService(hub.settings, hub.store, hub.broadcast_app)
-        svc.start()
-        hub.on_stop.append(svc.close)
-        state.export_service = svc
-    return svc
+    return node_of(request).feature(ExportService)
 
 
 def content_disposition(filename: str) -> str:
@@ -66,10 +57,9 @@ def content_disposition(filename: str) -> str:
 
 
 def _format(fmt: object, error: type[DraftroomError]) -> str:
-    if not isinstance(fmt, str) or fmt not in FORMATS:
-        raise error(
-            f"unknown export format; use one of {', '.join(FORMATS)}", code="unknown_format"
-        )
+    known = known_formats()
+    if not isinstance(fmt, str) or fmt not in known:
+        raise error(f"unknown export format; use one of {', '.join(known)}", code="unknown_format")
     return fmt
 
 
@@ -122,7 +112,7 @@ async def _batch(request: Request) -> tuple[list[DocumentMeta], str, str, Export
 
 
 def _record_export(request: Request, user: str | None, doc_ids: list[str], fmt: str) -> None:
-    events = analytics_for(request.app.state.hub)
+    events = node_of(request).optional(Analytics)
     if events is not None:
         for doc_id in doc_ids:
             events.record("export.made", user or "anonymous", doc_id, label=fmt)
@@ -189,7 +179,6 @@ async def job_result(request: Request) -> Response:
     )
 
 
-# Before api.routes: "/api/documents/{doc_id:doc}" would otherwise swallow ".../export/pdf".
 routes = [
     Route("/api/documents/{doc_id:doc}/export/{fmt}", export_document, methods=["GET"]),
     Route("/api/export", export_batch, methods=["POST"]),

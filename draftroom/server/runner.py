@@ -5,30 +5,35 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import socket
+import threading
 from types import FrameType
 from typing import Any
 
 import uvicorn
 
 from draftroom.config import Settings
+from draftroom.node import Node
 from draftroom.server.app import create_app
-from draftroom.server.hub import Hub
 from draftroom.server.slow_clients import deadline_protocol
 
 log = logging.getLogger(__name__)
 
 
 class DrainingServer(uvicorn.Server):
-    """On the first SIGTERM/SIGINT: flush pending saves, close clients with 1012,
-    then let uvicorn shut down. (uvicorn alone closes sockets first and runs the
-    app's shutdown after.) A second signal exits at once."""
+    """On the first SIGTERM/SIGINT: flush pending saves (for at most
+    ``drain_seconds``), close clients with 1012, then let uvicorn shut down.
+    (uvicorn alone closes sockets first and runs the app's shutdown after.) A
+    second signal exits at once. After a complete drain the process exits 0; if
+    saves were still pending, 1."""
 
-    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+    def __init__(self, config: uvicorn.Config, node: Node) -> None:
         super().__init__(config)
-        self.hub = hub
+        self.node = node
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._drain_task: asyncio.Task[None] | None = None
+        self._drain_task: asyncio.Task[bool] | None = None
+        self.drained: bool | None = None  # after a signal: whether every save finished
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
@@ -54,8 +59,18 @@ class DrainingServer(uvicorn.Server):
             host = f"[{host}]"
         return f"http://{host}:{port}"
 
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().serve(sockets)
+        if self.drained is False or self.node.abandoned:
+            # A dependency is stalled (the store, usually) and the event loop's own
+            # cleanup would wait on it: cancelled database calls try to reach it.
+            # Everything that could be saved was; leave now. Exit status 1 says
+            # that saves were left pending (their clients still hold them).
+            logging.shutdown()
+            os._exit(1 if self.drained is False else 0)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self._loop is None or self.hub.draining or self.should_exit:
+        if self._loop is None or self.node.draining or self.should_exit:
             super().handle_exit(sig, frame)
             return
         # Signal handlers run between bytecodes of the loop's thread; hand over.
@@ -64,10 +79,30 @@ class DrainingServer(uvicorn.Server):
     def _drain_then_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._drain_task is not None:
             return
-        self._drain_task = asyncio.get_running_loop().create_task(self.hub.drain())
-        self._drain_task.add_done_callback(
-            lambda _: super(DrainingServer, self).handle_exit(sig, frame)
+        self._drain_task = asyncio.get_running_loop().create_task(self.node.drain())
+        self._drain_task.add_done_callback(self._drained)
+
+    def _drained(self, task: asyncio.Task[bool]) -> None:
+        self.drained = not task.cancelled() and task.exception() is None and task.result()
+        # Not handle_exit: uvicorn would re-raise the signal after shutdown, and a
+        # clean drain would look like a kill (exit status 143).
+        self.should_exit = True
+        # Whatever hangs from here on (the loop's own cleanup, a driver waiting on a
+        # stalled server), the process ends: a watchdog outside the event loop.
+        watchdog = threading.Timer(_AFTER_DRAIN_SECONDS, self._give_up)
+        watchdog.daemon = True
+        watchdog.start()
+
+    def _give_up(self) -> None:
+        log.error(
+            "shutdown still not finished %.0f s after the drain; exiting now", _AFTER_DRAIN_SECONDS
         )
+        logging.shutdown()
+        os._exit(1)
+
+
+# After the drain: uvicorn's wait for sockets (2 s), the hub's stop (2 s), a margin.
+_AFTER_DRAIN_SECONDS = 6.0
 
 
 def proxy_options(settings: Settings) -> dict[str, Any]:
@@ -78,9 +113,9 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips}
 
 
-def uvicorn_config(settings: Settings, hub: Hub) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, node: Node) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(settings, hub),
+        create_app(settings, node),
         http=deadline_protocol(settings.header_timeout_seconds, settings.body_timeout_seconds),
         host=settings.host,
         **proxy_options(settings),
@@ -92,10 +127,11 @@ def uvicorn_config(settings: Settings, hub: Hub) -> uvicorn.Config:
         lifespan="on",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=int(settings.drain_seconds) + 5,
+        # The drain already closed every socket; this is only for stragglers.
+        timeout_graceful_shutdown=2,
     )
 
 
 def run(settings: Settings) -> None:
-    hub = Hub(settings)
-    DrainingServer(uvicorn_config(settings, hub), hub).run()
+    node = Node(settings)
+    DrainingServer(uvicorn_config(settings, node), node).run()

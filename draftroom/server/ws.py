@@ -6,28 +6,32 @@ Close codes are listed in docs/PROTOCOL.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from starlette.websockets import WebSocket
 
+from draftroom.analytics.editing import EditingSession
+from draftroom.analytics.recorder import Analytics
 from draftroom.auth.ws_guard import Throttle, admit
 from draftroom.crdt.protocol import CloseCode, encode_app
 from draftroom.crdt.room import Room
 from draftroom.errors import DraftroomError, RateLimited, Rejected
 from draftroom.server.connection import Connection
-from draftroom.server.hub import Hub
 from draftroom.server.params import doc_id_problem
+from draftroom.server.services import auth_of, node_of
+from draftroom.store.group_commit import GroupCommitter
 from draftroom.telemetry import tracing
-from draftroom.telemetry.sessions import Session
 
 log = logging.getLogger(__name__)
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    hub: Hub = websocket.app.state.hub
+    node = node_of(websocket)
+    auth = auth_of(websocket)
     doc_id = websocket.path_params["doc_id"]
     await websocket.accept()
-    if hub.draining:
+    if node.draining:
         await websocket.close(CloseCode.RESTARTING, "server is restarting")
         return
     problem = doc_id_problem(doc_id)
@@ -35,16 +39,17 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.close(CloseCode.INVALID_DOCUMENT_ID, problem)
         return
     with tracing.span("draftroom.ws.auth", **{"draftroom.doc": doc_id}):
-        admission = await admit(websocket, hub, doc_id)  # closes with 4401/4403/4429 itself
+        admission = await admit(websocket, auth, doc_id)  # closes with 4401/4403/4429 itself
     if admission is None:
         return
     conn = Connection(
         websocket,
-        max_queue_bytes=hub.settings.send_queue_bytes,
+        max_queue_bytes=node.settings.send_queue_bytes,
         app_messages=websocket.query_params.get("draftroom") == "1",
     )
-    conn.user, conn.read_only, conn.role, conn.auth = (
+    conn.user, conn.username, conn.read_only, conn.role, conn.auth = (
         admission.principal.user_id,
+        admission.principal.username,
         admission.read_only,
         admission.role,
         admission,
@@ -53,19 +58,19 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     reader = asyncio.current_task()
     assert reader is not None
     conn.attach(reader, writer)
-    hub.connections.add(conn)
+    node.connections.add(conn)
     try:
         try:
             with tracing.span("draftroom.ws.initial_sync", **{"draftroom.doc": doc_id}):
-                room = await hub.rooms.join(doc_id, conn)
+                room = await node.rooms.join(doc_id, conn)
         except Exception as exc:
             log.error("could not load document %s: %s", doc_id, exc)
             conn.close(CloseCode.UNAVAILABLE, "document could not be loaded; try again")
             return
-        session = Session(hub, websocket.scope, doc_id, room)
+        session = EditingSession(node.optional(Analytics), admission.principal.user_id, room)
         try:
             await _read_loop(
-                websocket, conn, room, hub.settings.max_message_bytes, admission.throttle
+                websocket, conn, room, node.settings.max_message_bytes, admission.throttle
             )
         except asyncio.CancelledError:
             if not conn.abandoned:
@@ -73,9 +78,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             reader.uncancel()  # we cancelled ourselves to drop a client that stopped reading
         finally:
             session.end(conn)
-            hub.rooms.leave(room, conn)
+            node.rooms.leave(room, conn)
     finally:
-        hub.connections.discard(conn)
+        node.connections.discard(conn)
         conn.stop()  # always wake the writer: it sends any pending close frame, then ends
         try:
             await asyncio.gather(writer, return_exceptions=True)
@@ -83,7 +88,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             # The slot under the user's connection cap must come back even when a second
             # cancellation (a shutdown) lands during this cleanup: a lease left behind is
             # renewed forever and locks the user out. Shielded, the release always finishes.
-            await asyncio.shield(admission.release(websocket.app.state.auth))
+            await asyncio.shield(admission.release(auth))
 
 
 async def _read_loop(
@@ -109,11 +114,35 @@ async def _read_loop(
             return
         if conn.closed:  # revoked while throttled
             return
+        if room.store.committer.congested:
+            await _wait_for_saves(conn, room.store.committer)
+            if conn.closed:
+                return
         try:
             room.receive(conn, frame)
         except Rejected as exc:
             _reject(conn, exc)
             return
+
+
+async def _wait_for_saves(conn: Connection, committer: GroupCommitter) -> None:
+    """The store is behind: stop reading this client until the commit queue has
+    room. Its frames wait in its socket and its Yjs state meanwhile, so nothing is
+    lost and nothing is acknowledged early; an opted-in client is told why."""
+    if conn.app_messages:
+        conn.send(
+            encode_app(
+                {
+                    "type": "error",
+                    "code": "saving_slow",
+                    "message": "saving is slow; your edits are kept and sent when it catches up",
+                }
+            )
+        )
+    while committer.congested and not conn.closed:
+        # Wakes now and then to notice a connection closed meanwhile (drain, kick).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(committer.wait_for_room(), 0.5)
 
 
 def _reject(conn: Connection, exc: DraftroomError) -> None:

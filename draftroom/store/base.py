@@ -13,9 +13,16 @@ import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from draftroom.store.group_commit import GroupCommitter
 
 from draftroom.times import iso
+
+if TYPE_CHECKING:
+    from draftroom.store.group_commit import GroupCommitter
 
 # Room names arrive in URLs from any y-websocket client; keep them printable and
 # bounded so they are safe as keys, channel names and file names.
@@ -94,10 +101,54 @@ class SQL(Protocol):
     async def executemany(self, query: str, rows: list[tuple[Any, ...]]) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """What telemetry and benchmarks read from a store, without reaching into it."""
+
+    appends: int  # committed since open()
+    commit_batches: int
+    commit_failures: int
+    pending_appends: int  # queued or being written right now
+    last_batch_size: int = 0
+    last_commit_seconds: float = 0.0
+    pool_size: int | None = None  # open database connections; None: no pool
+    pool_idle: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        committer: GroupCommitter,
+        *,
+        pool_size: int | None = None,
+        pool_idle: int | None = None,
+    ) -> StoreStats:
+        c = committer.stats
+        return cls(
+            appends=c.appends,
+            commit_batches=c.batches,
+            commit_failures=c.failures,
+            pending_appends=committer.pending,
+            last_batch_size=c.last_batch_size,
+            last_commit_seconds=c.last_commit_seconds,
+            pool_size=pool_size,
+            pool_idle=pool_idle,
+        )
+
+
+class StoreClass(Protocol):
+    """A store implementation as registered in ``draftroom.store.STORES``."""
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, data_dir: Path, commit_delay: float, max_batch: int
+    ) -> Store: ...
+
+
 class Store(Protocol):
     """The contract tested by tests/test_store_contract.py against every store."""
 
     dialect: str  # "postgres" or "sqlite"
+    committer: GroupCommitter  # appends queue here: its backlog and health (readiness)
 
     @property
     def sql(self) -> SQL: ...
@@ -107,6 +158,9 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Flush pending appends, then disconnect."""
+
+    def stats(self) -> StoreStats:
+        """Counters for telemetry; cheap, and safe to call at any time."""
 
     async def ping(self) -> None:
         """Raise StoreError unless the store answers."""

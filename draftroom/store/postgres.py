@@ -6,10 +6,17 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 
 import asyncpg
 
-from draftroom.store.base import CompactionResult, DocumentMeta, StoredState, StoreError
+from draftroom.store.base import (
+    CompactionResult,
+    DocumentMeta,
+    StoredState,
+    StoreError,
+    StoreStats,
+)
 from draftroom.store.compaction import merge
 from draftroom.store.group_commit import GroupCommitter
 from draftroom.store.migrations import load_migrations
@@ -64,6 +71,20 @@ class PostgresStore:
         )
         self._sql = PostgresSQL(lambda: self.pool)
 
+    @classmethod
+    def from_url(
+        cls, url: str, *, data_dir: Path, commit_delay: float = 0.002, max_batch: int = 1000
+    ) -> PostgresStore:
+        return cls(url, commit_delay=commit_delay, max_batch=max_batch)
+
+    def stats(self) -> StoreStats:
+        pool = self._pool
+        if pool is None:
+            return StoreStats.of(self.committer)
+        return StoreStats.of(
+            self.committer, pool_size=pool.get_size(), pool_idle=pool.get_idle_size()
+        )
+
     @property
     def sql(self) -> PostgresSQL:
         return self._sql
@@ -115,8 +136,9 @@ class PostgresStore:
 
     async def ping(self) -> None:
         try:
-            async with self.pool.acquire(timeout=2) as con:
-                await con.fetchval("SELECT 1", timeout=2)
+            # One deadline for both steps: /readyz must answer within it.
+            async with asyncio.timeout(2), self.pool.acquire() as con:
+                await con.fetchval("SELECT 1")
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"PostgreSQL unreachable: {exc}") from exc
 

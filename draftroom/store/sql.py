@@ -15,6 +15,22 @@ T = TypeVar("T")
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
+def rollback(db: sqlite3.Connection) -> None:
+    """Undo the open transaction, never hiding why it failed.
+
+    On some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM) SQLite has already
+    rolled back by itself; a second ROLLBACK would then raise "cannot rollback -
+    no transaction is active" and that, not "database or disk is full", is what
+    the caller would see. The error being handled is the one that matters.
+    """
+    if not db.in_transaction:
+        return
+    try:
+        db.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
 class PostgresSQL:
     def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
         self._pool = pool
@@ -80,7 +96,7 @@ class SQLiteSQL:
                 db.executemany(self.translate(query), rows)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                rollback(db)
                 raise
 
         await self._run(run)

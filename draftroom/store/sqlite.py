@@ -17,11 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from draftroom.store.base import CompactionResult, DocumentMeta, StoredState, StoreError
+from draftroom.store.base import (
+    CompactionResult,
+    DocumentMeta,
+    StoredState,
+    StoreError,
+    StoreStats,
+)
 from draftroom.store.compaction import merge
 from draftroom.store.group_commit import GroupCommitter
 from draftroom.store.migrations import load_migrations
-from draftroom.store.sql import SQLiteSQL
+from draftroom.store.sql import SQLiteSQL, rollback
 
 T = TypeVar("T")
 
@@ -64,6 +70,18 @@ class SQLiteStore:
             self._write_batch, max_delay=commit_delay, max_batch=max_batch
         )
         self._sql = SQLiteSQL(self._run, lambda: self.db)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, data_dir: Path, commit_delay: float = 0.002, max_batch: int = 1000
+    ) -> SQLiteStore:
+        """``sqlite:`` alone means ``data_dir``; ``sqlite:///abs/dir`` or
+        ``sqlite:rel/dir`` name the directory that holds ``draftroom.sqlite3``."""
+        path = url.partition(":")[2].removeprefix("//")
+        return cls(path or data_dir, commit_delay=commit_delay, max_batch=max_batch)
+
+    def stats(self) -> StoreStats:
+        return StoreStats.of(self.committer)
 
     @property
     def sql(self) -> SQLiteSQL:
@@ -113,8 +131,7 @@ class SQLiteStore:
                     f"'{_now()}');\nCOMMIT;"
                 )
             except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+                rollback(db)
                 raise
         self._db = db
 
@@ -162,7 +179,7 @@ class SQLiteStore:
             db.executemany("INSERT INTO updates (doc_id, seq, data) VALUES (?, ?, ?)", rows)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            rollback(db)
             raise
         return [seq for _, seq, _ in rows]
 
@@ -238,7 +255,7 @@ class SQLiteStore:
             ).fetchone()
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            rollback(db)
             raise
         remaining = (row[0] if row else len(data)) - len(data)
         return CompactionResult(state.seq, len(data), max(remaining, 0))
@@ -307,7 +324,7 @@ class SQLiteStore:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                rollback(db)
                 raise
             return gone > 0
 

@@ -46,7 +46,7 @@ class HotCounters:
 
 HOT = HotCounters()
 
-# Gauges read from live hubs at collection time; telemetry.node registers sources.
+# Gauges read from live nodes at collection time; telemetry.node registers sources.
 GaugeSource = Callable[[], Iterable[tuple[float, dict[str, str]]]]
 _gauges: dict[str, list[GaugeSource]] = {}
 

@@ -1,8 +1,8 @@
-"""Wiring telemetry into one node: ``install(app, hub)`` from the app factory.
+"""Telemetry as a feature of one node: gauges read from the node at collection time,
+and a monitor task (event-loop lag, store reachability).
 
-Sets up the SDK (once per process), adds the ASGI instrumentation, and on hub
-start registers the group-commit observer, the gauges read from the hub at
-collection time, analytics, and a monitor task (event-loop lag, store reachability).
+``middleware(settings)`` sets up the SDK (once per process) and gives the ASGI
+middleware for the composition root; ``Telemetry(node)`` is the feature.
 """
 
 from __future__ import annotations
@@ -10,70 +10,44 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
 
-from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
+from draftroom.config import Settings
+from draftroom.features import BaseFeature
+from draftroom.node import Node
 from draftroom.telemetry import metrics, sdk, tracing
-from draftroom.telemetry.analytics import Analytics
 from draftroom.telemetry.errors import ErrorLogCounter, ErrorMiddleware
-
-if TYPE_CHECKING:
-    from draftroom.server.hub import Hub
 
 log = logging.getLogger(__name__)
 
-ERASE = "analytics.erase"
 LAG_INTERVAL = 0.5
 PING_EVERY = 10.0
 
-_nodes: weakref.WeakKeyDictionary[Hub, NodeTelemetry] = weakref.WeakKeyDictionary()
 
-
-def analytics_for(hub: Hub) -> Analytics | None:
-    """The node's analytics recorder (None when analytics is off or not started)."""
-    node = _nodes.get(hub)
-    return node.analytics if node is not None else None
-
-
-async def erase_user(hub: Hub, user: str) -> int:
-    """Delete a user's analytics events, and make every node drop its buffered ones.
-
-    Returns how many stored events were deleted (0 when analytics is off)."""
-    analytics = analytics_for(hub)
-    if analytics is None:
-        return 0
-    hub.broadcast_control({"type": ERASE, "user": user})
-    return await analytics.erase_user(user)
-
-
-def install(app: Starlette, hub: Hub) -> None:
-    settings = hub.settings
+def middleware(settings: Settings) -> list[Middleware]:
+    """Configure the SDK and tracing; the ASGI middleware, outermost first."""
     state = sdk.configure(settings)
     tracing.configure(state.tracing, settings.trace_edit_ratio)
-    app.add_middleware(ErrorMiddleware)
-    if state.tracing:
-        from draftroom.telemetry.asgi import TracingMiddleware
-
-        app.add_middleware(TracingMiddleware)
     root = logging.getLogger()
     if not any(isinstance(h, ErrorLogCounter) for h in root.handlers):
         root.addHandler(ErrorLogCounter())
-    node = NodeTelemetry(hub)
-    _nodes[hub] = node
-    hub.on_start.append(node.start)
-    hub.on_stop.append(node.stop)
+    stack = [Middleware(ErrorMiddleware)]
+    if state.tracing:
+        from draftroom.telemetry.asgi import TracingMiddleware
+
+        stack.insert(0, Middleware(TracingMiddleware))
+    return stack
 
 
-class NodeTelemetry:
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-        self.analytics: Analytics | None = None
+class Telemetry(BaseFeature):
+    def __init__(self, node: Node, dropped_events: Callable[[], int] | None = None) -> None:
+        self.node = node
+        # Events analytics had to drop (its buffer was full); None when it is off.
+        self._dropped_events = dropped_events
         self.store_up = 1.0
         self._task: asyncio.Task[None] | None = None
-        self._erasures: set[asyncio.Task[int]] = set()
         self._sources = {
             "connections": self._connections,
             "rooms": self._rooms,
@@ -85,42 +59,16 @@ class NodeTelemetry:
         }
 
     async def start(self) -> None:
-        settings = self.hub.settings
-        committer = getattr(self.hub.store, "committer", None)
-        if committer is not None:
-            committer.on_commit.append(tracing.on_commit)
         for name, source in self._sources.items():
             metrics.add_gauge_source(name, source)
-        if settings.analytics:
-            self.analytics = Analytics(
-                self.hub.store.sql,
-                retention_days=settings.analytics_retention_days,
-                flush_seconds=settings.analytics_flush_seconds,
-            )
-            self.analytics.start()
-            self.hub.control_handlers[ERASE] = self._on_erase
         self._task = asyncio.get_running_loop().create_task(self._monitor(), name="telemetry")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self.analytics is not None:
-            await self.analytics.stop()
         for name, source in self._sources.items():
             metrics.remove_gauge_source(name, source)
-        committer = getattr(self.hub.store, "committer", None)
-        if committer is not None and tracing.on_commit in committer.on_commit:
-            committer.on_commit.remove(tracing.on_commit)
-
-    def _on_erase(self, data: dict[str, object]) -> None:
-        # Another node erased a user: drop our buffered events and delete again once
-        # any flush in progress has landed.
-        user = data.get("user")
-        if self.analytics is not None and isinstance(user, str):
-            task = asyncio.get_running_loop().create_task(self.analytics.erase_user(user))
-            self._erasures.add(task)
-            task.add_done_callback(self._erasures.discard)
 
     async def _monitor(self) -> None:
         """Event-loop lag (how late a short sleep wakes up) and store reachability."""
@@ -134,7 +82,7 @@ class NodeTelemetry:
             if time.monotonic() >= next_ping:
                 next_ping = time.monotonic() + PING_EVERY
                 try:
-                    await asyncio.wait_for(self.hub.store.ping(), 5)
+                    await asyncio.wait_for(self.node.store.ping(), 5)
                     self.store_up = 1.0
                 except Exception:
                     self.store_up = 0.0
@@ -142,16 +90,16 @@ class NodeTelemetry:
     # -- gauge sources (run at collection time, never on the edit path) -----------
 
     def _connections(self) -> Iterable[tuple[float, dict[str, str]]]:
-        return [(len(self.hub.connections), {})]
+        return [(len(self.node.connections), {})]
 
     def _rooms(self) -> Iterable[tuple[float, dict[str, str]]]:
-        return [(len(self.hub.rooms.rooms), {})]
+        return [(len(self.node.rooms), {})]
 
     def _db_pool(self) -> Iterable[tuple[float, dict[str, str]]]:
-        pool = getattr(self.hub.store, "_pool", None)
-        if pool is None:
+        stats = self.node.store.stats()
+        if stats.pool_size is None or stats.pool_idle is None:
             return []
-        size, idle = pool.get_size(), pool.get_idle_size()
+        size, idle = stats.pool_size, stats.pool_idle
         name = {"db.client.connection.pool.name": "draftroom"}
         return [
             (size - idle, {**name, "db.client.connection.state": "used"}),
@@ -159,16 +107,16 @@ class NodeTelemetry:
         ]
 
     def _up(self) -> Iterable[tuple[float, dict[str, str]]]:
-        healthy, _ = self.hub.bus.status()
-        store = {"draftroom.dependency": "store", "draftroom.store": self.hub.store.dialect}
-        bus = {"draftroom.dependency": "bus", "draftroom.bus": type(self.hub.bus).__name__}
+        healthy, _ = self.node.bus.status()
+        store = {"draftroom.dependency": "store", "draftroom.store": self.node.store.dialect}
+        bus = {"draftroom.dependency": "bus", "draftroom.bus": type(self.node.bus).__name__}
         return [(self.store_up, store), (1.0 if healthy else 0.0, bus)]
 
     def _bus_reconnects(self) -> Iterable[tuple[float, dict[str, str]]]:
-        return [(getattr(self.hub.bus, "reconnects", 0), {})]
+        return [(getattr(self.node.bus, "reconnects", 0), {})]
 
     def _bus_dropped(self) -> Iterable[tuple[float, dict[str, str]]]:
-        return [(getattr(self.hub.bus, "dropped", 0), {})]
+        return [(getattr(self.node.bus, "dropped", 0), {})]
 
     def _analytics_dropped(self) -> Iterable[tuple[float, dict[str, str]]]:
-        return [(self.analytics.dropped if self.analytics else 0, {})]
+        return [(self._dropped_events() if self._dropped_events else 0, {})]

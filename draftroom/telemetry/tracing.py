@@ -188,7 +188,7 @@ def _publish_span(traced: list[Envelope], size: int) -> Iterator[None]:
 
 
 def receive(envelope: Envelope) -> AbstractContextManager[Any]:
-    """Around handing a message from another node to the hub."""
+    """Around handing a message from another node to the node."""
     carrier = envelope.trace
     if not carrier:
         return _NULL

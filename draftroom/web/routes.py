@@ -19,15 +19,17 @@ from starlette.routing import BaseRoute, Route
 from draftroom.auth.permissions import authorize
 from draftroom.config import Settings
 from draftroom.errors import Invalid, NotFound, Unavailable
+from draftroom.features import BaseFeature
 from draftroom.server.params import doc_id_problem
+from draftroom.server.services import node_of
 from draftroom.web import assets, page
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 MAX_PRESENCE_IDS = 100
 
 
-class WebApp:
-    """The writer's app: built once at startup, then served from memory and disk."""
+class WebApp(BaseFeature):
+    """The writer's app: read once at startup, then served from memory and disk."""
 
     def __init__(self, settings: Settings, build: assets.Build | None = None) -> None:
         self.asset_url = settings.asset_url
@@ -103,7 +105,7 @@ async def presence(request: Request) -> Response:
         if doc_id_problem(doc_id):
             raise Invalid(f"invalid document id {doc_id!r}", code="invalid_id")
     result: dict[str, list[dict[str, Any]]] = {}
-    rooms = request.app.state.hub.rooms.rooms
+    rooms = node_of(request).rooms.rooms
     for doc_id in ids:
         await authorize(request, doc_id, "read")
         room = rooms.get(doc_id)

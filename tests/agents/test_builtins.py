@@ -6,7 +6,7 @@ from typing import Any
 
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
-from draftroom.agents.base import ANONYMOUS, AgentContext, Selection, cache_params_of, view_of
+from draftroom.agents.base import ANONYMOUS, AgentContext, Selection
 from draftroom.agents.builtin.outline import OutlineAgent
 from draftroom.agents.builtin.readability import ReadabilityAgent
 from draftroom.agents.builtin.style import StyleAgent
@@ -29,8 +29,8 @@ async def run(agent: Any, document: DocumentText, **kwargs: Any) -> list[dict[st
     the result with every parameter the requester gave."""
     params = normalize(agent.params_schema, kwargs.pop("params", {}))
     view = AgentContext("doc", document, params, ANONYMOUS, **kwargs)
-    ctx = AgentContext("doc", document, cache_params_of(agent, params), ANONYMOUS, **kwargs)
-    return [chunk async for chunk in view_of(agent, agent.run(ctx), view)]
+    ctx = AgentContext("doc", document, agent.cache_params(params), ANONYMOUS, **kwargs)
+    return [chunk async for chunk in agent.view(agent.run(ctx), view)]
 
 
 def test_plain_text_keeps_paragraph_offsets() -> None:

@@ -21,6 +21,7 @@ from draftroom.agents.cache.breaker import CircuitBreaker
 from draftroom.agents.cache.keys import make_key
 from draftroom.agents.cache.redis_store import RedisStore
 from draftroom.agents.cache.tiered import ReplyCache
+from draftroom.agents.service import AgentService
 from draftroom.client import DraftroomClient
 from draftroom.document.text import from_plain
 
@@ -60,7 +61,7 @@ async def test_redis_stopped_mid_run_falls_back_to_the_database_then_recovers(
         agent_warm_window_seconds=0,  # hits and misses here come from requests alone
     )
     async with running_server(settings) as server:
-        cache = server.hub.agents.cache  # type: ignore[attr-defined]
+        cache = server.hub.feature(AgentService).cache
         async with DraftroomClient(server.ws("doc")) as alice:
             await alice.wait_saved(alice.insert("A very unique first draft."))
 
@@ -152,7 +153,7 @@ async def test_embedded_cache_is_a_bounded_lru(tmp_path: Path, http: httpx.Async
     # No warming: every entry here is a request's, so the count is exact.
     settings = make_settings(tmp_path, agent_cache_memory_entries=3, agent_warm_window_seconds=0)
     async with running_server(settings) as server:
-        cache = server.hub.agents.cache  # type: ignore[attr-defined]
+        cache = server.hub.feature(AgentService).cache
         assert cache.backend == "memory"
         async with DraftroomClient(server.ws("doc")) as alice:
             for i in range(5):

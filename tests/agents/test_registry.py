@@ -54,6 +54,11 @@ def test_entry_point_agents_are_loaded_and_bad_ones_skipped(plugin: None) -> Non
     agents = load_agents()
     assert agents["tone"].version == "3"
     assert agents["tone"].uses_llm is False and agents["tone"].cache_ttl is None
+    # The defaults come from a wrapper: the plugin's own object is left as it was.
+    plugin_object = getattr(agents["tone"], "inner", agents["tone"])
+    assert type(plugin_object).__name__ == "ToneAgent"
+    assert not hasattr(plugin_object, "uses_llm") and not hasattr(plugin_object, "cache_ttl")
+    assert agents["tone"].cache_params({"a": 1}) == {"a": 1}
     assert "broken" not in agents and "invalid" not in agents
     assert {"style", "readability", "outline", "continue"} <= set(agents)
 

@@ -15,6 +15,7 @@ import pytest
 from devtools.fake_openai import FakeOpenAI
 from devtools.inprocess import RunningServer, make_settings, running_server
 from devtools.waiting import eventually
+from draftroom.agents.service import AgentService
 from draftroom.client import DraftroomClient
 
 from .helpers import agent_events, invoke, reply_of
@@ -201,7 +202,7 @@ async def test_reply_applied_as_an_attributable_edit(
             await eventually(lambda c=client: str(c.text) == expected)
         # Visible presence: shown while writing, then cleared.
         await eventually(lambda: bob.awareness_frames >= presence_before + 2)
-        room = server.hub.rooms.rooms["doc"]
+        room = server.hub.rooms["doc"]
         assert done["applied"]["client_id"] not in room.awareness.entries
         # Persisted, and attributed to the agent's client id and the requester.
         assert (await server.hub.store.load("doc")).seq == done["applied"]["version"]
@@ -298,7 +299,7 @@ async def test_requester_going_away_cancels_the_upstream_call(
             lambda: any(e.get("code") == "cancelled" for e in agent_events(alice.app_log, request))
         )
         # What it generated before the cancel is still billed (estimated).
-        await eventually(lambda: server.hub.agents.flights.flights == {})  # type: ignore[attr-defined]
+        await eventually(lambda: server.hub.feature(AgentService).flights.flights == {})
         usage = (await http.get(f"{server.http}/api/usage")).json()
         assert usage["totals"]["calls"] == 1 and usage["records"][0]["estimated"] is True
 
@@ -371,7 +372,7 @@ async def test_a_socket_request_stops_on_cancel_and_when_its_connection_closes(
         await eventually(lambda: "cancelled" in codes(alice, "c1"))
         await llm.wait_for(lambda: llm.disconnects == 3)
         assert llm.completed == 0
-        await eventually(lambda: server.hub.agents.flights.flights == {})  # type: ignore[attr-defined]
+        await eventually(lambda: server.hub.feature(AgentService).flights.flights == {})
 
 
 async def test_rewrite_applies_in_tiptap_rich_text_even_after_concurrent_edits(
@@ -421,14 +422,14 @@ async def test_rewrite_applies_in_tiptap_rich_text_even_after_concurrent_edits(
         _, events = await asyncio.wait_for(asking, 20)
         assert events[-1]["type"] == "agent.error" and events[-1]["code"] == "edit_conflict"
         assert (
-            read_text(server.hub.rooms.rooms["rich"].doc).text == f"Chapter\nSuddenly. {reply} It "
+            read_text(server.hub.rooms["rich"].doc).text == f"Chapter\nSuddenly. {reply} It "
         )
 
 
 async def test_the_text_agents_read_is_reused_until_the_document_changes(
     server: RunningServer,
 ) -> None:
-    service = server.hub.agents  # type: ignore[attr-defined]
+    service = server.hub.feature(AgentService)
     async with writer(server, "kept", "One sentence.") as alice:
         reads = service.texts.reads
         first = await service.read_document("kept")

@@ -15,6 +15,7 @@ import httpx
 from devtools.fake_openai import FakeOpenAI
 from devtools.inprocess import RunningServer, make_settings, running_server
 from devtools.waiting import eventually
+from draftroom.agents.service import AgentService
 from draftroom.client import DraftroomClient
 
 from .helpers import invoke, reply_of
@@ -23,7 +24,7 @@ TEXT = "It was a dark night.\nThe lantern swung."
 
 
 def warmer_of(server: object) -> object:
-    return server.hub.agents.warmer  # type: ignore[attr-defined]
+    return server.hub.feature(AgentService).warmer
 
 
 @asynccontextmanager
@@ -64,7 +65,7 @@ async def test_an_edit_recomputes_asked_replies_about_the_new_text(
         await alice.wait_saved(alice.insert(" We will utilize it."))
         # style, readability and outline: three replies, computed once each.
         await eventually(lambda: warmer.computed == 3)  # type: ignore[attr-defined]
-        await eventually(lambda: not server.hub.agents.flights.flights)  # type: ignore[attr-defined]
+        await eventually(lambda: not server.hub.feature(AgentService).flights.flights)
 
         response, events = await invoke(http, server.http, "warm", "style")
         assert response.headers["x-agent-cache"] == "hit"

@@ -13,7 +13,7 @@ import websockets
 
 from devtools.inprocess import RunningServer, make_settings, running_server
 from draftroom.auth.users import User, Users
-from draftroom.server.hub import Hub
+from draftroom.node import Node
 
 
 def auth_settings(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Any:
@@ -32,7 +32,7 @@ def password_of(name: str) -> str:
     return f"pw-{name}-123456"
 
 
-async def add_user(hub: Hub, name: str, *, admin: bool = False) -> User:
+async def add_user(hub: Node, name: str, *, admin: bool = False) -> User:
     return await Users(hub.store.sql).create(name, password_of(name), admin=admin)
 
 

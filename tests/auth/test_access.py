@@ -23,8 +23,8 @@ from draftroom.crdt.protocol import (
     write_varbytes,
     write_varuint,
 )
+from draftroom.node import Node
 from draftroom.server.app import create_app
-from draftroom.server.hub import Hub
 
 
 def auth_frame(secret: bytes) -> bytes:
@@ -304,7 +304,7 @@ def test_anonymous_needs_loopback(tmp_path: Path) -> None:
 
     settings = replace(make_settings(tmp_path), host="0.0.0.0")
     with pytest.raises(ValueError, match="loopback"):
-        create_app(settings, Hub(settings))
+        create_app(settings, Node(settings))
     r = subprocess.run(
         [sys.executable, "-m", "draftroom", "serve", "--host", "0.0.0.0", "--allow-anonymous",
          "--data-dir", str(tmp_path)],

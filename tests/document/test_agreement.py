@@ -19,6 +19,7 @@ from export.samples import rich_doc
 from pycrdt import Doc, Text
 
 from devtools.inprocess import RunningServer, make_settings, running_server
+from draftroom.agents.service import AgentService
 from draftroom.client import DraftroomClient
 from draftroom.document.tree import Text as Run
 from draftroom.document.tree import iter_inlines, plain_text
@@ -72,7 +73,7 @@ async def test_content_export_and_agents_read_the_same_text(
         await client.wait_saved(client.send_update(update))
         async with httpx.AsyncClient(base_url=server.http) as http:
             answer = (await http.get(f"/api/documents/{name}/content")).json()
-        agents = (await server.hub.agents.read_document(name)).text  # type: ignore[attr-defined]
+        agents = (await server.hub.feature(AgentService).read_document(name)).text
         state = await server.hub.store.load(name)
         exported = read_source(Source(name, name, state.snapshot, state.updates))
 

@@ -36,9 +36,9 @@ async def test_small_and_large_documents(
     built_on: list[str] = []
     real = load.build_doc
 
-    def recording(snapshot: bytes | None, updates: list[bytes]) -> Doc:
+    def recording(snapshot: bytes | None, updates: list[bytes], depths: object = None) -> Doc:
         built_on.append(threading.current_thread().name)
-        return real(snapshot, updates)
+        return real(snapshot, updates, depths)  # type: ignore[arg-type]
 
     monkeypatch.setattr(load, "build_doc", recording)
     writer: Doc = Doc()

@@ -10,9 +10,8 @@ import httpx
 from auth.helpers import add_user, auth_server, bearer, login
 
 from devtools.inprocess import make_settings, running_server
+from draftroom.analytics.recorder import DAY, INSERT, Analytics, Event
 from draftroom.client import DraftroomClient
-from draftroom.telemetry.analytics import DAY, INSERT, Event
-from draftroom.telemetry.node import analytics_for
 
 TOKEN = "admin-test-token"
 
@@ -23,7 +22,7 @@ async def test_sessions_retention_and_erasure(tmp_path: Path, postgres_url: str)
         allow_anonymous=True,
     )  # fmt: skip
     async with running_server(settings) as server:
-        analytics = analytics_for(server.hub)
+        analytics = server.hub.optional(Analytics)
         assert analytics is not None
         secret_text = "zebra quokka marmalade "  # 23 characters, 3 words
         async with DraftroomClient(server.ws("novel")) as client:
@@ -101,7 +100,7 @@ async def test_deleting_an_account_erases_its_events(tmp_path: Path, postgres_ur
     async with auth_server(tmp_path, postgres_url) as server:
         root = await add_user(server.hub, "root", admin=True)
         ann = await add_user(server.hub, "ann")
-        analytics = analytics_for(server.hub)
+        analytics = server.hub.optional(Analytics)
         assert analytics is not None
         for user in (root.id, ann.id):
             analytics.record("session.started", user, "doc")

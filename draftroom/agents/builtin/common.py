@@ -5,27 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from draftroom.agents.base import AgentContext
-from draftroom.config import Settings
+from draftroom.agents.base import AgentContext, BaseAgent
 
 # Replies are cut into chunks of this many items so the first ones reach the side
 # panel while the rest are still being sent, and no single frame gets large.
 CHUNK_ITEMS = 200
 
 
-class OfflineAgent:
-    name = ""
-    version = "1"
-    description = ""
-    params_schema: dict[str, Any] = {"type": "object", "properties": {}}
-    # The key hashes the exact text, so a reply never goes stale; the TTL only bounds
-    # memory held for documents nobody asks about any more.
-    cache_ttl: float | None = None
-    uses_llm = False
-    applicable = False
-
-    def unavailable_reason(self, settings: Settings) -> str | None:
-        return None
+class OfflineAgent(BaseAgent):
+    # The key hashes the exact text, so a reply never goes stale (the default TTL only
+    # bounds memory held for documents nobody asks about any more).
 
     def cache_input(self, ctx: AgentContext) -> str:
         return ctx.input_text

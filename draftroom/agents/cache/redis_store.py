@@ -4,19 +4,17 @@ Every key expiring matters twice: entries do not outlive their usefulness, and a
 Redis shared with sessions can run ``maxmemory-policy volatile-lru``, evicting only
 cache entries under memory pressure (see docs/AGENTS.md).
 
-Calls fail fast: short socket timeouts, no client-side retries, and an overall
-deadline per call. The circuit breaker in tiered.py decides what happens next.
+Calls fail fast: the short socket timeouts and no client-side retries of
+``draftroom.redis.RedisLink``, and an overall deadline per call. The circuit breaker in
+tiered.py decides what happens next.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from draftroom.agents.cache.keys import EntryKey, redis_pattern
+from draftroom.redis import RedisLink
 
 CLAIM_PREFIX = "draftroom:agent-claim:"  # outside the entry pattern: never invalidated
 # Extend or delete a claim only while it is still ours (it may have expired and been
@@ -30,20 +28,12 @@ _IF_OURS_DELETE = (
 class RedisStore:
     def __init__(self, url: str, timeout: float) -> None:
         self.timeout = timeout
-        # A blocking pool: a burst of requests waits (up to the timeout) for a free
-        # connection instead of failing with "too many connections" and tripping the
-        # breaker while Redis itself is fine.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=64,
-            timeout=timeout,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            health_check_interval=0,
-        )
-        self.client = aioredis.Redis(connection_pool=pool)
+        # The reply cache's breaker (tiered.py) decides when to skip Redis; the link
+        # supplies the fail-fast client. 64 connections, blocking: a burst of requests
+        # waits for one instead of tripping the breaker while Redis itself is fine.
+        self.link = RedisLink(url, timeout=timeout, max_connections=64, name="agent cache")
+        assert self.link.client is not None
+        self.client = self.link.client
 
     async def close(self) -> None:
         await self.client.aclose()

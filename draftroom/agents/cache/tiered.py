@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from draftroom.agents.cache import codec
-from draftroom.agents.cache.breaker import CircuitBreaker
 from draftroom.agents.cache.db_store import DatabaseStore
 from draftroom.agents.cache.keys import EntryKey
 from draftroom.agents.cache.memory import MemoryCache
 from draftroom.agents.cache.redis_store import RedisStore
+from draftroom.redis import CircuitBreaker
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from draftroom.agents.base import AgentContext, AgentError
+from draftroom.agents.base import AgentContext, AgentError, BaseAgent
 from draftroom.config import Settings
 
 # Enough context for a useful reply while keeping each call's cost bounded.
@@ -24,14 +24,8 @@ _SYSTEM = (
 )
 
 
-class LLMAgent:
-    name = ""
-    version = "1"
-    description = ""
-    params_schema: dict[str, Any] = {"type": "object", "properties": {}}
-    cache_ttl: float | None = None
+class LLMAgent(BaseAgent):
     uses_llm = True
-    applicable = False
 
     def unavailable_reason(self, settings: Settings) -> str | None:
         if not settings.llm_base_url:

@@ -40,7 +40,18 @@ class _Retryable(Exception):
 
 
 class LLMClient:
-    def __init__(self, settings: Settings, tokens: TokenCounter) -> None:
+    """The ``ChatModel`` agents get, over HTTP.
+
+    ``transport`` is httpx's seam: a test may hand in ``httpx.MockTransport``; by
+    default it is the real network stack.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: TokenCounter,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         if not settings.llm_base_url:
             raise ValueError("no LLM endpoint configured")
         self.base_url = settings.llm_base_url.rstrip("/")
@@ -55,6 +66,7 @@ class LLMClient:
             timeout=httpx.Timeout(settings.llm_timeout_seconds),
             headers=headers,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            transport=transport,
         )
 
     async def close(self) -> None:

@@ -1,4 +1,5 @@
-"""One WebSocket session as analytics sees it: opened, ended, words added.
+"""One editing session (a WebSocket connection to a document) as analytics sees it:
+opened, ended, words added, by the user the socket was admitted as.
 
 Words are counted without reading any text: a Yjs client's clock (in the state
 vector) advances by one per inserted character, so characters added in a session
@@ -10,10 +11,9 @@ space). Cost: one state-vector read at join and one at leave, nothing per keystr
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
 
-from draftroom.telemetry.node import analytics_for
+from draftroom.analytics.recorder import Analytics
+from draftroom.crdt.room import Peer, Room
 
 CHARS_PER_WORD = 6.0
 
@@ -32,18 +32,14 @@ def decode_state_vector(raw: bytes) -> dict[int, int]:
     return {values[1 + 2 * i]: values[2 + 2 * i] for i in range(count)}
 
 
-def user_of(scope: Mapping[str, Any]) -> str:
-    """The opaque user id authentication (issue 4) put on the scope, else "anonymous"."""
-    principal = scope.get("principal")
-    user = getattr(principal, "user_id", None) or scope.get("draftroom.user")
-    return str(user or "anonymous")
+class EditingSession:
+    """``user`` is the opaque id the socket was admitted as ("anonymous" only when
+    anonymous access let it in); with ``analytics`` None nothing is recorded."""
 
-
-class Session:
-    def __init__(self, hub: Any, scope: Mapping[str, Any], doc_id: str, room: Any) -> None:
-        self.analytics = analytics_for(hub)
-        self.user = user_of(scope)
-        self.doc_id = doc_id
+    def __init__(self, analytics: Analytics | None, user: str, room: Room) -> None:
+        self.analytics = analytics
+        self.user = user
+        doc_id = self.doc_id = room.doc_id
         self.room = room
         self.started = time.monotonic()
         self.clocks = decode_state_vector(room.doc.get_state()) if self.analytics else {}
@@ -51,7 +47,7 @@ class Session:
             self.analytics.record("session.started", self.user, doc_id)
             self.analytics.record("document.opened", self.user, doc_id)
 
-    def end(self, peer: Any) -> None:
+    def end(self, peer: Peer) -> None:
         if self.analytics is None:
             return
         chars = 0

@@ -8,6 +8,12 @@ never document text. Events older than the retention period are purged daily;
 
 Event kinds: session.started, session.ended (value = words added, estimated),
 document.opened, agent.used (label = agent), export.made (label = format).
+
+Installed as a feature: it erases on two control messages, so every node drops its
+buffered events too. ``analytics.erase`` comes from the admin API; ``user.deleted``
+comes from whatever deleted an account (the API or ``draftroom user delete``), so
+auth needs to know nothing about analytics; later events of a deleted account (its
+open sessions end after it is gone) are refused.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from draftroom.features import BaseFeature, ControlHandler
 from draftroom.store.base import SQL
 
 log = logging.getLogger(__name__)
@@ -26,6 +34,12 @@ log = logging.getLogger(__name__)
 DAY = 86400.0
 MAX_BUFFERED = 50_000
 PURGE_EVERY = 3600.0
+
+ERASE = "analytics.erase"
+USER_DELETED = "user.deleted"  # {"type": "user.deleted", "user": <id>}, sent by auth
+# Deleted accounts whose late events are refused (a socket's session ends after the
+# account is gone); ids are never reused, so forgetting the oldest is safe.
+REMEMBER_DELETED = 10_000
 
 INSERT = (
     "INSERT INTO analytics_events (ts, day, kind, user_id, doc_id, label, value)"
@@ -54,28 +68,71 @@ class Event:
         )
 
 
-class Analytics:
-    def __init__(self, sql: SQL, *, retention_days: float, flush_seconds: float) -> None:
+class Analytics(BaseFeature):
+    def __init__(
+        self,
+        sql: SQL,
+        *,
+        retention_days: float,
+        flush_seconds: float,
+        broadcast: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.sql = sql
         self.retention_days = retention_days
         self.flush_seconds = flush_seconds
         self.dropped = 0
+        # Node.broadcast_control: runs a control handler on every node.
+        self._broadcast = broadcast
         self._buffer: deque[Event] = deque()
         self._tasks: list[asyncio.Task[None]] = []
+        self._erasures: set[asyncio.Task[int]] = set()
+        self._deleted: dict[str, None] = {}  # insertion-ordered: oldest first
         self._flushing = asyncio.Lock()
 
     def record(
         self, kind: str, user: str, doc: str = "", label: str = "", value: float = 0.0
     ) -> None:
         """Queue one event (never blocks; drops and counts when the buffer is full)."""
+        if user in self._deleted:
+            return
         if len(self._buffer) >= MAX_BUFFERED:
             self.dropped += 1
             return
         self._buffer.append(Event(time.time(), kind, user, doc, label, value))
 
+    # -- erasure on every node ----------------------------------------------------------
+
+    def control_handlers(self) -> Mapping[str, ControlHandler]:
+        return {ERASE: self._on_erase, USER_DELETED: self._on_user_deleted}
+
+    def _on_user_deleted(self, data: dict[str, Any]) -> None:
+        user = data.get("user")
+        if isinstance(user, str):
+            self._deleted[user] = None
+            if len(self._deleted) > REMEMBER_DELETED:
+                del self._deleted[next(iter(self._deleted))]
+        self._on_erase(data)
+
+    def _on_erase(self, data: dict[str, Any]) -> None:
+        # Drop our buffered events, and delete stored ones once any flush in progress
+        # has landed (stop() waits for these).
+        user = data.get("user")
+        if isinstance(user, str):
+            task = asyncio.get_running_loop().create_task(self.erase_user(user))
+            self._erasures.add(task)
+            task.add_done_callback(self._erasures.discard)
+
+    async def erase_everywhere(self, user: str) -> int:
+        """Erase a user's events here and make every node drop its buffered ones.
+
+        Returns how many stored events were deleted."""
+        if self._broadcast is not None:
+            self._broadcast({"type": ERASE, "user": user})
+        return await self.erase_user(user)
+
     # -- background work ----------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(self.flush_seconds, self.flush), name="analytics-flush"),
@@ -86,6 +143,8 @@ class Analytics:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Erasures are owed to users: finish them rather than cancel them.
+        await asyncio.gather(*self._erasures, return_exceptions=True)
         try:
             await self.flush()
         except Exception as exc:
