@@ -81,8 +81,8 @@ def _text(node: Any) -> str:
     return str(node or "")
 
 
-def start_site(tmp: Path, *extra: str) -> Site:
-    """A fresh data dir, an admin made with the CLI, then ann/bob/vic made over HTTP."""
+def start_site(tmp: Path, *extra: str, users: tuple[str, ...] = USERS) -> Site:
+    """A fresh data dir, an admin made with the CLI, then ``users`` made over HTTP."""
     data = tmp / "data"
     data.mkdir(parents=True, exist_ok=True)
     subprocess.run(
@@ -96,7 +96,7 @@ def start_site(tmp: Path, *extra: str) -> Site:
         log_dir=tmp / "logs",
     ).start()
     site = Site(proc)
-    for user in USERS:
+    for user in users:
         r = site.api("admin", "POST", "/api/users", json={"username": user, "password": PASSWORD})
         assert r.status_code == 201, r.text
     return site
@@ -109,3 +109,13 @@ def login(page: Any, site: Site, user: str) -> None:
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_selector("#list-title")
+
+
+def sign_in(context: Any, site: Site, user: str) -> None:
+    """A session made over the API, put in the browser context's cookies: for tests
+    about something else than the login form (which ``login`` and the first tests use)."""
+    r = httpx.post(f"{site.url}/api/sessions", json={"username": user, "password": PASSWORD})
+    r.raise_for_status()
+    context.add_cookies(
+        [{"name": name, "value": value, "url": site.url} for name, value in r.cookies.items()]
+    )

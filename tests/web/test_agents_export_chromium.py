@@ -9,15 +9,15 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from web.site import Site, login
+from web.site import Site, sign_in
 
 TIMEOUT = 10_000
 
 
 def _open(browser: Any, site: Site, user: str, doc: str) -> tuple[Any, Any]:
     ctx = browser.new_context(accept_downloads=True)
+    sign_in(ctx, site, user)
     page = ctx.new_page()
-    login(page, site, user)
     page.goto(f"{site.url}/d/{doc}")
     expect(page.locator("#save-status")).to_have_text("Saved", timeout=TIMEOUT)
     return ctx, page

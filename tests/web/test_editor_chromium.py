@@ -13,7 +13,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from web.site import Site, login, start_site
+from web.site import Site, login, sign_in, start_site
 
 TIMEOUT = 10_000
 
@@ -74,14 +74,14 @@ def test_a_viewer_cannot_type(site: Site, browser: Any) -> None:
     ctx = browser.new_context()
     try:
         ann_ctx = browser.new_context()
+        sign_in(ann_ctx, site, "ann")
         ann = ann_ctx.new_page()
-        login(ann, site, "ann")
         open_doc(ann, site, doc)
         type_at_end(ann, "Only the owner writes.")
         expect(ann.locator("#save-status")).to_have_text("Saved", timeout=TIMEOUT)
 
+        sign_in(ctx, site, "vic")
         vic = ctx.new_page()
-        login(vic, site, "vic")
         vic.goto(f"{site.url}/d/{doc}")
         expect(vic.locator("#role")).to_have_text("viewer", timeout=TIMEOUT)
         expect(vic.locator("#editor")).to_contain_text("Only the owner writes.")
@@ -102,9 +102,9 @@ def test_offline_edits_are_kept_and_synced(site: Site, browser: Any) -> None:
     site.share(doc, "bob", "editor")
     ann_ctx, bob_ctx = browser.new_context(), browser.new_context()
     try:
+        sign_in(ann_ctx, site, "ann")
+        sign_in(bob_ctx, site, "bob")
         ann, bob = ann_ctx.new_page(), bob_ctx.new_page()
-        login(ann, site, "ann")
-        login(bob, site, "bob")
         open_doc(ann, site, doc)
         open_doc(bob, site, doc)
         type_at_end(ann, "Online first.")
@@ -130,12 +130,12 @@ def test_offline_edits_are_kept_and_synced(site: Site, browser: Any) -> None:
 def test_the_page_survives_kill_9_and_loses_no_acknowledged_edit(
     browser: Any, tmp_path: Path
 ) -> None:
-    site = start_site(tmp_path)
+    site = start_site(tmp_path, users=("ann",))
     try:
         doc = site.create_doc("ann", "Crash")
         ctx = browser.new_context()
+        sign_in(ctx, site, "ann")
         page = ctx.new_page()
-        login(page, site, "ann")
         open_doc(page, site, doc)
         type_at_end(page, "Saved before the crash.")
         expect(page.locator("#save-status")).to_have_text("Saved", timeout=TIMEOUT)

@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from web.site import Site, login
+from web.site import Site, sign_in
 
 TIMEOUT = 10_000
 
@@ -16,8 +16,8 @@ def test_the_list_shows_who_is_in_each_document_now(site: Site, browser: Any) ->
     site.share(doc, "bob", "editor")
     ann_ctx, bob_ctx = browser.new_context(), browser.new_context()
     try:
+        sign_in(ann_ctx, site, "ann")
         ann = ann_ctx.new_page()
-        login(ann, site, "ann")
         ann.goto(f"{site.url}/d/{doc}")
         expect(ann.locator("#save-status")).to_have_text("Saved", timeout=TIMEOUT)
 
@@ -28,8 +28,9 @@ def test_the_list_shows_who_is_in_each_document_now(site: Site, browser: Any) ->
         r = site.api("bob", "GET", f"/api/presence?ids={too_many}")
         assert r.status_code == 422 and r.json()["error"] == "too_many_ids"
 
+        sign_in(bob_ctx, site, "bob")
         bob = bob_ctx.new_page()
-        login(bob, site, "bob")
+        bob.goto(site.url)
         expect(bob.locator(f'tr[data-id="{doc}"] td.here')).to_have_text("ann", timeout=TIMEOUT)
     finally:
         ann_ctx.close()
@@ -41,8 +42,9 @@ def test_rename_paginate_and_batch_export_with_progress(site: Site, browser: Any
     ids = [site.create_doc("dee", f"Part {i:02d}") for i in range(22)]
     ctx = browser.new_context(accept_downloads=True)
     try:
+        sign_in(ctx, site, "dee")
         page = ctx.new_page()
-        login(page, site, "dee")
+        page.goto(site.url)
         expect(page.locator("#docs tr")).to_have_count(20)
         expect(page.locator("#prev")).to_be_disabled()
         page.click("#next")
