@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgpack
 import websockets
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
@@ -145,34 +146,45 @@ def start_server(tmp: Path) -> tuple[DraftroomProcess, dict[str, str]]:
     return proc, {"token": r.json()["token"], "csrf": r.json()["csrf_token"]}
 
 
-def big_document(words: int) -> bytes:
-    """A TipTap document (XmlFragment "default") of ``words`` words in 50-word paragraphs."""
+def big_document(words: int, per_update: int = 100) -> list[bytes]:
+    """A TipTap document (XmlFragment "default") of ``words`` words in 50-word
+    paragraphs, as updates of ``per_update`` paragraphs each (a node refuses one huge
+    update of unanchored items as hostile; a paste arrives like this too)."""
     doc = Doc()
     frag = doc.get("default", type=XmlFragment)
     vocab = "the storm came in from west and every window rattled as she wrote".split()
-    with doc.transaction():
-        for p in range(words // 50):
-            para = frag.children.append(XmlElement("paragraph"))
-            para.children.append(XmlText(" ".join(vocab[(p + i) % len(vocab)] for i in range(50))))
-    return doc.get_update()
+    updates = []
+    paragraphs = words // 50
+    for start in range(0, paragraphs, per_update):
+        before = doc.get_state()
+        with doc.transaction():
+            for p in range(start, min(paragraphs, start + per_update)):
+                para = frag.children.append(XmlElement("paragraph"))
+                text = " ".join(vocab[(p + i) % len(vocab)] for i in range(50))
+                para.children.append(XmlText(text))
+        updates.append(doc.get_update(before))
+    return updates
 
 
-async def upload(ws_url: str, token: str, update: bytes) -> None:
+async def upload(ws_url: str, token: str, updates: list[bytes]) -> None:
+    """Send the updates; on Draftroom (``draftroom=1``) wait until all are saved."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with websockets.connect(ws_url, additional_headers=headers, max_size=None) as ws:
-        await ws.send(encode_sync(SyncType.UPDATE, update))
-        # Wait for the ack (Draftroom) or just give the reference a moment to apply it.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                frame = await asyncio.wait_for(ws.recv(), 1.0)
-            except TimeoutError:
-                if "draftroom=1" not in ws_url:
+        for update in updates:
+            await ws.send(encode_sync(SyncType.UPDATE, update))
+        if "draftroom=1" not in ws_url:
+            await asyncio.sleep(1.0)  # the reference sends no acks: give it a moment
+            return
+        async with asyncio.timeout(60):
+            while True:
+                frame = await ws.recv()
+                if not (isinstance(frame, bytes) and frame[:1] == b"\x64"):
+                    continue
+                msg = msgpack.unpackb(frame[1:])
+                if msg.get("type") == "error":
+                    raise RuntimeError(f"upload refused: {msg}")
+                if msg.get("type") == "saved" and msg.get("upto", 0) >= len(updates):
                     return
-                continue
-            if isinstance(frame, bytes) and frame[:1] == b"\x64" and b"saved" in frame:
-                return
-        raise RuntimeError("the big document was not acknowledged")
 
 
 def in_thread(coro: Any) -> None:
@@ -267,7 +279,6 @@ async def _drain(ws: Any) -> None:
 
 def reference_front(node_port: int) -> tuple[Callable[[], None], int]:
     """A same-origin front for the Node reference server; returns (stop, port)."""
-    import msgpack
     import uvicorn
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
