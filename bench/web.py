@@ -286,7 +286,7 @@ def reference_front(node_port: int) -> tuple[Callable[[], None], int]:
     from starlette.websockets import WebSocket
 
     from devtools.inprocess import make_settings
-    from draftroom.web.routes import WebApp
+    from draftroom.server.web_app import WebApp
 
     async def me(request: Any) -> JSONResponse:
         return JSONResponse({"id": "bench", "username": "bench", "admin": False, "via": "bench"})

@@ -1,7 +1,7 @@
 """``draftroom user create|list|delete``: manage accounts straight in the store.
 
 Works with the server running or not. Deleting a user takes the same path as the
-API (``auth.service.delete_account``): their sessions go, and the ``auth.revoke``
+API (``Auth.delete_user``): their sessions go, and the ``auth.revoke``
 and ``user.deleted`` control messages reach this command's own features (analytics
 erases the user's stored events) and, with ``--redis-url`` / DRAFTROOM_REDIS_URL, every
 running node, which closes the user's sockets and drops their buffered events at
@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from draftroom.analytics.recorder import Analytics
-from draftroom.auth.permissions import Members
 from draftroom.auth.redis_link import RedisLink
-from draftroom.auth.service import delete_account
-from draftroom.auth.sessions import Sessions
+from draftroom.auth.service import Auth
 from draftroom.auth.users import UserError, Users
 from draftroom.bus.base import CONTROL, Envelope
 from draftroom.bus.redis import CONTROL_CHANNEL
@@ -91,9 +89,8 @@ async def _run(args: argparse.Namespace) -> int:
             if found is None:
                 print(f"draftroom: no user {args.username!r}", file=sys.stderr)
                 return 1
-            sessions = Sessions(store.sql, redis, settings.session_ttl_seconds)
             try:
-                await _delete(settings, store, redis, sessions, users, found.id)
+                await _delete(settings, store, redis, found.id)
             except LastOwner as exc:
                 print(
                     f"draftroom: {found.username} is the only owner of: "
@@ -109,14 +106,7 @@ async def _run(args: argparse.Namespace) -> int:
         await store.close()
 
 
-async def _delete(
-    settings: Settings,
-    store: Store,
-    redis: RedisLink,
-    sessions: Sessions,
-    users: Users,
-    user_id: str,
-) -> None:
+async def _delete(settings: Settings, store: Store, redis: RedisLink, user_id: str) -> None:
     """Delete through the API's path, with the features that hold per-user data."""
     analytics = (
         Analytics(
@@ -139,7 +129,11 @@ async def _delete(
         if handler is not None:
             handler(data)
 
-    await delete_account(sessions, users, Members(store.sql), user_id, announce)
+    auth = Auth(settings, store.sql, documents=store, announce=announce)
+    try:
+        await auth.delete_user(user_id)
+    finally:
+        await auth.stop()
     for feature in features:
         await feature.stop()  # analytics finishes its erasure here
     if redis.client is not None:

@@ -105,7 +105,7 @@ class Settings:
         default=False,
         metadata={"help": "compress WebSocket frames (costs ~2.5x memory per connection)"},
     )
-    # -- Auth (issue 4): accounts, sessions, permissions, abuse limits --------------
+    # -- Auth: accounts, sessions, permissions, abuse limits ---------------------------
     allow_anonymous: bool = field(
         default=False,
         metadata={
@@ -170,7 +170,7 @@ class Settings:
     max_connections_per_user: int = field(
         default=32, metadata={"help": "open WebSockets per user per node"}
     )
-    # -- Writing agents (issue 5): LLM endpoint, reply cache, cost accounting --------
+    # -- Writing agents: LLM endpoint, reply cache, cost accounting --------------------
     llm_base_url: str | None = field(
         default=None,
         metadata={"help": "OpenAI-compatible API base (…/v1); without it LLM agents are off"},
@@ -224,7 +224,7 @@ class Settings:
         default=1,
         metadata={"help": "processes running CPU-heavy agents (style, readability); 0: a thread"},
     )
-    # -- Export (issue 6): worker processes, concurrency, job results ----------------
+    # -- Export: worker processes, concurrency, job results ----------------------------
     export_workers: int = field(
         default=2, metadata={"help": "worker processes that render exports (off the event loop)"}
     )
@@ -237,7 +237,7 @@ class Settings:
     export_ttl_seconds: float = field(
         default=3600.0, metadata={"help": "how long a finished export job's file is kept"}
     )
-    # -- Telemetry and analytics (issue 7): OTLP, /metrics, usage events -------------
+    # -- Telemetry and analytics: OTLP, /metrics, usage events -------------------------
     telemetry: bool = field(
         default=False,
         metadata={"help": "traces, metrics, logs over OTLP (also on if OTEL_EXPORTER_OTLP_*)"},

@@ -33,7 +33,6 @@ class LiveSocket(Peer, Protocol):
     """A client socket as the node and its features see it (``server.Connection``)."""
 
     closed: bool
-    auth: object | None  # what admission decided (auth's ``Admission``)
 
 
 def create_bus(settings: Settings) -> Bus:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import test_store_contract as contract
+import websockets
 from pycrdt import Doc, Text
 
 import draftroom.export.formats as format_registry
@@ -26,6 +27,8 @@ import draftroom.store as store_registry
 from devtools.inprocess import make_settings, running_server
 from draftroom.agents.base import BaseAgent
 from draftroom.agents.registry import load_agents, register
+from draftroom.auth.backends import ApiTokenBackend, SessionBackend
+from draftroom.auth.service import Auth
 from draftroom.cli import main as cli
 from draftroom.client import DraftroomClient
 from draftroom.export import export_documents, known_formats
@@ -71,7 +74,12 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_page_has_one_of_each() -> None:
     (toml,) = blocks("toml")
     groups = tomllib.loads(toml)["project"]["entry-points"]
-    assert set(groups) == {"draftroom.agents", "draftroom.export_formats", "draftroom.stores"}
+    assert set(groups) == {
+        "draftroom.agents",
+        "draftroom.export_formats",
+        "draftroom.stores",
+        "draftroom.credentials",
+    }
 
 
 def test_the_registries_load_the_example(plugin: None, tmp_path: Path) -> None:
@@ -234,3 +242,48 @@ async def test_the_example_store_passes_contract_cases(
         await case(store)
     finally:
         await store.close()
+
+
+async def test_the_example_credential_backend_signs_a_robot_in(
+    plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "bot_" + "s3cret" * 6
+    monkeypatch.setenv("BUILD_BOT_SECRET", secret)
+    settings = make_settings(tmp_path / "data", allow_anonymous=False, auth_recheck_seconds=0.2)
+    async with running_server(settings) as server:
+        auth = server.hub.feature(Auth)
+        kinds = [type(b) for b in auth.backends]
+        assert kinds[:2] == [SessionBackend, ApiTokenBackend]
+        assert [type(b).__module__ for b in auth.backends[2:]] == [MODULE]
+
+        # The robot creates a document by connecting, edits it, and reads it back.
+        async with DraftroomClient(server.ws("build-log") + f"?token={secret}") as client:
+            await client.wait_saved(client.insert("Build 42 passed."))
+        async with httpx.AsyncClient(base_url=server.http, timeout=60) as http:
+            bearer = {"Authorization": f"Bearer {secret}"}
+            content = await http.get("/api/documents/build-log/content", headers=bearer)
+            assert content.status_code == 200, content.text
+            assert "Build 42 passed." in json.dumps(content.json())
+            me = await http.get("/api/me", headers=bearer)
+            assert me.status_code == 200, me.text
+            assert me.json()["username"] == "build bot"
+
+            wrong = {"Authorization": "Bearer bot_" + "x" * 36}
+            refused = await http.get("/api/documents/build-log/content", headers=wrong)
+            assert refused.status_code == 401 and refused.json()["error"] == "unauthenticated"
+        bad = await websockets.connect(server.ws("build-log") + "?token=bot_nope")
+        async with asyncio.timeout(10):
+            await bad.wait_closed()
+        assert (bad.close_code, bad.close_reason) == (4401, "invalid or expired credentials")
+
+        # The re-check asks the backend that signed the robot in: once the secret is
+        # withdrawn, the robot's open socket is cut off.
+        robot = await auth.principal_for(secret)
+        assert robot is not None and robot.via == "bot" and await auth.still_valid(robot)
+        assert await auth.principal_for("bot_" + "s3cret" * 6 + "!") is None
+        live = await websockets.connect(server.ws("build-log") + f"?token={secret}")
+        await live.recv()  # admitted: the server's first sync message
+        auth.backends[2].secret = ""  # type: ignore[attr-defined]
+        async with asyncio.timeout(10):
+            await live.wait_closed()
+        assert (live.close_code, live.close_reason) == (4401, "session ended")

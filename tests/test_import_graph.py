@@ -39,12 +39,33 @@ class Rule:
     exempt: tuple[str, ...] = ()  # paths under ``folder`` the rule does not apply to
 
 
+# The command-line entry points may build a server; no other product code may.
+CLI_FILES = tuple(
+    p.relative_to(REPO).as_posix() for p in sorted((REPO / "draftroom").glob("cli*.py"))
+)
+
 RULES: list[Rule] = [
     Rule("deploy", ("tests", *TEST_MODULES), "deployment tools must not need the test suite"),
     Rule("devtools", ("tests", *TEST_MODULES), "the test-support package stands alone"),
     Rule("bench", ("tests", *TEST_MODULES), "benchmarks use devtools, not the test suite"),
     Rule("loadtests", ("tests", *TEST_MODULES), "load tests use devtools, not the test suite"),
     Rule("draftroom", ("devtools", "tests"), "the product never depends on test support"),
+    Rule(
+        "draftroom",
+        ("draftroom.server",),
+        "the HTTP/WebSocket edge sits on top: only it and the CLI may import it",
+        exempt=("draftroom/server", *CLI_FILES),
+    ),
+    Rule(
+        "draftroom/auth",
+        ("starlette", "draftroom.server"),
+        "auth is a domain package: the server edge reads sockets and requests for it",
+    ),
+    Rule(
+        "draftroom/agents",
+        ("draftroom.export",),
+        "agents read documents through draftroom.document, not the export writers",
+    ),
 ]
 
 
@@ -115,6 +136,87 @@ def test_no_sys_path_manipulation() -> None:
         if any(needle in text for needle in needles)
     ]
     assert not hits, "sys.path is changed in:\n" + "\n".join(hits)
+
+
+def draftroom_graph() -> dict[str, set[str]]:
+    """Module -> the draftroom modules it imports at run time (``from pkg import mod``
+    counts as importing ``pkg.mod``); imports under TYPE_CHECKING are left out."""
+    modules: dict[str, Path] = {}
+    for path in python_files(REPO / "draftroom"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = {m for _, m in imported_modules(path) if m in modules}
+        for node in _runtime_nodes(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.update(
+                    f"{node.module}.{a.name}"
+                    for a in node.names
+                    if f"{node.module}.{a.name}" in modules
+                )
+        graph[name] = found - {name}
+    return graph
+
+
+def _runtime_nodes(node: ast.AST) -> list[ast.AST]:
+    if isinstance(node, ast.If) and _is_type_checking(node.test):
+        return [n for child in node.orelse for n in _runtime_nodes(child)]
+    return [node, *(n for child in ast.iter_child_nodes(node) for n in _runtime_nodes(child))]
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return cycles
+
+
+def test_no_import_cycles_in_draftroom() -> None:
+    # A cycle makes import order matter and hides which layer depends on which; a
+    # type-only need goes under TYPE_CHECKING, anything else is a sign to move code.
+    graph = draftroom_graph()
+    assert len(graph) > 100 and "draftroom.node" in graph["draftroom.server.app"]
+    cycles = import_cycles(graph)
+    detail = [
+        " -> ".join(c) + "\n    " + ", ".join(f"{a}->{b}" for a in c for b in graph[a] if b in c)
+        for c in cycles
+    ]
+    assert not cycles, "import cycles:\n" + "\n".join(detail)
+
+
+def test_cycle_finder_sees_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert import_cycles(graph) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
 
 
 def test_exempt_paths_are_skipped() -> None:

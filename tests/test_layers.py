@@ -28,6 +28,9 @@ ABOVE_THE_NODE = (
         # A feature may use the contract, but not the edge or other features.
         ("draftroom.analytics.recorder", ("draftroom.analytics",)),
         ("draftroom.analytics.editing", ("draftroom.analytics",)),
+        # Auth is a domain package: no Starlette, no server, no other feature.
+        ("draftroom.auth.service", ("draftroom.auth",)),
+        ("draftroom.auth.revocation", ("draftroom.auth",)),
     ],
 )
 def test_lower_layers_import_nothing_above_them(module: str, allowed: tuple[str, ...]) -> None:

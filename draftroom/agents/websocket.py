@@ -125,7 +125,7 @@ async def _invoke(
             apply=data.get("apply") is True,
             request_id=request,
         )
-        if inv.apply and getattr(peer, "read_only", False):
+        if inv.apply and peer.read_only:
             raise AgentError("your role cannot edit this document", code="forbidden", status=403)
         prepared = await service.prepare(inv)
     except AgentError as exc:

@@ -15,8 +15,7 @@ site. Two checks stop that:
 from __future__ import annotations
 
 import hmac
-
-from starlette.datastructures import Headers
+from collections.abc import Mapping
 
 from draftroom.auth.tokens_util import csrf_token
 
@@ -30,7 +29,7 @@ def parse_origins(setting: str) -> frozenset[str]:
     return frozenset(o.strip().rstrip("/").lower() for o in setting.split(",") if o.strip())
 
 
-def origin_allowed(headers: Headers, scheme: str, allowed: frozenset[str]) -> bool:
+def origin_allowed(headers: Mapping[str, str], scheme: str, allowed: frozenset[str]) -> bool:
     origin = headers.get("origin")
     if origin is None:
         return True
@@ -43,7 +42,7 @@ def origin_allowed(headers: Headers, scheme: str, allowed: frozenset[str]) -> bo
     return bool(host) and origin == f"{own_scheme}://{host}"
 
 
-def csrf_ok(headers: Headers, session_secret: str) -> bool:
+def csrf_ok(headers: Mapping[str, str], session_secret: str) -> bool:
     sent = headers.get(CSRF_HEADER, "")
     expected = csrf_token(session_secret).encode()
     return bool(sent) and hmac.compare_digest(sent.encode("utf-8", "replace"), expected)

@@ -1,4 +1,5 @@
-"""Document roles and what each may do; the ``authorize`` guard used by HTTP and WS.
+"""Document roles and what each may do (the guard routes call is
+``auth.service.authorize``).
 
     action   owner editor commenter viewer   token scope needed
     read       x     x       x        x      read
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import time
 from typing import Any
-
-from starlette.requests import HTTPConnection
 
 from draftroom.auth.principal import Principal
 from draftroom.errors import LastOwner
@@ -141,15 +140,3 @@ async def role_of(members: Members, principal: Principal, doc_id: str) -> str | 
     if principal.is_admin:
         return "owner"
     return await members.role(doc_id, principal.user_id)
-
-
-async def authorize(conn: HTTPConnection, doc_id: str, action: str) -> Principal:
-    """The guard: the caller's principal if it may do ``action`` on ``doc_id``.
-
-    Works for HTTP requests and WebSockets alike. Raises Unauthenticated without
-    credentials, Forbidden without the role or token scope.
-    """
-    from draftroom.auth.service import Auth  # the service imports this module
-
-    auth: Auth = conn.app.state.node.feature(Auth)
-    return await auth.authorize(conn, doc_id, action)

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, MutableMapping, Sequence
+from importlib.metadata import entry_points
+from typing import Any, Protocol
 
-from starlette.requests import HTTPConnection
-
+from draftroom.auth.admission import Admission, throttle_for
 from draftroom.auth.api_tokens import ApiTokens
+from draftroom.auth.backends import ApiTokenBackend, CredentialBackend, SessionBackend
 from draftroom.auth.connection_cap import ConnectionCap
-from draftroom.auth.origins import SESSION_COOKIE, parse_origins
+from draftroom.auth.origins import parse_origins
 from draftroom.auth.permissions import Members, allowed, role_of
-from draftroom.auth.principal import ANONYMOUS, Principal, effective_scopes
+from draftroom.auth.principal import ANONYMOUS, Principal
 from draftroom.auth.ratelimit import Limiter, TokenBucket
 from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.sessions import Sessions
-from draftroom.auth.tokens_util import API_TOKEN_PREFIX, SESSION_PREFIX
 from draftroom.auth.users import Users
 from draftroom.config import Settings
 from draftroom.errors import (
@@ -34,10 +34,7 @@ from draftroom.errors import (
     Unauthenticated,
 )
 from draftroom.features import BaseFeature
-from draftroom.store.base import DocumentMeta
-
-if TYPE_CHECKING:
-    from draftroom.node import Node
+from draftroom.store.base import SQL, DocumentMeta
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +43,20 @@ REVOKE = "auth.revoke"
 # (analytics) erase it. {"type": "user.deleted", "user": <id>}
 USER_DELETED = "user.deleted"
 Announce = Callable[[dict[str, Any]], None]
+# Where the server edge (``server/credentials.py``) leaves the secret a request carried,
+# in the ASGI scope: auth reads strings, never headers or cookies.
+CREDENTIAL = "draftroom.credential"
+# Plugins add ways of signing in here: a callable taking the ``Auth`` and returning a
+# ``CredentialBackend`` (docs/EXTENDING.md).
+BACKENDS_GROUP = "draftroom.credentials"
+
+
+class Caller(Protocol):
+    """An HTTP request or WebSocket as auth sees it: only its ASGI scope, where the
+    server edge put the credential and where the principal is remembered."""
+
+    @property
+    def scope(self) -> MutableMapping[str, Any]: ...
 
 
 def is_loopback(host: str) -> bool:
@@ -67,39 +78,69 @@ def settings_problem(settings: Settings) -> str | None:
     return None
 
 
-def client_ip(conn: HTTPConnection) -> str:
-    # The peer address as the server sees it. Behind a reverse proxy run uvicorn with
-    # --forwarded-allow-ips so this is the real client, not the proxy.
-    return conn.client.host if conn.client else "unknown"
+class Request(Caller, Protocol):
+    """A Starlette request or WebSocket, as far as the route guard needs one."""
+
+    @property
+    def app(self) -> Any: ...
 
 
-async def delete_account(
-    sessions: Sessions, users: Users, members: Members, user_id: str, announce: Announce
-) -> bool:
-    """The one way an account is deleted, for the API and ``draftroom user delete``:
-    end its sessions, delete it, then tell every node (sockets are cut off, and
-    features erase what they hold about the user). Raises LastOwner, listing them,
-    while the user is the only owner of any document."""
-    sole = await members.sole_owned(user_id)
-    if sole:
-        raise LastOwner(documents=sole)
-    await sessions.revoke_user(user_id)
-    found = await users.delete(user_id)
-    announce({"type": REVOKE, "user": user_id})
-    announce({"type": USER_DELETED, "user": user_id})
+async def authorize(conn: Request, doc_id: str, action: str) -> Principal:
+    """The route guard: the caller's principal if it may do ``action`` on ``doc_id``.
+
+    Raises Unauthenticated without credentials, Forbidden without the role or token
+    scope.
+    """
+    auth: Auth = conn.app.state.node.feature(Auth)
+    return await auth.authorize(conn, doc_id, action)
+
+
+def plugin_backends(auth: Auth) -> list[CredentialBackend]:
+    """The backends installed packages add through the ``draftroom.credentials`` group."""
+    found: list[CredentialBackend] = []
+    for ep in entry_points(group=BACKENDS_GROUP):
+        try:
+            found.append(ep.load()(auth))
+        except Exception:
+            log.exception("credential backend %s could not be loaded; skipped", ep.value)
     return found
 
 
+class Documents(Protocol):
+    """The part of the store auth needs: does an id have a document, was it deleted,
+    and creating one (``Store`` fits)."""
+
+    async def get_document(self, doc_id: str) -> DocumentMeta | None: ...
+
+    async def is_deleted(self, doc_id: str) -> bool: ...
+
+    async def create_document(self, doc_id: str, title: str) -> DocumentMeta | None: ...
+
+
 class Auth(BaseFeature):
-    def __init__(self, node: Node) -> None:
-        settings = node.settings
+    def __init__(
+        self,
+        settings: Settings,
+        sql: SQL,
+        *,
+        documents: Documents,
+        announce: Announce,
+        node_id: Callable[[], str] = lambda: "local",
+        open_sockets: Callable[[str], int] = lambda user: 0,
+        backends: Sequence[CredentialBackend] | None = None,
+    ) -> None:
+        """Collaborators come from the composition root (``server/app.py``):
+        ``announce`` sends a control message to every node (this one too),
+        ``node_id`` and ``open_sockets`` (a user's sockets on this node) serve the
+        per-user connection cap. ``backends``: the ways of signing in, asked in order;
+        by default sessions, API tokens, then any from plugins."""
         problem = settings_problem(settings)
         if problem:
             raise ValueError(problem)
-        self.node = node
         self.settings = settings
+        self.documents = documents
+        self.broadcast = announce
         self.redis = RedisLink(settings.redis_url)
-        sql = node.store.sql
         self.users = Users(sql)
         self.sessions = Sessions(sql, self.redis, settings.session_ttl_seconds)
         self.tokens = ApiTokens(sql)
@@ -111,72 +152,62 @@ class Auth(BaseFeature):
         )
         # Per-user WebSocket throttles on this node: (messages, bytes).
         self.ws_buckets: dict[str, tuple[TokenBucket, TokenBucket]] = {}
-        self.connection_cap = ConnectionCap(
-            self.redis,
-            lambda: node.node_id,
-            lambda user: sum(1 for c in node.connections if c.user == user),
+        self.connection_cap = ConnectionCap(self.redis, node_id, open_sockets)
+        self.backends: list[CredentialBackend] = (
+            list(backends)
+            if backends is not None
+            else [
+                SessionBackend(self.sessions),
+                ApiTokenBackend(self.tokens, self.users),
+                *plugin_backends(self),
+            ]
         )
 
     # -- who is asking ----------------------------------------------------------
 
-    def credential(self, conn: HTTPConnection, *, allow_query: bool) -> tuple[str | None, str]:
-        """(secret, where it came from): Bearer header, session cookie, or ?token=."""
-        header = conn.headers.get("authorization", "")
-        if header[:7].lower() == "bearer ":
-            return header[7:].strip(), "bearer"
-        cookie = conn.cookies.get(SESSION_COOKIE)
-        if cookie:
-            return cookie, "cookie"
-        if allow_query:
-            # y-websocket can only pass credentials as URL params (browsers cannot set
-            # WebSocket headers); HTTP callers must use the header, which is not logged.
-            token = conn.query_params.get("token")
-            if token:
-                return token, "query"
-        return None, ""
-
     async def principal_for(self, secret: str) -> Principal | None:
-        if secret.startswith(SESSION_PREFIX):
-            session = await self.sessions.lookup(secret)
-            if session is None:
-                return None
-            return Principal(
-                session.user_id,
-                session.username,
-                session.is_admin,
-                "session",
-                session_hash=session.token_hash,
-            )
-        if secret.startswith(API_TOKEN_PREFIX):
-            token = await self.tokens.lookup(secret)
-            if token is None:
-                return None
-            user = await self.users.get(token.user_id)
-            if user is None:
-                return None
-            return Principal(
-                user.id,
-                user.username,
-                user.is_admin and "admin" in token.scopes,
-                "token",
-                scopes=effective_scopes(token.scopes),
-                token_id=token.id,
-            )
+        """The principal a secret stands for, from the first backend that knows it."""
+        for backend in self.backends:
+            if secret.startswith(backend.prefix):
+                principal = await backend.authenticate(secret)
+                if principal is not None:
+                    return principal
         return None
 
-    async def authenticate(self, conn: HTTPConnection) -> Principal | None:
+    async def still_valid(self, principal: Principal) -> bool:
+        """Whether the credential behind a principal still holds (revocation re-check)."""
+        if principal.anonymous:
+            return True
+        for backend in self.backends:
+            if backend.name == principal.via:
+                return await backend.still_valid(principal)
+        return False
+
+    async def require_principal(self, secret: str | None) -> Principal:
+        """The principal for a socket's secret; no secret is the local user in
+        anonymous mode. Raises Unauthenticated."""
+        if secret is None:
+            if self.settings.allow_anonymous:
+                return ANONYMOUS
+            raise Unauthenticated("authentication required")
+        principal = await self.principal_for(secret)
+        if principal is None:
+            raise Unauthenticated("invalid or expired credentials")
+        return principal
+
+    async def authenticate(self, conn: Caller) -> Principal | None:
         """The caller, or None. Anonymous mode fills in the local user."""
         if "principal" in conn.scope:
             principal: Principal | None = conn.scope["principal"]
             return principal
-        secret, _ = self.credential(conn, allow_query=False)
+        secret: str | None = conn.scope.get(CREDENTIAL)
         principal = await self.principal_for(secret) if secret else None
         if principal is None and secret is None and self.settings.allow_anonymous:
             principal = ANONYMOUS
         conn.scope["principal"] = principal
         return principal
 
-    async def require(self, conn: HTTPConnection) -> Principal:
+    async def require(self, conn: Caller) -> Principal:
         """The authenticated caller (401 otherwise), counted against its API rate."""
         principal = await self.authenticate(conn)
         if principal is None:
@@ -190,7 +221,7 @@ class Auth(BaseFeature):
                 raise RateLimited("too many API calls; slow down", retry_after=wait)
         return principal
 
-    async def require_admin(self, conn: HTTPConnection) -> Principal:
+    async def require_admin(self, conn: Caller) -> Principal:
         principal = await self.require(conn)
         if not principal.is_admin or "admin" not in principal.scopes:
             raise Forbidden("site admin only")
@@ -210,7 +241,7 @@ class Auth(BaseFeature):
         holds a role, raises DocumentExists whoever holds it; a deleted id raises
         DocumentDeleted. The store's insert decides races between two creators.
         """
-        store = self.node.store
+        store = self.documents
         if await self.members.any(doc_id):
             raise DocumentExists(doc_id)
         meta = await store.create_document(doc_id, title)
@@ -238,12 +269,12 @@ class Auth(BaseFeature):
             role = await self.members.role(doc_id, principal.user_id)
             if role is not None:
                 return role  # the roles on a deleted document went with it
-        if await self.node.store.get_document(doc_id) is not None:
+        if await self.documents.get_document(doc_id) is not None:
             return "owner" if principal.is_admin else None
         if "write" not in principal.scopes:
             if not principal.is_admin:
                 return None
-            if await self.node.store.is_deleted(doc_id):
+            if await self.documents.is_deleted(doc_id):
                 raise DocumentDeleted(doc_id)
             return "owner"
         try:
@@ -255,7 +286,27 @@ class Auth(BaseFeature):
             return await self.members.role(doc_id, principal.user_id)
         return "owner"
 
-    async def authorize(self, conn: HTTPConnection, doc_id: str, action: str) -> Principal:
+    async def admit(self, principal: Principal, doc_id: str) -> Admission:
+        """Admission of ``principal`` to a socket on ``doc_id``. Raises Forbidden
+        without a role that may read, DocumentDeleted for a deleted id, and
+        RateLimited past the per-user connection cap; the endpoint closes the socket
+        with the code each carries."""
+        try:
+            role = await self.ws_role(principal, doc_id)
+        except DocumentDeleted as exc:
+            raise DocumentDeleted("document deleted") from exc
+        if role is None or not allowed(role, principal, "read"):
+            raise Forbidden("you have no access to this document")
+        cap = self.settings.max_connections_per_user
+        lease = None
+        if not principal.anonymous and cap > 0:
+            # Counted across every node when Redis is configured (see connection_cap.py).
+            lease = await self.connection_cap.acquire(principal.user_id, cap)
+            if lease is None:
+                raise RateLimited(f"more than {cap} connections")
+        return Admission(principal, doc_id, role, throttle_for(self, principal), lease)
+
+    async def authorize(self, conn: Caller, doc_id: str, action: str) -> Principal:
         principal = await self.require(conn)
         role = await self.role(principal, doc_id)
         if role is None:
@@ -268,20 +319,29 @@ class Auth(BaseFeature):
 
     def announce(self, **data: str) -> None:
         """Tell every node (this one too) to cut off matching live sockets now."""
-        self.node.broadcast_control({"type": REVOKE, **data})
+        self.broadcast({"type": REVOKE, **data})
 
     async def logout(self, token_hash: str) -> None:
         await self.sessions.revoke(token_hash)
         self.announce(session=token_hash)
 
     async def delete_user(self, user_id: str) -> bool:
-        """Delete the account, its credentials and roles; raises LastOwner (listing
-        them) while the user is the only owner of any document, since a document must
-        always keep an owner: make someone else owner, or delete those documents, first.
+        """The one way an account is deleted, for the API and ``draftroom user delete``:
+        end its sessions, delete it with its credentials and roles, then tell every node
+        (sockets are cut off, and features erase what they hold about the user).
+
+        Raises LastOwner, listing them, while the user is the only owner of any
+        document, since a document must always keep an owner: make someone else owner,
+        or delete those documents, first.
         """
-        return await delete_account(
-            self.sessions, self.users, self.members, user_id, self.node.broadcast_control
-        )
+        sole = await self.members.sole_owned(user_id)
+        if sole:
+            raise LastOwner(documents=sole)
+        await self.sessions.revoke_user(user_id)
+        found = await self.users.delete(user_id)
+        self.broadcast({"type": REVOKE, "user": user_id})
+        self.broadcast({"type": USER_DELETED, "user": user_id})
+        return found
 
     async def revoke_token(self, token_id: str) -> bool:
         found = await self.tokens.revoke(token_id)

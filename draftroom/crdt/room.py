@@ -64,7 +64,9 @@ class Peer(Protocol):
     user: str | None  # opaque user id; None for internal peers
     username: str | None  # what collaborators are shown
     read_only: bool  # updates are refused, never applied, stored or broadcast
-    role: str | None  # owner, editor, commenter or viewer; None for internal peers
+
+    @property
+    def role(self) -> str | None: ...  # owner, editor, commenter, viewer; None: internal
 
     def send(self, frame: bytes) -> None: ...
 

@@ -26,8 +26,10 @@ So every update a client sends is parsed here, in Python, before it is applied:
 - ``MAX_STRUCTS``, ``MAX_CLIENTS``, ``MAX_DELETE_RANGES``, ``MAX_VALUES``: size
   of one update, which also bounds the time this parser takes (a 4 MB frame of
   nulls would otherwise be 4 million Python steps);
-- ``MAX_UNANCHORED``: items not continuing their own client's previous item in one
-  update (a keystroke, a paste, a new paragraph have 1-3);
+- ``MAX_UNANCHORED``: items in one update placed next to another client's item or
+  at the start of a type another client made (a keystroke, a new paragraph, even a
+  pasted chapter of hundreds of paragraphs have 1-3: what follows is anchored to
+  the paste's own items);
 - ``MAX_MERGE_COST``: YATA compares an item inserted at a place (after an origin,
   or at the start of a type) with every item inserted there before. The index
   counts them per place, so the cost of one update is estimated before it is
@@ -454,11 +456,20 @@ def check_update(
                 raise UpdateRefused(f"unknown struct type {ref}", malformed=True)
             if length == 0:
                 raise UpdateRefused("empty item", malformed=True)
-            if origin != (client, clock - 1):
+            # Anchored to this client's own items (a paste or an import: each new
+            # paragraph follows the last one, its text starts inside it) cannot pile
+            # up against other clients' inserts; only inserts placed next to another
+            # client's item, or at the start of a type this client did not make, can.
+            own_place = (
+                origin[0] == client
+                if origin is not None
+                else (isinstance(parent, tuple) and parent[0] == client)
+            )
+            if not own_place:
                 unanchored += 1
                 if unanchored > max_unanchored and not trusted:
                     raise UpdateRefused(
-                        f"update with over {max_unanchored} items not continuing their own text"
+                        f"update with over {max_unanchored} items placed among other clients' items"
                     )
             starts.append(clock)
             indexes.append(len(items))

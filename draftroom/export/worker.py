@@ -27,11 +27,6 @@ class Source:
     snapshot: bytes | None
     updates: list[bytes]
 
-    @property
-    def display_title(self) -> str:
-        # Untitled documents are still told apart in file names by their id.
-        return self.title or self.doc_id
-
 
 def lower_priority() -> None:
     """Worker process initializer: when cores are scarce, the event loop that

@@ -8,7 +8,7 @@
     GET    /api/agents/cache                      cache backend, breaker and counters
 
 Invoking needs the document's ``read`` permission (``edit`` to apply the reply);
-usage, budgets and the cache are for site admins (``_operator``).
+usage, budgets and the cache are for site admins (``Auth.require_admin``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from draftroom.agents.base import Requester
 from draftroom.agents.service import AgentService, Invocation
 from draftroom.agents.usage import UsageQuery
 from draftroom.agents.websocket import parse_selection
-from draftroom.auth.permissions import authorize
-from draftroom.errors import Forbidden, Invalid, Unavailable
+from draftroom.auth.service import authorize
+from draftroom.errors import Invalid, Unavailable
 from draftroom.server.body import json_object
 from draftroom.server.params import int_param, time_param
 from draftroom.server.services import auth_of, node_of
@@ -39,15 +39,8 @@ def _service(request: Request) -> AgentService:
     return node_of(request).feature(AgentService)
 
 
-async def _operator(request: Request) -> None:
-    """Operator-only endpoints call this first: site admins only."""
-    principal = await auth_of(request).require(request)
-    if not principal.is_admin:
-        raise Forbidden("only site admins may do this")
-
-
 async def list_agents(request: Request) -> Response:
-    await auth_of(request).require(request)  # any signed-in user (auth, issue 4)
+    await auth_of(request).require(request)  # any signed-in user
     return JSONResponse({"agents": _service(request).describe()})
 
 
@@ -93,7 +86,7 @@ def _line(event: dict[str, Any]) -> bytes:
 
 
 async def usage(request: Request) -> Response:
-    await _operator(request)
+    await auth_of(request).require_admin(request)
     q = request.query_params
     limit = int_param(request, "limit", 100, 0, 1000)
     query = UsageQuery(
@@ -109,7 +102,7 @@ async def usage(request: Request) -> Response:
 
 
 async def set_budget(request: Request) -> Response:
-    await _operator(request)
+    await auth_of(request).require_admin(request)
     user_id = request.path_params["user"]
     body = await json_object(request, allowed={"daily_usd"}, max_bytes=MAX_BODY)
     daily = body.get("daily_usd", "missing")
@@ -129,7 +122,7 @@ async def set_budget(request: Request) -> Response:
 
 
 async def invalidate_cache(request: Request) -> Response:
-    await _operator(request)
+    await auth_of(request).require_admin(request)
     agent = request.query_params.get("agent") or None
     doc_id = request.query_params.get("document") or None
     try:
@@ -140,7 +133,7 @@ async def invalidate_cache(request: Request) -> Response:
 
 
 async def cache_status(request: Request) -> Response:
-    await _operator(request)
+    await auth_of(request).require_admin(request)
     service = _service(request)
     return JSONResponse(
         {

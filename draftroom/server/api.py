@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from draftroom.auth.permissions import authorize
+from draftroom.auth.service import authorize
 from draftroom.document.load import load_doc
 from draftroom.document.text import content
 from draftroom.errors import DocumentDeleted, DocumentExists, Forbidden, Invalid, NotFound

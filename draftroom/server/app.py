@@ -16,25 +16,33 @@ from starlette.middleware import Middleware
 from draftroom.agents.service import AgentService
 from draftroom.agents.websocket import SocketRequests
 from draftroom.analytics.recorder import Analytics
-from draftroom.auth.kicker import Kicker
-from draftroom.auth.middleware import AuthMiddleware
+from draftroom.auth.revocation import Kicker
 from draftroom.auth.service import Auth
 from draftroom.config import Settings
 from draftroom.export.jobs import ExportService
 from draftroom.features import Feature
 from draftroom.node import Node
 from draftroom.server import agents_api, analytics_api, auth_api, export_api, metrics_api
+from draftroom.server.auth_middleware import AuthMiddleware
 from draftroom.server.body import BodyLimitMiddleware
+from draftroom.server.connection import Connection
 from draftroom.server.errors import EXCEPTION_HANDLERS
 from draftroom.server.raw_send import RawSendMiddleware
 from draftroom.server.routes import HttpApi, route_table
+from draftroom.server.web_app import WebApp
 from draftroom.telemetry import node as telemetry
-from draftroom.web.routes import WebApp
 
 
 def features(settings: Settings, node: Node) -> list[Feature]:
     """Every feature of a node, in start order (they stop in reverse)."""
-    auth = Auth(node)  # raises ValueError on an unsafe --allow-anonymous
+    auth = Auth(  # raises ValueError on an unsafe --allow-anonymous
+        settings,
+        node.store.sql,
+        documents=node.store,
+        announce=node.broadcast_control,
+        node_id=lambda: node.node_id,
+        open_sockets=lambda user: sum(1 for c in node.connections if c.user == user),
+    )
     analytics = (
         Analytics(
             node.store.sql,
@@ -48,7 +56,11 @@ def features(settings: Settings, node: Node) -> list[Feature]:
     agents = AgentService(node, analytics)
     return [
         auth,
-        Kicker(auth),
+        Kicker(
+            auth,
+            live=lambda: [c for c in node.connections if isinstance(c, Connection)],
+            close_room=node.rooms.close_room,
+        ),
         HttpApi("auth", auth_api.routes),
         *([analytics] if analytics is not None else []),
         HttpApi("analytics", analytics_api.routes),

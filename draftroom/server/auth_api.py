@@ -23,7 +23,7 @@ from starlette.routing import Route
 from draftroom.auth.api_tokens import MAX_NAME, SCOPES
 from draftroom.auth.origins import CSRF_COOKIE, SESSION_COOKIE
 from draftroom.auth.permissions import ROLES
-from draftroom.auth.service import Auth, client_ip
+from draftroom.auth.service import Auth
 from draftroom.auth.tokens_util import csrf_token
 from draftroom.errors import (
     DraftroomError,
@@ -35,6 +35,7 @@ from draftroom.errors import (
     Unauthenticated,
 )
 from draftroom.server.body import json_object
+from draftroom.server.credentials import client_ip
 from draftroom.server.services import auth_of
 from draftroom.times import iso
 

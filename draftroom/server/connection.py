@@ -20,6 +20,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from draftroom.auth.admission import Admission
 from draftroom.crdt.protocol import CloseCode, encode_app
 from draftroom.server.raw_send import SCOPE_KEY
 
@@ -31,19 +32,25 @@ def _reason(text: str) -> str:
 
 
 class Connection:
-    def __init__(self, websocket: WebSocket, *, max_queue_bytes: int, app_messages: bool) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        *,
+        admission: Admission,
+        max_queue_bytes: int,
+        app_messages: bool,
+    ) -> None:
         self.websocket = websocket
+        # What auth decided (principal, role, throttle); re-checks update its role.
+        self.admission = admission
         self.max_queue_bytes = max_queue_bytes
         self.app_messages = app_messages
         self.awareness_ids: set[int] = set()
         self.updates_received = 0
-        # Set by auth at admission (draftroom/auth/ws_guard.py): the user id and name, whether
-        # edits are refused (viewer, commenter), and the Admission record for re-checks.
-        self.user: str | None = None
-        self.username: str | None = None
-        self.read_only = False
-        self.role: str | None = None
-        self.auth: object | None = None
+        self.user: str | None = admission.principal.user_id
+        self.username: str | None = admission.principal.username
+        # Edits are refused (viewer, commenter); revocation flips it when the role changes.
+        self.read_only = admission.read_only
         self.closed = False
         self.close_code: int | None = None
         self._queue: deque[bytes] = deque()
@@ -61,6 +68,11 @@ class Connection:
         self._reader_task: asyncio.Task[Any] | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self._stalled: tuple[Coroutine[Any, Any, None], Any] | None = None
+
+    @property
+    def role(self) -> str | None:
+        # The admission's, which revocation keeps current when the role changes.
+        return self.admission.role
 
     def send(self, frame: bytes) -> None:
         if self.closed:

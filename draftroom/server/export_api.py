@@ -19,7 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from draftroom.analytics.recorder import Analytics
-from draftroom.auth.permissions import authorize
+from draftroom.auth.service import authorize
 from draftroom.errors import Conflict, DraftroomError, Invalid, NotFound
 from draftroom.export import ExportOptions, known_formats
 from draftroom.export.jobs import MODES, ExportService, Job, output_for

@@ -13,13 +13,14 @@ from starlette.websockets import WebSocket
 
 from draftroom.analytics.editing import EditingSession
 from draftroom.analytics.recorder import Analytics
-from draftroom.auth.ws_guard import Throttle, admit
+from draftroom.auth.admission import Throttle
 from draftroom.crdt.protocol import CloseCode, encode_app
 from draftroom.crdt.room import Room
 from draftroom.errors import DraftroomError, RateLimited, Rejected
 from draftroom.server.connection import Connection
 from draftroom.server.params import doc_id_problem
 from draftroom.server.services import auth_of, node_of
+from draftroom.server.ws_auth import admit, deny
 from draftroom.store.group_commit import GroupCommitter
 from draftroom.telemetry import tracing
 
@@ -38,21 +39,17 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     if problem:
         await websocket.close(CloseCode.INVALID_DOCUMENT_ID, problem)
         return
-    with tracing.span("draftroom.ws.auth", **{"draftroom.doc": doc_id}):
-        admission = await admit(websocket, auth, doc_id)  # closes with 4401/4403/4429 itself
-    if admission is None:
+    try:
+        with tracing.span("draftroom.ws.auth", **{"draftroom.doc": doc_id}):
+            admission = await admit(websocket, auth, doc_id)
+    except DraftroomError as exc:
+        await deny(websocket, exc)  # 4401, 4403, 4404 or 4429, from the error
         return
     conn = Connection(
         websocket,
+        admission=admission,
         max_queue_bytes=node.settings.send_queue_bytes,
         app_messages=websocket.query_params.get("draftroom") == "1",
-    )
-    conn.user, conn.username, conn.read_only, conn.role, conn.auth = (
-        admission.principal.user_id,
-        admission.principal.username,
-        admission.read_only,
-        admission.role,
-        admission,
     )
     writer = asyncio.get_running_loop().create_task(conn.run_writer())
     reader = asyncio.current_task()

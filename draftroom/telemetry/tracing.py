@@ -59,10 +59,6 @@ def configure(enabled: bool, edit_ratio: float) -> None:
     _edit_countdown = 1
 
 
-def enabled() -> bool:
-    return _spans_on
-
-
 # -- edits ----------------------------------------------------------------------
 
 

@@ -14,7 +14,6 @@ import pytest
 import websockets
 
 from auth.helpers import add_user, auth_server, bearer, login, ws_close
-from draftroom.auth.ws_guard import AUTH_TOKEN
 from draftroom.client import DraftroomClient
 from draftroom.crdt.protocol import (
     MessageType,
@@ -25,6 +24,7 @@ from draftroom.crdt.protocol import (
 )
 from draftroom.node import Node
 from draftroom.server.app import create_app
+from draftroom.server.ws_auth import AUTH_TOKEN
 
 
 def auth_frame(secret: bytes) -> bytes:

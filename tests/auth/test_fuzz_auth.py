@@ -22,10 +22,10 @@ from pycrdt import Text
 
 from auth.helpers import add_user, auth_settings, bearer, login
 from devtools.inprocess import RunningServer, running_server
-from draftroom.auth.ws_guard import parse_auth_frame
 from draftroom.client import DraftroomClient
 from draftroom.crdt.protocol import MessageType, ProtocolError, decode_app, write_varuint
 from draftroom.document.load import build_doc
+from draftroom.server.ws_auth import parse_auth_frame
 
 # Example counts come from the profile (tests/conftest.py): a fixed set in CI, many more
 # under scripts/fuzz.

@@ -66,7 +66,7 @@ def test_real_updates_and_their_snapshot_pass() -> None:
         (type_chain(update_check.MAX_TYPE_DEPTH + 1), "types nested deeper than"),
         (type_chain(100_000), "structs"),
         (many_clients(10_000), "clients"),
-        (concurrent_inserts(10_000, client=6), "not continuing their own text"),
+        (concurrent_inserts(10_000, client=6), "placed among other clients"),
         (huge_delete_set(update_check.MAX_DELETE_RANGES + 1), "ranges"),
     ],
     ids=["any bomb", "type chain", "huge chain", "many clients", "concurrent", "deletes"],
@@ -126,3 +126,14 @@ def test_a_keystroke_costs_microseconds() -> None:
     per_update = (time.perf_counter() - started) / len(updates)
     assert per_update < 200e-6, per_update  # ~10-20 µs measured; generous under load
     assert len(index.runs) == 1 and len(next(iter(index.runs.values()))[0]) == 1
+
+
+def test_a_pasted_chapter_of_hundreds_of_paragraphs_is_accepted() -> None:
+    # Each new paragraph follows the previous one and its text starts inside it: all
+    # anchored to the paste's own items, so none counts against MAX_UNANCHORED (a
+    # 440-block paste was refused when every item not continuing its own text did).
+    from export.builders import h, make_doc, p
+
+    blocks = [b for n in range(40) for b in (h(1, f"Part {n}"), *[p("word " * 100)] * 10)]
+    update = make_doc(*blocks).get_update()
+    check_update(update, DepthIndex())

@@ -23,8 +23,8 @@ from starlette.applications import Starlette
 from devtools.inprocess import make_settings
 from draftroom.config import Settings
 from draftroom.server.errors import EXCEPTION_HANDLERS
+from draftroom.server.web_app import WebApp
 from draftroom.web import assets
-from draftroom.web.routes import WebApp
 from web.site import build_web
 
 JS = b"console.log('hello from the app');\n" * 40

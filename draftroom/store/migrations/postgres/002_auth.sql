@@ -1,4 +1,4 @@
--- Auth (issue 4): accounts, the durable copy of sessions, API tokens, document roles.
+-- Auth: accounts, the durable copy of sessions, API tokens, document roles.
 -- Times are epoch seconds. Secrets are stored only as SHA-256 hashes.
 CREATE TABLE users (
     id             text PRIMARY KEY,

@@ -1,4 +1,4 @@
--- Writing agents (issue 5). Times are epoch seconds.
+-- Writing agents. Times are epoch seconds.
 
 -- Reply cache fallback, used while Redis is unreachable. key: sha256 of the reply's
 -- inputs (document, agent, version, model, params, text).

@@ -1,4 +1,4 @@
--- Usage analytics (issue 7). Events only: kinds, opaque user ids, document ids
+-- Usage analytics. Events only: kinds, opaque user ids, document ids
 -- and counts; never document text. Purged after the retention period.
 CREATE TABLE analytics_events (
     id INTEGER PRIMARY KEY,

@@ -13,39 +13,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from draftroom.auth.admission import Admission, AdmittedSocket
 from draftroom.auth.permissions import allowed
+from draftroom.auth.principal import Principal
 from draftroom.auth.service import REVOKE, Auth
-from draftroom.auth.ws_guard import Admission
 from draftroom.crdt.protocol import CloseCode
 from draftroom.features import BaseFeature, ControlHandler
-from draftroom.node import LiveSocket
 
 log = logging.getLogger(__name__)
 
 
-def admission(conn: LiveSocket) -> Admission | None:
-    value = conn.auth
-    return value if isinstance(value, Admission) else None
-
-
 class Kicker(BaseFeature):
-    def __init__(self, auth: Auth) -> None:
+    def __init__(
+        self,
+        auth: Auth,
+        *,
+        live: Callable[[], Iterable[AdmittedSocket]],
+        close_room: Callable[[str, CloseCode, str], None],
+    ) -> None:
+        """``live``: this node's admitted sockets, now (the server's connections);
+        ``close_room``: close a document's room and every socket in it."""
         self.auth = auth
-        self.node = auth.node
+        self.live = live
+        self.close_room = close_room
         self._task: asyncio.Task[None] | None = None
         self._rechecks: set[asyncio.Task[None]] = set()
         self.passes = 0
 
-    def _live(self) -> list[tuple[LiveSocket, Admission]]:
-        out = []
-        for conn in list(self.node.connections):
-            adm = admission(conn)
-            if adm is not None and not conn.closed and not adm.principal.anonymous:
-                out.append((conn, adm))
-        return out
+    def _live(self) -> list[tuple[AdmittedSocket, Admission]]:
+        return [
+            (conn, conn.admission)
+            for conn in list(self.live())
+            if not conn.closed and not conn.admission.principal.anonymous
+        ]
 
     def control_handlers(self) -> Mapping[str, ControlHandler]:
         return {REVOKE: self.on_revoke}
@@ -55,7 +58,7 @@ class Kicker(BaseFeature):
         if isinstance(deleted, str):
             # At once on every node: an editor left connected elsewhere would keep
             # appending, and its appends would re-create the document's row.
-            self.node.rooms.close_room(deleted, CloseCode.DOCUMENT_DELETED, "document deleted")
+            self.close_room(deleted, CloseCode.DOCUMENT_DELETED, "document deleted")
             return
         session, token = data.get("session"), data.get("token")
         user, doc = data.get("user"), data.get("doc")
@@ -75,16 +78,15 @@ class Kicker(BaseFeature):
             self._rechecks.add(task)
             task.add_done_callback(self._rechecks.discard)
 
-    async def recheck(self, live: list[tuple[LiveSocket, Admission]]) -> None:
+    async def recheck(self, live: list[tuple[AdmittedSocket, Admission]]) -> None:
         """Re-validate credentials and roles; close or re-flag what changed."""
-        valid: dict[str, bool] = {}
+        valid: dict[Principal, bool] = {}
         roles: dict[tuple[str, str], str | None] = {}
         for conn, adm in live:
             p = adm.principal
-            key = p.session_hash or p.token_id or ""
             try:
-                if key not in valid:
-                    valid[key] = await self._credential_valid(adm)
+                if p not in valid:
+                    valid[p] = await self.auth.still_valid(p)
                 if (p.user_id, adm.doc_id) not in roles:
                     roles[p.user_id, adm.doc_id] = await self.auth.role(p, adm.doc_id)
             except Exception:
@@ -92,21 +94,13 @@ class Kicker(BaseFeature):
                 log.warning("auth recheck failed; will retry", exc_info=True)
                 return
             role = roles[p.user_id, adm.doc_id]
-            if not valid[key]:
+            if not valid[p]:
                 conn.close(CloseCode.UNAUTHENTICATED, "session ended")
             elif role is None or not allowed(role, p, "read"):
                 conn.close(CloseCode.FORBIDDEN, "access to this document was revoked")
             else:
                 adm.role = role
-                conn.read_only, conn.role = adm.read_only, role
-
-    async def _credential_valid(self, adm: Admission) -> bool:
-        p = adm.principal
-        if p.session_hash is not None:
-            return await self.auth.sessions.lookup_hash(p.session_hash) is not None
-        if p.token_id is not None:
-            return await self.auth.tokens.get(p.token_id) is not None
-        return True
+                conn.read_only = adm.read_only
 
     async def _loop(self) -> None:
         while True:

@@ -1,4 +1,5 @@
 """HTTP-wide checks before any /api route runs: per-IP rate limit, Origin, CSRF.
+It also reads each request's credential into the scope, where ``Auth`` finds it.
 
 In ``--allow-anonymous`` mode every request, sockets too, must also name a loopback
 host (or one in ``--allowed-hosts``): anonymous mode trusts whoever can reach the
@@ -15,7 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
 from draftroom.auth.origins import SAFE_METHODS, SESSION_COOKIE, csrf_ok, origin_allowed
-from draftroom.auth.service import Auth, client_ip, is_loopback
+from draftroom.auth.service import CREDENTIAL, Auth, is_loopback
+from draftroom.server.credentials import client_ip, credential
 from draftroom.server.errors import error_response
 
 
@@ -32,10 +34,14 @@ class AuthMiddleware:
             ):
                 await _refuse_host(scope, receive, send)
                 return
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         conn = HTTPConnection(scope)
+        scope[CREDENTIAL] = credential(conn, allow_query=False)[0]
+        if not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
         headers = Headers(scope=scope)
         response: Response | None = None
         if not auth.settings.allow_anonymous:
@@ -60,7 +66,7 @@ class AuthMiddleware:
         if not origin_allowed(headers, scope.get("scheme", "http"), auth.origins):
             return error_response(403, "origin_not_allowed", "cross-site request refused")
         cookie = conn.cookies.get(SESSION_COOKIE)
-        # As Auth.credential decides: only a Bearer header takes precedence over the
+        # As server/credentials.py decides: only a Bearer header takes precedence over the
         # cookie, so any other Authorization header still leaves a cookie-authenticated
         # request that needs its CSRF token.
         uses_cookie = cookie and headers.get("authorization", "")[:7].lower() != "bearer "

@@ -1,10 +1,12 @@
-"""HTTP routes of the web app: the page, its assets, and live presence per document.
+"""The web app's HTTP edge: the page, its assets, and live presence per document.
 
     GET /, /login, /d/{id}        index.html (ETag, Cache-Control: no-cache, CSP)
     GET /assets/{name}            content-hashed files, cached for a year, br/gzip
     GET /api/presence?ids=a,b     who is in each document now, as this node sees it
 
 Client-side routes all answer with the same ``index.html``; the app reads the path.
+What is served (the build, the rewritten page, its CSP) is decided in ``draftroom/web/``,
+which knows nothing of HTTP; this module only answers requests with it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from draftroom.auth.permissions import authorize
+from draftroom.auth.service import authorize
 from draftroom.config import Settings
 from draftroom.errors import Invalid, NotFound, Unavailable
 from draftroom.features import BaseFeature
