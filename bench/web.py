@@ -633,6 +633,7 @@ def report(r: dict[str, Any], failures: list[str]) -> str:
                 "server",
                 "keys",
                 "remote edits",
+                "key→handled p95",
                 "key→paint p50",
                 "key→paint p95",
                 "frame p50",
