@@ -131,6 +131,13 @@ class Settings:
     log_format: str = field(
         default="json", metadata={"help": "json or text", "choices": ("json", "text")}
     )
+    asset_url: str | None = field(
+        default=None,
+        metadata={
+            "help": "https://cdn.example origin the web app loads its /assets/ from "
+            "(with Subresource Integrity); unset: from this server"
+        },
+    )
     ws_per_message_deflate: bool = field(
         default=False,
         metadata={"help": "compress WebSocket frames (costs ~2.5x memory per connection)"},

@@ -57,7 +57,8 @@ async def test_the_example_client_edits_and_sees_its_save_acknowledged(tmp_path:
             for line in out.decode().splitlines()
             if line.startswith("draftroom: ")
         ]
-        assert messages[0] == {"type": "welcome", "doc": "example", "version": 0}, messages
+        assert messages[0]["type"] == "welcome" and messages[0]["doc"] == "example", messages
+        assert messages[0]["version"] == 0 and messages[0]["read_only"] is False, messages
         assert messages[-1]["type"] == "saved" and messages[-1]["version"] >= 1, messages
         state = await srv.hub.store.load("example")
         stored = build_doc(state.snapshot, state.updates).get("text", type=Text)

@@ -7,6 +7,7 @@ closed within their deadline).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
@@ -135,7 +136,6 @@ def test_slow_requests_are_closed_within_their_deadlines(draftroom_process: Any)
 
 async def test_a_websocket_outlives_the_request_deadlines(draftroom_process: Any) -> None:
     # The deadlines are for the HTTP request; once upgraded, the socket lives on.
-    import asyncio
 
     from draftroom.client import DraftroomClient
 

@@ -35,7 +35,13 @@ async def test_edits_are_acknowledged_after_commit_and_reach_others(server: Runn
         DraftroomClient(server.ws("doc")) as alice,
         DraftroomClient(server.ws("doc")) as bob,
     ):
-        assert alice.app_log[0] == {"type": "welcome", "doc": "doc", "version": 0}
+        assert alice.app_log[0] == {
+            "type": "welcome",
+            "doc": "doc",
+            "version": 0,
+            "role": "owner",
+            "read_only": False,
+        }
         last = 0
         for word in ("It ", "was ", "a ", "dark ", "night"):
             last = alice.insert(word)

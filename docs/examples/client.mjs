@@ -16,7 +16,7 @@ if (token) params.token = token
 const provider = new WebsocketProvider(url, room, doc, { params, WebSocketPolyfill: WebSocket })
 
 // Message type 100 is Draftroom's: the rest of the frame is one msgpack map, e.g.
-// {type: "welcome", doc, version}, {type: "saved", upto, version}, {type: "error", code, message}.
+// {type: "welcome", doc, version, role, read_only}, {type: "saved", upto, version}, {type: "error", code, message}.
 let joinedAt = null
 provider.messageHandlers[100] = (_encoder, decoder) => {
   const message = decode(decoder.arr.subarray(decoder.pos))

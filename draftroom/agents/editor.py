@@ -42,6 +42,7 @@ class AgentPeer:
         self.user: str | None = requester.id
         self.username: str | None = requester.name
         self.read_only = False
+        self.role: str | None = None
         self.client_id = random.getrandbits(32)
         self.agent = agent
         self.requester = requester

@@ -65,6 +65,9 @@ class Peer(Protocol):
     username: str | None  # what collaborators are shown
     read_only: bool  # updates are refused, never applied, stored or broadcast
 
+    @property
+    def role(self) -> str | None: ...  # owner, editor, commenter, viewer; None: internal
+
     def send(self, frame: bytes) -> None: ...
 
     def ack(self, upto: int, version: int) -> None: ...
@@ -172,10 +175,19 @@ class Room:
         if states is not None:
             peer.send(encode_awareness(states))
         if peer.app_messages:
-            peer.send(self.welcome())
+            peer.send(self.welcome(peer))
 
-    def welcome(self) -> bytes:
-        return encode_app({"type": "welcome", "doc": self.doc_id, "version": self.version})
+    def welcome(self, peer: Peer) -> bytes:
+        # The role comes first so an editor UI can be read-only before any keystroke.
+        return encode_app(
+            {
+                "type": "welcome",
+                "doc": self.doc_id,
+                "version": self.version,
+                "role": peer.role,
+                "read_only": peer.read_only,
+            }
+        )
 
     def leave(self, peer: Peer) -> None:
         self.peers.discard(peer)
@@ -279,7 +291,7 @@ class Room:
         # Sending any app message opts a client in to Draftroom's messages.
         peer.app_messages = True
         if data["type"] == "hello":
-            peer.send(self.welcome())
+            peer.send(self.welcome(peer))
             return
         handler = self.hooks.app_handler(data["type"])
         if handler is not None:

@@ -50,6 +50,7 @@ class ImportPeer:
         self.user = user
         self.username = user
         self.read_only = False  # write access was checked before the peer was made
+        self.role = "editor"
         self.client_id = random.getrandbits(32)
         self.saved: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 

@@ -39,6 +39,7 @@ from draftroom.server.connection import Connection
 from draftroom.server.errors import EXCEPTION_HANDLERS
 from draftroom.server.raw_send import RawSendMiddleware
 from draftroom.server.routes import HttpApi, route_table
+from draftroom.server.web_app import WebApp
 from draftroom.telemetry import node as telemetry
 
 
@@ -81,6 +82,7 @@ def features(settings: Settings, node: Node) -> list[Feature]:
         HttpApi("import", import_api.routes),
         telemetry.Telemetry(node, (lambda: analytics.dropped) if analytics else None),
         HttpApi("metrics", metrics_api.routes),
+        WebApp(settings),
         # Last, so its lag sampler starts once the others (worker pools) are up.
         AdmissionControl(settings.max_connections, settings.max_loop_lag_ms, rooms=node.hooks),
         *(

@@ -70,6 +70,11 @@ class Connection:
         self._writer_task: asyncio.Task[None] | None = None
         self._stalled: tuple[Coroutine[Any, Any, None], Any] | None = None
 
+    @property
+    def role(self) -> str | None:
+        # The admission's, which revocation keeps current when the role changes.
+        return self.admission.role
+
     def send(self, frame: bytes) -> None:
         if self.closed:
             return

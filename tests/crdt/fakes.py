@@ -83,6 +83,7 @@ class NullBus:
 class FakePeer:
     app_messages: bool = True
     read_only: bool = False
+    role: str | None = "editor"
     user: str | None = "tester"
     awareness_ids: set[int] = field(default_factory=set)
     updates_received: int = 0

@@ -28,6 +28,7 @@ class FakePeer:
 
     app_messages: bool = True
     read_only: bool = False
+    role: str | None = "editor"
     user: str | None = "ada"
     awareness_ids: set[int] = field(default_factory=set)
     updates_received: int = 0
@@ -160,6 +161,24 @@ async def test_a_read_only_peer_changes_nothing_and_is_told_why(
     assert store.appends == 0 and other.updates() == [] and bus.published == []
     assert viewer.closed is None  # the socket stays open for sync and presence
     assert [m["code"] for m in viewer.app() if m["type"] == "error"] == ["read_only"]
+
+
+async def test_welcome_tells_a_peer_its_role_before_it_types(
+    store: MemoryStore, bus: RecordingBus
+) -> None:
+    room = make_room(store, bus)
+    viewer = FakePeer(read_only=True, role="viewer", user="vic")
+    editor = FakePeer(role="editor", user="bob")
+    room.join(viewer)
+    room.join(editor)
+
+    welcome = [m for m in viewer.app() if m["type"] == "welcome"]
+    assert welcome == [
+        {"type": "welcome", "doc": room.doc_id, "version": 0, "role": "viewer", "read_only": True}
+    ]
+    assert [(m["role"], m["read_only"]) for m in editor.app() if m["type"] == "welcome"] == [
+        ("editor", False)
+    ]
 
 
 @pytest.mark.parametrize(
