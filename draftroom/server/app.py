@@ -23,7 +23,15 @@ from draftroom.config import Settings
 from draftroom.export.jobs import ExportService
 from draftroom.features import Feature
 from draftroom.node import Node
-from draftroom.server import agents_api, analytics_api, auth_api, export_api, metrics_api
+from draftroom.search.service import Search
+from draftroom.server import (
+    agents_api,
+    analytics_api,
+    auth_api,
+    export_api,
+    metrics_api,
+    search_api,
+)
 from draftroom.server.body import BodyLimitMiddleware
 from draftroom.server.errors import EXCEPTION_HANDLERS
 from draftroom.server.raw_send import RawSendMiddleware
@@ -56,6 +64,14 @@ def features(settings: Settings, node: Node) -> list[Feature]:
         HttpApi("agents", agents_api.routes),
         ExportService(settings, node.store, node.broadcast_app),
         HttpApi("export", export_api.routes),
+        Search(
+            node.store,
+            lambda: node.node_id,
+            debounce=settings.search_debounce_seconds,
+            sweep_seconds=settings.search_sweep_seconds,
+            indexing=settings.search_indexing,
+        ),
+        HttpApi("search", search_api.routes),
         telemetry.Telemetry(node, (lambda: analytics.dropped) if analytics else None),
         HttpApi("metrics", metrics_api.routes),
     ]
