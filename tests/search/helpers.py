@@ -28,7 +28,11 @@ CORPUS: list[tuple[str, str, str]] = [
         "Café notes",
         "# Draft\nHer résumé lay on the table of the café, beside a naïve poem.",
     ),
-    ("orcs", "War of the North", "# Part II\n## Chapter 7\nThe orc army marched. The knight waited."),
+    (
+        "orcs",
+        "War of the North",
+        "# Part II\n## Chapter 7\nThe orc army marched. The knight waited.",
+    ),
     ("cjk", "北京日记", "# 第一章\n我爱北京天安门。東京は日本の首都です。"),
     ("emoji", "Symbols", "The flag 🐉 flew over the keep, and the fire 🔥 burned."),
     ("plain", "Knight errant", "Nothing about beasts here, only a quiet knight and a lord."),

@@ -64,7 +64,7 @@ async def test_query_language(http: httpx.AsyncClient) -> None:
 
 async def test_title_matches_rank_first_then_id_breaks_ties(http: httpx.AsyncClient) -> None:
     hits = (await _search(http, "knight"))["results"]
-    assert [h["id"] for h in hits][0] == "plain"  # "Knight errant": the title matches
+    assert hits[0]["id"] == "plain"  # "Knight errant": the title matches
     assert [h["title_match"] for h in hits] == [True, False, False]
     assert {h["id"] for h in hits[1:]} == {"dragons", "orcs"}
 
