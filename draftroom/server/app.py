@@ -69,6 +69,7 @@ def features(settings: Settings, node: Node) -> list[Feature]:
             lambda: node.node_id,
             debounce=settings.search_debounce_seconds,
             sweep_seconds=settings.search_sweep_seconds,
+            lease_seconds=settings.search_lease_seconds,
             indexing=settings.search_indexing,
         ),
         HttpApi("search", search_api.routes),
