@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from draftroom import cli_export, cli_users
+from draftroom import cli_export, cli_search, cli_users
 from draftroom.config import Settings, env_name, settings_from
 
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_options(serve)
     cli_export.add_parser(sub)
     cli_users.add_parser(sub)
+    cli_search.add_parser(sub)
     return parser
 
 
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return cli_export.main(args)
     if args.command == "user":
         return cli_users.main(args)
+    if args.command == "reindex":
+        return cli_search.main(args)
     return 2
 
 
