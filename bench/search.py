@@ -48,8 +48,11 @@ from draftroom.client import DraftroomClient
 from draftroom.store.postgres import PostgresStore
 from draftroom.store.sqlite import SQLiteStore
 
-NAMES = ["Aldric", "Brannoc", "Caelith", "Dravena", "Elowen", "Fenwick", "Gisela", "Halvard"]
 SYLLABLES = "ka lo mi ra ne tu sa vi da re po li ta mo ne ga shi ru an el or th".split()
+SYLLABLES_NAMES = [a + b for a in SYLLABLES for b in SYLLABLES]
+ROOTS = ["Aldric", "Brannoc", "Caelith", "Dravena", "Elowen", "Fenwick", "Gisela", "Halvard"]
+# Each document's story has its own three characters, from 2,000 names.
+NAMES = [f"{root}{suffix}" for suffix in ("", *SYLLABLES_NAMES) for root in ROOTS][:2000]
 
 
 def vocabulary(rng: random.Random, size: int = 20000) -> list[str]:
@@ -69,6 +72,7 @@ class Corpus:
 
     def text(self, target: int) -> str:
         rng, lines, size, part, chapter = self.rng, [], 0, 0, 0
+        cast = rng.sample(NAMES, 3)
         while size < target:
             if chapter % 5 == 0:
                 part += 1
@@ -77,7 +81,7 @@ class Corpus:
             lines.append(f"## Chapter {chapter}")
             for _ in range(rng.randint(3, 8)):
                 words = rng.choices(self.words, cum_weights=self.cum, k=rng.randint(40, 120))
-                words[rng.randrange(len(words))] = rng.choice(NAMES)
+                words[rng.randrange(len(words))] = rng.choice(cast)
                 para = " ".join(words).capitalize() + "."
                 lines.append(para)
                 size += len(para)
@@ -95,10 +99,10 @@ class Corpus:
 def queries(corpus: Corpus) -> dict[str, list[str]]:
     w = corpus.words
     return {
-        "word": [w[i] for i in (900, 1500, 2500, 4000, 7000)] + NAMES[:3],
-        "and": [f"{w[300]} {w[2000]}", f"{NAMES[3]} {w[1200]}"],
-        "prefix": [w[3000][:4], NAMES[4][:4].lower(), w[6000][:3]],
-        "phrase": [f'"{NAMES[5]} {w[0]}"'],
+        "word": [w[i] for i in (900, 2500, 4000, 7000, 12000)] + NAMES[100:105],
+        "and": [f"{w[300]} {w[2000]}", f"{NAMES[3]} {w[1200]}", f"{NAMES[50]} {w[10]}"],
+        "prefix": [w[3000][:4], NAMES[444][:6].lower(), w[6000][:4]],
+        "phrase": [f'"{NAMES[5]} {w[0]}"', f'"{w[0]} {w[1]}"'],
     }
 
 

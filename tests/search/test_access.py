@@ -143,3 +143,13 @@ async def test_an_edit_is_searchable_within_two_seconds(
                 return [h["title_match"] for h in r.json()["results"]] == [True]
 
             await eventually(titled, within=2.0, interval=0.01)
+
+
+async def test_search_is_under_the_api_rate_limit(tmp_path: Path) -> None:
+    async with auth_server(tmp_path, api_rate_per_minute=5, **FAST) as server:
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            codes = [
+                (await http.get("/api/search", params={"q": "dawn"})).status_code for _ in range(7)
+            ]
+    assert codes[:5] == [401] * 5  # counted before credentials are even looked at
+    assert codes[5:] == [429, 429]
