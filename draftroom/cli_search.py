@@ -41,7 +41,7 @@ async def _reindex(settings: Any, doc_ids: list[str]) -> int:
     store = store_for(settings)
     await store.open()
     try:
-        search = Search(store, lambda: f"reindex-{os.getpid()}")
+        search = Search(store, lambda: f"reindex-{os.getpid()}", workers=0)
         missing = [d for d in doc_ids if await store.get_document(d) is None]
         if missing:
             print(f"draftroom: no such document(s): {', '.join(missing)}", file=sys.stderr)

@@ -251,6 +251,9 @@ class Settings:
     search_sweep_seconds: float = field(
         default=1.0, metadata={"help": "how often to look for documents the index is behind on"}
     )
+    search_workers: int = field(
+        default=1, metadata={"help": "processes that flatten documents for the index; 0: a thread"}
+    )
     search_lease_seconds: float = field(
         default=30.0, metadata={"help": "a dead node's claim on a document expires after this"}
     )

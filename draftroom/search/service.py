@@ -24,8 +24,12 @@ import binascii
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from draftroom.auth.principal import Principal
@@ -35,8 +39,9 @@ from draftroom.features import BaseFeature
 from draftroom.search.engine import Engine, Key
 from draftroom.search.query import BadQuery, Query, parse
 from draftroom.search.snippet import PATH_SEPARATOR, matcher, snippet, title_parts
-from draftroom.search.text import entry_from_state, headings_from_json
+from draftroom.search.text import IndexEntry, entry_from_state, headings_from_json
 from draftroom.store.base import Store
+from draftroom.worker_exit import tie_to_parent
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,7 @@ class Search(BaseFeature):
         lease_seconds: float = 30.0,
         batch: int = 200,
         indexing: bool = True,
+        workers: int = 1,
     ) -> None:
         self.store = store
         self.engine: Engine = engine_for(store)
@@ -73,6 +79,7 @@ class Search(BaseFeature):
         self.lease_seconds = lease_seconds
         self.batch = batch
         self.indexing = indexing
+        self.flatten = Flattener(workers)
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -90,6 +97,7 @@ class Search(BaseFeature):
 
     async def start(self) -> None:
         if self.indexing:
+            self.flatten.start()
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -97,6 +105,7 @@ class Search(BaseFeature):
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        self.flatten.close()
 
     # -- indexing -----------------------------------------------------------------------
 
@@ -145,9 +154,7 @@ class Search(BaseFeature):
             if held["indexed_version"] >= state.seq and held["title"] == meta.title:
                 await self.engine.release(doc_id, node)
                 return False
-            entry = await asyncio.to_thread(
-                entry_from_state, meta.title, state.snapshot, state.updates
-            )
+            entry = await self.flatten(meta.title, state.snapshot, state.updates)
             wrote = await self.engine.write(doc_id, node, state.seq, entry, time.time())
         except BaseException:
             await asyncio.shield(self.engine.release(doc_id, node))
@@ -204,6 +211,49 @@ class Search(BaseFeature):
         self, principal: Principal, text: str, limit: int, offset: int
     ) -> list[str]:
         return await self.engine.titles(parse(text), _reader(principal), limit, offset)
+
+
+class Flattener:
+    """Builds index entries off the event loop: in a worker process by default.
+
+    Flattening and folding a 50 KB document is pure Python for several milliseconds.
+    In a thread it would hold the GIL against the event loop, which is the edit path
+    (acks, fan-out); a process leaves the loop alone. 0 workers: a thread (the CLI).
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        if self.workers > 0 and self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=tie_to_parent,
+                initargs=(os.getpid(),),
+            )
+
+    async def __call__(
+        self, title: str, snapshot: bytes | None, updates: list[bytes]
+    ) -> IndexEntry:
+        if self._pool is None:
+            return await asyncio.to_thread(entry_from_state, title, snapshot, updates)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._pool, entry_from_state, title, snapshot, updates
+            )
+        except BrokenProcessPool:  # the worker died (killed, out of memory): a new one
+            log.error("search worker process died; restarting it")
+            self.close()
+            self.start()
+            return await asyncio.to_thread(entry_from_state, title, snapshot, updates)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 def _reader(principal: Principal) -> str | None:

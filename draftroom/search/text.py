@@ -38,7 +38,9 @@ _CJK = (
     "\U00020000-\U0002ffff"
 )
 _EMOJI = "\u2600-\u27bf\U0001f000-\U0001faff"
-_TOKEN = re.compile(rf"(?P<cjk>[{_CJK}])|(?P<emoji>[{_EMOJI}])|(?P<word>(?:(?![{_CJK}])[^\W_])+)")
+# A word: letters and digits, not "_", not CJK (a negated class, so no per-character
+# lookahead: this regex is most of the cost of indexing a document).
+_TOKEN = re.compile(rf"(?P<word>[^\W_{_CJK}]+)|(?P<cjk>[{_CJK}])|(?P<emoji>[{_EMOJI}])")
 MAX_TOKEN = 100  # longer "words" (base64 blobs, runs of digits) are not indexed
 MAX_INDEXED_CHARS = 1_000_000  # PostgreSQL caps a tsvector at 1 MB; keep the engines equal
 
@@ -84,9 +86,21 @@ def tokens(folded: str) -> Iterator[Token]:
             yield Token(surface, kind, surface)
 
 
+_TERM = re.compile(rf"[^\W_{_CJK}]+|[{_CJK}]")
+_EMOJI_CHAR = re.compile(rf"[{_EMOJI}]")
+
+
+def _emoji_term(m: re.Match[str]) -> str:
+    return f" x{ord(m.group()):x} "
+
+
 def index_terms(text: str) -> str:
-    """The text as the engines index it: folded terms joined by single spaces."""
-    return " ".join(t.term for t in tokens(fold(text[:MAX_INDEXED_CHARS])))
+    """The text as the engines index it: folded terms joined by single spaces.
+
+    The same terms as ``tokens`` yields, without an object per word: this runs over
+    every document on every indexing pass."""
+    folded = _EMOJI_CHAR.sub(_emoji_term, fold(text[:MAX_INDEXED_CHARS]))
+    return " ".join(t for t in _TERM.findall(folded) if len(t) <= MAX_TOKEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,19 +112,16 @@ class Heading:
 
 @dataclass(frozen=True, slots=True)
 class IndexEntry:
-    """One document as indexed: the text shown in snippets and the terms searched."""
+    """One document as indexed: the text shown in snippets and the terms searched.
+
+    The terms are computed when the entry is built, in the indexer's worker thread:
+    folding and splitting 50 KB takes milliseconds the event loop must not spend."""
 
     title: str
     body: str
     headings: tuple[Heading, ...]
-
-    @property
-    def title_terms(self) -> str:
-        return index_terms(self.title)
-
-    @property
-    def body_terms(self) -> str:
-        return index_terms(self.body)
+    title_terms: str
+    body_terms: str
 
     def headings_json(self) -> str:
         return json.dumps([[h.offset, h.level, h.text] for h in self.headings])
@@ -137,7 +148,9 @@ def entry_from_lines(title: str, lines: Iterable[tuple[str, int]]) -> IndexEntry
             headings.append(Heading(pos, level, line))
         parts.append(line)
         pos += len(line) + 1
-    return IndexEntry(unicodedata.normalize("NFC", title), "\n".join(parts), tuple(headings))
+    title = unicodedata.normalize("NFC", title)
+    body = "\n".join(parts)
+    return IndexEntry(title, body, tuple(headings), index_terms(title), index_terms(body))
 
 
 def entry_from_doc(title: str, doc: Doc) -> IndexEntry:

@@ -71,6 +71,7 @@ def features(settings: Settings, node: Node) -> list[Feature]:
             sweep_seconds=settings.search_sweep_seconds,
             lease_seconds=settings.search_lease_seconds,
             indexing=settings.search_indexing,
+            workers=settings.search_workers,
         ),
         HttpApi("search", search_api.routes),
         telemetry.Telemetry(node, (lambda: analytics.dropped) if analytics else None),
