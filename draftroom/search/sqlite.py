@@ -10,22 +10,44 @@ typing-as-you-search queries off full-vocabulary scans.
 
 from __future__ import annotations
 
+from typing import Any
+
 from draftroom.search.engine import ORDER, Args, Engine, Key, Ranked, after_key, reader_join
 from draftroom.search.query import Query, to_fts5
 from draftroom.search.text import IndexEntry
 
 
 class FTS5Engine(Engine):
+    # SQLite is one node (one writer process), so there is nobody to claim a document
+    # against; and an UPDATE rewrites the whole row, text included, so a claim and its
+    # release would cost two writes of ~2x the document each. The version guard in
+    # ``write`` still keeps an older version from replacing a newer one (e.g. while
+    # ``draftroom reindex`` runs beside the server).
+
+    async def claim(
+        self, doc_id: str, node: str, now: float, lease: float
+    ) -> dict[str, Any] | None:
+        row = await self.sql.fetchrow(
+            "SELECT indexed_version, title FROM search_documents WHERE doc_id = $1", doc_id
+        )
+        return row or {"indexed_version": -1, "title": None}
+
+    async def release(self, doc_id: str, node: str) -> None:
+        return None
+
     async def write(
         self, doc_id: str, node: str, version: int, entry: IndexEntry, now: float
     ) -> bool:
         written = await self.sql.execute(
-            "UPDATE search_documents SET indexed_version = $3, title = $4, body = $5,"
-            " headings = $6, title_terms = $7, body_terms = $8, indexed_at = $9,"
-            " claimed_by = '', claimed_until = 0"
-            " WHERE doc_id = $1 AND claimed_by = $2 AND (indexed_version < $3 OR title <> $4)",
+            "INSERT INTO search_documents (doc_id, indexed_version, title, body, headings,"
+            " title_terms, body_terms, indexed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (doc_id) DO UPDATE SET indexed_version = excluded.indexed_version,"
+            " title = excluded.title, body = excluded.body, headings = excluded.headings,"
+            " title_terms = excluded.title_terms, body_terms = excluded.body_terms,"
+            " indexed_at = excluded.indexed_at"
+            " WHERE search_documents.indexed_version < excluded.indexed_version"
+            " OR search_documents.title <> excluded.title",
             doc_id,
-            node,
             version,
             entry.title,
             entry.body,
@@ -34,8 +56,6 @@ class FTS5Engine(Engine):
             entry.body_terms,
             now,
         )
-        if not written:
-            await self.release(doc_id, node)
         return written > 0
 
     async def rank(
