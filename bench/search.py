@@ -29,6 +29,7 @@ import contextlib
 import json
 import math
 import multiprocessing
+import os
 import queue
 import random
 import shutil
@@ -468,6 +469,7 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "ack p99 ms (off)", "quiet word query: index / naive scan ms (p50)",
     ]  # fmt: skip
     info = common.machine_line(common.machine_info())
+    info += f"; load average at the end {os.getloadavg()[0]:.1f} (shared machine)"
     return (
         f"{info}\n`bench/search.py --docs {args.docs} --writers {args.writers} --searchers"
         f" {args.searchers} --seconds {args.seconds:g}`\n\n" + markdown_table(head, rows)

@@ -1,9 +1,9 @@
 """One interface over two full-text engines, and the bookkeeping they share.
 
 Each store has one engine (``sqlite.py``: FTS5; ``postgres.py``: tsvector + GIN).
-The engines differ only in how they write terms and how they match and rank; the
-row beside each document (``search_documents``) and its claim are the same SQL on
-both, through ``Store.sql``.
+The engines differ in how they write terms and how they match and rank; the row
+beside each document (``search_documents``), the sweep and the claim are shared SQL
+through ``Store.sql`` (SQLite, one node, overrides the claim with a plain read).
 
 Access is never in the index. Every query joins ``documents`` (a deleted document
 is gone at once) and, unless the reader sees everything (site admin, anonymous

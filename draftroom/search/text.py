@@ -82,6 +82,8 @@ def tokens(folded: str) -> Iterator[Token]:
         surface = m.group()
         if kind == "emoji":
             yield Token(f"x{ord(surface):x}", kind, surface)
+        elif kind == "cjk" and not surface.isalnum():
+            continue  # punctuation and unassigned code points inside the CJK blocks
         elif len(surface) <= MAX_TOKEN:
             yield Token(surface, kind, surface)
 
@@ -100,7 +102,9 @@ def index_terms(text: str) -> str:
     The same terms as ``tokens`` yields, without an object per word: this runs over
     every document on every indexing pass."""
     folded = _EMOJI_CHAR.sub(_emoji_term, fold(text[:MAX_INDEXED_CHARS]))
-    return " ".join(t for t in _TERM.findall(folded) if len(t) <= MAX_TOKEN)
+    return " ".join(
+        t for t in _TERM.findall(folded) if len(t) <= MAX_TOKEN and (len(t) > 1 or t.isalnum())
+    )
 
 
 @dataclass(frozen=True, slots=True)
