@@ -129,7 +129,10 @@ class Search(BaseFeature):
                     if sweeps % 60 == 0:
                         await self.engine.remove_orphans()
                 for doc_id in sorted(todo):
-                    await self.index(doc_id)
+                    try:
+                        await self.index(doc_id)
+                    except Exception:  # one bad document must not hold up the others
+                        log.exception("search: indexing %s failed; the sweep retries", doc_id)
                 if len(todo) >= self.batch:
                     next_sweep = 0.0  # more is waiting: go on at once
             except asyncio.CancelledError:
