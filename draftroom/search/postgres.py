@@ -14,6 +14,8 @@ from draftroom.search.engine import ORDER, Args, Engine, Key, Ranked, after_key,
 from draftroom.search.query import Query, to_tsquery
 from draftroom.search.text import IndexEntry
 
+RANKED = 1000
+
 
 class PostgresEngine(Engine):
     async def write(
@@ -47,12 +49,20 @@ class PostgresEngine(Engine):
         args = Args()
         match = args(to_tsquery(query.positive, query.negative))
         title_match = args(to_tsquery(query.positive))
-        inner = (
+        # ts_rank reads each match's whole tsvector (tens of KB, TOASTed): only the
+        # first RANKED candidates, title matches first, are ranked, so a common word
+        # costs a bounded time. Below that many matches every one is ranked.
+        candidates = (
             "SELECT s.doc_id,"
-            f" (s.title_terms @@ to_tsquery('simple', {title_match}))::int AS title_hit,"
-            f" ts_rank(s.terms, to_tsquery('simple', {match}))::float8 AS score"
+            f" (s.title_terms @@ to_tsquery('simple', {title_match}))::int AS title_hit"
             " FROM search_documents s JOIN documents d ON d.id = s.doc_id"
             f"{reader_join(args, reader)} WHERE s.terms @@ to_tsquery('simple', {match})"
+            f" ORDER BY title_hit DESC, s.doc_id LIMIT {RANKED}"
+        )
+        inner = (
+            "SELECT c.doc_id, c.title_hit,"
+            f" ts_rank(s.terms, to_tsquery('simple', {match}))::float8 AS score"
+            f" FROM ({candidates}) c JOIN search_documents s ON s.doc_id = c.doc_id"
         )
         keyset = after_key(args, after)
         rows = await self.sql.fetch(
