@@ -112,14 +112,19 @@ class Search(BaseFeature):
     async def _run(self) -> None:
         next_sweep = 0.0
         sweeps = 0
+        last_pass = 0.0
         while True:
             try:
                 timeout = max(0.0, next_sweep - time.monotonic())
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout)
-                    await asyncio.sleep(self.debounce)  # coalesce a burst of edits
+                    # Coalesce a burst of edits; and rest at least as long as the last
+                    # pass took, so indexing never takes more than half the node's time
+                    # from the edit path: under overload results get older, acks do not.
+                    await asyncio.sleep(max(self.debounce, last_pass))
                 except TimeoutError:
                     pass
+                began = time.monotonic()
                 self._wake.clear()
                 todo, self._dirty = self._dirty, set()
                 if time.monotonic() >= next_sweep:
@@ -135,6 +140,7 @@ class Search(BaseFeature):
                         log.exception("search: indexing %s failed; the sweep retries", doc_id)
                 if len(todo) >= self.batch:
                     next_sweep = 0.0  # more is waiting: go on at once
+                last_pass = time.monotonic() - began
             except asyncio.CancelledError:
                 raise
             except Exception:
