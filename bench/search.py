@@ -8,9 +8,9 @@ Per store, in one invocation:
    the build rate and the index size against the text size are recorded.
 3. Load, indexing ON: ``--writers`` (200) clients each type into their own corpus document
    (a keystroke every 150-300 ms; save-ack latency = send -> "saved" ack), ``--searchers``
-   (20) clients run queries (words, AND, prefixes, phrases; 100 ms think time), and 10 of
-   the writers type a unique marker word every 2 s, polled until found (freshness = ack of
-   the marker -> first search that returns it).
+   (20) clients run queries (words, AND, prefixes, phrases; ``--think``, 1 s, between
+   queries: a person typing), and 10 of the writers type a unique marker word every
+   2 s, polled until found (freshness = ack of the marker -> first search finding it).
 4. The naive baseline: each word query as a substring scan of the stored text
    (``ILIKE '%w%'`` / ``instr(lower(body), w)``) against the index, quiet, same data.
 5. The same load with ``--no-search-indexing``: the save-ack p99 to compare against.
@@ -276,6 +276,7 @@ async def load(
     n_docs: int,
     qs: list[str],
     markers: bool,
+    think: float,
 ) -> dict[str, Any]:
     stop = asyncio.Event()
     searches: list[float] = []
@@ -313,7 +314,7 @@ async def load(
                 fail(f"search {r.status_code}")
             elif 5 < time.monotonic() - started < 5 + seconds:
                 searches.append((time.perf_counter() - t) * 1000)
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(think)
 
     tasks = [asyncio.create_task(searcher()) for _ in range(searchers)]
     probes: list[asyncio.Task[None]] = []
@@ -408,7 +409,14 @@ async def run_store(dialect: str, args: argparse.Namespace, work: Path) -> dict[
                     result["index_bytes"], result["indexed_text_bytes"] = await db.sizes()
                     print(f"[{dialect}] index built in {build:.0f}s", flush=True)
                 run = await load(
-                    base, args.writers, args.searchers, args.seconds, args.docs, qs, indexing
+                    base,
+                    args.writers,
+                    args.searchers,
+                    args.seconds,
+                    args.docs,
+                    qs,
+                    indexing,
+                    args.think,
                 )
                 result["on" if indexing else "off"] = run
                 print(
@@ -475,7 +483,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     info += f"; load average at the end {os.getloadavg()[0]:.1f} (shared machine)"
     return (
         f"{info}\n`bench/search.py --docs {args.docs} --writers {args.writers} --searchers"
-        f" {args.searchers} --seconds {args.seconds:g}`\n\n" + markdown_table(head, rows)
+        f" {args.searchers} --seconds {args.seconds:g} --think {args.think:g}`\n\n"
+        + markdown_table(head, rows)
     )
 
 
@@ -485,6 +494,9 @@ def main() -> int:
     parser.add_argument("--writers", type=int, default=200)
     parser.add_argument("--searchers", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument(
+        "--think", type=float, default=1.0, help="a searcher's pause between queries (s)"
+    )
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--index-timeout", type=float, default=3600)
     parser.add_argument("--json", type=Path, default=None)
