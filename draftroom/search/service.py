@@ -92,8 +92,9 @@ class Search(BaseFeature):
 
     def note(self, doc_id: str) -> None:
         """Index ``doc_id`` soon (an edit, a new title). Cheap: a set add."""
-        self._dirty.add(doc_id)
-        self._wake.set()
+        if self.indexing:  # else nobody would ever drain the set
+            self._dirty.add(doc_id)
+            self._wake.set()
 
     async def start(self) -> None:
         if self.indexing:
