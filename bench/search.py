@@ -407,7 +407,11 @@ async def run_store(dialect: str, args: argparse.Namespace, work: Path) -> dict[
                     result["build_s"] = build
                     result["build_docs_per_s"] = args.docs / build
                     result["index_bytes"], result["indexed_text_bytes"] = await db.sizes()
-                    print(f"[{dialect}] index built in {build:.0f}s", flush=True)
+                    ratio = result["index_bytes"] / max(1, result["indexed_text_bytes"])
+                    print(
+                        f"[{dialect}] index built in {build:.0f}s; index/text {ratio:.2f}x",
+                        flush=True,
+                    )
                 run = await load(
                     base,
                     args.writers,
@@ -426,6 +430,7 @@ async def run_store(dialect: str, args: argparse.Namespace, work: Path) -> dict[
                 if indexing:
                     words = queries(corpus)["word"]
                     result["quiet"] = await quiet_queries(base, db, words)
+                    print(f"[{dialect}] quiet: {json.dumps(result['quiet'])}", flush=True)
             finally:
                 server.stop()
     finally:
