@@ -146,7 +146,7 @@ async def test_an_edit_is_searchable_within_two_seconds(
 
 
 async def test_search_is_under_the_api_rate_limit(tmp_path: Path) -> None:
-    async with auth_server(tmp_path, api_rate_per_minute=5, **FAST) as server:
+    async with auth_server(tmp_path, None, api_rate_per_minute=5, **FAST) as server:
         async with httpx.AsyncClient(base_url=server.http) as http:
             codes = [
                 (await http.get("/api/search", params={"q": "dawn"})).status_code for _ in range(7)
