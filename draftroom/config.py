@@ -252,7 +252,7 @@ class Settings:
         default=1.0, metadata={"help": "how often to look for documents the index is behind on"}
     )
     search_workers: int = field(
-        default=1, metadata={"help": "processes that flatten documents for the index; 0: a thread"}
+        default=0, metadata={"help": "processes that flatten documents for the index; 0: a thread"}
     )
     search_lease_seconds: float = field(
         default=30.0, metadata={"help": "a dead node's claim on a document expires after this"}
