@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from draftroom import cli_export, cli_import, cli_users
+from draftroom import cli_export, cli_import, cli_search, cli_users
 from draftroom.config import Settings, env_name, settings_from
 
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_export.add_parser(sub)
     cli_import.add_parser(sub)
     cli_users.add_parser(sub)
+    cli_search.add_parser(sub)
     return parser
 
 
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         return cli_import.main(args)
     if args.command == "user":
         return cli_users.main(args)
+    if args.command == "reindex":
+        return cli_search.main(args)
     return 2
 
 

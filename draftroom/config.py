@@ -307,6 +307,22 @@ class Settings:
     analytics_admin_token: str | None = field(
         default=None, metadata={"help": "bearer token for /api/admin/analytics (else closed)"}
     )
+    # -- Search (issue 15): full-text index kept off the edit path --------------------
+    search_indexing: bool = field(
+        default=True, metadata={"help": "keep the search index current on this node"}
+    )
+    search_debounce_seconds: float = field(
+        default=0.25, metadata={"help": "wait this long after an edit so a burst is indexed once"}
+    )
+    search_sweep_seconds: float = field(
+        default=1.0, metadata={"help": "how often to look for documents the index is behind on"}
+    )
+    search_workers: int = field(
+        default=0, metadata={"help": "processes that flatten documents for the index; 0: a thread"}
+    )
+    search_lease_seconds: float = field(
+        default=30.0, metadata={"help": "a dead node's claim on a document expires after this"}
+    )
 
     @property
     def commit_delay(self) -> float:

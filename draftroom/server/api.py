@@ -13,8 +13,9 @@ from draftroom.auth.service import authorize
 from draftroom.document.load import load_doc
 from draftroom.document.text import content
 from draftroom.errors import DocumentDeleted, DocumentExists, Forbidden, Invalid, NotFound
+from draftroom.search.service import Search
 from draftroom.server.body import json_object
-from draftroom.server.params import DOC_ID_RULE, doc_id_problem, int_param
+from draftroom.server.params import DOC_ID_RULE, doc_id_problem, int_param, known_params
 from draftroom.server.services import auth_of, node_of
 from draftroom.store.base import StoreError
 
@@ -59,11 +60,18 @@ async def readyz(request: Request) -> Response:
 
 
 async def list_documents(request: Request) -> Response:
+    known_params(request, {"limit", "offset", "q"})
     limit = int_param(request, "limit", 100, 0, MAX_PAGE)
     offset = int_param(request, "offset", 0, 0, 10**9)
     principal = await auth_of(request).require(request)
     store = node_of(request).store
-    if principal.is_admin:
+    title_query = request.query_params.get("q", "")
+    if title_query.strip():  # titles matching, same query language as /api/search
+        search = node_of(request).feature(Search)
+        ids = await search.title_matches(principal, title_query, limit, offset)
+        found = [await store.get_document(doc_id) for doc_id in ids]
+        docs = [d for d in found if d is not None]
+    elif principal.is_admin:
         docs = await store.list_documents(limit, offset)
     else:  # only documents the caller holds a role on
         ids = await auth_of(request).members.documents_of(principal.user_id, limit, offset)
@@ -111,6 +119,8 @@ async def update_document(request: Request) -> Response:
     meta = await node_of(request).store.update_document(doc_id, _title(body, None))
     if meta is None:
         raise NotFound("no such document")
+    if search := node_of(request).optional(Search):
+        search.note(doc_id)  # a new title is searchable soon
     return JSONResponse(meta.to_json())
 
 
@@ -128,6 +138,8 @@ async def delete_document(request: Request) -> Response:
     # rather than let into a room whose saves would re-create the deleted document.
     await auth_of(request).members.remove_document(doc_id)
     await node.store.delete_document(doc_id)
+    if search := node.optional(Search):
+        await search.remove(doc_id)
     return Response(status_code=204)
 
 

@@ -24,6 +24,7 @@ from draftroom.config import Settings
 from draftroom.export.jobs import ExportService
 from draftroom.features import Feature
 from draftroom.node import Node
+from draftroom.search.service import Search
 from draftroom.server import (
     agents_api,
     analytics_api,
@@ -31,6 +32,7 @@ from draftroom.server import (
     export_api,
     import_api,
     metrics_api,
+    search_api,
 )
 from draftroom.server.admission import AdmissionMiddleware
 from draftroom.server.auth_middleware import AuthMiddleware
@@ -80,6 +82,16 @@ def features(settings: Settings, node: Node) -> list[Feature]:
         ExportService(settings, node.store, node.broadcast_app),
         HttpApi("export", export_api.routes),
         HttpApi("import", import_api.routes),
+        Search(
+            node.store,
+            lambda: node.node_id,
+            debounce=settings.search_debounce_seconds,
+            sweep_seconds=settings.search_sweep_seconds,
+            lease_seconds=settings.search_lease_seconds,
+            indexing=settings.search_indexing,
+            workers=settings.search_workers,
+        ),
+        HttpApi("search", search_api.routes),
         telemetry.Telemetry(node, (lambda: analytics.dropped) if analytics else None),
         HttpApi("metrics", metrics_api.routes),
         WebApp(settings),

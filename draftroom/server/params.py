@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 
-from draftroom.errors import Invalid, NotFound
+from draftroom.errors import DraftroomError, Invalid, NotFound
 from draftroom.store.base import valid_doc_id
 
 # Words that follow a document id in some route under /api/documents/{id}/…; keep in
@@ -93,3 +93,15 @@ def time_param(request: Request, name: str) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def known_params(request: Request, allowed: set[str]) -> None:
+    """Refuse query parameters the route does not read (400 naming them), so a
+    misspelt filter is an error rather than silently ignored."""
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise DraftroomError(
+            f"unknown query parameter(s): {', '.join(unknown)}; "
+            f"this route takes {', '.join(sorted(allowed))}",
+            code="unknown_parameter",
+        )

@@ -1,0 +1,189 @@
+"""One interface over two full-text engines, and the bookkeeping they share.
+
+Each store has one engine (``sqlite.py``: FTS5; ``postgres.py``: tsvector + GIN).
+The engines differ in how they write terms and how they match and rank; the row
+beside each document (``search_documents``), the sweep and the claim are shared SQL
+through ``Store.sql`` (SQLite, one node, overrides the claim with a plain read).
+
+Access is never in the index. Every query joins ``documents`` (a deleted document
+is gone at once) and, unless the reader sees everything (site admin, anonymous
+local mode), ``document_members`` for the reader's own roles (a revoked role is
+gone at once). Every role may read, so any membership row is enough.
+
+Order is a keyset, ``(title_hit DESC, score DESC, doc_id ASC)``: title matches
+first, then the engine's relevance, then the id to break ties, so a cursor holding
+the last row's key resumes exactly after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from draftroom.search.query import Query
+from draftroom.search.text import IndexEntry
+from draftroom.store.base import SQL
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """Where a page ends: the sort key of its last hit."""
+
+    title_hit: int
+    score: float
+    doc_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    doc_id: str
+    key: Key
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a page of hits shows, read after ranking and only for that page."""
+
+    doc_id: str
+    title: str
+    body: str
+    headings: str
+    version: int
+
+
+class Rows:
+    """The SQL both engines share: claims, the catch-up sweep, removal, page reads."""
+
+    def __init__(self, sql: SQL) -> None:
+        self.sql = sql
+
+    async def claim(
+        self, doc_id: str, node: str, now: float, lease: float
+    ) -> dict[str, Any] | None:
+        """Take the right to index ``doc_id`` for ``lease`` seconds.
+
+        One statement, so of two nodes racing for one document exactly one gets the
+        row back (PostgreSQL re-checks the WHERE after waiting on the row lock). A
+        node killed mid-way simply lets its lease run out. Returns what is indexed
+        now (``indexed_version``, ``title``), or None if another node holds it.
+        """
+        return await self.sql.fetchrow(
+            "INSERT INTO search_documents (doc_id, claimed_by, claimed_until) VALUES ($1, $2, $3)"
+            " ON CONFLICT (doc_id) DO UPDATE SET claimed_by = excluded.claimed_by,"
+            " claimed_until = excluded.claimed_until"
+            " WHERE search_documents.claimed_until < $4"
+            " RETURNING indexed_version, title",
+            doc_id,
+            node,
+            now + lease,
+            now,
+        )
+
+    async def release(self, doc_id: str, node: str) -> None:
+        await self.sql.execute(
+            "UPDATE search_documents SET claimed_by = '', claimed_until = 0"
+            " WHERE doc_id = $1 AND claimed_by = $2",
+            doc_id,
+            node,
+        )
+
+    async def stale(self, now: float, limit: int) -> list[str]:
+        """Documents whose stored version or title is ahead of the index, unclaimed."""
+        rows = await self.sql.fetch(
+            "SELECT d.id FROM documents d LEFT JOIN search_documents s ON s.doc_id = d.id"
+            " WHERE (s.doc_id IS NULL OR s.indexed_version < d.seq OR s.title <> d.title)"
+            " AND (s.claimed_until IS NULL OR s.claimed_until < $1)"
+            " LIMIT $2",
+            now,
+            limit,
+        )
+        return [r["id"] for r in rows]
+
+    async def remove(self, doc_id: str) -> None:
+        await self.sql.execute("DELETE FROM search_documents WHERE doc_id = $1", doc_id)
+
+    async def remove_orphans(self) -> int:
+        """Rows of documents that no longer exist (a node died between the two deletes)."""
+        return await self.sql.execute(
+            "DELETE FROM search_documents WHERE NOT EXISTS"
+            " (SELECT 1 FROM documents d WHERE d.id = search_documents.doc_id)"
+        )
+
+    async def forget(self, doc_ids: list[str] | None) -> int:
+        """Mark documents (all if None) unindexed, so the indexer rebuilds them. Their
+        rows stay searchable until rebuilt: a rebuild never empties the results."""
+        if doc_ids is None:
+            return await self.sql.execute("UPDATE search_documents SET indexed_version = -1")
+        changed = 0
+        for doc_id in doc_ids:
+            changed += await self.sql.execute(
+                "UPDATE search_documents SET indexed_version = -1 WHERE doc_id = $1", doc_id
+            )
+        return changed
+
+    async def stored(self, doc_ids: list[str]) -> dict[str, Stored]:
+        if not doc_ids:
+            return {}
+        marks = ", ".join(f"${i + 1}" for i in range(len(doc_ids)))
+        rows = await self.sql.fetch(
+            "SELECT doc_id, title, body, headings, indexed_version FROM search_documents"
+            f" WHERE doc_id IN ({marks})",
+            *doc_ids,
+        )
+        return {
+            r["doc_id"]: Stored(
+                r["doc_id"], r["title"], r["body"], r["headings"], r["indexed_version"]
+            )
+            for r in rows
+        }
+
+
+class Engine(Rows):
+    """One store's full-text engine: how terms are written, matched and ranked."""
+
+    async def write(
+        self, doc_id: str, node: str, version: int, entry: IndexEntry, now: float
+    ) -> bool:
+        """Store the entry if ``node`` holds the claim and it is news (a newer version
+        or a new title); release the claim either way. True if it was written."""
+        raise NotImplementedError
+
+    async def rank(
+        self, query: Query, reader: str | None, limit: int, after: Key | None
+    ) -> list[Ranked]:
+        """The best ``limit`` documents ``reader`` may read (None: every document)."""
+        raise NotImplementedError
+
+    async def titles(self, query: Query, reader: str | None, limit: int, offset: int) -> list[str]:
+        """Ids, in id order, of readable documents whose title matches."""
+        raise NotImplementedError
+
+
+class Args:
+    """Positional ``$n`` parameters for a query assembled from pieces."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def reader_join(args: Args, reader: str | None) -> str:
+    if reader is None:
+        return ""
+    return f" JOIN document_members m ON m.doc_id = s.doc_id AND m.user_id = {args(reader)}"
+
+
+def after_key(args: Args, after: Key | None) -> str:
+    if after is None:
+        return ""
+    hit, score, doc = args(after.title_hit), args(after.score), args(after.doc_id)
+    return (
+        f" WHERE (r.title_hit < {hit} OR (r.title_hit = {hit} AND (r.score < {score}"
+        f" OR (r.score = {score} AND r.doc_id > {doc}))))"
+    )
+
+
+ORDER = " ORDER BY r.title_hit DESC, r.score DESC, r.doc_id"
