@@ -45,6 +45,9 @@ from draftroom.worker_exit import tie_to_parent
 
 log = logging.getLogger(__name__)
 
+# Rest after a pass, in multiples of how long it took: a duty cycle of 1 / (1 + 4).
+REST_FACTOR = 4
+
 MAX_LIMIT = 50
 
 
@@ -117,14 +120,17 @@ class Search(BaseFeature):
         while True:
             try:
                 timeout = max(0.0, next_sweep - time.monotonic())
+                debounce = 0.0
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout)
-                    # Coalesce a burst of edits; and rest at least as long as the last
-                    # pass took, so indexing never takes more than half the node's time
-                    # from the edit path: under overload results get older, acks do not.
-                    await asyncio.sleep(max(self.debounce, last_pass))
+                    debounce = self.debounce  # coalesce a burst of edits
                 except TimeoutError:
                     pass
+                # Rest REST_FACTOR times as long as the last pass took, on the sweep's
+                # path too (busy documents are stale at every sweep): indexing takes at
+                # most a fifth of the node's time, so under load results get older and
+                # acks and fan-out do not (docs/BENCHMARKS.md, paired runs).
+                await asyncio.sleep(max(debounce, last_pass * REST_FACTOR))
                 began = time.monotonic()
                 self._wake.clear()
                 todo, self._dirty = self._dirty, set()
