@@ -21,6 +21,7 @@ from devtools.yjs_attacks import (
     type_chain,
 )
 from draftroom.crdt import awareness, update_check
+from draftroom.crdt import room as room_module
 from draftroom.crdt.awareness import encode_update
 from draftroom.crdt.protocol import SyncType, encode_awareness, encode_sync
 from draftroom.crdt.room import Rejected, Room, RoomLimits
@@ -290,7 +291,9 @@ async def test_a_room_given_a_doc_without_an_index_indexes_it() -> None:
     assert str(doc.get("t", type=Text)) == "existing!"
 
 
-async def test_an_update_slower_than_estimated_makes_the_room_strict() -> None:
+async def test_an_update_slower_than_estimated_makes_the_room_strict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # The merge estimate misses YATA scanning through a chain hanging off the
     # conflicting items; the room then times applies and tightens the bounds.
     room = await open_room(MemoryStore())
@@ -298,12 +301,11 @@ async def test_an_update_slower_than_estimated_makes_the_room_strict() -> None:
     for frame in range(20):
         update = alternating_chain(frame * 500, 500)
         room.receive(attacker, encode_sync(SyncType.UPDATE, update))
-    # One slow frame gets through (measured 0.7 s); the next is refused.
-    started = time.perf_counter()
+    # One slow frame gets through (0.7 s on a loaded 2-core machine); the next is
+    # refused. How slow it is depends on the machine, so the bar is lowered for
+    # this frame: what is tested is that a slow apply makes the room strict.
+    monkeypatch.setattr(room_module, "SLOW_APPLY_SECONDS", 0.0)
     room.receive(attacker, encode_sync(SyncType.UPDATE, concurrent_inserts(300, 5000)))
-    slow = time.perf_counter() - started
-    if slow <= update_check.SLOW_APPLY_SECONDS:
-        pytest.skip(f"the chain scan took only {slow:.3f} s here")
     with pytest.raises(Rejected, match="items placed among other clients") as refused:
         room.receive(attacker, encode_sync(SyncType.UPDATE, concurrent_inserts(300, 5001)))
     assert refused.value.close_code == 4422
