@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from draftroom.admission import AdmissionControl, Work
+from draftroom.admission import AdmissionControl, Pressure, Work
 from draftroom.agents import params as agent_params
 from draftroom.agents.base import (
     SYSTEM,
@@ -127,7 +127,7 @@ class AgentService(BaseFeature):
         self.warmer = Warmer(
             node.rooms.get,
             self._recompute,
-            lambda: self.cpu.busy,
+            self._warming_waits,
             window=settings.agent_warm_window_seconds,
             interval=settings.agent_warm_interval_seconds,
         )
@@ -229,6 +229,14 @@ class AgentService(BaseFeature):
             or (self.ttl(agent) > 0 and await self.cache.claimed(key))
         )
         return Prepared(inv, agent, ctx, view, key, cached, joined)
+
+    def _warming_waits(self) -> bool:
+        """Warm passes are agent work nobody asked for yet: they wait while every worker
+        is taken and while the node sheds deferrable work, so writers come first."""
+        if self.cpu.busy:
+            return True
+        admission = self.node.optional(AdmissionControl)
+        return admission is not None and admission.pressure() >= Pressure.SHEDDING
 
     def _admit(self) -> None:
         """Under pressure agent calls wait their turn (HTTP ones are refused at the edge;

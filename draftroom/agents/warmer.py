@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BUSY_RETRY = 0.02  # seconds before looking again while every agent worker is busy
+BUSY_RETRY = 0.02  # seconds before looking again while warm passes must wait
 IDLE_LOOK = 1.0  # a look this often even without a wake-up (a version moved unseen)
 COST_FACTOR = 10  # a pass that took t seconds waits at least COST_FACTOR * t for the next
 MAX_DOCUMENTS = 10_000
@@ -81,7 +81,7 @@ class Warmer:
     ) -> None:
         self.room = room  # the document's room open on this node, if any
         self.recompute = recompute
-        self.busy = busy  # True while every agent worker is taken
+        self.busy = busy  # True while warm passes must wait (workers taken, node shedding)
         self.window = window
         self.interval = interval
         self.docs: dict[str, Watched] = {}

@@ -15,6 +15,7 @@ import httpx
 from devtools.fake_openai import FakeOpenAI
 from devtools.inprocess import RunningServer, make_settings, running_server
 from devtools.waiting import eventually
+from draftroom.admission import AdmissionControl, Pressure
 from draftroom.agents.service import AgentService
 from draftroom.client import DraftroomClient
 
@@ -120,3 +121,30 @@ async def test_interest_expires_and_selections_are_not_warmed(tmp_path: Path) ->
         assert not warmer.docs  # type: ignore[attr-defined]
         response, _ = await invoke(http, server.http, "cold", "outline")
         assert response.headers["x-agent-cache"] == "miss"
+
+
+async def test_warm_passes_wait_while_the_node_sheds_work(
+    tmp_path: Path, postgres_url: str, redis_url: str, llm: FakeOpenAI
+) -> None:
+    """Under admission pressure warming is deferrable agent work: it waits, then resumes."""
+    settings = make_settings(
+        tmp_path, postgres_url, redis_url=redis_url, llm_base_url=llm.base_url,
+        agent_warm_interval_seconds=0.1, max_loop_lag_ms=1000,
+    )  # fmt: skip
+    async with writing(settings, "shed") as (server, http, alice):
+        warmer = warmer_of(server)
+        response, _ = await invoke(http, server.http, "shed", "outline")
+        assert response.headers["x-agent-cache"] == "miss"
+
+        admission = server.hub.feature(AdmissionControl)
+        admission.sample(0.6)  # half the lag limit: shedding for RECOVER_SECONDS
+        assert admission.pressure() == Pressure.SHEDDING
+        await alice.wait_saved(alice.insert(" A second line."))
+        deadline = asyncio.get_running_loop().time() + 1.0
+        while asyncio.get_running_loop().time() < deadline:
+            admission.sample(0.6)  # keep the node shedding
+            assert warmer.computed == 0  # type: ignore[attr-defined]
+            await asyncio.sleep(0.05)
+
+        # Pressure falls by itself after RECOVER_SECONDS; the pass then runs.
+        await eventually(lambda: warmer.computed == 1, within=10)  # type: ignore[attr-defined]
