@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-import test_store_contract as contract
 import websockets
 from pycrdt import Doc, Text
+from store import test_contract as contract
 
 import draftroom.export.formats as format_registry
 import draftroom.store as store_registry

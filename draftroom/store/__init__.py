@@ -7,7 +7,7 @@ A third-party store registers under the ``draftroom.stores`` entry-point group::
     [project.entry-points."draftroom.stores"]
     mysql = "my_package.store:MySQLStore"     # a class with ``from_url`` (``StoreClass``)
 
-and must pass tests/test_store_contract.py.
+and must pass tests/store/test_contract.py.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ class StoreClass(Protocol):
 
 
 class Store(Protocol):
-    """The contract tested by tests/test_store_contract.py against every store."""
+    """The contract tested by tests/store/test_contract.py against every store."""
 
     dialect: str  # "postgres" or "sqlite"
     committer: GroupCommitter  # appends queue here: its backlog and health (readiness)

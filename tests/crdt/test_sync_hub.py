@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -229,7 +230,11 @@ async def test_a_client_that_stops_reading_is_dropped_without_slowing_the_room(
     async with running_server(settings) as srv:
         # max_queue=1: this client's library stops reading the socket after one frame.
         stuck = await websockets.connect(
-            srv.ws("doc"), max_size=None, compression=None, max_queue=1
+            srv.ws("doc"),
+            sock=await _small_receive_buffer_socket(srv.port),
+            max_size=None,
+            compression=None,
+            max_queue=1,
         )
         async with (
             DraftroomClient(srv.ws("doc")) as writer,
@@ -237,13 +242,37 @@ async def test_a_client_that_stops_reading_is_dropped_without_slowing_the_room(
         ):
             await eventually(lambda: len(srv.hub.rooms["doc"].peers) == 3)
             chunk = "p" * 100_000
+            # More than the kernel can hold for the stuck client (the server's send buffer
+            # at its largest, plus its small receive buffer), so the server's own queue must
+            # overflow. Each edit costs time in proportion to the document's size, so the
+            # document stays no larger than that.
+            chunks = -(-(_max_send_buffer() + 2 * 1024 * 1024) // len(chunk))
             last = 0
-            for _ in range(200):  # 20 MB: more than loopback socket buffers hold
+            for _ in range(chunks):
                 last = writer.insert(chunk)
                 await asyncio.sleep(0)
             await writer.wait_saved(last, within=60)
             # The stuck client was dropped; the others got everything.
             await eventually(lambda: len(srv.hub.rooms["doc"].peers) == 2, within=30)
-            await eventually(lambda: len(str(reader.text)) == 200 * 100_000, within=30)
+            await eventually(lambda: len(reader.text) == chunks * len(chunk), within=30)
             assert reader.close_code is None and writer.close_code is None
         stuck.transport.abort()
+
+
+async def _small_receive_buffer_socket(port: int) -> socket.socket:
+    """A connected socket whose receive buffer is fixed at 64 KiB: setting it before
+    connecting turns off the kernel's autotuning, which would otherwise let a client
+    that stops reading absorb tens of MB (tcp_rmem's maximum) before the server notices."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    return sock
+
+
+def _max_send_buffer() -> int:
+    """The most a TCP send buffer grows to here (Linux autotunes up to tcp_wmem's maximum)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    except (OSError, IndexError, ValueError):
+        return 16 * 1024 * 1024

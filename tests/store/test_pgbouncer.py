@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from test_store_contract import text_of, typing_updates
 
 from devtools.pgbouncer import PgBouncer
 from devtools.postgres import run_sql
@@ -26,6 +25,7 @@ from draftroom.client import DraftroomClient
 from draftroom.config import settings_from
 from draftroom.store import store_for
 from draftroom.store.postgres import PostgresStore, split_pooler
+from store.test_contract import text_of, typing_updates
 
 
 async def _together(stores: list[PostgresStore], rounds: int = 20) -> None:

@@ -21,12 +21,12 @@ from typing import Any
 import docx
 import httpx
 import pytest
-from export.builders import B, I, h, li, link, make_doc, ol, p, ul
 
 from devtools.inprocess import RunningServer, make_settings, running_server
 from draftroom.client import DraftroomClient
 from draftroom.export.params import OptionError, parse_options
 from draftroom.server.export_api import content_disposition
+from export.builders import B, I, h, li, link, make_doc, ol, p, ul
 
 TITLE = "Café 🚀 Chapter"
 QUOTED = "Caf%C3%A9%20%F0%9F%9A%80%20Chapter"
