@@ -41,6 +41,13 @@ class Settings:
         default=None,
         metadata={"help": "redis://… to fan out across nodes; without it, one node serves alone"},
     )
+    redis_cooldown_seconds: float = field(
+        default=1.0,
+        metadata={
+            "help": "after a Redis call fails, sessions, rate limits and the agent cache "
+            "use their fallbacks this long"
+        },
+    )
     catchup_seconds: float = field(
         default=2.0,
         metadata={"help": "how often a node checks the store for updates the bus missed"},
@@ -243,9 +250,6 @@ class Settings:
     )
     agent_cache_redis_timeout_ms: float = field(
         default=250.0, metadata={"help": "a slower Redis cache call counts as a failure"}
-    )
-    agent_cache_cooldown_seconds: float = field(
-        default=5.0, metadata={"help": "after Redis fails, use the database cache this long"}
     )
     agent_warm_window_seconds: float = field(
         default=600.0,
