@@ -80,6 +80,14 @@ class Settings:
         default=8 * 1024 * 1024,
         metadata={"help": "per-connection outgoing buffer; a slower client is disconnected"},
     )
+    ws_send: str = field(
+        default="stepped",
+        metadata={
+            "help": "stepped: a frame to an idle socket is written at once; queued: every "
+            "frame goes through the socket's writer task (for paired benchmarks)",
+            "choices": ("stepped", "queued"),
+        },
+    )
     commit_delay_ms: float = field(
         default=5.0, metadata={"help": "how long an idle group commit waits for company"}
     )

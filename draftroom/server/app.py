@@ -45,7 +45,6 @@ from draftroom.server.auth_middleware import AuthMiddleware
 from draftroom.server.body import BodyLimitMiddleware
 from draftroom.server.connection import Connection
 from draftroom.server.errors import EXCEPTION_HANDLERS
-from draftroom.server.raw_send import RawSendMiddleware
 from draftroom.server.routes import HttpApi, route_table
 from draftroom.server.web_app import WebApp
 from draftroom.telemetry import node as telemetry
@@ -155,7 +154,6 @@ def create_app(settings: Settings, node: Node | None = None) -> Starlette:
         middleware=[
             *telemetry.middleware(settings),
             Middleware(AdmissionMiddleware, admission=admission),
-            Middleware(RawSendMiddleware),
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=settings.max_request_bytes,
