@@ -237,7 +237,7 @@ def start_server(redis_url: str | None, llm_url: str, ttl: float, tmp: str) -> D
     args = ["--allow-anonymous", "--llm-base-url", llm_url,
             "--agent-cache-ttl-seconds", str(ttl), "--log-level", "warning"]  # fmt: skip
     if redis_url:
-        args += ["--redis-url", redis_url, "--agent-cache-cooldown-seconds", "2"]
+        args += ["--redis-url", redis_url, "--redis-cooldown-seconds", "2"]
     server = DraftroomProcess(args, data_dir=Path(tmp) / "data", log_dir=Path(tmp) / "logs")
     server.start()
     return server

@@ -21,9 +21,9 @@ from devtools.postgres import PostgresServer
 from devtools.redis import RedisServer
 from draftroom.auth.passwords import hash_password, verify_password
 from draftroom.auth.ratelimit import TokenBucket
-from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.sessions import Sessions
 from draftroom.auth.users import Users
+from draftroom.redis import RedisLink
 from draftroom.store import create_store
 
 

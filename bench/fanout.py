@@ -16,6 +16,13 @@ fresh server; clients connect at a bounded rate before typing starts.
 
     .venv/bin/python bench/fanout.py                                  # 500,1000,2000
     .venv/bin/python bench/fanout.py --clients 1000 --servers draftroom --profile-dir /tmp/prof
+
+The hand-stepped send (``--ws-send stepped``: a frame to an idle socket written at
+once) is paired against every frame through the writer task (``draftroom-queued``) in
+one invocation, alternating (ABAB..., ``--rounds`` pairs) so drift on the shared
+machine hits both alike:
+
+    .venv/bin/python bench/fanout.py --clients 2000 --servers draftroom,draftroom-queued --rounds 4
 """
 
 from __future__ import annotations
@@ -59,6 +66,13 @@ from draftroom.crdt.protocol import encode_sync as sync_frame
 
 MARKER_RE = re.compile(rb"~(\d+)\.(\d+)\.(\d+)~")
 ROOM_SIZE = 5
+# Draftroom server kinds and their --ws-send (see draftroom/server/connection.py).
+SEND_PATHS = {"draftroom": "stepped", "draftroom-queued": "queued"}
+NAMES = {
+    "draftroom": "Draftroom (SQLite)",
+    "draftroom-queued": "Draftroom, every frame via the writer task",
+    "node": "@y/websocket-server 0.1.1",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,10 +344,16 @@ def run_step(server_kind: str, clients: int, args: argparse.Namespace) -> dict[s
             print(f"#   waited {waited:.0f}s for the machine to quieten", file=sys.stderr)
     workdir = Path(tempfile.mkdtemp(prefix=f"draftroom-bench-fan-{server_kind}-"))
     port = common.free_port()
-    if server_kind == "draftroom":
+    if server_kind in SEND_PATHS:
         (workdir / "data").mkdir()
+        # The default path is passed by default only, so --source may name older code.
+        mode = SEND_PATHS[server_kind]
         server = common.draftroom_server(
-            port=port, data_dir=workdir / "data", log_dir=workdir, source=args.source
+            port=port,
+            data_dir=workdir / "data",
+            log_dir=workdir,
+            source=args.source,
+            extra=[] if mode == "stepped" else ["--ws-send", mode],
         )
         path_prefix = "/ws/"
     else:
@@ -386,8 +406,8 @@ def run_step(server_kind: str, clients: int, args: argparse.Namespace) -> dict[s
         split_a = server.cpu_split()
         cpu_a = sum(split_a)
         wall_a = time.monotonic()
-        if args.profile_dir and server_kind == "draftroom" and find_py_spy():
-            out = Path(args.profile_dir) / f"draftroom-{clients}.collapsed"
+        if args.profile_dir and server_kind in SEND_PATHS and find_py_spy():
+            out = Path(args.profile_dir) / f"{server_kind}-{clients}.collapsed"
             out.parent.mkdir(parents=True, exist_ok=True)
             pin = ["taskset", "-c", "1"] if common.server_cpu() is not None else []
             spy = subprocess.Popen(
@@ -428,7 +448,7 @@ def run_step(server_kind: str, clients: int, args: argparse.Namespace) -> dict[s
                 spy.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 spy.kill()
-            out = Path(args.profile_dir) / f"draftroom-{clients}.collapsed"
+            out = Path(args.profile_dir) / f"{server_kind}-{clients}.collapsed"
             if out.exists():
                 profile = summarize_collapsed(out)
                 profile["file"] = str(out)
@@ -499,10 +519,65 @@ def run_step(server_kind: str, clients: int, args: argparse.Namespace) -> dict[s
     }
 
 
+def paired_table(results: list[dict[str, Any]], kinds: list[str], counts: list[int]) -> str:
+    """Each server against the first, round by round: the ratio of CPU µs/delivery and
+    of delivery p99 within each round (same minute, same machine state), then their
+    mean and spread (min-max) over the rounds. A difference is real only when the
+    spread of the ratios stays on one side of 1."""
+    base = kinds[0]
+    rows = []
+    for n in counts:
+        by_kind = {k: [r for r in results if r["server"] == k and r["clients"] == n] for k in kinds}
+        for k in kinds[1:]:
+            pairs = list(zip(by_kind[base], by_kind[k], strict=False))
+            cpu = [b["cpu_us_per_delivery"] / a["cpu_us_per_delivery"] for a, b in pairs]
+            p99 = [b["latency_ms"]["p99"] / a["latency_ms"]["p99"] for a, b in pairs]
+            rows.append(
+                [
+                    n,
+                    f"{NAMES[k]} / {NAMES[base]}",
+                    len(pairs),
+                    " ".join(
+                        f"{fmt(a['cpu_us_per_delivery'])}/{fmt(b['cpu_us_per_delivery'])}"
+                        for a, b in pairs
+                    ),
+                    f"{fmt(sum(cpu) / len(cpu), 3)} ({fmt(min(cpu), 3)}-{fmt(max(cpu), 3)})",
+                    " ".join(
+                        f"{fmt(a['latency_ms']['p99'], 1)}/{fmt(b['latency_ms']['p99'], 1)}"
+                        for a, b in pairs
+                    ),
+                    f"{fmt(sum(p99) / len(p99), 3)} ({fmt(min(p99), 3)}-{fmt(max(p99), 3)})",
+                ]
+            )
+    return markdown_table(
+        [
+            "clients",
+            "pair (B / A)",
+            "rounds",
+            "CPU µs/delivery A/B per round",
+            "CPU ratio B/A mean (min-max)",
+            "p99 ms A/B per round",
+            "p99 ratio B/A mean (min-max)",
+        ],
+        rows,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--clients", default="500,1000,2000", help="comma-separated client counts")
-    p.add_argument("--servers", default="draftroom,node", help="draftroom,node (order kept)")
+    p.add_argument(
+        "--servers",
+        default="draftroom,node",
+        help=f"some of {','.join(NAMES)} (order kept); draftroom-queued: --ws-send queued",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat the servers this many times per client count, alternating (A B A B ...); "
+        "with 2+ rounds a paired table compares each server with the first",
+    )
     p.add_argument("--duration", type=float, default=20.0, help="measured seconds per step")
     p.add_argument("--warmup", type=float, default=3.0, help="typing seconds before measuring")
     p.add_argument("--drain", type=float, default=5.0, help="max seconds for late deliveries")
@@ -535,15 +610,17 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(x) for x in args.clients.split(",") if x.strip()]
     kinds = [s.strip() for s in args.servers.split(",") if s.strip()]
     for k in kinds:
-        if k not in ("draftroom", "node"):
+        if k not in NAMES:
             p.error(f"unknown server {k!r}")
     if "node" in kinds:
         common.ensure_node_server()
     if args.profile_dir and not find_py_spy():
         p.error("--profile-dir needs py-spy (pip install py-spy==0.4.3)")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     results = []
     for n in counts:
-        for kind in kinds:
+        for kind in [k for _ in range(args.rounds) for k in kinds]:
             print(f"# {kind}: {n} clients ({n // ROOM_SIZE} rooms)...", file=sys.stderr, flush=True)
             r = run_step(kind, n, args)
             lat = r["latency_ms"]
@@ -554,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             results.append(r)
-    names = {"draftroom": "Draftroom (SQLite)", "node": "@y/websocket-server 0.1.1"}
+    names = NAMES
     rows = []
     for r in results:
         lat = r["latency_ms"]
@@ -605,6 +682,9 @@ def main(argv: list[str] | None = None) -> int:
             rows,
         )
     )
+    if args.rounds > 1 and len(kinds) > 1:
+        print()
+        print(paired_table(results, kinds, counts))
     for r in results:
         if r["other_load_core0_pct"] > 10:
             print(

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from draftroom.analytics.recorder import Analytics
-from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.service import Auth
 from draftroom.auth.users import UserError, Users
 from draftroom.bus.base import CONTROL, Envelope
@@ -28,6 +27,7 @@ from draftroom.cli_store import missing_store
 from draftroom.config import Settings, settings_from
 from draftroom.errors import DraftroomError, LastOwner
 from draftroom.features import Feature, FeatureHooks
+from draftroom.redis import RedisLink
 from draftroom.store import Store, store_for
 
 
@@ -129,7 +129,7 @@ async def _delete(settings: Settings, store: Store, redis: RedisLink, user_id: s
         if handler is not None:
             handler(data)
 
-    auth = Auth(settings, store.sql, documents=store, announce=announce)
+    auth = Auth(settings, store.sql, redis=redis, documents=store, announce=announce)
     try:
         await auth.delete_user(user_id)
     finally:

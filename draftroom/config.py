@@ -41,6 +41,13 @@ class Settings:
         default=None,
         metadata={"help": "redis://… to fan out across nodes; without it, one node serves alone"},
     )
+    redis_cooldown_seconds: float = field(
+        default=1.0,
+        metadata={
+            "help": "after a Redis call fails, sessions, rate limits and the agent cache "
+            "use their fallbacks this long"
+        },
+    )
     catchup_seconds: float = field(
         default=2.0,
         metadata={"help": "how often a node checks the store for updates the bus missed"},
@@ -72,6 +79,14 @@ class Settings:
     send_queue_bytes: int = field(
         default=8 * 1024 * 1024,
         metadata={"help": "per-connection outgoing buffer; a slower client is disconnected"},
+    )
+    ws_send: str = field(
+        default="stepped",
+        metadata={
+            "help": "stepped: a frame to an idle socket is written at once; queued: every "
+            "frame goes through the socket's writer task (for paired benchmarks)",
+            "choices": ("stepped", "queued"),
+        },
     )
     commit_delay_ms: float = field(
         default=5.0, metadata={"help": "how long an idle group commit waits for company"}
@@ -243,9 +258,6 @@ class Settings:
     )
     agent_cache_redis_timeout_ms: float = field(
         default=250.0, metadata={"help": "a slower Redis cache call counts as a failure"}
-    )
-    agent_cache_cooldown_seconds: float = field(
-        default=5.0, metadata={"help": "after Redis fails, use the database cache this long"}
     )
     agent_warm_window_seconds: float = field(
         default=600.0,

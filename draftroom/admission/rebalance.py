@@ -55,10 +55,11 @@ ANONYMOUS_ID = "anonymous"
 
 
 class Rebalancer(BaseFeature):
-    def __init__(self, node: Node, redis_url: str, every_seconds: float) -> None:
+    def __init__(self, node: Node, redis: RedisLink, every_seconds: float) -> None:
+        """``redis``: the node's request-path link (shared; its owner closes it)."""
         self.node = node
         self.every = every_seconds
-        self.redis = RedisLink(redis_url, timeout=1.0, name="rebalancer")
+        self.redis = redis
         self.rng = random.Random()
         self.moved = 0
         self._task: asyncio.Task[None] | None = None
@@ -74,7 +75,6 @@ class Rebalancer(BaseFeature):
             await self.redis.run("delete", LOAD_KEY + self.node.node_id)
         except RedisError:
             pass
-        await self.redis.close()
 
     async def _loop(self) -> None:
         while True:

@@ -117,6 +117,7 @@ class Editor:
         """Write ``text`` at the end, or over ``selection`` (whose text was ``original``
         when the agent was asked: if writers changed the document meanwhile, the
         selected words are looked for again, and never overwritten blindly)."""
+        await room.room_to_edit()  # a full commit queue holds agents back like writers
         if room.closed:
             raise AgentError("the document was closed", code="edit_failed", status=503)
         update = _edit(room.doc, peer.client_id, text, selection, original)

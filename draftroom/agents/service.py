@@ -50,7 +50,7 @@ from draftroom.document.load import load_doc
 from draftroom.document.text import DocumentText, read_text
 from draftroom.errors import Overloaded
 from draftroom.features import BaseFeature, ControlHandler
-from draftroom.redis import CircuitBreaker
+from draftroom.redis import RedisLink
 from draftroom.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -95,7 +95,8 @@ class Prepared:
 
 
 class AgentService(BaseFeature):
-    def __init__(self, node: Node, analytics: Analytics | None = None) -> None:
+    def __init__(self, node: Node, redis: RedisLink, analytics: Analytics | None = None) -> None:
+        """``redis``: the node's request-path link (shared; its owner closes it)."""
         settings = node.settings
         self.node = node
         self.analytics = analytics
@@ -103,15 +104,14 @@ class AgentService(BaseFeature):
         self.agents = load_agents()
         tokens = TokenCounter(settings.agent_tokenizer_file)
         self.llm = LLMClient(settings, tokens) if settings.llm_base_url else None
-        redis = (
-            RedisStore(settings.redis_url, settings.agent_cache_redis_timeout_ms / 1000)
-            if settings.redis_url
+        shared = (
+            RedisStore(redis, settings.agent_cache_redis_timeout_ms / 1000)
+            if redis.client is not None
             else None
         )
         self.cache = ReplyCache(
-            redis=redis,
-            database=DatabaseStore(node.store.sql) if redis is not None else None,
-            breaker=CircuitBreaker(settings.agent_cache_cooldown_seconds),
+            redis=shared,
+            database=DatabaseStore(node.store.sql) if shared is not None else None,
             memory_entries=settings.agent_cache_memory_entries,
             max_entry_bytes=settings.agent_cache_max_entry_bytes,
         )
@@ -155,7 +155,6 @@ class AgentService(BaseFeature):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.flights.close()
         self.cpu.close()
-        await self.cache.close()
         if self.llm is not None:
             await self.llm.close()
 

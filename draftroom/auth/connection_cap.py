@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from draftroom.auth.redis_link import RedisLink
+from draftroom.redis import RedisLink
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from draftroom.auth.redis_link import RedisLink
+from draftroom.redis import RedisLink
 
 KEY = "draftroom:rl:"
 MAX_MEMORY_KEYS = 100_000

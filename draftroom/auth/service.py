@@ -21,7 +21,6 @@ from draftroom.auth.origins import parse_origins
 from draftroom.auth.permissions import Members, allowed, role_of
 from draftroom.auth.principal import ANONYMOUS, Principal
 from draftroom.auth.ratelimit import Limiter, TokenBucket
-from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.sessions import Sessions
 from draftroom.auth.users import Users
 from draftroom.config import Settings
@@ -34,6 +33,7 @@ from draftroom.errors import (
     Unauthenticated,
 )
 from draftroom.features import BaseFeature
+from draftroom.redis import RedisLink
 from draftroom.store.base import SQL, DocumentMeta
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,7 @@ class Auth(BaseFeature):
         settings: Settings,
         sql: SQL,
         *,
+        redis: RedisLink,
         documents: Documents,
         announce: Announce,
         node_id: Callable[[], str] = lambda: "local",
@@ -130,6 +131,7 @@ class Auth(BaseFeature):
         backends: Sequence[CredentialBackend] | None = None,
     ) -> None:
         """Collaborators come from the composition root (``server/app.py``):
+        ``redis`` is the node's request-path link (shared; its owner closes it),
         ``announce`` sends a control message to every node (this one too),
         ``node_id`` and ``open_sockets`` (a user's sockets on this node) serve the
         per-user connection cap. ``backends``: the ways of signing in, asked in order;
@@ -140,7 +142,7 @@ class Auth(BaseFeature):
         self.settings = settings
         self.documents = documents
         self.broadcast = announce
-        self.redis = RedisLink(settings.redis_url)
+        self.redis = redis
         self.users = Users(sql)
         self.sessions = Sessions(sql, self.redis, settings.session_ttl_seconds)
         self.tokens = ApiTokens(sql)
@@ -377,7 +379,6 @@ class Auth(BaseFeature):
 
     async def stop(self) -> None:
         await self.connection_cap.stop()
-        await self.redis.close()
 
 
 def _store_flags(database_url: str | None, data_dir: str) -> str:

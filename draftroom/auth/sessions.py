@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import msgpack
 from redis.exceptions import RedisError
 
-from draftroom.auth.redis_link import RedisLink
 from draftroom.auth.tokens_util import (
     MAX_TOKEN_LENGTH,
     SESSION_PREFIX,
@@ -28,6 +27,7 @@ from draftroom.auth.tokens_util import (
     secret_hash,
 )
 from draftroom.auth.users import User
+from draftroom.redis import RedisLink
 from draftroom.store.base import SQL
 
 KEY = "draftroom:session:"

@@ -9,6 +9,7 @@ can cost before yrs sees it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -308,6 +309,17 @@ class Room:
         )
 
     # -- the edit path --------------------------------------------------------
+
+    async def room_to_edit(self) -> None:
+        """Wait while the commit queue is full, as a client's reader does (server/ws.py),
+        for server-side peers (agents, imports) about to call ``edit``; returns at once
+        if the room closes. Call ``edit`` right after, with no await in between, or the
+        queue may fill again meanwhile."""
+        committer = self.store.committer
+        while committer.congested and not self.closed:
+            # Wakes now and then to notice the room closed meanwhile (drain).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(committer.wait_for_room(), 0.5)
 
     def edit(self, peer: Peer, frame: bytes, message: SyncMessage) -> None:
         # 1. receive: number the peer's updates so acks can say "saved up to N".

@@ -43,14 +43,15 @@ _PARSING = threading.BoundedSemaphore(2)
 class ImportPeer:
     """A Peer (see crdt/room.py) with no socket: frames to it are dropped, the ack kept."""
 
-    def __init__(self, user: str | None) -> None:
+    def __init__(self, user: str | None, username: str | None, role: str | None) -> None:
         self.app_messages = True  # so the room acknowledges the edit with its version
         self.awareness_ids: set[int] = set()
         self.updates_received = 0
+        # Who imports, as room hooks see any writer: the caller's id, name and role.
         self.user = user
-        self.username = user
+        self.username = username
         self.read_only = False  # write access was checked before the peer was made
-        self.role = "editor"
+        self.role = role
         self.client_id = random.getrandbits(32)
         self.saved: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
@@ -96,14 +97,23 @@ def edit_update(state: bytes, blocks: Sequence[Block], mode: str, client_id: int
 
 
 async def apply_import(
-    rooms: Rooms, doc_id: str, blocks: Sequence[Block], mode: str, user: str | None
+    rooms: Rooms,
+    doc_id: str,
+    blocks: Sequence[Block],
+    mode: str,
+    *,
+    user: str | None,
+    username: str | None,
+    role: str | None,
 ) -> Applied:
-    """Write ``blocks`` into the document through its room; returns once saved."""
-    peer = ImportPeer(user)
+    """Write ``blocks`` into the document through its room, as ``user`` (named
+    ``username``, with ``role`` on the document); returns once saved."""
+    peer = ImportPeer(user, username, role)
     room = await rooms.join(doc_id, peer)
     try:
         state = room.doc.get_update()
         update = await asyncio.to_thread(edit_update, state, blocks, mode, peer.client_id)
+        await room.room_to_edit()  # a full commit queue holds imports back like writers
         if room.closed:
             raise Unavailable("the document was closed during the import; nothing was changed")
         try:

@@ -8,7 +8,9 @@ Fan-out is the busiest path (one call per delivered update), so when nothing is
 queued a frame is written at once, without waking the writer task: the ASGI send
 coroutine is stepped by hand and, in the usual case, finishes without suspending.
 Only if the transport pushes back does the writer task take over the rest of that
-send, and later frames queue behind it in order.
+send, and later frames queue behind it in order. ``--ws-send queued`` turns this off
+(every frame through the writer task) so a benchmark can pair the two in one run
+(``bench/fanout.py --servers draftroom,draftroom-queued``); see docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from draftroom.auth.admission import Admission
 from draftroom.crdt.protocol import CloseCode, encode_app
-from draftroom.server.raw_send import SCOPE_KEY
 
 
 def _reason(text: str) -> str:
@@ -39,6 +40,7 @@ class Connection:
         admission: Admission,
         max_queue_bytes: int,
         app_messages: bool,
+        send_path: str = "stepped",  # or "queued": see the module docstring
     ) -> None:
         self.websocket = websocket
         # What auth decided (principal, role, throttle); re-checks update its role.
@@ -60,9 +62,7 @@ class Connection:
         self._ack: tuple[int, int] | None = None
         self.acked_upto = 0  # rebalancing moves a socket only once this catches up
         self._loop = asyncio.get_running_loop()  # once: each lookup is a getpid() on 3.11
-        # Frames go through the server's own send when we have it (see raw_send.py);
-        # the close frame always goes through Starlette.
-        self._send_frame = websocket.scope.get(SCOPE_KEY, websocket.send)
+        self._step = send_path == "stepped"
         self._send = websocket.send
         self._busy = False  # the writer task owns sending right now
         self.abandoned = False
@@ -78,7 +78,7 @@ class Connection:
     def send(self, frame: bytes) -> None:
         if self.closed:
             return
-        if not self._busy and not self._queue:
+        if self._step and not self._busy and not self._queue:
             self._send_now(frame)
             return
         self._queue.append(frame)
@@ -91,7 +91,7 @@ class Connection:
         self._wakeup.set()
 
     def _send_now(self, frame: bytes) -> None:
-        sending = self._send_frame({"type": "websocket.send", "bytes": frame})
+        sending = self._send({"type": "websocket.send", "bytes": frame})
         try:
             waiting_on = sending.send(None)
         except StopIteration:
@@ -150,7 +150,7 @@ class Connection:
 
     async def run_writer(self) -> None:
         """Drain the queue until closed; then send the close frame."""
-        send = self._send_frame
+        send = self._send
         try:
             while True:
                 await self._wakeup.wait()
@@ -167,7 +167,7 @@ class Connection:
                 if self.closed:
                     break
             if self.close_code is not None:
-                await self._send(
+                await send(
                     {
                         "type": "websocket.close",
                         "code": self.close_code,

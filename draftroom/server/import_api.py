@@ -116,7 +116,9 @@ async def import_document(request: Request) -> Response:
         doc_id,
         document.blocks,
         "replace" if mode == "create" else mode,
-        principal.user_id,
+        user=principal.user_id,
+        username=principal.username,
+        role=await auth.role(principal, doc_id),
     )
     meta = await node.store.get_document(doc_id)
     return JSONResponse(

@@ -49,6 +49,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         websocket,
         admission=admission,
         max_queue_bytes=node.settings.send_queue_bytes,
+        send_path=node.settings.ws_send,
         app_messages=websocket.query_params.get("draftroom") == "1",
     )
     writer = asyncio.get_running_loop().create_task(conn.run_writer())

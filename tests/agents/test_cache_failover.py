@@ -17,13 +17,13 @@ from devtools.inprocess import make_settings, running_server
 from devtools.redis import RedisServer
 from devtools.waiting import eventually
 from draftroom.agents.base import ANONYMOUS, AgentContext
-from draftroom.agents.cache.breaker import CircuitBreaker
 from draftroom.agents.cache.keys import make_key
 from draftroom.agents.cache.redis_store import RedisStore
 from draftroom.agents.cache.tiered import ReplyCache
 from draftroom.agents.service import AgentService
 from draftroom.client import DraftroomClient
 from draftroom.document.text import from_plain
+from draftroom.redis import RedisLink
 
 from .helpers import invoke
 
@@ -56,7 +56,7 @@ async def test_redis_stopped_mid_run_falls_back_to_the_database_then_recovers(
         tmp_path,
         postgres_url,
         redis_url=redis_server.url,
-        agent_cache_cooldown_seconds=0.5,
+        redis_cooldown_seconds=0.5,
         agent_cache_redis_timeout_ms=200,
         agent_warm_window_seconds=0,  # hits and misses here come from requests alone
     )
@@ -107,10 +107,10 @@ async def test_memory_cap_is_honoured_under_a_flood_of_distinct_replies(tmp_path
     redis = RedisServer(extra_args=["--maxmemory", str(limit), "--maxmemory-policy", "allkeys-lru"])
     redis.start()
     try:
+        link = RedisLink(redis.url, timeout=2.0, max_connections=64)
         cache = ReplyCache(
-            redis=RedisStore(redis.url, 2.0),
+            redis=RedisStore(link, 2.0),
             database=None,
-            breaker=CircuitBreaker(1.0),
             memory_entries=0,
             max_entry_bytes=64 * 1024,
         )
@@ -144,7 +144,7 @@ async def test_memory_cap_is_honoured_under_a_flood_of_distinct_replies(tmp_path
         big = make_key(agent="style", version="1", model="", params={}, context="big", doc_id="d")
         assert await cache.put(big, [{"text": noise(100_000)}], 3600) is False
         assert await cache.get(big) is None and cache.stats.skipped_too_large == 1
-        await cache.close()
+        await link.close()
     finally:
         redis.stop()
 

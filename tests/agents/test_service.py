@@ -32,7 +32,7 @@ async def server(
         postgres_url,
         redis_url=redis_url,
         llm_base_url=llm.base_url,
-        agent_cache_cooldown_seconds=0.5,
+        redis_cooldown_seconds=0.5,
         # These tests pin down exactly when a request hits or misses; warming after
         # edits (on by default) has its own test below.
         agent_warm_window_seconds=0,

@@ -4,9 +4,10 @@ Every key expiring matters twice: entries do not outlive their usefulness, and a
 Redis shared with sessions can run ``maxmemory-policy volatile-lru``, evicting only
 cache entries under memory pressure (see docs/AGENTS.md).
 
-Calls fail fast: the short socket timeouts and no client-side retries of
-``draftroom.redis.RedisLink``, and an overall deadline per call. The circuit breaker in
-tiered.py decides what happens next.
+Calls fail fast: the short socket timeouts and no client-side retries of the node's
+``draftroom.redis.RedisLink``, and an overall deadline per call. The link's circuit
+breaker, shared with every other request-path Redis user, decides what happens next
+(tiered.py).
 """
 
 from __future__ import annotations
@@ -26,17 +27,13 @@ _IF_OURS_DELETE = (
 
 
 class RedisStore:
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, link: RedisLink, timeout: float) -> None:
+        """``link``: the node's request-path link, which its owner closes."""
+        if link.client is None:
+            raise ValueError("RedisStore needs a RedisLink with a Redis URL")
         self.timeout = timeout
-        # The reply cache's breaker (tiered.py) decides when to skip Redis; the link
-        # supplies the fail-fast client. 64 connections, blocking: a burst of requests
-        # waits for one instead of tripping the breaker while Redis itself is fine.
-        self.link = RedisLink(url, timeout=timeout, max_connections=64, name="agent cache")
-        assert self.link.client is not None
-        self.client = self.link.client
-
-    async def close(self) -> None:
-        await self.client.aclose()
+        self.link = link
+        self.client = link.client
 
     async def get(self, key: EntryKey) -> bytes | None:
         value = await asyncio.wait_for(self.client.get(key.redis_key), self.timeout)

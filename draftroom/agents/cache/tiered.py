@@ -1,9 +1,10 @@
 """The reply cache the service uses: where entries live, and what happens when Redis
 fails.
 
-With Redis configured, entries live in Redis. Each Redis call is guarded by a circuit
-breaker: an error or timeout counts as a failure, and once it trips, reads and writes
-go to the database table for a cooldown, after which one call probes Redis again. No
+With Redis configured, entries live in Redis. Each Redis call is guarded by the circuit
+breaker of the node's Redis link, which sessions, rate limits and connection leases
+share: an error or timeout anywhere trips it, and then reads and writes go to the
+database table for a cooldown, after which one call probes Redis again. No
 agent request fails because of the cache: a cache that cannot answer is a miss.
 Without Redis (embedded setup), a bounded in-memory LRU is the cache.
 
@@ -48,13 +49,13 @@ class ReplyCache:
         *,
         redis: RedisStore | None,
         database: DatabaseStore | None,
-        breaker: CircuitBreaker,
         memory_entries: int,
         max_entry_bytes: int,
     ) -> None:
         self.redis = redis
         self.database = database
-        self.breaker = breaker
+        # Without Redis nothing trips it: it only keeps ``status`` uniform.
+        self.breaker = redis.link.breaker if redis is not None else CircuitBreaker(1.0)
         self.memory = MemoryCache(memory_entries, MEMORY_MAX_BYTES) if redis is None else None
         self.max_entry_bytes = max_entry_bytes
         self.stats = CacheStats()
@@ -67,10 +68,6 @@ class ReplyCache:
 
     def status(self) -> dict[str, Any]:
         return {"backend": self.backend, "breaker": self.breaker.state, **self.stats.to_json()}
-
-    async def close(self) -> None:
-        if self.redis is not None:
-            await self.redis.close()
 
     # -- reads and writes -----------------------------------------------------------
 
@@ -109,7 +106,7 @@ class ReplyCache:
             except Exception as exc:
                 self._redis_failed("read", exc)
             else:
-                self.breaker.success()
+                self.redis.link.succeeded()
                 return value
         return await self._fallback_get(key)
 
@@ -123,22 +120,16 @@ class ReplyCache:
             except Exception as exc:
                 self._redis_failed("write", exc)
             else:
-                self.breaker.success()
+                self.redis.link.succeeded()
                 return
         await self._fallback_set(key, blob, ttl)
 
     def _redis_failed(self, what: str, exc: Exception) -> None:
         self.stats.redis_errors += 1
-        was = self.breaker.state
-        self.breaker.failure()
-        if self.breaker.state != was:
-            log.warning(
-                "agent cache: Redis %s failed (%s: %s); using the database for %.0f s",
-                what,
-                type(exc).__name__,
-                exc,
-                self.breaker.cooldown,
-            )
+        assert self.redis is not None
+        # Through the link, so sessions also learn Redis failed (they distrust it for a
+        # while after an outage); it logs once per outage.
+        self.redis.link.failed(RuntimeError(f"agent cache {what}: {type(exc).__name__}: {exc}"))
 
     async def _fallback_get(self, key: EntryKey) -> bytes | None:
         if self.database is None:
