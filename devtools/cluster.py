@@ -1,10 +1,14 @@
 """A local Draftroom cluster: PostgreSQL, Redis, N nodes and HAProxy, all on loopback.
 
-    python deploy/cluster.py --nodes 3 --port 8080
+    python deploy/cluster.py --nodes 3 --port 8080 [--pgbouncer]
 
 Everything runs in a temporary folder and stops on Ctrl-C or SIGTERM. deploy/cluster.py,
 the cluster tests and the load test all use this ``Cluster``, built on the same process
 managers as the test fixtures (which start PostgreSQL as the postgres user when run as root).
+Nodes are added and removed while it runs, as an autoscaler would: ``start_node`` starts
+one that HAProxy already lists, ``stop_node`` sends one SIGTERM (its drain) and returns
+its exit status. ``pgbouncer=True`` puts pgbouncer (transaction mode) between the nodes
+and PostgreSQL, as in production.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ import shutil
 import signal
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 from devtools.draftroom import DraftroomProcess
+from devtools.pgbouncer import PgBouncer
 from devtools.postgres import PostgresServer
 from devtools.process import ManagedProcess, ServiceError, free_port, port_open
 from devtools.redis import RedisServer
@@ -73,12 +79,15 @@ class Cluster:
         postgres_url: str | None = None,
         redis_url: str | None = None,
         started: int | None = None,
+        pgbouncer: bool = False,
     ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="draftroom-cluster-"))
         self.postgres = None if postgres_url else PostgresServer()
         self.redis = None if redis_url else RedisServer()
         self._postgres_url = postgres_url
         self._redis_url = redis_url
+        self.pgbouncer: PgBouncer | None = None
+        self._with_pgbouncer = pgbouncer
         self.size = nodes
         # Nodes started with the cluster; the rest are in HAProxy's list, down until
         # start_node() (a scale-out while the cluster runs).
@@ -92,6 +101,14 @@ class Cluster:
     @property
     def postgres_url(self) -> str:
         return self._postgres_url or self.postgres.url  # type: ignore[union-attr]
+
+    @property
+    def database_url(self) -> str:
+        """What the nodes use: pgbouncer's address when it is in front of PostgreSQL."""
+        if self.pgbouncer is None:
+            return self.postgres_url
+        name = self.postgres_url.rsplit("/", 1)[-1]
+        return self.pgbouncer.database_url(name) + "?pgbouncer=true"
 
     @property
     def redis_url(self) -> str:
@@ -113,11 +130,14 @@ class Cluster:
                 self.postgres.start()
             if self.redis is not None:
                 self.redis.start()
+            if self._with_pgbouncer:
+                port = urllib.parse.urlsplit(self.postgres_url).port or 5432
+                self.pgbouncer = PgBouncer(port).start()
             for i in range(self.size):
                 node = DraftroomProcess(
                     (
                         "--database-url",
-                        self.postgres_url,
+                        self.database_url,
                         "--redis-url",
                         self.redis_url,
                         "--forwarded-allow-ips",
@@ -140,12 +160,18 @@ class Cluster:
         """Start a node that was left down; HAProxy sends it clients once /readyz passes."""
         return self.nodes[i].start()
 
+    def stop_node(self, i: int, timeout: float = 30.0) -> int | None:
+        """SIGTERM node ``i`` (a scale-in) and wait for it to exit; returns its exit
+        status (0 after a complete drain). It stays in HAProxy's list, failing /readyz,
+        so ``start_node(i)`` brings it back."""
+        return self.nodes[i].terminate(timeout)
+
     def stop(self) -> None:
         if self.lb is not None:
             self.lb.stop()
         for node in self.nodes:
             node.cleanup()
-        for service in (self.redis, self.postgres):
+        for service in (self.pgbouncer, self.redis, self.postgres):
             if service is not None:
                 service.cleanup()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -155,13 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--port", type=int, default=8080, help="the load balancer's port")
+    parser.add_argument(
+        "--pgbouncer", action="store_true", help="nodes reach PostgreSQL through pgbouncer"
+    )
     parser.add_argument("node_args", nargs="*", help="extra `draftroom serve` options")
     args = parser.parse_args(argv)
-    cluster = Cluster(args.nodes, args.port, tuple(args.node_args)).start()
+    cluster = Cluster(args.nodes, args.port, tuple(args.node_args), pgbouncer=args.pgbouncer)
+    cluster.start()
     print(f"Draftroom cluster: {cluster.url} (WebSocket {cluster.ws_base}/<doc>)")
     for i, node in enumerate(cluster.nodes):
         print(f"  node{i}: {node.http_url} (pid {node.pid}, logs {node.log_dir})")
     print(f"  PostgreSQL: {cluster.postgres_url}\n  Redis: {cluster.redis_url}")
+    if cluster.pgbouncer is not None:
+        print(f"  pgbouncer: {cluster.database_url}")
     print("Ctrl-C stops everything.")
     stop = False
 
