@@ -77,6 +77,15 @@ class Writer:
         self.closes: list[tuple[float, int | None]] = []  # (when, close code)
         self.back: list[float] = []  # after each close: when the next edit was saved
         self.acked: list[str] = []
+        self.closed_at = 0.0
+
+    def _watch(self, client: DraftroomClient) -> None:
+        """Note when the socket closes, not when the typing loop next looks."""
+
+        def closed(_: object) -> None:
+            self.closed_at = time.monotonic()
+
+        asyncio.ensure_future(client.wait_closed(3600)).add_done_callback(closed)
 
     async def connect(self) -> None:
         """Open and sync, keeping the Yjs doc: its sync step 2 re-sends whatever was
@@ -97,6 +106,7 @@ class Writer:
             self.client = client
             await first_of(client.synced.wait(), client.wait_closed(20), within=20)
             if client.synced.is_set() and client.close_code is None:
+                self._watch(client)
                 return
             await client.close()
             await asyncio.sleep(0.1)
@@ -107,7 +117,7 @@ class Writer:
         n = 0
         while not stop.is_set():
             if self.client.close_code is not None:
-                self.closes.append((time.monotonic(), self.client.close_code))
+                self.closes.append((self.closed_at, self.client.close_code))
                 await asyncio.sleep(0.1)
                 await self.connect()
             n += 1

@@ -1,10 +1,11 @@
 """Scale-out on a real cluster: 2 -> 3 nodes under load, connections even out.
 
 Real node processes behind HAProxy (``leastconn``), PostgreSQL through pgbouncer in
-transaction mode, and Redis (``devtools.cluster``). Writers, one account each, type markers through the load
-balancer and reconnect through it when closed, as y-websocket does. A third node is
-started while they type; the rebalancer must bring every node near the mean within
-60 s, move nobody twice, and lose no acknowledged marker.
+transaction mode, and Redis (``devtools.cluster``). Writers, one account each, type
+markers through the load balancer and reconnect through it when closed, as
+y-websocket does. A third node is started while they type; the rebalancer must
+bring every node near the mean within 60 s, move nobody twice, and lose no
+acknowledged marker.
 """
 
 from __future__ import annotations
