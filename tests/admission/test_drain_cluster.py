@@ -78,6 +78,8 @@ class Writer:
         self.back: list[float] = []  # after each close: when the next edit was saved
         self.acked: list[str] = []
         self.closed_at = 0.0
+        self.bounces = 0  # sockets the draining node opened and closed at once
+        self.failed_opens = 0
 
     def _watch(self, client: DraftroomClient) -> None:
         """Note when the socket closes, not when the typing loop next looks."""
@@ -101,6 +103,7 @@ class Writer:
                 await client.connect(wait_synced=False)
             except (TimeoutError, OSError, websockets.WebSocketException):
                 failed_opens += 1
+                self.failed_opens += 1
                 await asyncio.sleep(min(0.1 * 2**failed_opens, 2.5))
                 continue
             self.client = client
@@ -108,6 +111,7 @@ class Writer:
             if client.synced.is_set() and client.close_code is None:
                 self._watch(client)
                 return
+            self.bounces += 1
             await client.close()
             await asyncio.sleep(0.1)
         raise AssertionError(f"{self.name} could not reconnect")
@@ -204,7 +208,9 @@ async def test_three_to_two_nodes_by_sigterm_drained_clients_are_back_within_5_s
         gaps = [b - when for w in drained for (when, _), b in zip(w.closes, w.back, strict=True)]
         print(
             f"\n{len(drained)} drained (node had {on_victim}); it exited {exit_code} after "
-            f"{stopped_in:.1f} s; saving again after {min(gaps):.2f}-{max(gaps):.2f} s"
+            f"{stopped_in:.1f} s; saving again after {min(gaps):.2f}-{max(gaps):.2f} s;"
+            f" {sum(w.bounces for w in writers)} bounced off it,"
+            f" {sum(w.failed_opens for w in writers)} failed opens"
         )
         assert max(gaps) < BACK_WITHIN, sorted(gaps)
         assert sum(len(w.acked) for w in writers) > acked_before + WRITERS
