@@ -1,22 +1,33 @@
 """A local Draftroom cluster: PostgreSQL, Redis, N nodes and HAProxy, all on loopback.
 
-    python deploy/cluster.py --nodes 3 --port 8080
+    python deploy/cluster.py --nodes 3 --started 2 --port 8080 [--pgbouncer]
 
 Everything runs in a temporary folder and stops on Ctrl-C or SIGTERM. deploy/cluster.py,
 the cluster tests and the load test all use this ``Cluster``, built on the same process
 managers as the test fixtures (which start PostgreSQL as the postgres user when run as root).
+Nodes are added and removed while it runs, as an autoscaler would: ``start_node`` starts
+one that HAProxy already lists, ``stop_node`` sends one SIGTERM (its drain) and returns
+its exit status; deploy/cluster.py's console does the same with ``add`` and ``remove``.
+``pgbouncer=True`` puts pgbouncer (transaction mode) between the nodes and PostgreSQL,
+as in production.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import queue
 import shutil
 import signal
+import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 from devtools.draftroom import DraftroomProcess
+from devtools.pgbouncer import PgBouncer
 from devtools.postgres import PostgresServer
 from devtools.process import ManagedProcess, ServiceError, free_port, port_open
 from devtools.redis import RedisServer
@@ -73,12 +84,15 @@ class Cluster:
         postgres_url: str | None = None,
         redis_url: str | None = None,
         started: int | None = None,
+        pgbouncer: bool = False,
     ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="draftroom-cluster-"))
         self.postgres = None if postgres_url else PostgresServer()
         self.redis = None if redis_url else RedisServer()
         self._postgres_url = postgres_url
         self._redis_url = redis_url
+        self.pgbouncer: PgBouncer | None = None
+        self._with_pgbouncer = pgbouncer
         self.size = nodes
         # Nodes started with the cluster; the rest are in HAProxy's list, down until
         # start_node() (a scale-out while the cluster runs).
@@ -92,6 +106,14 @@ class Cluster:
     @property
     def postgres_url(self) -> str:
         return self._postgres_url or self.postgres.url  # type: ignore[union-attr]
+
+    @property
+    def database_url(self) -> str:
+        """What the nodes use: pgbouncer's address when it is in front of PostgreSQL."""
+        if self.pgbouncer is None:
+            return self.postgres_url
+        name = self.postgres_url.rsplit("/", 1)[-1]
+        return self.pgbouncer.database_url(name) + "?pgbouncer=true"
 
     @property
     def redis_url(self) -> str:
@@ -113,11 +135,14 @@ class Cluster:
                 self.postgres.start()
             if self.redis is not None:
                 self.redis.start()
+            if self._with_pgbouncer:
+                port = urllib.parse.urlsplit(self.postgres_url).port or 5432
+                self.pgbouncer = PgBouncer(port).start()
             for i in range(self.size):
                 node = DraftroomProcess(
                     (
                         "--database-url",
-                        self.postgres_url,
+                        self.database_url,
                         "--redis-url",
                         self.redis_url,
                         "--forwarded-allow-ips",
@@ -140,12 +165,43 @@ class Cluster:
         """Start a node that was left down; HAProxy sends it clients once /readyz passes."""
         return self.nodes[i].start()
 
+    def stop_node(self, i: int, timeout: float = 30.0) -> int | None:
+        """SIGTERM node ``i`` (a scale-in) and wait for it to exit; returns its exit
+        status (0 after a complete drain). It stays in HAProxy's list, failing /readyz,
+        so ``start_node(i)`` brings it back."""
+        return self.nodes[i].terminate(timeout)
+
+    def command(self, line: str) -> str:
+        """deploy/cluster.py's console: ``add`` starts the first node that is down,
+        ``remove`` drains the last one running, ``status`` lists them."""
+        word = line.strip().lower()
+        up = [i for i, n in enumerate(self.nodes) if n.running]
+        down = [i for i, n in enumerate(self.nodes) if not n.running]
+        if word == "add":
+            if not down:
+                return f"all {len(self.nodes)} nodes run; start the cluster with more --nodes"
+            node = self.start_node(down[0])
+            return f"node{down[0]} started: {node.http_url} (pid {node.pid})"
+        if word == "remove":
+            if len(up) < 2:
+                return "the last node stays; Ctrl-C stops the cluster"
+            started = time.monotonic()
+            code = self.stop_node(up[-1])
+            took = time.monotonic() - started
+            return f"node{up[-1]} drained and exited with status {code} in {took:.1f} s"
+        if word == "status":
+            return "\n".join(
+                f"node{i}: {n.http_url} {'up, pid ' + str(n.pid) if n.running else 'down'}"
+                for i, n in enumerate(self.nodes)
+            )
+        return "commands: add, remove, status"
+
     def stop(self) -> None:
         if self.lb is not None:
             self.lb.stop()
         for node in self.nodes:
             node.cleanup()
-        for service in (self.redis, self.postgres):
+        for service in (self.pgbouncer, self.redis, self.postgres):
             if service is not None:
                 service.cleanup()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -153,16 +209,34 @@ class Cluster:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--nodes", type=int, default=3, help="nodes HAProxy knows")
+    parser.add_argument(
+        "--started", type=int, help="nodes started at first (default: all); `add` starts more"
+    )
     parser.add_argument("--port", type=int, default=8080, help="the load balancer's port")
+    parser.add_argument(
+        "--pgbouncer", action="store_true", help="nodes reach PostgreSQL through pgbouncer"
+    )
     parser.add_argument("node_args", nargs="*", help="extra `draftroom serve` options")
     args = parser.parse_args(argv)
-    cluster = Cluster(args.nodes, args.port, tuple(args.node_args)).start()
+    cluster = Cluster(
+        args.nodes,
+        args.port,
+        tuple(args.node_args),
+        started=args.started,
+        pgbouncer=args.pgbouncer,
+    )
+    cluster.start()
     print(f"Draftroom cluster: {cluster.url} (WebSocket {cluster.ws_base}/<doc>)")
-    for i, node in enumerate(cluster.nodes):
-        print(f"  node{i}: {node.http_url} (pid {node.pid}, logs {node.log_dir})")
+    print(cluster.command("status"))
     print(f"  PostgreSQL: {cluster.postgres_url}\n  Redis: {cluster.redis_url}")
-    print("Ctrl-C stops everything.")
+    if cluster.pgbouncer is not None:
+        print(f"  pgbouncer: {cluster.database_url}")
+    print(
+        "Type add (start a node that is down), remove (SIGTERM the last node up: it "
+        "drains) or status. Ctrl-C stops everything.",
+        flush=True,
+    )
     stop = False
 
     def on_signal(*_: object) -> None:
@@ -171,9 +245,18 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # The console reads in a thread so that a signal still ends the main loop.
+    commands: queue.Queue[str] = queue.Queue()
+
+    def read_console() -> None:
+        for line in sys.stdin:
+            commands.put(line)
+
+    threading.Thread(target=read_console, daemon=True).start()
     try:
         while not stop:
-            time.sleep(0.2)
+            with contextlib.suppress(queue.Empty):
+                print(cluster.command(commands.get(timeout=0.2)), flush=True)
     finally:
         cluster.stop()
     return 0

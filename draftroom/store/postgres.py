@@ -181,7 +181,9 @@ class PostgresStore:
                 **self._connect_options(),
             )
         except (OSError, asyncpg.PostgresError) as exc:
-            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+            raise StoreError(
+                f"cannot connect to PostgreSQL {_where(self._dsn)}: {_hint(exc)}"
+            ) from exc
         await self._migrate()
         self.committer.start()
 
@@ -360,3 +362,26 @@ class PostgresStore:
     async def is_deleted(self, doc_id: str) -> bool:
         row = await self.pool.fetchrow("SELECT 1 FROM document_tombstones WHERE id = $1", doc_id)
         return row is not None
+
+
+def _where(dsn: str) -> str:
+    """user@host:port/database from the URL, never its password: the operator sees
+    which of several URLs failed without the secret reaching the logs."""
+    url = urllib.parse.urlsplit(dsn)
+    try:
+        port = f":{url.port}" if url.port else ""
+    except ValueError:  # several hosts (h1:5432,h2:5432) are asyncpg's, not urllib's
+        return url.netloc.rsplit("@", 1)[-1] + url.path
+    user = f"{url.username}@" if url.username else ""
+    return f"{user}{url.hostname or 'localhost'}{port}{url.path}"
+
+
+def _hint(exc: BaseException) -> str:
+    # pgbouncer answers a wrong SCRAM password with a bare "SASL authentication
+    # failed" (a protocol violation), PostgreSQL with InvalidPasswordError.
+    text = str(exc)
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError) or (
+        "authentication failed" in text
+    ):
+        return f"{text} (check the user name and password in the database URL)"
+    return text

@@ -1,10 +1,11 @@
 """Scale-out on a real cluster: 2 -> 3 nodes under load, connections even out.
 
-Real node processes behind HAProxy (``leastconn``), PostgreSQL and Redis
-(``devtools.cluster``). Writers, one account each, type markers through the load
-balancer and reconnect through it when closed, as y-websocket does. A third node is
-started while they type; the rebalancer must bring every node near the mean within
-60 s, move nobody twice, and lose no acknowledged marker.
+Real node processes behind HAProxy (``leastconn``), PostgreSQL through pgbouncer in
+transaction mode, and Redis (``devtools.cluster``). Writers, one account each, type
+markers through the load balancer and reconnect through it when closed, as
+y-websocket does. A third node is started while they type; the rebalancer must
+bring every node near the mean within 60 s, move nobody twice, and lose no
+acknowledged marker.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def cluster(postgres_url: str, redis_url: str) -> Iterator[Cluster]:
         postgres_url=postgres_url,
         redis_url=redis_url,
         started=2,
+        pgbouncer=True,
     )
     running.start()
     try:
@@ -94,7 +96,7 @@ async def test_two_to_three_nodes_connections_even_out(cluster: Cluster) -> None
     await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "draftroom", "user", "create", "admin", "--admin",
-         "--password-stdin", "--database-url", cluster.postgres_url],
+         "--password-stdin", "--database-url", cluster.database_url],
         input=PASSWORD + "\n", text=True, check=True, capture_output=True,
     )  # fmt: skip
     async with httpx.AsyncClient(base_url=cluster.url, timeout=30) as http:

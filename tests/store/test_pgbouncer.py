@@ -4,6 +4,9 @@ In transaction mode consecutive transactions of one client connection run on whi
 server connection is free, so anything session-scoped breaks: asyncpg's named prepared
 statements (DuplicatePreparedStatementError / "prepared statement does not exist"),
 session advisory locks, SET, LISTEN. These tests run stores and whole nodes through it.
+The last ones run the shipped deploy/compose/pgbouncer.ini, SCRAM authentication
+included, in front of a PostgreSQL that wants a SCRAM password, with the nodes'
+database settings from deploy/compose.yaml.
 """
 
 from __future__ import annotations
@@ -11,13 +14,26 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
-from devtools.pgbouncer import PgBouncer
-from devtools.postgres import run_sql
+from devtools.pgbouncer import (
+    SHIPPED_INI,
+    PgBouncer,
+    ShippedPgBouncer,
+    render_shipped_ini,
+    scram_postgres,
+    shipped_database_env,
+)
+from devtools.postgres import PostgresServer, run_sql
+from devtools.process import ServiceError
 from devtools.waiting import eventually
 from draftroom.agents.cache.db_store import DatabaseStore
 from draftroom.agents.cache.keys import EntryKey
@@ -154,3 +170,96 @@ async def test_nodes_through_pgbouncer_save_compact_and_log_in(
         assert str(carol.text) == "ab" * 30
     # Two nodes with pools of up to 6 each, yet PostgreSQL saw at most pgbouncer's pool.
     assert _server_connections(pgbouncer, postgres_url) <= pgbouncer.pool_size
+
+
+SCRAM_PASSWORD = "pg-Scram-pw-4815162342"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Iterator[tuple[PostgresServer, ShippedPgBouncer]]:
+    """The shipped pgbouncer.ini in front of a PostgreSQL wanting SCRAM passwords, with
+    compose.yaml's role and database."""
+    url = urllib.parse.urlsplit(shipped_database_env(SCRAM_PASSWORD, 0)["DRAFTROOM_DATABASE_URL"])
+    assert url.username and url.path
+    server = scram_postgres(url.username, SCRAM_PASSWORD, url.path.lstrip("/"))
+    bouncer = ShippedPgBouncer(server.port, SCRAM_PASSWORD)
+    try:
+        bouncer.start()
+        yield server, bouncer
+    finally:
+        bouncer.cleanup()
+        server.cleanup()
+
+
+def test_the_shipped_ini_is_rendered_with_only_its_addresses_changed(tmp_path: Path) -> None:
+    shipped = SHIPPED_INI.read_text()
+    rendered = render_shipped_ini(
+        shipped, server_port=5999, listen_port=6999, auth_file=tmp_path / "users"
+    )
+    changed = set(rendered.splitlines()) - set(shipped.splitlines())
+    assert changed == {
+        "draftroom = host=127.0.0.1 port=5999 dbname=draftroom",
+        "listen_addr = 127.0.0.1",
+        "listen_port = 6999",
+        f"auth_file = {tmp_path / 'users'}",
+    }
+    assert "auth_type = scram-sha-256" in rendered.splitlines()
+    with pytest.raises(ServiceError, match="auth_file"):
+        render_shipped_ini(
+            shipped.replace("auth_file", "; auth_file"),
+            server_port=1,
+            listen_port=2,
+            auth_file=tmp_path,
+        )
+
+
+async def test_nodes_log_in_through_the_shipped_scram_pgbouncer(
+    shipped: tuple[PostgresServer, ShippedPgBouncer], redis_url: str, draftroom_process: Any
+) -> None:
+    server, bouncer = shipped
+    role = bouncer.user
+    # PostgreSQL holds a SCRAM secret and will not let the role in without it.
+    rows = run_sql(server.url, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'")
+    assert rows[0][0][0].startswith("SCRAM-SHA-256$")
+    direct = f"postgresql://{role}@127.0.0.1:{server.port}/{bouncer.database}"
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await asyncpg.connect(direct, password="not-it", timeout=10)
+
+    env = bouncer.node_env()
+    assert env["DRAFTROOM_DATABASE_POOLER"] == "pgbouncer"
+    node = draftroom_process("--redis-url", redis_url, env=env)
+    async with DraftroomClient(node.ws_url("scram")) as alice:
+        for _ in range(5):
+            await alice.wait_saved(alice.insert("ab"))
+    async with DraftroomClient(node.ws_url("scram")) as bob:
+        assert str(bob.text) == "ab" * 5
+    seen = run_sql(
+        server.url,
+        f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{role}'"
+        f" AND datname = '{bouncer.database}'",
+    )
+    assert seen[0][0][0] >= 1  # pgbouncer's server connections, logged in with SCRAM
+
+
+async def test_a_wrong_database_password_stops_the_node_at_once_with_a_clear_error(
+    shipped: tuple[PostgresServer, ShippedPgBouncer], draftroom_process: Any
+) -> None:
+    _, bouncer = shipped
+    env = bouncer.node_env()
+    wrong = urllib.parse.quote("wrong-" + SCRAM_PASSWORD)
+    env["DRAFTROOM_DATABASE_URL"] = env["DRAFTROOM_DATABASE_URL"].replace(
+        urllib.parse.quote(SCRAM_PASSWORD, safe=""), wrong
+    )
+    assert wrong in env["DRAFTROOM_DATABASE_URL"]
+    node = draftroom_process(env=env, start=False)
+    started = time.monotonic()
+    with pytest.raises(ServiceError) as refused:
+        await asyncio.to_thread(node.start)
+    assert time.monotonic() - started < 15, "the node hung instead of failing"
+    message = str(refused.value)
+    assert "exited with" in message, message
+    # Which login failed and what to check, from pgbouncer's bare "SASL authentication failed".
+    where = f"{bouncer.user}@127.0.0.1:{bouncer.port}/{bouncer.database}"
+    assert f"cannot connect to PostgreSQL {where}: " in message, message
+    assert "authentication failed (check the user name and password" in message, message
+    assert wrong not in message  # the password itself is not logged
