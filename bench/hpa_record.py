@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -231,6 +232,11 @@ def idle_cores(samples: list[dict[str, float]]) -> float:
 
 def replay_trace(trace: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     hpa = hpa_replay.load_hpa(Path(args.hpa))
+    if args.scale_down_window is not None:  # a what-if: the shipped HPA without its window
+        down = hpa.scale_down
+        hpa = dataclasses.replace(
+            hpa, scale_down=hpa_replay.Rules(args.scale_down_window, down.select, down.policies)
+        )
     samples = trace["samples"]
     idle = idle_cores(samples)
     per_second = by_second(samples)
@@ -243,13 +249,15 @@ def replay_trace(trace: dict[str, Any], args: argparse.Namespace) -> dict[str, A
         metric_delay_s=monitor_interval_s(),
         cpu_request_cores=pod_cpu_request(),
     )
-    result = hpa_replay.replay(hpa, conns, busy, model)
-    misses = hpa_replay.verdict(result, hpa, model)
+    shipped = hpa_replay.load_hpa(Path(args.hpa))
+    result = hpa_replay.replay(hpa, conns, busy, model, flap_window_s=args.flap_window)
+    misses = hpa_replay.verdict(result, shipped, model)
     peak = max(conns, default=0.0)
     if peak < 0.9 * args.peak:
         misses.insert(0, f"the load did not run: peak {peak:.0f} connections of {args.peak}")
     return {
         "hpa": str(args.hpa),
+        "scale_down_window_s": hpa.scale_down.window_s,
         "model": model.__dict__,
         "idle_cpu_cores": idle,
         "peak_connections": peak,
@@ -291,6 +299,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--docs", type=int, default=450)
     p.add_argument("--tail", type=int, default=900, help="seconds the last sample is held")
     p.add_argument("--hpa", default=str(HPA_PATH))
+    p.add_argument(
+        "--flap-window",
+        type=float,
+        default=300.0,
+        help="a scale reversed within this many seconds of the one before is a flap",
+    )
+    p.add_argument(
+        "--scale-down-window",
+        type=int,
+        help="what-if: replay with this scaleDown stabilizationWindowSeconds instead",
+    )
     p.add_argument("--speed", type=float, default=1.0, help="run the shape this much faster")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="write the trace and the replay here")

@@ -49,6 +49,10 @@ TOLERANCE = 0.1
 CPU_INITIALIZATION_PERIOD_S = 300
 DEFAULT_DOWNSCALE_WINDOW_S = 300
 INT32_MAX, INT32_MIN = 2**31 - 1, -(2**31)
+# A scale reversed within this long of the one before is a flap: pods added and removed
+# again (or removed and needed again) within five minutes. Every pod removed drains its
+# WebSockets onto the rest, so churn costs the writers, not just the scheduler.
+FLAP_WINDOW_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -344,6 +348,7 @@ class Replay:
     # seconds in which fewer pods ran than the load needed (settled), and the longest run
     short_s: int = 0
     longest_short_s: int = 0
+    flap_window_s: float = 0.0
 
     @property
     def scale_up_delay_s(self) -> float | None:
@@ -380,9 +385,11 @@ def replay(
     flap_window_s: float | None = None,
 ) -> Replay:
     """Run the controller once per sync period over a per-second trace of the fleet's
-    total open connections and busy CPU (cores above idle)."""
+    total open connections and busy CPU (cores above idle). Direction changes count
+    every reversal of the replica count; flaps only those within ``flap_window_s``
+    (default :data:`FLAP_WINDOW_S`) of the decision before."""
     model = model or PodModel()
-    flap_window = hpa.scale_down.window_s if flap_window_s is None else flap_window_s
+    flap_window = FLAP_WINDOW_S if flap_window_s is None else flap_window_s
     conn_metric = next((m.name for m in hpa.metrics if not m.is_cpu), None)
     ctl = Controller(hpa)
     pods: list[float] = [-1e9] * hpa.min_replicas  # creation times; the first are settled
@@ -451,6 +458,7 @@ def replay(
         max_replicas=max(replicas_by_s, default=0),
         short_s=short,
         longest_short_s=longest_short,
+        flap_window_s=flap_window,
     )
 
 
@@ -475,7 +483,9 @@ def verdict(result: Replay, hpa: HPA, model: PodModel, limit_s: float | None = N
             f"scale-up {result.scale_up_delay_s:.0f} s after the crossing > {limit:.0f} s"
         )
     if result.flaps:
-        misses.append(f"{result.flaps} direction change(s) within {hpa.scale_down.window_s} s")
+        misses.append(
+            f"{result.flaps} flap(s): a scale reversed within {result.flap_window_s:.0f} s"
+        )
     if result.replicas and result.replicas[-1] != hpa.min_replicas:
         misses.append(f"ended at {result.replicas[-1]} replicas, not minReplicas")
     return misses
