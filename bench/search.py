@@ -166,34 +166,40 @@ class DB:
         )
 
     async def sizes(self) -> tuple[int, int]:
-        """(index bytes, text bytes) of the search data."""
+        """(index bytes, text bytes) of the search data: the text kept for snippets is
+        counted as text, the terms and the full-text indexes as index."""
         if self.pg is not None:
-            text = await self.value("SELECT sum(octet_length(body)) FROM search_documents")
+            text = await self.value("SELECT sum(octet_length(body)) FROM search_sections")
             index = await self.value(
-                "SELECT pg_relation_size('search_documents_terms')"
+                "SELECT pg_relation_size('search_sections_terms')"
                 " + pg_relation_size('search_documents_title_terms')"
-                " + (SELECT sum(pg_column_size(terms) + pg_column_size(title_terms))"
-                " FROM search_documents)"
+                " + (SELECT sum(pg_column_size(terms)) FROM search_sections)"
+                " + (SELECT sum(pg_column_size(title_terms)) FROM search_documents)"
             )
             return int(index), int(text)
-        text = await self.value("SELECT sum(length(CAST(body AS BLOB))) FROM search_documents")
+        text = await self.value("SELECT sum(length(CAST(body AS BLOB))) FROM search_sections")
         index = await self.value(
-            "SELECT (SELECT sum(length(block)) FROM search_fts_data)"
+            "SELECT (SELECT sum(length(block)) FROM search_section_fts_data)"
             " + (SELECT sum(length(block)) FROM search_titles_data)"
             " + (SELECT sum(length(CAST(body_terms AS BLOB)) + length(CAST(title_terms AS BLOB)))"
-            " FROM search_documents)"
+            " FROM search_sections)"
+            " + (SELECT sum(length(CAST(title_terms AS BLOB))) FROM search_documents)"
         )
         return int(index), int(text)
 
     async def naive(self, word: str) -> float:
+        """The same text scanned for a substring, no index."""
         t = time.perf_counter()
         if self.pg is not None:
             await self.value(
-                "SELECT count(*) FROM search_documents WHERE body ILIKE $1", f"%{word}%"
+                "SELECT count(DISTINCT doc_id) FROM search_sections WHERE body ILIKE $1",
+                f"%{word}%",
             )
         else:
             await self.value(
-                "SELECT count(*) FROM search_documents WHERE instr(lower(body), $1) > 0", word
+                "SELECT count(DISTINCT doc_id) FROM search_sections"
+                " WHERE instr(lower(body), $1) > 0",
+                word,
             )
         return (time.perf_counter() - t) * 1000
 

@@ -3,7 +3,9 @@
 Indexing is off the edit path. ``on_room_advance`` runs on it, so it only notes the
 document id; a background task waits ``debounce`` seconds so a burst of keystrokes
 becomes one indexing pass, then indexes each noted document: claim it, load it
-from the store, flatten it in a worker thread, write its terms (``engine.py``).
+from the store, flatten it and cut it into sections in a worker thread, and write
+the sections that changed (``engine.py``): the terms of an unchanged section are
+neither recomputed nor rewritten.
 
 Nothing is missed and nothing is done twice, with any number of nodes:
 - The index keeps ``indexed_version`` beside each document, and a sweep every
@@ -39,7 +41,7 @@ from draftroom.features import BaseFeature
 from draftroom.search.engine import Engine, Key
 from draftroom.search.query import BadQuery, Query, parse
 from draftroom.search.snippet import PATH_SEPARATOR, matcher, snippet, title_parts
-from draftroom.search.text import IndexEntry, entry_from_state, headings_from_json
+from draftroom.search.text import IndexEntry, entry_from_state, layout_from_json
 from draftroom.store.base import Store
 from draftroom.worker_exit import tie_to_parent
 
@@ -170,7 +172,14 @@ class Search(BaseFeature):
             if held["indexed_version"] >= state.seq and held["title"] == meta.title:
                 await self.engine.release(doc_id, node)
                 return False
-            entry = await self.flatten(meta.title, state.snapshot, state.updates)
+            # A forgotten document (reindex) is rebuilt whole; otherwise only the
+            # sections whose key the index does not hold get their terms computed.
+            known = (
+                frozenset(layout_from_json(held.get("sections") or "[]"))
+                if held["indexed_version"] >= 0
+                else frozenset()
+            )
+            entry = await self.flatten(meta.title, state.snapshot, state.updates, known)
             wrote = await self.engine.write(doc_id, node, state.seq, entry, time.time())
         except BaseException:
             await asyncio.shield(self.engine.release(doc_id, node))
@@ -194,14 +203,17 @@ class Search(BaseFeature):
         query = parse(text)
         after = _decode_cursor(cursor, query) if cursor else None
         ranked = await self.engine.rank(query, reader, limit, after)
-        stored = await self.engine.stored([r.doc_id for r in ranked])
+        stored = await self.engine.stored(ranked)
         found = matcher(query)
         results = []
         for hit in ranked:
             row = stored.get(hit.doc_id)
-            if row is None:  # deleted between the two reads
+            if row is None:  # deleted or re-indexed between the two reads
                 continue
-            cut = snippet(row.body, headings_from_json(row.headings), found)
+            cut = snippet(row.body, found)
+            offset = None
+            if cut.offset is not None and row.offset is not None:
+                offset = row.offset + cut.offset
             results.append(
                 {
                     "id": hit.doc_id,
@@ -209,9 +221,9 @@ class Search(BaseFeature):
                     "title_parts": title_parts(row.title, found),
                     "title_match": bool(hit.key.title_hit),
                     "snippet": cut.parts,
-                    "offset": cut.offset,
-                    "heading_path": cut.heading_path,
-                    "heading": PATH_SEPARATOR.join(cut.heading_path),
+                    "offset": offset,
+                    "heading_path": row.path,
+                    "heading": PATH_SEPARATOR.join(row.path),
                     "version": row.version,
                     "score": hit.key.score,
                 }
@@ -253,20 +265,20 @@ class Flattener:
             )
 
     async def __call__(
-        self, title: str, snapshot: bytes | None, updates: list[bytes]
+        self, title: str, snapshot: bytes | None, updates: list[bytes], known: frozenset[str]
     ) -> IndexEntry:
         if self._pool is None:
-            return await asyncio.to_thread(entry_from_state, title, snapshot, updates)
+            return await asyncio.to_thread(entry_from_state, title, snapshot, updates, known)
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                self._pool, entry_from_state, title, snapshot, updates
+                self._pool, entry_from_state, title, snapshot, updates, known
             )
         except BrokenProcessPool:  # the worker died (killed, out of memory): a new one
             log.error("search worker process died; restarting it")
             self.close()
             self.start()
-            return await asyncio.to_thread(entry_from_state, title, snapshot, updates)
+            return await asyncio.to_thread(entry_from_state, title, snapshot, updates, known)
 
     def close(self) -> None:
         if self._pool is not None:
