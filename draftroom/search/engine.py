@@ -170,16 +170,20 @@ class Rows:
     async def write_sections(
         self, doc_id: str, entry: IndexEntry, insert: str, row: Callable[[Section], tuple[Any, ...]]
     ) -> None:
-        """Add the entry's new sections, delete those it no longer has."""
+        """Add the entry's new sections, delete those it no longer has. A typical edit
+        is one insert and one delete; an unchanged section costs nothing."""
         fresh = entry.new_sections()
         if fresh:
             await self.sql.executemany(insert, [(doc_id, *row(s)) for s in fresh])
-        keys = entry.keys()
+        if entry.vanished == ():
+            return  # nothing the index held is gone
+        # Every other row goes, not only the vanished ones: rows an earlier pass wrote
+        # before it died (its layout never recorded) go with them.
         args = Args()
         doc = args(doc_id)
-        marks = ", ".join(args(k) for k in keys)
+        keep = ", ".join(args(k) for k in entry.keys())
         await self.sql.execute(
-            f"DELETE FROM search_sections WHERE doc_id = {doc} AND key NOT IN ({marks})",
+            f"DELETE FROM search_sections WHERE doc_id = {doc} AND key NOT IN ({keep})",
             *args.values,
         )
 

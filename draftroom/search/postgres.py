@@ -7,7 +7,7 @@ server from the already folded terms with the ``simple`` configuration (no stemm
 no stop words: a writer searching "the end" means those words). Queries go through
 ``to_tsquery`` built from the AST, where ``'drag':*`` is a prefix and ``<->``
 adjacency; ranking is ``ts_rank`` of the best section. A section is at most a few KB,
-so ranking it reads a small tsvector, where a whole document's could be 100 KB.
+so ranking it reads a small tsvector, where a whole document's could be 1 MB.
 """
 
 from __future__ import annotations
@@ -66,22 +66,30 @@ class PostgresEngine(Engine):
                 " AND NOT EXISTS (SELECT 1 FROM search_sections n WHERE n.doc_id = s.doc_id"
                 f" AND n.terms @@ to_tsquery('simple', {args(to_tsquery_any(query.negative))}))"
             )
-        # Ranking reads each candidate's tsvector: only the first RANKED matching
-        # sections, title matches first, are ranked, so a common word costs a bounded
-        # time. Below that many matches every one is ranked.
-        candidates = (
-            "SELECT s.doc_id, s.key,"
-            f" (t.title_terms @@ to_tsquery('simple', {title_match}))::int AS title_hit"
-            " FROM search_sections s JOIN search_documents t ON t.doc_id = s.doc_id"
-            " JOIN documents d ON d.id = s.doc_id"
-            f"{reader_join(args, reader)} WHERE s.terms @@ to_tsquery('simple', {match})"
-            f"{excluded} ORDER BY title_hit DESC, s.doc_id LIMIT {RANKED}"
+        reader_sql = reader_join(args, reader)
+
+        # ts_rank reads each candidate's tsvector, and a common word is in most
+        # sections: only the first RANKED matching sections (in no particular order,
+        # so the scan stops there) are ranked, and those of title matches besides.
+        def candidates(extra: str) -> str:
+            return (
+                "(SELECT s.doc_id, s.key FROM search_sections s"
+                f" JOIN documents d ON d.id = s.doc_id{reader_sql}"
+                f" WHERE s.terms @@ to_tsquery('simple', {match}){excluded}{extra}"
+                f" LIMIT {RANKED})"
+            )
+
+        title_docs = (
+            "SELECT t.doc_id FROM search_documents t"
+            f" WHERE t.title_terms @@ to_tsquery('simple', {title_match})"
         )
+        pool = f"{candidates(f' AND s.doc_id IN ({title_docs})')} UNION {candidates('')}"
         best = (
-            "SELECT DISTINCT ON (c.doc_id) c.doc_id, c.key, c.title_hit,"
+            "SELECT DISTINCT ON (c.doc_id) c.doc_id, c.key,"
+            f" (t.title_terms @@ to_tsquery('simple', {title_match}))::int AS title_hit,"
             f" ts_rank(s.terms, to_tsquery('simple', {match}))::float8 AS score"
-            f" FROM ({candidates}) c JOIN search_sections s"
-            " ON s.doc_id = c.doc_id AND s.key = c.key"
+            f" FROM ({pool}) c JOIN search_sections s ON s.doc_id = c.doc_id AND s.key = c.key"
+            " JOIN search_documents t ON t.doc_id = c.doc_id"
             " ORDER BY c.doc_id, score DESC, c.key"
         )
         keyset = after_key(args, after)

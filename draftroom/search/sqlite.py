@@ -16,6 +16,8 @@ from draftroom.search.engine import ORDER, Args, Engine, Key, Ranked, after_key,
 from draftroom.search.query import Query, to_fts5, to_fts5_any
 from draftroom.search.text import IndexEntry, Section
 
+RANKED = 1000
+
 
 class FTS5Engine(Engine):
     # SQLite is one node (one writer process), so there is nobody to claim a document
@@ -73,32 +75,40 @@ class FTS5Engine(Engine):
         self, query: Query, reader: str | None, limit: int, after: Key | None
     ) -> list[Ranked]:
         args = Args()
-        match = args(to_fts5(query.positive))
-        title_match = args(to_fts5(query.positive))
-        excluded = ""
-        if query.negative:
-            excluded = (
+        match = to_fts5(query.positive)
+        title_match = to_fts5(query.positive)
+
+        def excluded() -> str:
+            if not query.negative:
+                return ""
+            return (
                 " AND s.doc_id NOT IN (SELECT n.doc_id FROM search_section_fts"
                 " JOIN search_sections n ON n.rid = search_section_fts.rowid"
                 f" WHERE search_section_fts MATCH {args(to_fts5_any(query.negative))})"
             )
-        # One row per document, its best section: with max(), SQLite takes the bare
-        # columns (the section's key) from the row that has the maximum. bm25() cannot
-        # run inside an aggregate, so it is computed in a subquery that LIMIT -1 keeps
-        # from being flattened into the GROUP BY.
-        sections = (
-            "SELECT s.doc_id AS doc_id, s.key AS key,"
-            " -bm25(search_section_fts, 10.0, 1.0) AS score"
-            " FROM search_section_fts JOIN search_sections s ON s.rid = search_section_fts.rowid"
-            " JOIN documents d ON d.id = s.doc_id"
-            f"{reader_join(args, reader)} WHERE search_section_fts MATCH {match}{excluded}"
-            " LIMIT -1"
+
+        def ranked(extra: str) -> str:
+            return (
+                "SELECT * FROM (SELECT s.doc_id AS doc_id, s.key AS key,"
+                " -bm25(search_section_fts, 10.0, 1.0) AS score FROM search_section_fts"
+                " JOIN search_sections s ON s.rid = search_section_fts.rowid"
+                " JOIN documents d ON d.id = s.doc_id"
+                f"{reader_join(args, reader)} WHERE search_section_fts MATCH {args(match)}"
+                f"{excluded()}{extra} LIMIT {RANKED})"
+            )
+
+        title_docs = (
+            "SELECT t.doc_id FROM search_titles JOIN search_documents t"
+            f" ON t.rid = search_titles.rowid WHERE search_titles MATCH {args(title_match)}"
         )
+        sections = f"{ranked(f' AND s.doc_id IN ({title_docs})')} UNION ALL {ranked('')}"
+        # One row per document, its best section: with max(), SQLite takes the bare
+        # columns (the section's key) from the row that has the maximum.
         best = f"SELECT doc_id, key, max(score) AS score FROM ({sections}) GROUP BY doc_id"
         inner = (
             "SELECT b.doc_id AS doc_id, b.key AS key, b.score AS score,"
             " (t.rid IN (SELECT rowid FROM search_titles"
-            f" WHERE search_titles MATCH {title_match})) AS title_hit"
+            f" WHERE search_titles MATCH {args(title_match)})) AS title_hit"
             f" FROM ({best}) b JOIN search_documents t ON t.doc_id = b.doc_id"
         )
         keyset = after_key(args, after)

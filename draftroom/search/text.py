@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 import unicodedata
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
@@ -142,6 +143,7 @@ class IndexEntry:
     title: str
     title_terms: str
     sections: tuple[Section, ...]
+    vanished: tuple[str, ...] | None = None  # known keys it no longer has; None: unknown
 
     def layout_json(self) -> str:
         """Every section's key and offset, in order (kept beside the document)."""
@@ -208,7 +210,12 @@ def entry_from_lines(
         if chunk or not sections:  # an empty document is one empty section
             path = tuple(text for _, text in stack)
             key = _section_key(title, path, body)
-            terms = None if key in known else index_terms(body)
+            terms = None
+            if key not in known:
+                terms = index_terms(body)
+                # In a thread this holds the GIL against the event loop (acks, fan-out):
+                # hand it back between sections rather than at the 5 ms switch interval.
+                time.sleep(0)
             sections.append(Section(key, chunk_at, path, body, terms))
         chunk, chunk_at = [], pos
 
@@ -241,7 +248,11 @@ def entry_from_lines(
         pos += 1  # the newline
     if chunk or not sections:
         close()
-    return IndexEntry(title, index_terms(title), tuple(sections))
+    vanished = None
+    if known:
+        keys = {s.key for s in sections}
+        vanished = tuple(k for k in known if k not in keys)
+    return IndexEntry(title, index_terms(title), tuple(sections), vanished)
 
 
 def entry_from_doc(title: str, doc: Doc, known: Collection[str] = ()) -> IndexEntry:
