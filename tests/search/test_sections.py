@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from pycrdt import Doc, Text
 
+from draftroom.search.service import Search
 from draftroom.search.text import SECTION_CHARS, entry_from_lines
 from search.helpers import caught_up, search_server
 
@@ -73,6 +74,8 @@ async def test_a_hit_shows_its_best_section_and_an_edit_rewrites_one_section(
             assert await _hits(http, "knight -orc") == []
             assert [h["id"] for h in await _hits(http, "knight -dragon")] == ["book"]
 
+            flatten = server.hub.feature(Search).flatten
+            builds = flatten.builds
             before = await _keys(server, "book")
             assert len(before) == 5  # Part I, Chapter 1, Chapter 2, Part II, Chapter 3
             state = doc.get_state()
@@ -82,6 +85,8 @@ async def test_a_hit_shows_its_best_section_and_an_edit_rewrites_one_section(
             await caught_up(server)
             after = await _keys(server, "book")
             assert len(before - after) == 1 and len(after - before) == 1  # one rewritten
+            # the kept Doc took the new update: the document was not rebuilt from the store
+            assert flatten.builds == builds and flatten.advances >= 1
             (hit,) = await _hits(http, "dragon ")
             assert hit["heading_path"] == ["Part I", "Chapter 2"]
             assert await _hits(http, "knight -dragon") == []
