@@ -5,6 +5,16 @@ The engines differ in how they write terms and how they match and rank; the row
 beside each document (``search_documents``), the sweep and the claim are shared SQL
 through ``Store.sql`` (SQLite, one node, overrides the claim with a plain read).
 
+The index holds sections (``search_sections``: a heading's text, or a 2-4 KB chunk
+of it, with its heading path), each matched with the document's title terms. A
+document matches when its title and one section together hold every searched word;
+it ranks by its best section, whose text gives the snippet and heading path. An
+excluded word excludes the document if any section (or the title) holds it.
+
+Writing an entry is three statements (each call is its own transaction), in an order
+that a crash at any point leaves for the sweep to repair: the new sections are
+added, the vanished ones deleted, and only then is the version recorded.
+
 Access is never in the index. Every query joins ``documents`` (a deleted document
 is gone at once) and, unless the reader sees everything (site admin, anonymous
 local mode), ``document_members`` for the reader's own roles (a revoked role is
@@ -17,11 +27,13 @@ the last row's key resumes exactly after it.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from draftroom.search.query import Query
-from draftroom.search.text import IndexEntry
+from draftroom.search.text import IndexEntry, Section, layout_from_json
 from draftroom.store.base import SQL
 
 
@@ -38,16 +50,19 @@ class Key:
 class Ranked:
     doc_id: str
     key: Key
+    section: str  # key of the best-matching section
 
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """What a page of hits shows, read after ranking and only for that page."""
+    """What a page of hits shows, read after ranking and only for that page: the
+    best section's text and heading path, and where it starts in the document."""
 
     doc_id: str
     title: str
     body: str
-    headings: str
+    path: list[str]
+    offset: int | None
     version: int
 
 
@@ -72,7 +87,7 @@ class Rows:
             " ON CONFLICT (doc_id) DO UPDATE SET claimed_by = excluded.claimed_by,"
             " claimed_until = excluded.claimed_until"
             " WHERE search_documents.claimed_until < $4"
-            " RETURNING indexed_version, title",
+            " RETURNING indexed_version, title, sections",
             doc_id,
             node,
             now + lease,
@@ -101,17 +116,23 @@ class Rows:
 
     async def remove(self, doc_id: str) -> None:
         await self.sql.execute("DELETE FROM search_documents WHERE doc_id = $1", doc_id)
+        await self.sql.execute("DELETE FROM search_sections WHERE doc_id = $1", doc_id)
 
     async def remove_orphans(self) -> int:
-        """Rows of documents that no longer exist (a node died between the two deletes)."""
-        return await self.sql.execute(
-            "DELETE FROM search_documents WHERE NOT EXISTS"
-            " (SELECT 1 FROM documents d WHERE d.id = search_documents.doc_id)"
-        )
+        """Rows of documents that no longer exist (a node died between the deletes, or
+        indexed a document while it was being deleted)."""
+        removed = 0
+        for table in ("search_documents", "search_sections"):
+            removed += await self.sql.execute(
+                f"DELETE FROM {table} WHERE NOT EXISTS"
+                f" (SELECT 1 FROM documents d WHERE d.id = {table}.doc_id)"
+            )
+        return removed
 
     async def forget(self, doc_ids: list[str] | None) -> int:
         """Mark documents (all if None) unindexed, so the indexer rebuilds them. Their
-        rows stay searchable until rebuilt: a rebuild never empties the results."""
+        rows stay searchable until rebuilt: a rebuild never empties the results. A
+        forgotten document's sections are all rebuilt, not only the changed ones."""
         if doc_ids is None:
             return await self.sql.execute("UPDATE search_documents SET indexed_version = -1")
         changed = 0
@@ -121,21 +142,50 @@ class Rows:
             )
         return changed
 
-    async def stored(self, doc_ids: list[str]) -> dict[str, Stored]:
-        if not doc_ids:
+    async def stored(self, hits: list[Ranked]) -> dict[str, Stored]:
+        if not hits:
             return {}
-        marks = ", ".join(f"${i + 1}" for i in range(len(doc_ids)))
+        args = Args()
+        pairs = " OR ".join(
+            f"(s.doc_id = {args(h.doc_id)} AND s.key = {args(h.section)})" for h in hits
+        )
         rows = await self.sql.fetch(
-            "SELECT doc_id, title, body, headings, indexed_version FROM search_documents"
-            f" WHERE doc_id IN ({marks})",
-            *doc_ids,
+            "SELECT t.doc_id, t.title, t.indexed_version, t.sections, s.key, s.path, s.body"
+            " FROM search_sections s JOIN search_documents t ON t.doc_id = s.doc_id"
+            f" WHERE {pairs}",
+            *args.values,
         )
         return {
             r["doc_id"]: Stored(
-                r["doc_id"], r["title"], r["body"], r["headings"], r["indexed_version"]
+                r["doc_id"],
+                r["title"],
+                r["body"],
+                [str(h) for h in json.loads(r["path"])],
+                layout_from_json(r["sections"]).get(r["key"]),
+                r["indexed_version"],
             )
             for r in rows
         }
+
+    async def write_sections(
+        self, doc_id: str, entry: IndexEntry, insert: str, row: Callable[[Section], tuple[Any, ...]]
+    ) -> None:
+        """Add the entry's new sections, delete those it no longer has. A typical edit
+        is one insert and one delete; an unchanged section costs nothing."""
+        fresh = entry.new_sections()
+        if fresh:
+            await self.sql.executemany(insert, [(doc_id, *row(s)) for s in fresh])
+        if entry.vanished == ():
+            return  # nothing the index held is gone
+        # Every other row goes, not only the vanished ones: rows an earlier pass wrote
+        # before it died (its layout never recorded) go with them.
+        args = Args()
+        doc = args(doc_id)
+        keep = ", ".join(args(k) for k in entry.keys())
+        await self.sql.execute(
+            f"DELETE FROM search_sections WHERE doc_id = {doc} AND key NOT IN ({keep})",
+            *args.values,
+        )
 
 
 class Engine(Rows):
@@ -145,7 +195,8 @@ class Engine(Rows):
         self, doc_id: str, node: str, version: int, entry: IndexEntry, now: float
     ) -> bool:
         """Store the entry if ``node`` holds the claim and it is news (a newer version
-        or a new title); release the claim either way. True if it was written."""
+        or a new title); release the claim either way. True if it was written.
+        Sections the entry has no terms for are already in the index."""
         raise NotImplementedError
 
     async def rank(
@@ -170,10 +221,10 @@ class Args:
         return f"${len(self.values)}"
 
 
-def reader_join(args: Args, reader: str | None) -> str:
+def reader_join(args: Args, reader: str | None, alias: str = "s") -> str:
     if reader is None:
         return ""
-    return f" JOIN document_members m ON m.doc_id = s.doc_id AND m.user_id = {args(reader)}"
+    return f" JOIN document_members m ON m.doc_id = {alias}.doc_id AND m.user_id = {args(reader)}"
 
 
 def after_key(args: Args, after: Key | None) -> str:

@@ -129,6 +129,11 @@ def to_fts5(clauses: tuple[Clause, ...], negative: tuple[Clause, ...] = ()) -> s
     return expr
 
 
+def to_fts5_any(clauses: tuple[Clause, ...]) -> str:
+    """FTS5 MATCH syntax for any of the clauses: "a" OR "b c"."""
+    return " OR ".join(_fts5_clause(c) for c in clauses)
+
+
 def _ts_clause(clause: Clause) -> str:
     parts = [f"'{t.term}'" for t in clause.terms]
     if clause.prefix:
@@ -140,3 +145,8 @@ def _ts_clause(clause: Clause) -> str:
 def to_tsquery(clauses: tuple[Clause, ...], negative: tuple[Clause, ...] = ()) -> str:
     """PostgreSQL to_tsquery('simple', ...) syntax: 'a' & ('b' <-> 'c':*) & !'d'."""
     return " & ".join([_ts_clause(c) for c in clauses] + [f"!{_ts_clause(c)}" for c in negative])
+
+
+def to_tsquery_any(clauses: tuple[Clause, ...]) -> str:
+    """to_tsquery('simple', ...) syntax for any of the clauses: 'a' | ('b' <-> 'c')."""
+    return " | ".join(_ts_clause(c) for c in clauses)

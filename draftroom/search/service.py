@@ -3,7 +3,9 @@
 Indexing is off the edit path. ``on_room_advance`` runs on it, so it only notes the
 document id; a background task waits ``debounce`` seconds so a burst of keystrokes
 becomes one indexing pass, then indexes each noted document: claim it, load it
-from the store, flatten it in a worker thread, write its terms (``engine.py``).
+from the store, flatten it and cut it into sections in a worker thread, and write
+the sections that changed (``engine.py``): the terms of an unchanged section are
+neither recomputed nor rewritten.
 
 Nothing is missed and nothing is done twice, with any number of nodes:
 - The index keeps ``indexed_version`` beside each document, and a sweep every
@@ -27,20 +29,25 @@ import logging
 import multiprocessing
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from pycrdt import Doc
+
 from draftroom.auth.principal import Principal
 from draftroom.crdt.room import Room
+from draftroom.crdt.update_check import DepthIndex, apply_checked
+from draftroom.document.load import build_doc
 from draftroom.errors import Forbidden
 from draftroom.features import BaseFeature
 from draftroom.search.engine import Engine, Key
 from draftroom.search.query import BadQuery, Query, parse
 from draftroom.search.snippet import PATH_SEPARATOR, matcher, snippet, title_parts
-from draftroom.search.text import IndexEntry, entry_from_state, headings_from_json
-from draftroom.store.base import Store
+from draftroom.search.text import IndexEntry, entry_from_doc, entry_from_state, layout_from_json
+from draftroom.store.base import DocumentMeta, Store
 from draftroom.worker_exit import tie_to_parent
 
 log = logging.getLogger(__name__)
@@ -166,19 +173,47 @@ class Search(BaseFeature):
         if held is None:
             return False  # another node is on it; the sweep retries if it dies
         try:
-            state = await self.store.load(doc_id)
-            if held["indexed_version"] >= state.seq and held["title"] == meta.title:
+            if held["indexed_version"] >= meta.version and held["title"] == meta.title:
                 await self.engine.release(doc_id, node)
                 return False
-            entry = await self.flatten(meta.title, state.snapshot, state.updates)
-            wrote = await self.engine.write(doc_id, node, state.seq, entry, time.time())
+            # A forgotten document (reindex) is rebuilt whole; otherwise only the
+            # sections whose key the index does not hold get their terms computed.
+            known = (
+                frozenset(layout_from_json(held.get("sections") or "[]"))
+                if held["indexed_version"] >= 0
+                else frozenset()
+            )
+            entry, version = await self._entry(meta, known)
+            wrote = await self.engine.write(doc_id, node, version, entry, time.time())
         except BaseException:
             await asyncio.shield(self.engine.release(doc_id, node))
             raise
         if wrote:
             self.writes += 1
-            log.debug("search: node %s indexed %s at version %d", node, doc_id, state.seq)
+            log.debug("search: node %s indexed %s at version %d", node, doc_id, version)
         return wrote
+
+    async def _entry(self, meta: DocumentMeta, known: frozenset[str]) -> tuple[IndexEntry, int]:
+        """The document's entry and the version it reflects: from the Doc this node
+        built last time plus the updates stored since (a few keystrokes), when it has
+        one and the log still holds every update after it; else built from the store.
+        The Doc is kept under the id and creation time, so a document deleted and made
+        again under the same id (on another node) is not mistaken for the old one."""
+        doc_id, stored = meta.id, meta.version
+        kept_as = f"{doc_id}@{meta.created_at.isoformat()}"
+        cached = self.flatten.version(kept_as)
+        if cached is not None and cached <= stored:
+            tail = await self.store.updates_since(doc_id, cached)
+            contiguous = all(seq == cached + 1 + i for i, (seq, _) in enumerate(tail))
+            if contiguous and (tail or cached == stored):
+                entry = await self.flatten.more(kept_as, meta.title, tail, known)
+                if entry is not None:
+                    return entry, tail[-1][0] if tail else cached
+        state = await self.store.load(doc_id)
+        entry = await self.flatten.full(
+            kept_as, meta.title, state.snapshot, state.updates, state.seq, known
+        )
+        return entry, state.seq
 
     async def remove(self, doc_id: str) -> None:
         """A deleted document leaves the index in the delete request itself."""
@@ -194,14 +229,17 @@ class Search(BaseFeature):
         query = parse(text)
         after = _decode_cursor(cursor, query) if cursor else None
         ranked = await self.engine.rank(query, reader, limit, after)
-        stored = await self.engine.stored([r.doc_id for r in ranked])
+        stored = await self.engine.stored(ranked)
         found = matcher(query)
         results = []
         for hit in ranked:
             row = stored.get(hit.doc_id)
-            if row is None:  # deleted between the two reads
+            if row is None:  # deleted or re-indexed between the two reads
                 continue
-            cut = snippet(row.body, headings_from_json(row.headings), found)
+            cut = snippet(row.body, found)
+            offset = None
+            if cut.offset is not None and row.offset is not None:
+                offset = row.offset + cut.offset
             results.append(
                 {
                     "id": hit.doc_id,
@@ -209,9 +247,9 @@ class Search(BaseFeature):
                     "title_parts": title_parts(row.title, found),
                     "title_match": bool(hit.key.title_hit),
                     "snippet": cut.parts,
-                    "offset": cut.offset,
-                    "heading_path": cut.heading_path,
-                    "heading": PATH_SEPARATOR.join(cut.heading_path),
+                    "offset": offset,
+                    "heading_path": row.path,
+                    "heading": PATH_SEPARATOR.join(row.path),
                     "version": row.version,
                     "score": hit.key.score,
                 }
@@ -229,19 +267,33 @@ class Search(BaseFeature):
         return await self.engine.titles(parse(text), _reader(principal), limit, offset)
 
 
+CACHED_DOCS = 256
+"""Documents whose built Doc the indexer keeps (LRU): enough for 200 writers each in a
+document of their own, so a pass applies their new keystrokes instead of rebuilding
+each document, and checking every stored update again, from the store."""
+
+
 class Flattener:
     """Builds index entries off the event loop: in a thread, or in worker processes.
 
-    Flattening and folding a 50 KB document is pure Python for a few milliseconds. In
-    a thread it holds the GIL against the event loop, which is the edit path (acks,
-    fan-out); a process (``--search-workers 1``) leaves the loop alone. The thread is
-    the default for now: with a worker process, stopping an in-process test server
-    intermittently stalled for 30 s (PostgreSQL store, cause not yet found).
+    Building a Doc from the store checks every stored update (pure Python, ~0.25 ms a
+    KB) and flattening it walks the whole text. In a thread that holds the GIL against
+    the event loop, which is the edit path (acks, fan-out). So the thread (the
+    default) is one dedicated thread that keeps the Docs it built (``CACHED_DOCS``)
+    and applies only the updates stored since; a pycrdt Doc never leaves it. Worker
+    processes (``--search-workers N``) leave the loop alone but rebuild each time;
+    with them, stopping an in-process test server intermittently stalled for 30 s
+    (PostgreSQL store, cause not yet found).
     """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        # doc id -> (Doc, its depth index, version); touched only in self._thread
+        self._docs: OrderedDict[str, tuple[Doc, DepthIndex, int]] = OrderedDict()
+        self._versions: dict[str, int] = {}  # the cache's versions, read on the loop
+        self.builds = self.advances = 0  # entries built from the store / from a kept Doc
 
     def start(self) -> None:
         if self.workers > 0 and self._pool is None:
@@ -251,27 +303,97 @@ class Flattener:
                 initializer=tie_to_parent,
                 initargs=(os.getpid(),),
             )
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="search-index")
 
-    async def __call__(
-        self, title: str, snapshot: bytes | None, updates: list[bytes]
+    def version(self, doc_id: str) -> int | None:
+        """The version of the Doc kept for ``doc_id``, if any."""
+        return self._versions.get(doc_id)
+
+    async def full(
+        self,
+        doc_id: str,
+        title: str,
+        snapshot: bytes | None,
+        updates: list[bytes],
+        seq: int,
+        known: frozenset[str],
     ) -> IndexEntry:
-        if self._pool is None:
-            return await asyncio.to_thread(entry_from_state, title, snapshot, updates)
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(
-                self._pool, entry_from_state, title, snapshot, updates
-            )
-        except BrokenProcessPool:  # the worker died (killed, out of memory): a new one
-            log.error("search worker process died; restarting it")
-            self.close()
+        if self._pool is not None:
+            try:
+                return await loop.run_in_executor(
+                    self._pool, entry_from_state, title, snapshot, updates, known
+                )
+            except BrokenProcessPool:  # the worker died (killed, out of memory): a new one
+                log.error("search worker process died; restarting it")
+                self.close()
+                self.start()
+        return await loop.run_in_executor(
+            self._executor(), self._build, doc_id, title, snapshot, updates, seq, known
+        )
+
+    async def more(
+        self, doc_id: str, title: str, tail: list[tuple[int, bytes]], known: frozenset[str]
+    ) -> IndexEntry | None:
+        """The kept Doc with ``tail`` applied; None if it is no longer kept."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor(), self._advance, doc_id, title, tail, known
+        )
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._thread is None:
             self.start()
-            return await asyncio.to_thread(entry_from_state, title, snapshot, updates)
+        assert self._thread is not None
+        return self._thread
+
+    # -- in the thread ----------------------------------------------------------------
+
+    def _build(
+        self,
+        doc_id: str,
+        title: str,
+        snapshot: bytes | None,
+        updates: list[bytes],
+        seq: int,
+        known: frozenset[str],
+    ) -> IndexEntry:
+        self.builds += 1
+        depths = DepthIndex()
+        doc = build_doc(snapshot, updates, depths)
+        self._keep(doc_id, doc, depths, seq)
+        return entry_from_doc(title, doc, known)
+
+    def _advance(
+        self, doc_id: str, title: str, tail: list[tuple[int, bytes]], known: frozenset[str]
+    ) -> IndexEntry | None:
+        kept = self._docs.pop(doc_id, None)
+        self._versions.pop(doc_id, None)
+        if kept is None:
+            return None
+        self.advances += 1
+        doc, depths, seq = kept
+        for _, update in tail:
+            apply_checked(doc, update, depths)  # raises: the Doc is not kept
+        self._keep(doc_id, doc, depths, tail[-1][0] if tail else seq)
+        return entry_from_doc(title, doc, known)
+
+    def _keep(self, doc_id: str, doc: Doc, depths: DepthIndex, seq: int) -> None:
+        self._docs[doc_id] = (doc, depths, seq)
+        self._versions[doc_id] = seq
+        while len(self._docs) > CACHED_DOCS:
+            old, _ = self._docs.popitem(last=False)
+            self._versions.pop(old, None)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=False, cancel_futures=True)
+            self._thread = None
+        self._versions.clear()
 
 
 def _reader(principal: Principal) -> str | None:

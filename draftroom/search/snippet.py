@@ -1,4 +1,4 @@
-"""Snippets and heading paths, cut in Python from the stored text of one page of hits.
+"""Snippets, cut in Python from the best section of each hit on one page.
 
 The engines decide which documents match and in what order; what a hit looks like is
 decided here, once, so both stores show the same thing. A snippet is plain text in
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from draftroom.search.query import Clause, Query
-from draftroom.search.text import Heading, Token, fold
+from draftroom.search.text import Token, fold
 
 SNIPPET_BEFORE = 60
 SNIPPET_CHARS = 200
@@ -79,11 +79,11 @@ def parts(text: str, spans: list[tuple[int, int]]) -> list[dict[str, object]]:
 @dataclass(frozen=True, slots=True)
 class Snippet:
     parts: list[dict[str, object]]
-    offset: int | None  # where the first match starts in the document's text
-    heading_path: list[str]
+    offset: int | None  # where the first match starts in the text given
 
 
-def snippet(body: str, headings: tuple[Heading, ...], found: re.Pattern[str]) -> Snippet:
+def snippet(body: str, found: re.Pattern[str]) -> Snippet:
+    """Cut from one section's text (a few KB at most, whatever the document's size)."""
     first = found.search(body)
     if first is None:  # a title-only hit: show the opening
         start, offset = 0, None
@@ -104,19 +104,7 @@ def snippet(body: str, headings: tuple[Heading, ...], found: re.Pattern[str]) ->
         shown.insert(0, {"text": "…", "match": False})
     if end < len(body):
         shown.append({"text": "…", "match": False})
-    return Snippet(shown, offset, heading_path(headings, offset or 0))
-
-
-def heading_path(headings: tuple[Heading, ...], offset: int) -> list[str]:
-    """The headings above ``offset``, outermost first: ["Part II", "Chapter 7"]."""
-    stack: list[Heading] = []
-    for heading in headings:
-        if heading.offset > offset:
-            break
-        while stack and stack[-1].level >= heading.level:
-            stack.pop()
-        stack.append(heading)
-    return [h.text for h in stack]
+    return Snippet(shown, offset)
 
 
 def title_parts(title: str, found: re.Pattern[str]) -> list[dict[str, object]]:

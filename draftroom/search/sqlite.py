@@ -1,11 +1,11 @@
 """SQLite FTS5: the embedded store's engine.
 
-``search_fts`` indexes title and text terms, ``search_titles`` the title alone (to
-rank title matches first). Both are external-content tables over
-``search_documents`` kept in step by triggers (migration 006), so writing a
-document's terms is one statement, atomic, like every ``Store.sql`` call. Ranking is
-``bm25`` with the title weighted 10:1; prefix indexes of 2-4 characters keep
-typing-as-you-search queries off full-vocabulary scans.
+``search_section_fts`` indexes each section's terms beside its document's title
+terms, ``search_titles`` the title alone (to rank title matches first). Both are
+external-content tables (over ``search_sections`` and ``search_documents``) kept in
+step by triggers (migrations 006, 007), so writing a row's terms is one statement.
+Ranking is ``bm25`` of the best section, the title weighted 10:1; prefix indexes of
+2-4 characters keep typing-as-you-search queries off full-vocabulary scans.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 from draftroom.search.engine import ORDER, Args, Engine, Key, Ranked, after_key, reader_join
-from draftroom.search.query import Query, to_fts5
-from draftroom.search.text import IndexEntry
+from draftroom.search.query import Query, to_fts5, to_fts5_any
+from draftroom.search.text import IndexEntry, Section
+
+RANKED = 1000
 
 
 class FTS5Engine(Engine):
     # SQLite is one node (one writer process), so there is nobody to claim a document
-    # against; and an UPDATE rewrites the whole row, text included, so a claim and its
-    # release would cost two writes of ~2x the document each. The version guard in
+    # against, and a claim and its release would cost two more writes on the one
+    # writer thread that also saves every edit. The version guard in
     # ``write`` still keeps an older version from replacing a newer one (e.g. while
     # ``draftroom reindex`` runs beside the server).
 
@@ -28,9 +30,10 @@ class FTS5Engine(Engine):
         self, doc_id: str, node: str, now: float, lease: float
     ) -> dict[str, Any] | None:
         row = await self.sql.fetchrow(
-            "SELECT indexed_version, title FROM search_documents WHERE doc_id = $1", doc_id
+            "SELECT indexed_version, title, sections FROM search_documents WHERE doc_id = $1",
+            doc_id,
         )
-        return row or {"indexed_version": -1, "title": None}
+        return row or {"indexed_version": -1, "title": None, "sections": "[]"}
 
     async def release(self, doc_id: str, node: str) -> None:
         return None
@@ -38,22 +41,32 @@ class FTS5Engine(Engine):
     async def write(
         self, doc_id: str, node: str, version: int, entry: IndexEntry, now: float
     ) -> bool:
+        title_terms = entry.title_terms
+
+        def row(s: Section) -> tuple[object, ...]:
+            return (s.key, s.path_json(), s.body, title_terms, s.terms)
+
+        await self.write_sections(
+            doc_id,
+            entry,
+            "INSERT INTO search_sections (doc_id, key, path, body, title_terms, body_terms)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (doc_id, key)"
+            " DO UPDATE SET title_terms = excluded.title_terms, body_terms = excluded.body_terms",
+            row,
+        )
         written = await self.sql.execute(
-            "INSERT INTO search_documents (doc_id, indexed_version, title, body, headings,"
-            " title_terms, body_terms, indexed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO search_documents (doc_id, indexed_version, title, sections,"
+            " title_terms, indexed_at) VALUES ($1, $2, $3, $4, $5, $6)"
             " ON CONFLICT (doc_id) DO UPDATE SET indexed_version = excluded.indexed_version,"
-            " title = excluded.title, body = excluded.body, headings = excluded.headings,"
-            " title_terms = excluded.title_terms, body_terms = excluded.body_terms,"
-            " indexed_at = excluded.indexed_at"
+            " title = excluded.title, sections = excluded.sections,"
+            " title_terms = excluded.title_terms, indexed_at = excluded.indexed_at"
             " WHERE search_documents.indexed_version < excluded.indexed_version"
             " OR search_documents.title <> excluded.title",
             doc_id,
             version,
             entry.title,
-            entry.body,
-            entry.headings_json(),
+            entry.layout_json(),
             entry.title_terms,
-            entry.body_terms,
             now,
         )
         return written > 0
@@ -62,24 +75,50 @@ class FTS5Engine(Engine):
         self, query: Query, reader: str | None, limit: int, after: Key | None
     ) -> list[Ranked]:
         args = Args()
-        match = args(to_fts5(query.positive, query.negative))
-        title_match = args(to_fts5(query.positive))
+        match = to_fts5(query.positive)
+        title_match = to_fts5(query.positive)
+
+        def excluded() -> str:
+            if not query.negative:
+                return ""
+            return (
+                " AND s.doc_id NOT IN (SELECT n.doc_id FROM search_section_fts"
+                " JOIN search_sections n ON n.rid = search_section_fts.rowid"
+                f" WHERE search_section_fts MATCH {args(to_fts5_any(query.negative))})"
+            )
+
+        def ranked(extra: str) -> str:
+            return (
+                "SELECT * FROM (SELECT s.doc_id AS doc_id, s.key AS key,"
+                " -bm25(search_section_fts, 10.0, 1.0) AS score FROM search_section_fts"
+                " JOIN search_sections s ON s.rid = search_section_fts.rowid"
+                " JOIN documents d ON d.id = s.doc_id"
+                f"{reader_join(args, reader)} WHERE search_section_fts MATCH {args(match)}"
+                f"{excluded()}{extra} LIMIT {RANKED})"
+            )
+
+        title_docs = (
+            "SELECT t.doc_id FROM search_titles JOIN search_documents t"
+            f" ON t.rid = search_titles.rowid WHERE search_titles MATCH {args(title_match)}"
+        )
+        sections = f"{ranked(f' AND s.doc_id IN ({title_docs})')} UNION ALL {ranked('')}"
+        # One row per document, its best section: with max(), SQLite takes the bare
+        # columns (the section's key) from the row that has the maximum.
+        best = f"SELECT doc_id, key, max(score) AS score FROM ({sections}) GROUP BY doc_id"
         inner = (
-            "SELECT s.doc_id AS doc_id,"
-            f" (s.rid IN (SELECT rowid FROM search_titles WHERE search_titles MATCH {title_match}))"
-            " AS title_hit, -bm25(search_fts, 10.0, 1.0) AS score"
-            " FROM search_fts JOIN search_documents s ON s.rid = search_fts.rowid"
-            " JOIN documents d ON d.id = s.doc_id"
-            f"{reader_join(args, reader)} WHERE search_fts MATCH {match}"
+            "SELECT b.doc_id AS doc_id, b.key AS key, b.score AS score,"
+            " (t.rid IN (SELECT rowid FROM search_titles"
+            f" WHERE search_titles MATCH {args(title_match)})) AS title_hit"
+            f" FROM ({best}) b JOIN search_documents t ON t.doc_id = b.doc_id"
         )
         keyset = after_key(args, after)
         rows = await self.sql.fetch(
-            f"SELECT r.doc_id, r.title_hit, r.score FROM ({inner}) r{keyset}{ORDER}"
+            f"SELECT r.doc_id, r.key, r.title_hit, r.score FROM ({inner}) r{keyset}{ORDER}"
             f" LIMIT {args(limit)}",
             *args.values,
         )
         return [
-            Ranked(r["doc_id"], Key(int(r["title_hit"]), float(r["score"]), r["doc_id"]))
+            Ranked(r["doc_id"], Key(int(r["title_hit"]), float(r["score"]), r["doc_id"]), r["key"])
             for r in rows
         ]
 

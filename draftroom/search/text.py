@@ -19,10 +19,12 @@ CJK-aware engines when no dictionary segmenter is available.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from pycrdt import Doc
@@ -107,64 +109,162 @@ def index_terms(text: str) -> str:
     )
 
 
+SECTION_CHARS = 4000
+"""A section longer than this is cut into chunks of SECTION_CHARS / 2 to SECTION_CHARS
+(at a line, else at a space): an edit re-indexes one chunk, and a snippet or a rank
+never reads more than this."""
+
+
 @dataclass(frozen=True, slots=True)
-class Heading:
-    offset: int  # where the heading line starts in the body
-    level: int
-    text: str
+class Section:
+    """A heading's text up to the next heading (or a chunk of it): the unit indexed.
+
+    ``key`` hashes everything the index row holds (title, heading path, text), so a
+    section whose key the index already has is not indexed again."""
+
+    key: str
+    offset: int  # where it starts in the document's flattened text
+    path: tuple[str, ...]  # the headings above it, outermost first, its own last
+    body: str
+    terms: str | None  # folded terms; None when the index already holds ``key``
+
+    def path_json(self) -> str:
+        return json.dumps(list(self.path))
 
 
 @dataclass(frozen=True, slots=True)
 class IndexEntry:
-    """One document as indexed: the text shown in snippets and the terms searched.
+    """One document as indexed: its title and its sections, in order.
 
-    The terms are computed when the entry is built, in the indexer's worker thread:
-    folding and splitting 50 KB takes milliseconds the event loop must not spend."""
+    Terms are computed when the entry is built, in the indexer's worker thread, and
+    only for sections the index does not hold yet: folding and splitting 50 KB takes
+    milliseconds the event loop must not spend, and one edit changes one section."""
 
     title: str
-    body: str
-    headings: tuple[Heading, ...]
     title_terms: str
-    body_terms: str
+    sections: tuple[Section, ...]
+    vanished: tuple[str, ...] | None = None  # known keys it no longer has; None: unknown
 
-    def headings_json(self) -> str:
-        return json.dumps([[h.offset, h.level, h.text] for h in self.headings])
+    def layout_json(self) -> str:
+        """Every section's key and offset, in order (kept beside the document)."""
+        return json.dumps([[s.key, s.offset] for s in self.sections])
+
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys(s.key for s in self.sections))
+
+    def new_sections(self) -> list[Section]:
+        """Sections to write (one per key: identical sections are stored once)."""
+        seen: set[str] = set()
+        out = []
+        for s in self.sections:
+            if s.terms is not None and s.key not in seen:
+                seen.add(s.key)
+                out.append(s)
+        return out
 
 
-def headings_from_json(raw: str) -> tuple[Heading, ...]:
-    return tuple(Heading(int(o), int(lv), str(t)) for o, lv, t in json.loads(raw or "[]"))
+def layout_from_json(raw: str) -> dict[str, int]:
+    """key -> offset of its first section, from ``IndexEntry.layout_json``."""
+    layout: dict[str, int] = {}
+    for key, offset in json.loads(raw or "[]"):
+        layout.setdefault(str(key), int(offset))
+    return layout
+
+
+def _section_key(title: str, path: tuple[str, ...], body: str) -> str:
+    raw = "\x00".join((title, *path, "", body)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def _cut(line: str, limit: int) -> Iterator[str]:
+    """A line longer than ``limit`` in pieces at spaces (a piece keeps its space)."""
+    while len(line) > limit:
+        space = line.rfind(" ", limit // 2, limit)
+        end = space + 1 if space != -1 else limit
+        yield line[:end]
+        line = line[end:]
+    yield line
 
 
 _MARKDOWN_HEADING = re.compile(r"(#{1,6})\s+(\S.*)")
 
 
-def entry_from_lines(title: str, lines: Iterable[tuple[str, int]]) -> IndexEntry:
+def entry_from_lines(
+    title: str, lines: Iterable[tuple[str, int]], known: Collection[str] = ()
+) -> IndexEntry:
     """Build from (line, heading level) pairs. A plain-text line "## Chapter 7" counts
-    as a level-2 heading: plain documents have no other way to say it."""
-    parts: list[str] = []
-    headings: list[Heading] = []
-    pos = 0
+    as a level-2 heading: plain documents have no other way to say it.
+
+    A section starts at each heading (the heading line is its first line) and holds
+    the lines up to the next one; the text before the first heading is a section with
+    no path. Sections whose key is in ``known`` get no terms (not re-indexed)."""
+    title = unicodedata.normalize("NFC", title)
+    sections: list[Section] = []
+    stack: list[tuple[int, str]] = []
+    chunk: list[str] = []
+    chunk_at = pos = 0
+
+    def close() -> None:
+        nonlocal chunk, chunk_at
+        body = "\n".join(chunk)
+        if chunk or not sections:  # an empty document is one empty section
+            path = tuple(text for _, text in stack)
+            key = _section_key(title, path, body)
+            terms = None
+            if key not in known:
+                terms = index_terms(body)
+                # In a thread this holds the GIL against the event loop (acks, fan-out):
+                # hand it back between sections rather than at the 5 ms switch interval.
+                time.sleep(0)
+            sections.append(Section(key, chunk_at, path, body, terms))
+        chunk, chunk_at = [], pos
+
+    size = 0  # of the chunk, newlines included
     for raw, level in lines:
         line = unicodedata.normalize("NFC", raw)
         if level == 0 and (m := _MARKDOWN_HEADING.fullmatch(line)):
-            level, line = len(m.group(1)), m.group(2).strip()  # the text, not the marks
+            # The text, not the marks; offsets still count them, so that a section's
+            # offset plus a position in its text is a position in the document's text.
+            level, line = len(m.group(1)), m.group(2)
+            pos += m.start(2)
         if level:
-            headings.append(Heading(pos, level, line))
-        parts.append(line)
-        pos += len(line) + 1
-    title = unicodedata.normalize("NFC", title)
-    body = "\n".join(parts)
-    return IndexEntry(title, body, tuple(headings), index_terms(title), index_terms(body))
+            if chunk:
+                close()
+                size = 0
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, line.strip()))
+        for n, piece in enumerate(_cut(line, SECTION_CHARS)):
+            # The pieces of one line go to chunks of their own: a chunk's lines are
+            # joined by newlines, and there is none between two pieces.
+            if chunk and (n or size + len(piece) > SECTION_CHARS):
+                close()
+                size = 0
+            if not chunk:
+                chunk_at = pos
+            chunk.append(piece)
+            size += len(piece) + 1
+            pos += len(piece)
+        pos += 1  # the newline
+    if chunk or not sections:
+        close()
+    vanished = None
+    if known:
+        keys = {s.key for s in sections}
+        vanished = tuple(k for k in known if k not in keys)
+    return IndexEntry(title, index_terms(title), tuple(sections), vanished)
 
 
-def entry_from_doc(title: str, doc: Doc) -> IndexEntry:
+def entry_from_doc(title: str, doc: Doc, known: Collection[str] = ()) -> IndexEntry:
     flat = read_text(doc)
     return entry_from_lines(
-        title, ((flat.line_text(line), line.heading_level) for line in flat.lines)
+        title, ((flat.line_text(line), line.heading_level) for line in flat.lines), known
     )
 
 
-def entry_from_state(title: str, snapshot: bytes | None, updates: list[bytes]) -> IndexEntry:
+def entry_from_state(
+    title: str, snapshot: bytes | None, updates: list[bytes], known: Collection[str] = ()
+) -> IndexEntry:
     """Build the document and read it; meant for a worker thread (the Doc never
     leaves it), so indexing a large document does not stall the event loop."""
-    return entry_from_doc(title, build_doc(snapshot, updates))
+    return entry_from_doc(title, build_doc(snapshot, updates), known)

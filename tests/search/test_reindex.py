@@ -44,9 +44,9 @@ async def test_reindex_repairs_a_broken_index(tmp_path: Path, store_url: str | N
             # current, yet its text is not findable.
             sql = server.hub.store.sql
             if store_url:
-                await sql.execute("UPDATE search_documents SET terms = ''::tsvector")
+                await sql.execute("UPDATE search_sections SET terms = ''::tsvector")
             else:
-                await sql.execute("UPDATE search_documents SET body_terms = ''")
+                await sql.execute("UPDATE search_sections SET title_terms = '', body_terms = ''")
             assert await _found(http, "fox") == set()
             done = _reindex(tmp_path, store_url, "phrase")
             assert done.returncode == 0 and "reindexed 1 document(s)" in done.stdout

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from draftroom.search.query import BadQuery, parse, to_fts5, to_tsquery
-from draftroom.search.snippet import heading_path, matcher, snippet
-from draftroom.search.text import Heading, entry_from_lines, fold, index_terms, tokens
+from draftroom.search.snippet import matcher, snippet
+from draftroom.search.text import entry_from_lines, fold, index_terms, tokens
 
 SAFE_TERM = re.compile(r"[^\W_]+")
 
@@ -60,15 +60,22 @@ def test_parse_examples() -> None:
             parse(bad)
 
 
-def test_heading_path_and_snippet() -> None:
+def test_sections_carry_their_heading_path_and_snippets_come_from_one() -> None:
     entry = entry_from_lines(
         "T",
         [("Part II", 1), ("Chapter 7", 2), ("The Orc marched.", 0), ("## Chapter 8", 0), ("x", 0)],
     )
-    assert [h.text for h in entry.headings] == ["Part II", "Chapter 7", "Chapter 8"]
-    cut = snippet(entry.body, entry.headings, matcher(parse("orc ")))
-    assert cut.heading_path == ["Part II", "Chapter 7"]
+    assert [s.path for s in entry.sections] == [
+        ("Part II",),
+        ("Part II", "Chapter 7"),
+        ("Part II", "Chapter 8"),  # Chapter 7 closed by Chapter 8
+    ]
+    assert [s.body for s in entry.sections] == [
+        "Part II",
+        "Chapter 7\nThe Orc marched.",
+        "Chapter 8\nx",
+    ]
+    assert [s.offset for s in entry.sections] == [0, 8, 38]  # after the "## " marks
+    cut = snippet(entry.sections[1].body, matcher(parse("orc ")))
     assert [p["text"] for p in cut.parts if p["match"]] == ["Orc"]
-    levels = (Heading(0, 1, "A"), Heading(5, 2, "B"), Heading(9, 1, "C"))
-    assert heading_path(levels, 7) == ["A", "B"]
-    assert heading_path(levels, 10) == ["C"]
+    assert cut.offset == 14

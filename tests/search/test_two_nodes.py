@@ -26,7 +26,7 @@ BEGIN
         VALUES (NEW.doc_id, NEW.indexed_version, OLD.claimed_by);
     RETURN NEW;
 END $$;
-CREATE TRIGGER log_index_write AFTER UPDATE OF terms ON search_documents
+CREATE TRIGGER log_index_write AFTER UPDATE OF indexed_version ON search_documents
     FOR EACH ROW EXECUTE FUNCTION log_index_write();
 """
 

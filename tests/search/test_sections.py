@@ -1,0 +1,121 @@
+"""Section-level indexing on both stores: a hit shows its best section (snippet,
+heading path, offset), an edit rewrites only the section it touched, an excluded word
+anywhere excludes the document, and long sections are cut into bounded chunks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pycrdt import Doc, Text
+
+from draftroom.search.service import Search
+from draftroom.search.text import SECTION_CHARS, entry_from_lines
+from search.helpers import caught_up, search_server
+
+BOOK = "\n".join(
+    [
+        "# Part I",
+        "## Chapter 1",
+        "The orc slept in the cellar.",
+        "## Chapter 2",
+        "A knight crossed the bridge at dawn.",
+        "# Part II",
+        "## Chapter 3",
+        "Far below the tower the lantern burned all night.",
+    ]
+)
+
+
+async def _hits(http: httpx.AsyncClient, q: str) -> list[dict[str, Any]]:
+    r = await http.get("/api/search", params={"q": q})
+    assert r.status_code == 200, r.text
+    hits: list[dict[str, Any]] = r.json()["results"]
+    return hits
+
+
+async def _keys(server: Any, doc_id: str) -> set[str]:
+    rows = await server.hub.store.sql.fetch(
+        "SELECT key FROM search_sections WHERE doc_id = $1", doc_id
+    )
+    return {r["key"] for r in rows}
+
+
+async def test_a_hit_shows_its_best_section_and_an_edit_rewrites_one_section(
+    tmp_path: Path, store_url: str | None
+) -> None:
+    async with search_server(tmp_path, store_url) as server:
+        store = server.hub.store
+        doc: Doc = Doc()
+        text = doc.get("text", type=Text)
+        text.insert(0, BOOK)
+        await store.create_document("book", "Tales")
+        await store.create_document("other", "Makers")
+        await store.append("book", doc.get_update())
+        other: Doc = Doc()
+        other.get("text", type=Text).insert(0, "Nothing but lanterns here.")
+        await store.append("other", other.get_update())
+        await store.flush()
+        await caught_up(server)
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            (hit,) = await _hits(http, "lantern ")
+            assert hit["id"] == "book"
+            assert hit["heading_path"] == ["Part II", "Chapter 3"]
+            assert hit["heading"] == "Part II \u203a Chapter 3"
+            assert BOOK[hit["offset"] :].startswith("lantern")
+            assert "".join(p["text"] for p in hit["snippet"]).startswith("Chapter 3 Far below")
+            assert "bridge" not in "".join(p["text"] for p in hit["snippet"])  # one section
+            # The title and one section together hold every word...
+            assert [h["id"] for h in await _hits(http, "makers lanterns")] == ["other"]
+            # ...but two sections do not: "orc" and "knight" are in different chapters.
+            assert await _hits(http, "orc knight") == []
+            # An excluded word anywhere in the document excludes it.
+            assert await _hits(http, "knight -orc") == []
+            assert [h["id"] for h in await _hits(http, "knight -dragon")] == ["book"]
+
+            flatten = server.hub.feature(Search).flatten
+            builds = flatten.builds
+            before = await _keys(server, "book")
+            assert len(before) == 5  # Part I, Chapter 1, Chapter 2, Part II, Chapter 3
+            state = doc.get_state()
+            text.insert(BOOK.index("at dawn"), "with a dragon ")
+            await store.append("book", doc.get_update(state))
+            await store.flush()
+            await caught_up(server)
+            after = await _keys(server, "book")
+            assert len(before - after) == 1 and len(after - before) == 1  # one rewritten
+            # the kept Doc took the new update: the document was not rebuilt from the store
+            assert flatten.builds == builds and flatten.advances >= 1
+            (hit,) = await _hits(http, "dragon ")
+            assert hit["heading_path"] == ["Part I", "Chapter 2"]
+            assert await _hits(http, "knight -dragon") == []
+
+
+def test_long_sections_are_cut_into_bounded_chunks_at_exact_offsets() -> None:
+    long_line = "word " * 2000  # 10,000 characters, one paragraph
+    lines = [
+        ("intro", 0),
+        ("# A", 0),
+        *[(f"{i:03}" + "x" * 897, 0) for i in range(12)],
+        (long_line, 0),
+        ("end", 0),
+    ]
+    body = "\n".join(line for line, _ in lines)  # offsets count the "# " marks too
+    entry = entry_from_lines("T", lines)
+    assert all(len(s.body) <= SECTION_CHARS for s in entry.sections)
+    assert len(entry.sections) > 5
+    for s in entry.sections:
+        assert body[s.offset : s.offset + len(s.body)] == s.body
+        assert s.path == (() if s.offset == 0 else ("A",))
+    # a chunk of whole lines is at least half full, unless a heading or a cut line ends it
+    assert all(len(s.body) >= SECTION_CHARS // 2 for s in entry.sections[2:4])
+    # only sections the index does not hold get terms computed
+    again = entry_from_lines("T", lines, known={entry.sections[1].key})
+    assert again.sections[1].terms is None
+    assert all(s.terms is not None for i, s in enumerate(again.sections) if i != 1)
+    # identical sections (here the pieces of the repeated "word word ...") are stored once
+    held = entry.sections[1].key
+    expected = dict.fromkeys(s.key for s in entry.sections if s.key != held)
+    assert len(expected) < len(entry.sections) - 1
+    assert [s.key for s in again.new_sections()] == list(expected)
