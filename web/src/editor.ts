@@ -141,12 +141,15 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
 
   const onAgentMessage = new Set<(msg: AppMessage) => void>()
   listen(provider, (msg) => {
-    if (msg.type === 'welcome') {
+    if (msg.type === 'welcome' || msg.type === 'role') {
+      // `role`: the owner changed our role while the document is open.
+      const was = readOnly
       readOnly = Boolean(msg.read_only)
       roleBadge.textContent = String(msg.role ?? (readOnly ? 'viewer' : 'editor'))
       editor.setEditable(!readOnly)
       host.classList.toggle('read-only', readOnly)
-      if (readOnly) announce('This document is read-only for you.')
+      if (readOnly && (msg.type === 'welcome' || !was)) announce('This document is read-only for you.')
+      else if (!readOnly && msg.type === 'role' && was) announce('You can edit this document now.')
     } else if (msg.type === 'saved') {
       while (inFlight.length && inFlight[0][0] <= msg.upto) {
         savedSeq = Math.max(savedSeq, inFlight.shift()![1])
