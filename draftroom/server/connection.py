@@ -121,9 +121,7 @@ class Connection:
     def role_changed(self) -> None:
         # Like the role in `welcome`; only clients that speak Draftroom's messages get it.
         if self.app_messages:
-            self.send(
-                encode_app({"type": "role", "role": self.role, "read_only": self.read_only})
-            )
+            self.send(encode_app({"type": "role", "role": self.role, "read_only": self.read_only}))
 
     def close(self, code: int, reason: str) -> None:
         if self.closed:
