@@ -13,6 +13,7 @@ import { WebsocketProvider } from 'y-websocket'
 import { api, onExpired, type DocMeta, type Me } from './api'
 import { listen, sendApp, type AppMessage } from './appmsg'
 import { announce, h } from './dom'
+import { matchFromHash, selectMatch } from './jump'
 
 const COLORS = ['#b3261e', '#1a73e8', '#188038', '#a142f4', '#e37400', '#007b83', '#c5221f']
 
@@ -111,9 +112,16 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     if (!connected) synced = false
     renderStatus()
   })
+  // A search hit opened here (search.ts): select its match once the text has arrived.
+  let match = matchFromHash(location.hash)
   provider.on('sync', (isSynced: boolean) => {
     synced = isSynced
     renderStatus()
+    if (synced && match && !destroyed) {
+      if (!selectMatch(editor, match)) announce('The match is no longer in this document.')
+      match = null
+      history.replaceState(history.state, '', location.pathname)
+    }
   })
   provider.on('connection-close', (event: CloseEvent | null) => {
     const code = event?.code
