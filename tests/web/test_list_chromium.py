@@ -3,6 +3,8 @@ dialogs, batch export progress."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from playwright.sync_api import expect
 from web.site import Site, sign_in
 
 TIMEOUT = 10_000
+AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def test_the_list_shows_who_is_in_each_document_now(site: Site, browser: Any) -> None:
@@ -85,7 +88,7 @@ def test_rename_paginate_and_batch_export_with_progress(site: Site, browser: Any
 
 def test_rename_and_share_in_dialogs_with_errors_shown_in_place(site: Site, browser: Any) -> None:
     doc = site.create_doc("ann", "Dialog draft")
-    ctx = browser.new_context()
+    ctx = browser.new_context(bypass_csp=True)  # for axe-core only
     try:
         sign_in(ctx, site, "ann")
         page = ctx.new_page()
@@ -123,6 +126,10 @@ def test_rename_and_share_in_dialogs_with_errors_shown_in_place(site: Site, brow
         page.locator("dialog button[type=submit]").click()
         expect(dialog.locator("[role=alert]")).to_have_text("no such user")
         expect(dialog).to_be_visible()
+        page.add_script_tag(path=str(AXE))
+        found = json.loads(page.evaluate("async () => JSON.stringify(await axe.run(document))"))
+        bad = [v["id"] for v in found["violations"] if v["impact"] in ("serious", "critical")]
+        assert not bad, bad
         page.locator("#share-user").fill("bob")
         page.select_option("#share-role", "viewer")
         page.locator("dialog button[type=submit]").click()
