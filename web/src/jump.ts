@@ -78,6 +78,11 @@ export function selectMatch(editor: Editor, match: Match): boolean {
   if (best < 0) return false
   const from = flat.pos[best]
   const to = flat.ends[best + needle.length - 1]
-  editor.chain().focus().setTextSelection({ from, to }).scrollIntoView().run()
+  editor.chain().focus().setTextSelection({ from, to }).run()
+  // In the middle of the screen, with its paragraph around it (ProseMirror's own
+  // scrollIntoView stops as soon as the selection touches the bottom edge).
+  const { node } = editor.view.domAtPos(from)
+  const el = node instanceof Element ? node : node.parentElement
+  el?.scrollIntoView({ block: 'center' })
   return true
 }
