@@ -154,6 +154,8 @@ def test_a_refused_share_shows_the_servers_reason(site: Site, browser: Any) -> N
         page.locator("dialog button[type=submit]").click()
         alert = page.locator("dialog[open] [role=alert]")
         expect(alert).to_contain_text("share needs a higher role")
+        # The dialog's stylesheet loaded under the page's strict CSP.
+        assert page.locator("dialog form").evaluate("e => getComputedStyle(e).display") == "flex"
         assert site.api("vic", "GET", f"/api/documents/{doc}").status_code == 403
     finally:
         ctx.close()

@@ -147,6 +147,9 @@ def test_stale_answers_are_cancelled_and_more_results_load(site: Site, browser: 
         box.fill(f"lonely{tag}")
         hits = page.locator("#search-results [role=option]")
         expect(hits).to_have_count(1, timeout=TIMEOUT)
+        # The list's stylesheet loaded under the page's strict CSP (no inline style).
+        position = page.locator("#search-results").evaluate("e => getComputedStyle(e).position")
+        assert position == "absolute"
         page.wait_for_timeout(2000)  # the held-back answer would have arrived by now
         expect(hits).to_have_count(1)
         expect(hits.first).to_have_attribute("data-id", one)
