@@ -131,9 +131,13 @@ class MemoryStore:
         size = len(doc.snapshot or b"") + sum(len(u) for _, u in doc.log)
         return DocumentMeta(doc_id, doc.title, doc.created_at, doc.updated_at, size, doc.seq)
 
-    async def list_documents(self, limit: int, offset: int) -> list[DocumentMeta]:
-        items = sorted(self.docs.items())[offset : offset + limit]
-        return [self._meta(d, doc) for d, doc in items]
+    async def list_documents(
+        self, limit: int, offset: int, sort: str = "updated_at", descending: bool = True
+    ) -> list[DocumentMeta]:
+        metas = sorted((self._meta(d, doc) for d, doc in self.docs.items()), key=lambda m: m.id)
+        key = (lambda m: m.title.lower()) if sort == "title" else (lambda m: getattr(m, sort))
+        metas.sort(key=key, reverse=descending)  # stable: ties keep the id order
+        return metas[offset : offset + limit]
 
     async def get_document(self, doc_id: str) -> DocumentMeta | None:
         doc = self.docs.get(doc_id)

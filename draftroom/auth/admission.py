@@ -87,6 +87,9 @@ class AdmittedSocket(Protocol):
 
     def close(self, code: int, reason: str) -> None: ...
 
+    def role_changed(self) -> None:
+        """The admission's role was just changed: tell the client."""
+
 
 def throttle_for(auth: Auth, principal: Principal) -> Throttle:
     s = auth.settings

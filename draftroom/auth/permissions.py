@@ -19,7 +19,7 @@ from typing import Any
 
 from draftroom.auth.principal import Principal
 from draftroom.errors import LastOwner
-from draftroom.store.base import SQL
+from draftroom.store.base import SQL, document_order
 
 ROLES = ("owner", "editor", "commenter", "viewer")
 ACTIONS = ("read", "export", "comment", "edit", "share", "delete")
@@ -116,10 +116,19 @@ class Members:
             doc_id,
         )
 
-    async def documents_of(self, user_id: str, limit: int, offset: int) -> list[str]:
+    async def documents_of(
+        self,
+        user_id: str,
+        limit: int,
+        offset: int,
+        sort: str = "updated_at",
+        descending: bool = True,
+    ) -> list[str]:
+        """A page of the documents ``user_id`` holds a role on, in the same order as
+        the store's ``list_documents`` (hence the join: the order is the documents')."""
         rows = await self.sql.fetch(
-            "SELECT doc_id FROM document_members WHERE user_id = $1 ORDER BY doc_id"
-            " LIMIT $2 OFFSET $3",
+            "SELECT m.doc_id FROM document_members m JOIN documents ON documents.id = m.doc_id"
+            f" WHERE m.user_id = $1 {document_order(sort, descending)} LIMIT $2 OFFSET $3",
             user_id,
             limit,
             offset,

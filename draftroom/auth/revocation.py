@@ -5,7 +5,8 @@ A revoke is published on the bus as ``{"type": "auth.revoke", ...}`` with one of
     session=<hash>      logout                      -> 4401
     token=<id>          API token revoked           -> 4401
     user=<id>           account deleted             -> 4401
-    user=<id>, doc=<id> role changed or revoked     -> re-check: 4403, or read-only flips
+    user=<id>, doc=<id> role changed or revoked     -> re-check: 4403, or the new role
+                                                       (read-only flips; a `role` message)
     deleted=<id>        document deleted            -> its room closes, every socket 4404
 """
 
@@ -98,9 +99,12 @@ class Kicker(BaseFeature):
                 conn.close(CloseCode.UNAUTHENTICATED, "session ended")
             elif role is None or not allowed(role, p, "read"):
                 conn.close(CloseCode.FORBIDDEN, "access to this document was revoked")
-            else:
+            elif role != adm.role:
                 adm.role = role
                 conn.read_only = adm.read_only
+                # Tell the client, so an editor UI turns editing on or off without a
+                # reload (and without typing into edits the server will refuse).
+                conn.role_changed()
 
     async def _loop(self) -> None:
         while True:

@@ -12,12 +12,25 @@ from starlette.routing import Route
 from draftroom.auth.service import authorize
 from draftroom.document.load import load_doc
 from draftroom.document.text import content
-from draftroom.errors import DocumentDeleted, DocumentExists, Forbidden, Invalid, NotFound
+from draftroom.errors import (
+    DocumentDeleted,
+    DocumentExists,
+    DraftroomError,
+    Forbidden,
+    Invalid,
+    NotFound,
+)
 from draftroom.search.service import Search
 from draftroom.server.body import json_object
-from draftroom.server.params import DOC_ID_RULE, doc_id_problem, int_param, known_params
+from draftroom.server.params import (
+    DOC_ID_RULE,
+    choice_param,
+    doc_id_problem,
+    int_param,
+    known_params,
+)
 from draftroom.server.services import auth_of, node_of
-from draftroom.store.base import StoreError
+from draftroom.store.base import DOCUMENT_SORTS, StoreError
 
 MAX_TITLE = 500
 MAX_PAGE = 500
@@ -60,21 +73,33 @@ async def readyz(request: Request) -> Response:
 
 
 async def list_documents(request: Request) -> Response:
-    known_params(request, {"limit", "offset", "q"})
+    known_params(request, {"limit", "offset", "q", "sort", "order"})
     limit = int_param(request, "limit", 100, 0, MAX_PAGE)
     offset = int_param(request, "offset", 0, 0, 10**9)
+    # Sorted by the database, so every page is cut from one order (a title sorts
+    # A to Z first, a time newest first, unless order says otherwise).
+    sort = choice_param(request, "sort", DOCUMENT_SORTS, "updated_at")
+    order = choice_param(request, "order", ("asc", "desc"), "asc" if sort == "title" else "desc")
+    descending = order == "desc"
     principal = await auth_of(request).require(request)
     store = node_of(request).store
     title_query = request.query_params.get("q", "")
+    if title_query.strip() and ("sort" in request.query_params or "order" in request.query_params):
+        raise DraftroomError(
+            "q lists matching titles in id order; it cannot be combined with sort or order",
+            code="invalid_sort",
+        )
     if title_query.strip():  # titles matching, same query language as /api/search
         search = node_of(request).feature(Search)
         ids = await search.title_matches(principal, title_query, limit, offset)
         found = [await store.get_document(doc_id) for doc_id in ids]
         docs = [d for d in found if d is not None]
     elif principal.is_admin:
-        docs = await store.list_documents(limit, offset)
+        docs = await store.list_documents(limit, offset, sort, descending)
     else:  # only documents the caller holds a role on
-        ids = await auth_of(request).members.documents_of(principal.user_id, limit, offset)
+        ids = await auth_of(request).members.documents_of(
+            principal.user_id, limit, offset, sort, descending
+        )
         found = [await store.get_document(doc_id) for doc_id in ids]
         docs = [d for d in found if d is not None]
     return JSONResponse(

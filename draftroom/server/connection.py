@@ -118,6 +118,11 @@ class Connection:
             self._ack = None
             self.send(encode_app({"type": "saved", "upto": upto, "version": version}))
 
+    def role_changed(self) -> None:
+        # Like the role in `welcome`; only clients that speak Draftroom's messages get it.
+        if self.app_messages:
+            self.send(encode_app({"type": "role", "role": self.role, "read_only": self.read_only}))
+
     def close(self, code: int, reason: str) -> None:
         if self.closed:
             return

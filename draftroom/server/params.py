@@ -78,6 +78,17 @@ def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> in
     return int(raw)
 
 
+def choice_param(request: Request, name: str, choices: tuple[str, ...], default: str) -> str:
+    """Query parameter ``name``, one of ``choices``; a 400 naming them otherwise (like an
+    unknown parameter: a misspelt value must not quietly mean the default)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw not in choices:
+        raise DraftroomError(f"{name} must be one of {', '.join(choices)}", code=f"invalid_{name}")
+    return raw
+
+
 def time_param(request: Request, name: str) -> float | None:
     """Query parameter ``name`` as epoch seconds: given as such or as ISO 8601
     (UTC unless it names an offset). None when absent or empty."""

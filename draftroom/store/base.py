@@ -81,6 +81,24 @@ class StoreError(RuntimeError):
 
 Row = dict[str, Any]
 
+# What a document list may be sorted by. Pages are cut from one total order, so paging
+# never repeats or skips a document that did not change meanwhile.
+DOCUMENT_SORTS = ("title", "created_at", "updated_at")
+
+
+def document_order(sort: str, descending: bool, table: str = "documents") -> str:
+    """The ORDER BY clause (portable to both stores) of a document list.
+
+    Titles compare case-blind (``lower``). Ties, and the empty titles of untitled
+    documents, fall back to the id, ascending in both directions: a total order, so
+    LIMIT/OFFSET pages never overlap. SQLite keeps times as ISO 8601 text in UTC,
+    which sorts like the times themselves.
+    """
+    if sort not in DOCUMENT_SORTS:
+        raise ValueError(f"cannot sort documents by {sort!r}")
+    key = f"lower({table}.title)" if sort == "title" else f"{table}.{sort}"
+    return f"ORDER BY {key} {'DESC' if descending else 'ASC'}, {table}.id ASC"
+
 
 class SQL(Protocol):
     """Plain queries for features that keep their own tables (sessions, caches, usage).
@@ -196,7 +214,10 @@ class Store(Protocol):
         there is nothing to compact.
         """
 
-    async def list_documents(self, limit: int, offset: int) -> list[DocumentMeta]: ...
+    async def list_documents(
+        self, limit: int, offset: int, sort: str = "updated_at", descending: bool = True
+    ) -> list[DocumentMeta]:
+        """A page of every document in ``document_order(sort, descending)``."""
 
     async def get_document(self, doc_id: str) -> DocumentMeta | None: ...
 

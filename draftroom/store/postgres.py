@@ -25,6 +25,7 @@ from draftroom.store.base import (
     StoredState,
     StoreError,
     StoreStats,
+    document_order,
 )
 from draftroom.store.compaction import merge
 from draftroom.store.group_commit import GroupCommitter
@@ -312,9 +313,11 @@ class PostgresStore:
 
     # -- metadata -------------------------------------------------------------
 
-    async def list_documents(self, limit: int, offset: int) -> list[DocumentMeta]:
+    async def list_documents(
+        self, limit: int, offset: int, sort: str = "updated_at", descending: bool = True
+    ) -> list[DocumentMeta]:
         rows = await self.pool.fetch(
-            f"SELECT {_META_COLUMNS} FROM documents ORDER BY updated_at DESC, id"
+            f"SELECT {_META_COLUMNS} FROM documents {document_order(sort, descending)}"
             " LIMIT $1 OFFSET $2",
             limit,
             offset,

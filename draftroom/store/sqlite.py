@@ -23,6 +23,7 @@ from draftroom.store.base import (
     StoredState,
     StoreError,
     StoreStats,
+    document_order,
 )
 from draftroom.store.compaction import merge
 from draftroom.store.group_commit import GroupCommitter
@@ -265,11 +266,14 @@ class SQLiteStore:
 
     # -- metadata -------------------------------------------------------------
 
-    async def list_documents(self, limit: int, offset: int) -> list[DocumentMeta]:
+    async def list_documents(
+        self, limit: int, offset: int, sort: str = "updated_at", descending: bool = True
+    ) -> list[DocumentMeta]:
+        order = document_order(sort, descending)
+
         def read() -> list[DocumentMeta]:
             rows = self.db.execute(
-                f"SELECT {_META_COLUMNS} FROM documents ORDER BY updated_at DESC, id"
-                " LIMIT ? OFFSET ?",
+                f"SELECT {_META_COLUMNS} FROM documents {order} LIMIT ? OFFSET ?",
                 (limit, offset),
             ).fetchall()
             return [_meta(r) for r in rows]

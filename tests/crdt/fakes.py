@@ -53,7 +53,9 @@ class MemoryStore:
     async def compact(self, doc_id: str) -> CompactionResult | None:
         return None
 
-    async def list_documents(self, limit: int, offset: int) -> list[DocumentMeta]:
+    async def list_documents(
+        self, limit: int, offset: int, sort: str = "updated_at", descending: bool = True
+    ) -> list[DocumentMeta]:
         return []
 
     async def get_document(self, doc_id: str) -> DocumentMeta | None:

@@ -167,9 +167,9 @@ async def test_document_list_filters_titles_and_refuses_unknown_params(
     assert [d["id"] for d in r.json()["documents"]] == ["resume"]
     r = await http.get("/api/documents", params={"q": "north"})  # title only: not "dragons"
     assert [d["id"] for d in r.json()["documents"]] == ["orcs"]
-    r = await http.get("/api/documents", params={"title": "x", "sort": "id"})
+    r = await http.get("/api/documents", params={"title": "x", "sorted": "id"})
     assert r.status_code == 400
     assert r.json()["error"] == "unknown_parameter"
-    assert "sort, title" in r.json()["message"]
+    assert "sorted, title" in r.json()["message"]
     r = await http.get("/api/documents", params={"limit": 3})
     assert r.status_code == 200 and len(r.json()["documents"]) == 3

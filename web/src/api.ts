@@ -26,7 +26,7 @@ export async function api<T = any>(
   method: string,
   path: string,
   body?: unknown,
-  { quiet401 = false }: { quiet401?: boolean } = {},
+  { quiet401 = false, signal }: { quiet401?: boolean; signal?: AbortSignal } = {},
 ): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' }
   if (body !== undefined) headers['Content-Type'] = 'application/json'
@@ -36,6 +36,7 @@ export async function api<T = any>(
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: 'same-origin',
+    signal,
   })
   if (res.status === 204) return undefined as T
   const data = await res.json().catch(() => ({}))

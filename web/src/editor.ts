@@ -13,6 +13,7 @@ import { WebsocketProvider } from 'y-websocket'
 import { api, onExpired, type DocMeta, type Me } from './api'
 import { listen, sendApp, type AppMessage } from './appmsg'
 import { announce, h } from './dom'
+import { matchFromHash, selectMatch } from './jump'
 
 const COLORS = ['#b3261e', '#1a73e8', '#188038', '#a142f4', '#e37400', '#007b83', '#c5221f']
 
@@ -111,9 +112,16 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     if (!connected) synced = false
     renderStatus()
   })
+  // A search hit opened here (search.ts): select its match once the text has arrived.
+  let match = matchFromHash(location.hash)
   provider.on('sync', (isSynced: boolean) => {
     synced = isSynced
     renderStatus()
+    if (synced && match && !destroyed) {
+      if (!selectMatch(editor, match)) announce('The match is no longer in this document.')
+      match = null
+      history.replaceState(history.state, '', location.pathname)
+    }
   })
   provider.on('connection-close', (event: CloseEvent | null) => {
     const code = event?.code
@@ -141,12 +149,15 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
 
   const onAgentMessage = new Set<(msg: AppMessage) => void>()
   listen(provider, (msg) => {
-    if (msg.type === 'welcome') {
+    if (msg.type === 'welcome' || msg.type === 'role') {
+      // `role`: the owner changed our role while the document is open.
+      const was = readOnly
       readOnly = Boolean(msg.read_only)
       roleBadge.textContent = String(msg.role ?? (readOnly ? 'viewer' : 'editor'))
       editor.setEditable(!readOnly)
       host.classList.toggle('read-only', readOnly)
-      if (readOnly) announce('This document is read-only for you.')
+      if (readOnly && (msg.type === 'welcome' || !was)) announce('This document is read-only for you.')
+      else if (!readOnly && msg.type === 'role' && was) announce('You can edit this document now.')
     } else if (msg.type === 'saved') {
       while (inFlight.length && inFlight[0][0] <= msg.upto) {
         savedSeq = Math.max(savedSeq, inFlight.shift()![1])

@@ -1,16 +1,20 @@
 // The document list: create, open, rename, delete, share; paginated (the API's
-// limit/offset) and sortable; who is in each document now (GET /api/presence);
+// limit/offset) and sorted by the server (sort/order), so the order holds across
+// pages; who is in each document now (GET /api/presence); search (search.ts);
 // batch export with progress from the rooms' export.progress messages.
 import { decode } from '@msgpack/msgpack'
 import { api, ApiError, type DocMeta, type Me } from './api'
 import { announce, h, navigate } from './dom'
+import { field, formDialog } from './dialog'
 import { FORMATS, optionFields } from './export'
+import { searchBox } from './search'
 
 const PAGE = 20
 
 export function mountList(root: HTMLElement, _me: Me): () => void {
   let offset = 0
-  let sortKey: 'updated_at' | 'title' | 'created_at' = 'updated_at'
+  // "key:order", as the API takes them.
+  let sortBy = 'updated_at:desc'
   let docs: DocMeta[] = []
   let presence: Record<string, Array<{ name: string; color: string }>> = {}
   const selected = new Set<string>()
@@ -29,9 +33,12 @@ export function mountList(root: HTMLElement, _me: Me): () => void {
   const sort = h(
     'select',
     { id: 'sort', 'aria-label': 'Sort by' },
-    h('option', { value: 'updated_at' }, 'Recently edited'),
-    h('option', { value: 'title' }, 'Title'),
-    h('option', { value: 'created_at' }, 'Created'),
+    h('option', { value: 'updated_at:desc' }, 'Recently edited'),
+    h('option', { value: 'updated_at:asc' }, 'Least recently edited'),
+    h('option', { value: 'title:asc' }, 'Title, A to Z'),
+    h('option', { value: 'title:desc' }, 'Title, Z to A'),
+    h('option', { value: 'created_at:desc' }, 'Newest'),
+    h('option', { value: 'created_at:asc' }, 'Oldest'),
   ) as HTMLSelectElement
   const tbody = h('tbody', { id: 'docs' })
   const table = h(
@@ -67,11 +74,13 @@ export function mountList(root: HTMLElement, _me: Me): () => void {
     h('div', { class: 'row' }, batchFormat, batchBtn, progress, batchStatus),
     batchOpts.el)
 
+  const search = searchBox()
   root.replaceChildren(
     h(
       'section',
       { class: 'list', 'aria-labelledby': 'list-title' },
       h('div', { class: 'list-head' }, h('h1', { id: 'list-title' }, 'Documents'), sort),
+      search.el,
       create,
       error,
       h('div', { class: 'table-wrap' }, table),
@@ -87,7 +96,11 @@ export function mountList(root: HTMLElement, _me: Me): () => void {
 
   async function load(): Promise<void> {
     try {
-      const data = await api<{ documents: DocMeta[] }>('GET', `/api/documents?limit=${PAGE + 1}&offset=${offset}`)
+      const [key, order] = sortBy.split(':')
+      const data = await api<{ documents: DocMeta[] }>(
+        'GET',
+        `/api/documents?limit=${PAGE + 1}&offset=${offset}&sort=${key}&order=${order}`,
+      )
       docs = data.documents.slice(0, PAGE)
       next.disabled = data.documents.length <= PAGE
       prev.disabled = offset === 0
@@ -110,19 +123,9 @@ export function mountList(root: HTMLElement, _me: Me): () => void {
     }
   }
 
-  function sorted(): DocMeta[] {
-    const out = [...docs]
-    out.sort((a, b) =>
-      sortKey === 'title'
-        ? (a.title || a.id).localeCompare(b.title || b.id)
-        : String(b[sortKey] ?? '').localeCompare(String(a[sortKey] ?? '')),
-    )
-    return out
-  }
-
   function render(): void {
     tbody.replaceChildren(
-      ...sorted().map((d) => {
+      ...docs.map((d) => {
         const name = d.title || d.id
         const box = h('input', { type: 'checkbox', 'aria-label': `Select ${name}` }) as HTMLInputElement
         box.checked = selected.has(d.id)
@@ -148,28 +151,44 @@ export function mountList(root: HTMLElement, _me: Me): () => void {
   }
 
   async function rename(d: DocMeta): Promise<void> {
-    const title = prompt('New title', d.title)
-    if (title === null) return
-    try {
-      await api('PATCH', `/api/documents/${encodeURIComponent(d.id)}`, { title })
-      announce('Renamed')
-      await load()
-    } catch (err) {
-      show(err)
-    }
+    const title = h('input', { name: 'title', maxlength: 500, value: d.title, id: 'rename-title' }) as HTMLInputElement
+    const ok = await formDialog({
+      title: `Rename “${d.title || d.id}”`,
+      submit: 'Rename',
+      fields: field('New title', title),
+      onSubmit: () => api('PATCH', `/api/documents/${encodeURIComponent(d.id)}`, { title: title.value }),
+    })
+    if (!ok) return
+    announce('Renamed')
+    await load()
   }
 
   async function share(d: DocMeta): Promise<void> {
-    const user = prompt('Share with which user (username)?')
-    if (!user) return
-    const role = prompt('Role: owner, editor, commenter or viewer', 'editor')
-    if (!role) return
-    try {
-      await api('PUT', `/api/documents/${encodeURIComponent(d.id)}/members/${encodeURIComponent(user)}`, { role: role.trim() })
-      announce(`Shared with ${user} as ${role}`)
-    } catch (err) {
-      show(err)
-    }
+    const user = h('input', {
+      name: 'username',
+      id: 'share-user',
+      required: true,
+      autocapitalize: 'none',
+      autocomplete: 'off',
+      spellcheck: 'false',
+    }) as HTMLInputElement
+    const role = h(
+      'select',
+      { name: 'role', id: 'share-role' },
+      ...['editor', 'commenter', 'viewer', 'owner'].map((r) => h('option', { value: r }, r)),
+    ) as HTMLSelectElement
+    const ok = await formDialog({
+      title: `Share “${d.title || d.id}”`,
+      submit: 'Share',
+      fields: [...field('Username', user), ...field('Role', role)],
+      onSubmit: () =>
+        api(
+          'PUT',
+          `/api/documents/${encodeURIComponent(d.id)}/members/${encodeURIComponent(user.value.trim())}`,
+          { role: role.value },
+        ),
+    })
+    if (ok) announce(`Shared with ${user.value.trim()} as ${role.value}`)
   }
 
   async function remove(d: DocMeta): Promise<void> {
@@ -193,8 +212,9 @@ export function mountList(root: HTMLElement, _me: Me): () => void {
     }
   })
   sort.addEventListener('change', () => {
-    sortKey = sort.value as typeof sortKey
-    render()
+    sortBy = sort.value
+    offset = 0
+    void load()
   })
   prev.addEventListener('click', () => {
     offset = Math.max(0, offset - PAGE)
@@ -282,6 +302,7 @@ export function mountList(root: HTMLElement, _me: Me): () => void {
   const timer = window.setInterval(() => void loadPresence(), 5000)
   return () => {
     stopped = true
+    search.destroy()
     clearInterval(timer)
     for (const ws of sockets.splice(0)) ws.close()
   }
