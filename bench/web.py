@@ -49,6 +49,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,63 @@ PROBE = """() => {
 }"""
 
 
+# Installed before the page's own scripts (CDP's addScriptToEvaluateOnNewDocument, which
+# the CSP does not govern): timestamps of the editor's socket and of the moment the editor
+# becomes editable, for the cold-load breakdown. It wraps WebSocket without changing it.
+TIMELINE = """(() => {
+  const t = { frames: [] }
+  window.__timeline = t
+  const Native = window.WebSocket
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args)
+      t.wsNew ??= performance.now()
+      this.addEventListener('open', () => { t.wsOpen ??= performance.now() })
+      this.addEventListener('message', (e) => {
+        const b = e.data instanceof ArrayBuffer ? new Uint8Array(e.data) : null
+        if (!b) return
+        const now = performance.now()
+        if (b[0] === 0x64 && t.welcome === undefined) t.welcome = now
+        if (b[0] === 0 && b[1] === 1 && t.step2 === undefined) {
+          t.step2 = now
+          t.step2Bytes = b.length
+        }
+      })
+    }
+  }
+  document.addEventListener('keydown', (e) => { t.key ??= e.timeStamp }, true)
+  const editable = '#editor .ProseMirror[contenteditable=true]'
+  new MutationObserver(() => {
+    if (t.editable === undefined && document.querySelector(editable)) t.editable = performance.now()
+  }).observe(document, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ['contenteditable'],
+  })
+})()"""
+
+BREAKDOWN = """() => {
+  const t = window.__timeline || {}
+  const nav = performance.getEntriesByType('navigation')[0]
+  const res = performance.getEntriesByType('resource')
+  const js = res.filter((r) => r.name.includes('/assets/') && /\\.(js|css)$/.test(r.name))
+  const api = (p) => res.find((r) => r.name.includes(p))
+  return {
+    ttfb: nav.responseStart,
+    html_done: nav.responseEnd,
+    assets_done: Math.max(0, ...js.map((r) => r.responseEnd)),
+    dom_content_loaded: nav.domContentLoadedEventEnd,
+    ws_new: t.wsNew, ws_open: t.wsOpen, welcome: t.welcome, step2: t.step2, key: t.key,
+    step2_bytes: t.step2Bytes, editable: t.editable,
+    api_me_end: api('/api/me')?.responseEnd,
+    api_doc_end: api('/api/documents/')?.responseEnd,
+  }
+}"""
+
+BREAKDOWN_KEYS = (
+    "ttfb", "html_done", "assets_done", "dom_content_loaded", "ws_new", "ws_open",
+    "welcome", "step2", "editable", "key", "visible",
+)  # fmt: skip
+
+
 # -- setup -----------------------------------------------------------------------------
 
 
@@ -126,18 +184,21 @@ def build_web() -> None:
     subprocess.run([str(ROOT / "scripts" / "build-web")], check=True)
 
 
-def start_server(tmp: Path) -> tuple[DraftroomProcess, dict[str, str]]:
+def start_server(tmp: Path, tree: Path = ROOT) -> tuple[DraftroomProcess, dict[str, str]]:
+    """A node running the code (and serving the build) of ``tree``, with a bench account."""
     data = tmp / "data"
     data.mkdir(parents=True)
+    env = dict(os.environ, PYTHONPATH=str(tree))
     subprocess.run(
         [sys.executable, "-m", "draftroom", "user", "create", "bench", "--password-stdin",
          "--new-store", "--data-dir", str(data)],
-        input=PASSWORD + "\n", text=True, check=True, capture_output=True, cwd=tmp,
+        input=PASSWORD + "\n", text=True, check=True, capture_output=True, cwd=tmp, env=env,
     )  # fmt: skip
     proc = DraftroomProcess(
         ["--login-rate-per-minute", "1000", "--ws-messages-per-second", "2000"],
         data_dir=data,
         log_dir=tmp / "logs",
+        env={"PYTHONPATH": str(tree)},
     ).start()
     r = httpx.post(
         f"{proc.http_url}/api/sessions", json={"username": "bench", "password": PASSWORD}
@@ -366,43 +427,88 @@ def new_context(browser: Any, base: str, auth: dict[str, str] | None, phone: boo
     return ctx
 
 
-def cold_loads(
-    browser: Any, base: str, auth: dict[str, str], doc: str, runs: int, phone: bool
-) -> dict[str, Any]:
-    times: list[float] = []
-    scripts: set[str] = set()
+@dataclass
+class Target:
+    """A server to load the editor from: this tree's, or a baseline tree's (paired runs)."""
+
+    label: str
+    base: str
+    auth: dict[str, str]
+    dist: Path
+
+
+def cold_load(browser: Any, t: Target, doc: str, key: str, phone: bool,
+              scripts: set[str]) -> tuple[float, dict[str, Any]]:  # fmt: skip
+    """One cold load: (wall-clock ms from navigation to the typed key visible, breakdown)."""
+    ctx = new_context(browser, t.base, t.auth, phone)
+    ctx.add_init_script(TIMELINE)
+    page = ctx.new_page()
+    if phone:
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", FAST_4G)
+    page.on(
+        "response",
+        lambda r: (
+            scripts.add(r.url.rsplit("/", 1)[1])
+            if "/assets/" in r.url and r.url.endswith(".js")
+            else None
+        ),
+    )
+    t0 = time.perf_counter()
+    page.goto(f"{t.base}/d/{doc}", wait_until="commit")
+    editor = page.locator("#editor .ProseMirror[contenteditable=true]")
+    editor.wait_for(timeout=30_000)
+    editor.focus()
+    page.keyboard.type(key)
+    page.wait_for_function(
+        "k => document.querySelector('#editor').textContent.includes(k)",
+        arg=key,
+        timeout=30_000,
+    )
+    ms = (time.perf_counter() - t0) * 1000
+    b = page.evaluate(BREAKDOWN)
+    b["visible"] = page.evaluate("() => performance.now()")
+    ctx.close()
+    return ms, b
+
+
+def cold_loads(browser: Any, targets: list[Target], doc: str, runs: int,
+               phone: bool) -> list[dict[str, Any]]:  # fmt: skip
+    """``runs`` cold loads per target, interleaved (ABBA...) so that a change in the
+    machine's load falls on both alike: a paired comparison in one invocation."""
+    times: list[list[float]] = [[] for _ in targets]
+    steps = [{k: [] for k in BREAKDOWN_KEYS} for _ in targets]  # type: list[dict[str, list[float]]]
+    step2_bytes = [0 for _ in targets]
+    scripts: list[set[str]] = [set() for _ in targets]
     for i in range(runs):
-        ctx = new_context(browser, base, auth, phone)
-        page = ctx.new_page()
-        if phone:
-            cdp = ctx.new_cdp_session(page)
-            cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
-            cdp.send("Network.enable")
-            cdp.send("Network.emulateNetworkConditions", FAST_4G)
-        page.on(
-            "response",
-            lambda r: (
-                scripts.add(r.url.rsplit("/", 1)[1])
-                if "/assets/" in r.url and r.url.endswith(".js")
-                else None
-            ),
+        order = list(range(len(targets)))
+        if i % 2:
+            order.reverse()
+        for j in order:
+            ms, b = cold_load(browser, targets[j], doc, f"K{i}", phone, scripts[j])
+            times[j].append(ms)
+            step2_bytes[j] = b.get("step2_bytes") or step2_bytes[j]
+            for k in BREAKDOWN_KEYS:
+                if isinstance(b.get(k), (int, float)):
+                    steps[j][k].append(float(b[k]))
+    out = []
+    for j, t in enumerate(targets):
+        gz = sum((t.dist / "assets" / (name + ".gz")).stat().st_size for name in scripts[j])
+        out.append(
+            {
+                "target": t.label,
+                "ms": percentiles(times[j]),
+                "runs_ms": times[j],
+                "scripts": sorted(scripts[j]),
+                "js_gzip_kb": gz / 1024,
+                # Page clock (ms since navigation start), medians: where the time goes.
+                "breakdown_ms": {k: percentiles(v)["p50"] for k, v in steps[j].items() if v},
+                "step2_bytes": step2_bytes[j],
+            }
         )
-        key = f"K{i}"
-        t0 = time.perf_counter()
-        page.goto(f"{base}/d/{doc}", wait_until="commit")
-        editor = page.locator("#editor .ProseMirror[contenteditable=true]")
-        editor.wait_for(timeout=30_000)
-        editor.focus()
-        page.keyboard.type(key)
-        page.wait_for_function(
-            "k => document.querySelector('#editor').textContent.includes(k)",
-            arg=key,
-            timeout=30_000,
-        )
-        times.append((time.perf_counter() - t0) * 1000)
-        ctx.close()
-    gz = sum((DIST / "assets" / (name + ".gz")).stat().st_size for name in scripts)
-    return {"ms": percentiles(times), "scripts": sorted(scripts), "js_gzip_kb": gz / 1024}
+    return out
 
 
 def typing(browser: Any, base: str, auth: dict[str, str] | None, doc: str, ws_url: str, token: str,
@@ -483,6 +589,13 @@ def main() -> int:
     ap.add_argument("--lighthouse-runs", type=int, default=3, help="the median score counts")
     ap.add_argument("--skip-lighthouse", action="store_true")
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--skip-typing", action="store_true", help="cold loads (and Lighthouse) only")
+    ap.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="a checkout (with its web app built) to load alternately with this one: "
+        "a paired comparison of cold loads in one invocation",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -505,14 +618,37 @@ def main() -> int:
             )
             r.raise_for_status()
         asyncio.run(upload(f"{proc.ws_base}/cold?draftroom=1", auth["token"], big_document(500)))
-        big = big_document(args.words)
-        asyncio.run(upload(f"{proc.ws_base}/big?draftroom=1", auth["token"], big))
+        targets = [Target("this tree", base, auth, DIST)]
+        if args.baseline_tree:
+            tree = args.baseline_tree.resolve()
+            bproc, bauth = start_server(tmp / "baseline", tree)
+            stops.append(lambda: bproc.cleanup())
+            bearer_b = {"Authorization": f"Bearer {bauth['token']}"}
+            r = httpx.post(f"{bproc.http_url}/api/documents", json={"id": "cold"}, headers=bearer_b)
+            r.raise_for_status()
+            asyncio.run(
+                upload(f"{bproc.ws_base}/cold?draftroom=1", bauth["token"], big_document(500))
+            )
+            dist = tree / "draftroom" / "web" / "dist"
+            targets.append(Target(f"baseline {tree.name}", bproc.http_url, bauth, dist))
+            if not args.skip_typing:
+                b_ws = f"{bproc.ws_base}/big?draftroom=1"
+                asyncio.run(upload(b_ws, bauth["token"], big_document(args.words)))
+            baseline_ws = bproc.ws_base
+        big = big_document(args.words) if not args.skip_typing else []
+        if big:
+            asyncio.run(upload(f"{proc.ws_base}/big?draftroom=1", auth["token"], big))
+        baseline_ws = ""
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            results["desktop"] = cold_loads(browser, base, auth, "cold", args.runs, phone=False)
-            results["phone"] = cold_loads(browser, base, auth, "cold", args.runs, phone=True)
-            results["typing"] = {
-                "draftroom": typing(
+            for profile in ("desktop", "phone"):
+                loads = cold_loads(browser, targets, "cold", args.runs, phone=profile == "phone")
+                results[profile] = loads[0]
+                if len(loads) > 1:
+                    results.setdefault("baseline", {})[profile] = loads[1]
+            results["typing"] = {}
+            if not args.skip_typing:
+                results["typing"]["draftroom"] = typing(
                     browser,
                     base,
                     auth,
@@ -522,9 +658,35 @@ def main() -> int:
                     args.typing_seconds,
                     args.writers,
                     args.words * 3,
-                ),
-            }
-            if not args.skip_reference:
+                )
+            if baseline_ws and not args.skip_typing:
+                # Paired typing: this tree, the baseline, the baseline, this tree.
+                ws_bases = [proc.ws_base, baseline_ws]
+                paired_runs = []
+                for j in (1, 1, 0):
+                    t = targets[j]
+                    ws = f"{ws_bases[j]}/big"
+                    paired_runs.append(
+                        {
+                            "target": t.label,
+                            **typing(
+                                browser,
+                                t.base,
+                                t.auth,
+                                "big",
+                                ws,
+                                t.auth["token"],
+                                args.typing_seconds,
+                                args.writers,
+                                args.words * 3,
+                            ),
+                        }
+                    )
+                results["typing_paired"] = [
+                    {"target": targets[0].label, **results["typing"]["draftroom"]},
+                    *paired_runs,
+                ]
+            if not (args.skip_reference or args.skip_typing):
                 node_port = free_port()
                 node = node_server(port=node_port, log_dir=tmp / "node-logs")
                 node.start()
@@ -583,7 +745,9 @@ def verdicts(r: dict[str, Any]) -> list[str]:
         lh = r.get(f"lighthouse_{preset}")
         if lh and lh["median"] < t[f"lighthouse_{preset}"]:
             out.append(f"Lighthouse {preset} {lh['median']:.0f} < {t[f'lighthouse_{preset}']:.0f}")
-    ty = r["typing"]["draftroom"]
+    ty = r["typing"].get("draftroom")
+    if ty is None:
+        return out
     if ty["key_to_paint_ms"]["p95"] >= t["key_to_paint_p95_ms"]:
         out.append(f"keypress-to-paint p95 {ty['key_to_paint_ms']['p95']:.1f} ms >= 16")
     if ty["frame_ms"]["p95"] >= t["frame_p95_ms"]:
@@ -591,6 +755,24 @@ def verdicts(r: dict[str, Any]) -> list[str]:
     if ty["long_task_max_ms"] > t["long_task_max_ms"]:
         out.append(f"a long task of {ty['long_task_max_ms']:.0f} ms > 50")
     return out
+
+
+def paired(r: dict[str, Any]) -> list[str]:
+    """The baseline's loads next to this tree's, from the same interleaved runs."""
+    if "baseline" not in r:
+        return []
+    rows = []
+    for profile in ("desktop", "phone"):
+        for x in (r[profile], r["baseline"][profile]):
+            ms = x["ms"]
+            rows.append([profile, x["target"], ms["n"], fmt(ms["p50"], 0), fmt(ms["p95"], 0),
+                         fmt(ms["max"], 0), fmt(x["js_gzip_kb"], 1)])  # fmt: skip
+    return [
+        "Paired (runs interleaved A/B, B/A, …):",
+        "",
+        markdown_table(["profile", "build", "runs", "median", "p95", "max", "JS KB gz"], rows),
+        "",
+    ]
 
 
 def report(r: dict[str, Any], failures: list[str]) -> str:
@@ -608,6 +790,18 @@ def report(r: dict[str, Any], failures: list[str]) -> str:
         f"Editor route JavaScript: {r['desktop']['js_gzip_kb']:.1f} KB gzipped "
         f"({', '.join(r['desktop']['scripts'])}); target <= 250 KB.",
         "",
+        *paired(r),
+        "Where a cold load's time goes (page clock, ms since navigation; medians; "
+        f"sync step 2 {r['desktop']['step2_bytes']:,} bytes):",
+        "",
+        markdown_table(
+            ["profile", *BREAKDOWN_KEYS],
+            [
+                [name, *(fmt(r[key]["breakdown_ms"].get(k), 0) for k in BREAKDOWN_KEYS)]
+                for name, key in (("desktop", "desktop"), ("phone", "phone"))
+            ],
+        ),
+        "",
     ]
     for preset in ("desktop", "mobile"):
         lh = r.get(f"lighthouse_{preset}")
@@ -616,7 +810,10 @@ def report(r: dict[str, Any], failures: list[str]) -> str:
                 f"Lighthouse performance, {preset}: median {lh['median']:.0f} (runs {lh['runs']})"
             )
     trows = []
-    for server, ty in r["typing"].items():
+    typed = list(r["typing"].items())
+    if "typing_paired" in r:
+        typed = [(x["target"], x) for x in r["typing_paired"]] + typed[1:]
+    for server, ty in typed:
         trows.append([
             server, ty["keys"], ty["remote_edits"],
             fmt(ty["key_to_handled_ms"]["p95"]),
