@@ -24,6 +24,8 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from devtools.draftroom import DraftroomProcess
@@ -153,7 +155,10 @@ class Cluster:
                     data_dir=self.workdir / f"node{i}" / "data",
                     log_dir=self.workdir / f"node{i}" / "logs",
                 )
-                self.nodes.append(node.start() if i < self.started else node)
+                self.nodes.append(node)
+            # Side by side: a node spends its start-up importing and waiting, and the
+            # store serialises migrations between nodes that start together.
+            _each(DraftroomProcess.start, self.nodes[: self.started])
             self.lb = LoadBalancer([n.port for n in self.nodes], self.port, self.workdir)
             self.lb.start()
         except BaseException:
@@ -199,12 +204,18 @@ class Cluster:
     def stop(self) -> None:
         if self.lb is not None:
             self.lb.stop()
-        for node in self.nodes:
-            node.cleanup()
+        _each(DraftroomProcess.cleanup, self.nodes)
         for service in (self.pgbouncer, self.redis, self.postgres):
             if service is not None:
                 service.cleanup()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _each(method: Callable[[DraftroomProcess], object], nodes: list[DraftroomProcess]) -> None:
+    """Call ``method`` on every node at once, in threads; re-raise the first failure."""
+    with ThreadPoolExecutor(max(len(nodes), 1)) as pool:
+        for done in [pool.submit(method, node) for node in nodes]:
+            done.result()
 
 
 def main(argv: list[str] | None = None) -> int:

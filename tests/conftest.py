@@ -4,6 +4,7 @@ Fixtures
     free_port                     -> Callable[[], int]   (call it: ``free_port()``)
     postgres_server   (session)   -> PostgresServer | ExternalPostgres
     postgres_url      (function)  -> str   fresh database "test_<hex>" on postgres_server
+    module_postgres_url (module)  -> str   the same, shared by one module's tests
     pgbouncer         (session)   -> PgBouncer (transaction mode) in front of postgres_server
     pgbouncer_url     (function)  -> str   postgres_url's database, reached through pgbouncer
     redis_server      (session)   -> RedisServer | ExternalRedis
@@ -104,6 +105,17 @@ def postgres_server() -> Iterator[PostgresServer | ExternalPostgres]:
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer | ExternalPostgres) -> Iterator[str]:
     """URL of a brand-new empty database (dropped again afterwards)."""
+    yield from _fresh_database(postgres_server)
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url(postgres_server: PostgresServer | ExternalPostgres) -> Iterator[str]:
+    """Like postgres_url, but one database for a whole module: for module-scoped servers
+    whose tests only read what the fixture wrote."""
+    yield from _fresh_database(postgres_server)
+
+
+def _fresh_database(postgres_server: PostgresServer | ExternalPostgres) -> Iterator[str]:
     if isinstance(postgres_server, PostgresServer) and not postgres_server.running:
         postgres_server.start()  # an earlier test killed/stopped it
     name = f"test_{uuid.uuid4().hex[:12]}"

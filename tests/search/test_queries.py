@@ -4,11 +4,11 @@ exclusions, prefixes, accents, CJK, emoji, ranking, snippets, cursors, bad queri
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,9 +40,17 @@ EXPECTED: dict[str, set[str]] = {
 }
 
 
-@pytest.fixture
-async def http(tmp_path: Path, store_url: str | None) -> AsyncIterator[httpx.AsyncClient]:
-    async with search_server(tmp_path, store_url) as server:
+# One server per store for the whole module (its start, seeding and indexing cost more
+# than all the queries): every test here only reads the corpus, so order cannot matter.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "postgres"])
+async def http(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[httpx.AsyncClient]:
+    url = request.getfixturevalue("module_postgres_url") if request.param == "postgres" else None
+    async with search_server(tmp_path_factory.mktemp("search"), url) as server:
         await seed(server)
         await caught_up(server)
         async with httpx.AsyncClient(base_url=server.http) as client:
