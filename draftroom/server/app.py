@@ -49,6 +49,10 @@ from draftroom.server.routes import HttpApi, route_table
 from draftroom.server.web_app import WebApp
 from draftroom.telemetry import node as telemetry
 
+# Request-path Redis calls take well under a millisecond: 64 connections serve tens
+# of thousands of calls a second, far more than a node's event loop can issue.
+REDIS_CONNECTIONS = 64
+
 
 def request_redis(settings: Settings) -> RedisLink:
     """The node's Redis link for request-path code (``client`` None without Redis).
@@ -62,11 +66,6 @@ def request_redis(settings: Settings) -> RedisLink:
         max_connections=REDIS_CONNECTIONS,
         name="redis",
     )
-
-
-# Request-path Redis calls take well under a millisecond: 64 connections serve tens
-# of thousands of calls a second, far more than a node's event loop can issue.
-REDIS_CONNECTIONS = 64
 
 
 def features(settings: Settings, node: Node, redis: RedisLink) -> list[Feature]:
