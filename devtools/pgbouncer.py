@@ -19,6 +19,7 @@ prove the file operators deploy, not a parallel copy of it.
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 import shutil
@@ -251,10 +252,16 @@ class ShippedPgBouncer(PgBouncer):
         super().__init__(server_port)
         self.password = password
         self.ini = ini
-        self.user, self.database = "", ""
+        # Who the nodes log in as, and where: compose's database URL says.
+        url = urllib.parse.urlsplit(shipped_database_env(password, 0)["DRAFTROOM_DATABASE_URL"])
+        self.user = url.username or ""
+        self.database = url.path.lstrip("/")
+        parsed = configparser.ConfigParser(interpolation=None)
+        parsed.read_string(ini.read_text())
+        self.pool_size = int(parsed["pgbouncer"].get("default_pool_size", "20"))
 
-    def database_url(self, name: str, password: str | None = None) -> str:
-        secret = urllib.parse.quote(self.password if password is None else password, safe="")
+    def database_url(self, name: str) -> str:
+        secret = urllib.parse.quote(self.password, safe="")
         return f"postgresql://{self.user}:{secret}@{LOOPBACK}:{self.port}/{name}"
 
     @property
@@ -268,9 +275,6 @@ class ShippedPgBouncer(PgBouncer):
     def _write_config(self) -> Path:
         users = self.base / "userlist.txt"
         users.write_text(shipped_userlist(self.password))
-        self.user = users.read_text().split('"')[1]
-        url = urllib.parse.urlsplit(self.node_env()["DRAFTROOM_DATABASE_URL"])
-        self.database = url.path.lstrip("/")
         ini = self.base / "pgbouncer.ini"
         ini.write_text(
             render_shipped_ini(

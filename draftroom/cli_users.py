@@ -29,6 +29,7 @@ from draftroom.errors import DraftroomError, LastOwner
 from draftroom.features import Feature, FeatureHooks
 from draftroom.redis import RedisLink
 from draftroom.store import Store, store_for
+from draftroom.store.base import StoreError
 
 
 def add_parser(sub: Any) -> None:
@@ -73,7 +74,11 @@ async def _run(args: argparse.Namespace) -> int:
         print(f"draftroom: {problem}{hint}", file=sys.stderr)
         return 1
     store = store_for(settings)
-    await store.open()
+    try:
+        await store.open()
+    except StoreError as exc:  # a wrong password or an unreachable database: say which
+        print(f"draftroom: {exc}", file=sys.stderr)
+        return 1
     redis = RedisLink(settings.redis_url)
     try:
         users = Users(store.sql)

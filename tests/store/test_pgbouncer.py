@@ -263,3 +263,14 @@ async def test_a_wrong_database_password_stops_the_node_at_once_with_a_clear_err
     assert f"cannot connect to PostgreSQL {where}: " in message, message
     assert "authentication failed (check the user name and password" in message, message
     assert wrong not in message  # the password itself is not logged
+
+    # The account command says the same in one line, not a traceback.
+    created = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "draftroom", "user", "create", "ann", "--password-stdin",
+         "--database-url", env["DRAFTROOM_DATABASE_URL"]],
+        input="pw-ann-123456\n", capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert created.returncode == 1
+    assert created.stderr.startswith(f"draftroom: cannot connect to PostgreSQL {where}: ")
+    assert "Traceback" not in created.stderr and wrong not in created.stderr, created.stderr
