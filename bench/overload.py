@@ -19,7 +19,8 @@ and every marker a ``saved`` ack covered must be in the stored documents.
 Exits 1 on a miss: admitted p99 >= 100 ms, no client refused (the load did not run),
 a refusal not 1013, a late client never admitted, or an acknowledged marker lost. A p99
 miss says so when the same writers were already over 100 ms before the overload (the
-machine, not the newcomers); the generator's own loop lag is reported beside it.
+machine, not the newcomers). Beside it: the generator's own loop lag, and how busy the
+node's core was with other processes than the node (``node_core_pct``), per phase.
 
     .venv/bin/python bench/overload.py                        # C=150, ~45 s
     .venv/bin/python bench/overload.py --capacity 100 --json out.json
@@ -94,10 +95,42 @@ class Stats:
     generator_lag_ms: dict[str, list[float]] = field(default_factory=dict)
 
 
+class CoreShare:
+    """The node's core over one phase: how busy it was, and how much of that was not
+    the node (other people's processes on the same core take turns with it)."""
+
+    def __init__(self, node: common.ServerProcess | None) -> None:
+        self.node = node
+        self.meter = common.CoreMeter()
+        self.cpu0 = self.t0 = 0.0
+
+    def start(self) -> None:
+        self.meter.start()
+        self.t0 = time.monotonic()
+        self.cpu0 = self.node.cpu_seconds() if self.node else 0.0
+
+    def stop(self) -> dict[str, float]:
+        busy = self.meter.stop()
+        if self.node is None:
+            return {}
+        node_pct = 100 * (self.node.cpu_seconds() - self.cpu0) / (time.monotonic() - self.t0)
+        core = common.server_cpu()
+        core_pct = busy[core] if core is not None and core < len(busy) else float("nan")
+        return {
+            "core_busy_pct": round(core_pct, 1),
+            "node_pct": round(node_pct, 1),
+            "others_pct": round(max(0.0, core_pct - node_pct), 1),
+        }
+
+
 class Run:
-    def __init__(self, args: argparse.Namespace, port: int) -> None:
+    def __init__(
+        self, args: argparse.Namespace, port: int, node: common.ServerProcess | None = None
+    ) -> None:
         self.args = args
         self.port = port
+        self.node = node
+        self.core_share: dict[str, dict[str, float]] = {}
         self.stats = Stats()
         self.rng = random.Random(args.seed)
         self.writers: list[Writer] = []
@@ -235,12 +268,16 @@ class Run:
         own_lag = asyncio.create_task(self.sample_own_lag(lag_stop))
         await asyncio.sleep(1.0)
         self.stats.phase = "hold"  # the baseline: C writers and nobody else
+        share = CoreShare(self.node)
+        share.start()
         await asyncio.sleep(a.warmup)
+        self.core_share["hold"] = share.stop()
 
         # 2. overload: C more try to join while the first C type; measure the first C.
         self.stats.phase = "overload"
         self.stats.overload_start = time.perf_counter()
         overload_end = time.monotonic() + a.duration
+        share.start()
         probe_stop = asyncio.Event()
         probe = asyncio.create_task(self.probe_http(probe_stop))
         joining = []
@@ -248,6 +285,7 @@ class Run:
             joining.append(asyncio.create_task(self.join(w)))
             await asyncio.sleep(1 / a.connect_rate)
         await asyncio.sleep(max(0.0, overload_end - time.monotonic()))
+        self.core_share["overload"] = share.stop()
         self.stats.phase = None
         lag_stop.set()
         await own_lag
@@ -367,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     node = server()
-    run = Run(args, port)
+    run = Run(args, port, node)
     try:
         node.start()
         result = asyncio.run(run.run())
@@ -407,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         "acked_markers": sum(len(w.acked_markers) for w in run.writers),
         "acked_markers_lost": len(lost),
     }
+    report["node_core_pct"] = run.core_share
     report["generator_lag_ms"] = {
         phase: percentiles(v, (50, 99)) for phase, v in stats.generator_lag_ms.items()
     }
