@@ -22,7 +22,9 @@ CREATE TRIGGER search_documents_ad AFTER DELETE ON search_documents BEGIN
     INSERT INTO search_titles (search_titles, rowid, title_terms)
         VALUES ('delete', old.rid, old.title_terms);
 END;
-CREATE TRIGGER search_documents_au AFTER UPDATE OF title_terms ON search_documents BEGIN
+-- Every index write sets title_terms; only a changed title touches search_titles.
+CREATE TRIGGER search_documents_au AFTER UPDATE OF title_terms ON search_documents
+WHEN old.title_terms <> new.title_terms BEGIN
     INSERT INTO search_titles (search_titles, rowid, title_terms)
         VALUES ('delete', old.rid, old.title_terms);
     INSERT INTO search_titles (rowid, title_terms) VALUES (new.rid, new.title_terms);
