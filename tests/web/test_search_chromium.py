@@ -69,7 +69,9 @@ def test_type_see_the_hit_and_open_it_at_the_match(site: Site, browser: Any) -> 
         page = ctx.new_page()
         page.goto(site.url)
         box = page.locator("#search")
-        box.click()
+        page.locator("#list-title").click()
+        page.keyboard.press("/")  # the shortcut to the box
+        expect(box).to_be_focused()
         page.keyboard.type(f"zephyr{tag[:3]}")  # a prefix, as while typing
         hits = page.locator("#search-results [role=option]")
         expect(hits).to_have_count(1, timeout=TIMEOUT)
