@@ -72,23 +72,24 @@ async def _pages(http: httpx.AsyncClient, size: int, **params: str) -> list[dict
             return out
 
 
-@pytest.mark.parametrize("sort", ["title", "created_at", "updated_at"])
-@pytest.mark.parametrize("order", ["asc", "desc"])
 async def test_pages_follow_one_order_across_the_whole_list(
-    clients: dict[str, httpx.AsyncClient], sort: str, order: str
+    clients: dict[str, httpx.AsyncClient],
 ) -> None:
-    for who, expected in (("root", len(TITLES)), ("ann", len(TITLES)), ("bob", 6)):
-        whole = await _pages(clients[who], 100, sort=sort, order=order)
-        assert len(whole) == expected, who
-        keys = [_key(d, sort) for d in whole]
-        assert keys == sorted(keys, reverse=order == "desc"), (who, [d["id"] for d in whole])
-        # Equal keys fall back to the id, ascending either way: the order is total.
-        for a, b in pairwise(whole):
-            if _key(a, sort) == _key(b, sort):
-                assert a["id"] < b["id"], (who, a, b)
-        for size in (1, 2, 4):
-            paged = await _pages(clients[who], size, sort=sort, order=order)
-            assert [d["id"] for d in paged] == [d["id"] for d in whole], (who, size)
+    for sort in ("title", "created_at", "updated_at"):
+        for order in ("asc", "desc"):
+            for who, expected in (("root", len(TITLES)), ("ann", len(TITLES)), ("bob", 6)):
+                where = (sort, order, who)
+                whole = await _pages(clients[who], 100, sort=sort, order=order)
+                assert len(whole) == expected, where
+                keys = [_key(d, sort) for d in whole]
+                assert keys == sorted(keys, reverse=order == "desc"), (where, whole)
+                # Equal keys fall back to the id, ascending either way: the order is total.
+                for a, b in pairwise(whole):
+                    if _key(a, sort) == _key(b, sort):
+                        assert a["id"] < b["id"], (where, a, b)
+                for size in (1, 2, 4):
+                    paged = await _pages(clients[who], size, sort=sort, order=order)
+                    assert [d["id"] for d in paged] == [d["id"] for d in whole], (where, size)
 
 
 async def test_defaults_titles_a_to_z_and_times_newest_first(
@@ -103,9 +104,10 @@ async def test_defaults_titles_a_to_z_and_times_newest_first(
     assert newest[0] == "d1"  # renamed last
 
 
-@pytest.mark.parametrize(
-    ("query", "code"),
-    [
+async def test_unknown_sorts_and_orders_are_refused(
+    clients: dict[str, httpx.AsyncClient],
+) -> None:
+    for query, code in [
         ("sort=name", "invalid_sort"),
         ("sort=", "invalid_sort"),
         ("sort=TITLE", "invalid_sort"),
@@ -113,11 +115,7 @@ async def test_defaults_titles_a_to_z_and_times_newest_first(
         ("sort=title&order=DESC", "invalid_order"),
         ("q=alpha&sort=title", "invalid_sort"),
         ("sorting=title", "unknown_parameter"),
-    ],
-)
-async def test_unknown_sorts_and_orders_are_refused(
-    clients: dict[str, httpx.AsyncClient], query: str, code: str
-) -> None:
-    r = await clients["ann"].get(f"/api/documents?{query}")
-    assert r.status_code == 400, r.text
-    assert r.json()["error"] == code and r.json()["message"]
+    ]:
+        r = await clients["ann"].get(f"/api/documents?{query}")
+        assert r.status_code == 400, (query, r.text)
+        assert r.json()["error"] == code and r.json()["message"], query

@@ -4,14 +4,18 @@ more", and opening a hit selects its match in the editor, in view."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
+from draftroom.client import DraftroomClient
+from draftroom.document.text import read_text
 from web.site import PASSWORD, Site, sign_in
 
 TIMEOUT = 10_000
@@ -65,7 +69,9 @@ def test_type_see_the_hit_and_open_it_at_the_match(site: Site, browser: Any) -> 
         page = ctx.new_page()
         page.goto(site.url)
         box = page.locator("#search")
-        box.click()
+        page.locator("#list-title").click()
+        page.keyboard.press("/")  # the shortcut to the box
+        expect(box).to_be_focused()
         page.keyboard.type(f"zephyr{tag[:3]}")  # a prefix, as while typing
         hits = page.locator("#search-results [role=option]")
         expect(hits).to_have_count(1, timeout=TIMEOUT)
@@ -180,5 +186,57 @@ def test_stale_answers_are_cancelled_and_more_results_load(site: Site, browser: 
             " return e.state.doc.textBetween(from, to) }"
         )
         assert selected == many
+    finally:
+        ctx.close()
+
+
+def _flattened(site: Site, doc: str) -> str:
+    """The document's text as the server flattens it (document/text.py), read over a
+    real sync: the offsets a search hit carries count in this text."""
+
+    async def read() -> str:
+        url = f"{site.proc.ws_url(doc)}?token={site.token('ann')}"
+        async with DraftroomClient(url) as client:
+            return read_text(client.doc).text
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's loop
+        return pool.submit(asyncio.run, read()).result(timeout=30)
+
+
+def test_the_offset_picks_the_occurrence_it_names(site: Site, browser: Any) -> None:
+    """jump.ts flattens the editor's document as the server does (headings, list items,
+    hard breaks, code blocks; code points, not UTF-16 units, after an emoji), so an
+    offset selects exactly the occurrence it was computed for."""
+    word = f"lumen{uuid.uuid4().hex[:6]}"
+    body = (
+        f"# Title 🐉 {word}\n\n- item 🐉🐉 one\n- item two {word}\n\n"
+        f"Line one  \nafter a break {word}\n\n```\ncode {word}\n```\n\n"
+        f"## Heading 🐉 {word}\n\n🐉🐉🐉🐉🐉🐉🐉🐉🐉🐉 {word} {word}\n\nFinal 🐉 {word} here."
+    )
+    doc = _import(site, "ann", "Offsets", body)
+    text = _flattened(site, doc)
+    starts = [i for i in range(len(text)) if text.startswith(word, i)]
+    assert len(starts) == 8, text
+    ctx = browser.new_context()
+    try:
+        sign_in(ctx, site, "ann")
+        page = ctx.new_page()
+        for n, at in enumerate(starts):
+            page.goto(f"{site.url}/d/{doc}#match={word.upper()}&at={at}")
+            expect(page.locator("#save-status")).to_have_text("Saved", timeout=TIMEOUT)
+            page.wait_for_function("() => !location.hash")
+            picked = page.evaluate(
+                "() => { const e = window.draftroom.editor; const s = e.state.selection;"
+                " return [e.state.doc.textBetween(s.from, s.to), s.$from.parent.textContent,"
+                " s.$from.parentOffset] }"
+            )
+            line_of = text.rfind("\n", 0, at) + 1
+            line = text[line_of : text.find("\n", at) if "\n" in text[at:] else None]
+            assert picked[0] == word, (n, picked)
+            # The hard break is "\n" in the flat text and nothing in textContent.
+            assert picked[1].endswith(line), (n, picked, line)
+            if picked[1] == line:  # which one on its line, in UTF-16 units as in the page
+                before = text[line_of:at]
+                assert picked[2] == len(before.encode("utf-16-le")) // 2, (n, picked, before)
     finally:
         ctx.close()

@@ -92,6 +92,7 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
   let synced = false
   let readOnly = true // until `welcome` says otherwise: no keystroke lands before it
   let stopped = false // the server refused us for good (4403, 4404)
+  let refused = false // edits made just before a demotion were dropped by the server
   let destroyed = false // the route was left
 
   ydoc.on('update', (_update: Uint8Array, origin: unknown) => {
@@ -160,13 +161,24 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
       host.classList.toggle('read-only', readOnly)
       if (readOnly && (msg.type === 'welcome' || !was)) announce('This document is read-only for you.')
       else if (!readOnly && msg.type === 'role' && was) announce('You can edit this document now.')
+      if (!readOnly && refused) {
+        // Edits the server dropped while we could not edit are still in our Y.Doc; a new
+        // connection's sync sends the server everything it lacks, those included.
+        refused = false
+        provider.disconnect()
+        provider.connect()
+      }
+      renderStatus()
     } else if (msg.type === 'saved') {
       while (inFlight.length && inFlight[0][0] <= msg.upto) {
         savedSeq = Math.max(savedSeq, inFlight.shift()![1])
       }
       renderStatus()
     } else if (msg.type === 'error' && msg.code === 'read_only') {
+      // Typed after a demotion but before we heard of it: not saved, and said so.
+      refused = true
       editor.setEditable(false)
+      renderStatus()
     } else if (msg.type.startsWith('agent.')) {
       showAgentMessage(ctx, msg)
       for (const fn of onAgentMessage) fn(msg)
@@ -183,6 +195,8 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
           ? `Offline — ${unsaved} ${unsaved === 1 ? 'edit' : 'edits'} not yet saved`
           : 'Offline — all edits saved'
     } else if (!synced) text = 'Connecting…'
+    else if (refused && readOnly && unsaved > 0)
+      text = `${unsaved} ${unsaved === 1 ? 'edit' : 'edits'} not saved: your role no longer lets you edit`
     else text = unsaved > 0 ? 'Saving…' : 'Saved'
     if (status.textContent !== text) status.textContent = text
     status.dataset.unsaved = String(unsaved)

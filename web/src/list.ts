@@ -94,13 +94,16 @@ export function mountList(root: HTMLElement, _me: Me): () => void {
     error.textContent = err instanceof Error ? err.message : String(err)
   }
 
+  let loads = 0
   async function load(): Promise<void> {
+    const mine = ++loads
     try {
       const [key, order] = sortBy.split(':')
       const data = await api<{ documents: DocMeta[] }>(
         'GET',
         `/api/documents?limit=${PAGE + 1}&offset=${offset}&sort=${key}&order=${order}`,
       )
+      if (mine !== loads) return // the sort or page changed meanwhile: a newer load owns the list
       docs = data.documents.slice(0, PAGE)
       next.disabled = data.documents.length <= PAGE
       prev.disabled = offset === 0

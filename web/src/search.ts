@@ -57,6 +57,7 @@ export function searchBox(): { el: HTMLElement; destroy: () => void } {
     spellcheck: 'false',
     placeholder: 'Search in all documents',
     maxlength: 1000,
+    'aria-keyshortcuts': '/',
   }) as HTMLInputElement
   const list = h('ul', { id: 'search-results', role: 'listbox', 'aria-label': 'Search results', hidden: true })
   const status = h('p', { id: 'search-status', class: 'muted search-status', role: 'status' })
@@ -202,9 +203,20 @@ export function searchBox(): { el: HTMLElement; destroy: () => void } {
     if (!el.contains(event.relatedTarget as Node | null)) open(false)
   })
 
+  // "/" jumps to the box from anywhere on the list, as on many sites; not while typing.
+  const slash = (event: KeyboardEvent) => {
+    const t = event.target as HTMLElement | null
+    if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey) return
+    if (t?.closest('input, textarea, select, [contenteditable=true], dialog')) return
+    event.preventDefault()
+    input.focus()
+  }
+  document.addEventListener('keydown', slash)
+
   return {
     el,
     destroy: () => {
+      document.removeEventListener('keydown', slash)
       clearTimeout(timer)
       controller?.abort()
     },
