@@ -619,6 +619,7 @@ def main() -> int:
             r.raise_for_status()
         asyncio.run(upload(f"{proc.ws_base}/cold?draftroom=1", auth["token"], big_document(500)))
         targets = [Target("this tree", base, auth, DIST)]
+        baseline_ws = ""
         if args.baseline_tree:
             tree = args.baseline_tree.resolve()
             bproc, bauth = start_server(tmp / "baseline", tree)
@@ -638,7 +639,6 @@ def main() -> int:
         big = big_document(args.words) if not args.skip_typing else []
         if big:
             asyncio.run(upload(f"{proc.ws_base}/big?draftroom=1", auth["token"], big))
-        baseline_ws = ""
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             for profile in ("desktop", "phone"):
