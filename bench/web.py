@@ -596,6 +596,11 @@ def main() -> int:
         help="a checkout (with its web app built) to load alternately with this one: "
         "a paired comparison of cold loads in one invocation",
     )
+    ap.add_argument(
+        "--paired-typing",
+        action="store_true",
+        help="with --baseline-tree: type into this tree, the baseline, the baseline, this tree",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -659,7 +664,7 @@ def main() -> int:
                     args.writers,
                     args.words * 3,
                 )
-            if baseline_ws and not args.skip_typing:
+            if baseline_ws and args.paired_typing and not args.skip_typing:
                 # Paired typing: this tree, the baseline, the baseline, this tree.
                 ws_bases = [proc.ws_base, baseline_ws]
                 paired_runs = []
