@@ -596,6 +596,11 @@ def main() -> int:
         help="a checkout (with its web app built) to load alternately with this one: "
         "a paired comparison of cold loads in one invocation",
     )
+    ap.add_argument(
+        "--paired-typing",
+        action="store_true",
+        help="with --baseline-tree: type into this tree, the baseline, the baseline, this tree",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -619,6 +624,7 @@ def main() -> int:
             r.raise_for_status()
         asyncio.run(upload(f"{proc.ws_base}/cold?draftroom=1", auth["token"], big_document(500)))
         targets = [Target("this tree", base, auth, DIST)]
+        baseline_ws = ""
         if args.baseline_tree:
             tree = args.baseline_tree.resolve()
             bproc, bauth = start_server(tmp / "baseline", tree)
@@ -638,7 +644,6 @@ def main() -> int:
         big = big_document(args.words) if not args.skip_typing else []
         if big:
             asyncio.run(upload(f"{proc.ws_base}/big?draftroom=1", auth["token"], big))
-        baseline_ws = ""
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             for profile in ("desktop", "phone"):
@@ -659,7 +664,7 @@ def main() -> int:
                     args.writers,
                     args.words * 3,
                 )
-            if baseline_ws and not args.skip_typing:
+            if baseline_ws and args.paired_typing and not args.skip_typing:
                 # Paired typing: this tree, the baseline, the baseline, this tree.
                 ws_bases = [proc.ws_base, baseline_ws]
                 paired_runs = []
