@@ -95,6 +95,13 @@ class ZipWriter:
         reason = " ".join(str(error).split())[:300] or type(error).__name__
         self.skipped.append(f"{label}: not exported ({type(error).__name__}: {reason})")
 
+    def abandon(self) -> None:
+        """The reader went away: finish the archive into the void, so the ZipFile is not
+        left to close itself at garbage collection on a stream that is already gone."""
+        if self._zip.fp is not None:
+            self._zip.close()
+            self._sink.drain()
+
     def close(self) -> list[bytes]:
         if self.skipped:
             report = "Documents left out of this export:\n" + "\n".join(self.skipped) + "\n"

@@ -290,6 +290,7 @@ class ExportService(BaseFeature):
         finally:
             for _, unsent in pending:  # the client went away: drop renders not started
                 unsent.cancel()
+            writer.abandon()
 
     # -- background jobs ----------------------------------------------------------
 
