@@ -39,19 +39,14 @@ from typing import Any
 
 import common
 from common import (
-    EMPTY_STATE_VECTOR,
-    SYNC_STEP1,
-    RateLimiter,
     ServerProcess,
     fmt,
     markdown_table,
-    ws_connect,
 )
 from save_latency import Generator, Writer
 
 from devtools.pgbouncer import PgBouncer
 from devtools.postgres import PostgresServer, run_sql
-from draftroom.crdt.protocol import encode_sync as sync_frame
 
 
 class SpreadGenerator(Generator):
@@ -61,39 +56,8 @@ class SpreadGenerator(Generator):
         super().__init__(args, ports[0], run_id)
         self.ports = list(ports)
 
-    async def connect_all(self, writers: list[Writer]) -> None:
-        from pycrdt import Doc, Text
-
-        limiter = RateLimiter(self.args.connect_rate)
-
-        async def one(w: Writer) -> None:
-            w.doc = Doc()
-            w.text = w.doc.get("text", type=Text)
-            try:
-                w.client = await ws_connect(
-                    common.LOOPBACK,
-                    self.ports[w.idx % len(self.ports)],
-                    f"/ws/{w.doc_name}?draftroom=1",
-                    self.on_message,
-                    on_close=self.on_close,
-                    user=w,
-                    timeout=10,
-                )
-            except (OSError, TimeoutError, ConnectionError):
-                self.stats.connect_errors += 1
-                return
-            w.client.send(sync_frame(SYNC_STEP1, EMPTY_STATE_VECTOR))
-
-        tasks = []
-        for w in writers:
-            await limiter.wait()
-            tasks.append(asyncio.create_task(one(w)))
-        await asyncio.wait_for(asyncio.gather(*tasks), 60)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if all(w.client is None or w.client.closed or w.acked >= 1 for w in writers):
-                break
-            await asyncio.sleep(0.05)
+    def port_for(self, w: Writer) -> int:
+        return self.ports[w.idx % len(self.ports)]
 
 
 class ConnectionSampler:

@@ -150,6 +150,10 @@ class Generator:
 
     # phases ---------------------------------------------------------------------------
 
+    def port_for(self, w: Writer) -> int:
+        """The node a writer connects to (one here; bench/pooling.py spreads them)."""
+        return self.port
+
     async def connect_all(self, writers: list[Writer]) -> None:
         from pycrdt import Doc, Text
 
@@ -161,7 +165,7 @@ class Generator:
             try:
                 w.client = await ws_connect(
                     common.LOOPBACK,
-                    self.port,
+                    self.port_for(w),
                     f"/ws/{w.doc_name}?draftroom=1",
                     self.on_message,
                     on_close=self.on_close,
