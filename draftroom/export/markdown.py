@@ -167,8 +167,15 @@ def _list(items: Sequence[ListItem | TaskItem], marker) -> str:  # type: ignore[
         inner = _blocks(item.children)
         if isinstance(item, TaskItem):
             # The box goes before the item's text; "[" in text is always escaped,
-            # so an ordinary item never turns into a task.
-            inner = ("[x] " if item.checked else "[ ] ") + inner
+            # so an ordinary item never turns into a task. With no text to lead
+            # (a blank first paragraph), the box is that paragraph: before a fence or
+            # a rule it would otherwise join their first line.
+            box = "[x]" if item.checked else "[ ]"
+            lead = item.children[0] if item.children else None
+            if isinstance(lead, Paragraph) and not _blank(lead.children):
+                inner = f"{box} {inner}"
+            else:
+                inner = box + ("\n\n" + inner if inner else " ")
         lines = inner.split("\n") if inner else [""]
         first = f"{mark} {lines[0]}" if lines[0] else mark
         rest = [pad + line if line else "" for line in lines[1:]]
