@@ -39,19 +39,14 @@ from typing import Any
 
 import common
 from common import (
-    EMPTY_STATE_VECTOR,
-    SYNC_STEP1,
-    RateLimiter,
     ServerProcess,
     fmt,
     markdown_table,
-    ws_connect,
 )
-from save_latency import Generator, Writer
+from save_latency import Generator, Writer, add_typing_arguments
 
 from devtools.pgbouncer import PgBouncer
 from devtools.postgres import PostgresServer, run_sql
-from draftroom.crdt.protocol import encode_sync as sync_frame
 
 
 class SpreadGenerator(Generator):
@@ -61,39 +56,8 @@ class SpreadGenerator(Generator):
         super().__init__(args, ports[0], run_id)
         self.ports = list(ports)
 
-    async def connect_all(self, writers: list[Writer]) -> None:
-        from pycrdt import Doc, Text
-
-        limiter = RateLimiter(self.args.connect_rate)
-
-        async def one(w: Writer) -> None:
-            w.doc = Doc()
-            w.text = w.doc.get("text", type=Text)
-            try:
-                w.client = await ws_connect(
-                    common.LOOPBACK,
-                    self.ports[w.idx % len(self.ports)],
-                    f"/ws/{w.doc_name}?draftroom=1",
-                    self.on_message,
-                    on_close=self.on_close,
-                    user=w,
-                    timeout=10,
-                )
-            except (OSError, TimeoutError, ConnectionError):
-                self.stats.connect_errors += 1
-                return
-            w.client.send(sync_frame(SYNC_STEP1, EMPTY_STATE_VECTOR))
-
-        tasks = []
-        for w in writers:
-            await limiter.wait()
-            tasks.append(asyncio.create_task(one(w)))
-        await asyncio.wait_for(asyncio.gather(*tasks), 60)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if all(w.client is None or w.client.closed or w.acked >= 1 for w in writers):
-                break
-            await asyncio.sleep(0.05)
+    def port_for(self, w: Writer) -> int:
+        return self.ports[w.idx % len(self.ports)]
 
 
 class ConnectionSampler:
@@ -238,19 +202,10 @@ def failures(results: Sequence[Mapping[str, Any]], *, server_pool: int, p99_ms: 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--nodes", type=int, default=6)
-    p.add_argument("--writers", type=int, default=120)
-    p.add_argument("--docs", type=int, default=30, help="a multiple of --nodes")
+    add_typing_arguments(p, writers=120, docs=30, duration=20.0)  # per phase; docs: x nodes
     p.add_argument("--server-pool", type=int, default=20, help="pgbouncer default_pool_size")
     p.add_argument("--pool-min", type=int, default=2, help="each node's --database-pool-min")
     p.add_argument("--pool-max", type=int, default=10, help="each node's --database-pool-max")
-    p.add_argument("--duration", type=float, default=20.0, help="measured seconds per phase")
-    p.add_argument("--warmup", type=float, default=5.0)
-    p.add_argument("--drain", type=float, default=10.0)
-    p.add_argument(
-        "--interval-ms", type=float, nargs=2, default=(150.0, 300.0), metavar=("LO", "HI")
-    )
-    p.add_argument("--connect-rate", type=float, default=100.0)
-    p.add_argument("--seed", type=int, default=1)
     p.add_argument("--p99-ms", type=float, default=100.0, help="pooled save-ack p99 budget")
     p.add_argument("--quiet-wait", type=float, default=30.0)
     p.add_argument("--json", help="write results here")

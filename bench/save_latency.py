@@ -150,6 +150,10 @@ class Generator:
 
     # phases ---------------------------------------------------------------------------
 
+    def port_for(self, w: Writer) -> int:
+        """The node a writer connects to (one here; bench/pooling.py spreads them)."""
+        return self.port
+
     async def connect_all(self, writers: list[Writer]) -> None:
         from pycrdt import Doc, Text
 
@@ -161,7 +165,7 @@ class Generator:
             try:
                 w.client = await ws_connect(
                     common.LOOPBACK,
-                    self.port,
+                    self.port_for(w),
                     f"/ws/{w.doc_name}?draftroom=1",
                     self.on_message,
                     on_close=self.on_close,
@@ -309,15 +313,15 @@ def run_store(store: str, args: argparse.Namespace, database_url: str | None) ->
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--writers", type=int, default=200)
-    p.add_argument("--docs", type=int, default=40)
-    p.add_argument("--duration", type=float, default=30.0, help="measured seconds")
+def add_typing_arguments(
+    p: argparse.ArgumentParser, *, writers: int, docs: int, duration: float
+) -> None:
+    """The options the Generator reads; the benches that reuse it add theirs around them."""
+    p.add_argument("--writers", type=int, default=writers)
+    p.add_argument("--docs", type=int, default=docs)
+    p.add_argument("--duration", type=float, default=duration, help="measured seconds")
     p.add_argument("--warmup", type=float, default=5.0, help="typing seconds before measuring")
     p.add_argument("--drain", type=float, default=10.0, help="max seconds to wait for last acks")
-    p.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
-    p.add_argument("--database-url", help="use this PostgreSQL instead of a throwaway one")
     p.add_argument(
         "--interval-ms",
         type=float,
@@ -328,6 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--connect-rate", type=float, default=100.0, help="new connections per s")
     p.add_argument("--seed", type=int, default=1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    add_typing_arguments(p, writers=200, docs=40, duration=30.0)
+    p.add_argument("--store", choices=("sqlite", "postgres", "both"), default="both")
+    p.add_argument("--database-url", help="use this PostgreSQL instead of a throwaway one")
     p.add_argument("--timeout", type=float, default=0.0, help="hard limit per store (s)")
     p.add_argument(
         "--source",

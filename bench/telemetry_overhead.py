@@ -131,11 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     p.add_argument("--rounds", type=int, default=2, help="off/on pairs")
-    p.add_argument("--writers", type=int, default=200)
-    p.add_argument("--docs", type=int, default=40)
-    p.add_argument("--duration", type=float, default=20.0)
-    p.add_argument("--warmup", type=float, default=5.0)
-    p.add_argument("--interval-ms", type=float, nargs=2, default=(150.0, 300.0))
+    save_latency.add_typing_arguments(p, writers=200, docs=40, duration=20.0)
     p.add_argument(
         "--quiet-wait", type=float, default=30.0,
         help="before each run wait up to this long for the shared machine to go idle",
@@ -150,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     info = common.machine_info()
     bench_args = argparse.Namespace(
         writers=args.writers, docs=args.docs, duration=args.duration, warmup=args.warmup,
-        drain=10.0, interval_ms=tuple(args.interval_ms), connect_rate=100.0, seed=1,
-        timeout=args.writers / 100.0 + args.warmup + args.duration + 120, source=None,
+        drain=args.drain, interval_ms=tuple(args.interval_ms), connect_rate=args.connect_rate,
+        seed=args.seed, source=None,
+        timeout=args.writers / args.connect_rate + args.warmup + args.duration + 120,
         keep=False, _pg_pid=None, quiet_wait=args.quiet_wait,
     )  # fmt: skip
     results: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}

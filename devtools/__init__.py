@@ -5,8 +5,10 @@ The test suite, the benchmarks (bench/), the load tests (loadtests/) and the loc
 same way, so that code lives here, installed by the ``test`` and ``bench`` extras, instead
 of being imported out of ``tests/`` through ``sys.path``. One job per module:
 
-- ``process``: the one process supervisor, ``free_port``, CPU pinning and accounting
-- ``postgres``, ``redis`` (with a tiny RESP client), ``draftroom``: the three servers
+- ``process``: the one process supervisor, ``free_port``, CPU pinning and accounting, and
+  the lifecycle a server on a loopback port shares (wait until ready, retry a lost port,
+  clean up its directory)
+- ``postgres``, ``redis`` (with a tiny RESP client), ``pgbouncer``, ``draftroom``: the servers
 - ``cluster``: PostgreSQL + Redis + N nodes + HAProxy on loopback
 - ``inprocess``: a Draftroom app served by uvicorn inside the test's event loop
 - ``jsclient``: unmodified JavaScript Yjs clients driven from Python

@@ -20,7 +20,6 @@ from pathlib import Path
 from devtools.process import (
     LOOPBACK,
     ManagedProcess,
-    ServiceError,
     free_port,
     http_ok,
     port_open,
@@ -111,22 +110,10 @@ class DraftroomProcess(ManagedProcess):
             cwd=self.data_dir,
         )  # fmt: skip
         self.starts += 1
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                assert self.proc is not None
-                raise ServiceError(
-                    f"draftroom exited with {self.proc.returncode} during startup.\n"
-                    f"{self.describe_logs()}"
-                )
-            if self._healthy():
-                return self
-            time.sleep(0.05)
-        self._kill_group()
-        raise ServiceError(
-            f"draftroom: GET {self.http_url}/healthz not 200 within {self.startup_timeout}s."
-            f"\n{self.describe_logs()}"
+        self._await_ready(
+            self._healthy, f"GET {self.http_url}/healthz not 200", self.startup_timeout
         )
+        return self
 
     def kill9(self) -> None:
         """SIGKILL the server (and anything it spawned): a crash, no shutdown hooks."""

@@ -25,15 +25,20 @@ import re
 import shutil
 import signal
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
-from devtools.postgres import PostgresServer, _chown_tree, _ensure_postgres_user, run_sql
-from devtools.process import LOOPBACK, ManagedProcess, ServiceError, free_port, port_open
+from devtools.postgres import (
+    PostgresServer,
+    _chown_tree,
+    _ensure_postgres_user,
+    answers_queries,
+    run_sql,
+)
+from devtools.process import LOOPBACK, LoopbackService, ServiceError, port_open
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 SHIPPED_INI = DEPLOY / "compose" / "pgbouncer.ini"
@@ -52,7 +57,7 @@ def find_pgbouncer() -> str:
     )
 
 
-class PgBouncer(ManagedProcess):
+class PgBouncer(LoopbackService):
     """pgbouncer on 127.0.0.1:<port>, pool_mode=transaction, trust auth, every database
     forwarded to the PostgreSQL on ``server_port``, at most ``pool_size`` server
     connections per database and user (pgbouncer's ``default_pool_size``)."""
@@ -68,16 +73,14 @@ class PgBouncer(ManagedProcess):
         port: int | None = None,
         startup_timeout: float = 15.0,
     ) -> None:
-        super().__init__()
+        self.base = Path(tempfile.mkdtemp(prefix="draftroom-pgbouncer-"))
+        os.chmod(self.base, 0o700)
+        super().__init__(port, self.base, startup_timeout)
         self.server_port = server_port
         self.pool_size = pool_size
         self.max_client_conn = max_client_conn
-        self.port = port or free_port()
-        self.startup_timeout = startup_timeout
         self.binary = find_pgbouncer()
         self.run_as = _ensure_postgres_user() if os.geteuid() == 0 else None
-        self.base = Path(tempfile.mkdtemp(prefix="draftroom-pgbouncer-"))
-        os.chmod(self.base, 0o700)
 
     def database_url(self, name: str) -> str:
         return f"postgresql://postgres@{LOOPBACK}:{self.port}/{name}"
@@ -114,39 +117,23 @@ class PgBouncer(ManagedProcess):
         return ini
 
     def start(self) -> PgBouncer:
-        if self.running:
-            return self
+        if not self.running:
+            self._start_on_its_port()
+        return self
+
+    def _start_once(self) -> None:
         ini = self._write_config()
         log = self.base / "pgbouncer.log"
         self._spawn([self.binary, str(ini)], log_path=log, cwd=self.base, user=self.run_as)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise ServiceError(f"pgbouncer exited during startup.\n{self.describe_logs()}")
-            if port_open(self.port):
-                try:
-                    run_sql(self.url, "select 1", timeout=5)
-                    return self
-                except Exception:
-                    pass
-            time.sleep(0.05)
-        self._kill_group()
-        raise ServiceError(
-            f"pgbouncer did not accept connections on port {self.port} within "
-            f"{self.startup_timeout}s.\n{self.describe_logs()}"
+        self._await_ready(
+            lambda: port_open(self.port) and answers_queries(self.url),
+            f"no connections accepted on port {self.port}",
+            self.startup_timeout,
         )
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGINT: pgbouncer's "safe shutdown" waits for clients' transactions to end."""
         self._stop_gracefully(signal.SIGINT, timeout)
-
-    def cleanup(self) -> None:
-        try:
-            if self.running:
-                self.stop()
-        finally:
-            self._kill_group()
-            shutil.rmtree(self.base, ignore_errors=True)
 
 
 def _interpolate(text: str, environ: Mapping[str, str]) -> str:

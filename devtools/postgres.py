@@ -19,7 +19,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,9 +27,8 @@ from typing import Any
 from devtools.process import (
     LOOPBACK,
     External,
-    ManagedProcess,
+    LoopbackService,
     ServiceError,
-    free_port,
     port_open,
     tail,
 )
@@ -143,7 +141,7 @@ def database_url(server_url: str, dbname: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path="/" + dbname))
 
 
-class PostgresServer(ManagedProcess):
+class PostgresServer(LoopbackService):
     """A throwaway PostgreSQL cluster: initdb in a temp dir, postgres on 127.0.0.1:<port>,
     trust auth, fsync on (durability tests rely on it), small shared_buffers.
 
@@ -158,16 +156,13 @@ class PostgresServer(ManagedProcess):
         extra_conf: Mapping[str, str] | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
-        super().__init__()
-        self.port = port or free_port()
-        self._fixed_port = port is not None
-        self.extra_conf = dict(extra_conf or {})
-        self.startup_timeout = startup_timeout
-        self.bindir = find_pg_bindir()
-        self.run_as = _ensure_postgres_user() if os.geteuid() == 0 else None
         # not under pytest's 0700 tmp dirs: the postgres user must be able to reach it
         self.base = Path(tempfile.mkdtemp(prefix="draftroom-pg-"))
         os.chmod(self.base, 0o700)
+        super().__init__(port, self.base, startup_timeout)
+        self.extra_conf = dict(extra_conf or {})
+        self.bindir = find_pg_bindir()
+        self.run_as = _ensure_postgres_user() if os.geteuid() == 0 else None
         self.datadir = self.base / "data"
         self.sockdir = self.base / "sock"
 
@@ -211,16 +206,7 @@ class PostgresServer(ManagedProcess):
             return self
         if not (self.datadir / "PG_VERSION").exists():
             self._initdb()
-        attempts = 1 if self._fixed_port else 3
-        for attempt in range(attempts):
-            try:
-                self._start_once()
-                self._fixed_port = True  # later (re)starts keep this port: URLs stay valid
-                return self
-            except ServiceError:
-                if attempt == attempts - 1 or not port_open(self.port):
-                    raise
-                self.port = free_port()  # lost a race for the port: pick another
+        self._start_on_its_port()
         return self
 
     def _start_once(self) -> None:
@@ -245,19 +231,10 @@ class PostgresServer(ManagedProcess):
         if self.run_as:
             with contextlib.suppress(OSError):
                 os.chown(log, pwd.getpwnam(self.run_as).pw_uid, -1)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise ServiceError(f"postgres exited during startup.\n{self.describe_logs()}")
-            if port_open(self.port):
-                with contextlib.suppress(Exception):  # "the database system is starting up"
-                    run_sql(self.url, "select 1", timeout=5)
-                    return
-            time.sleep(0.05)
-        self._kill_group()
-        raise ServiceError(
-            f"postgres did not accept connections on port {self.port} within "
-            f"{self.startup_timeout}s.\n{self.describe_logs()}"
+        self._await_ready(
+            lambda: port_open(self.port) and answers_queries(self.url),
+            f"no connections accepted on port {self.port}",
+            self.startup_timeout,
         )
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -278,14 +255,14 @@ class PostgresServer(ManagedProcess):
         run_sql(self.url, f'CREATE DATABASE "{name}"')
         return self.database_url(name)
 
-    def cleanup(self) -> None:
-        """Stop (if needed) and delete the cluster's directory."""
-        try:
-            if self.running:
-                self.stop()
-        finally:
-            self._kill_group()
-            shutil.rmtree(self.base, ignore_errors=True)
+
+def answers_queries(url: str) -> bool:
+    """The server runs queries (not "the database system is starting up")."""
+    try:
+        run_sql(url, "select 1", timeout=5)
+    except Exception:
+        return False
+    return True
 
 
 class ExternalPostgres(External):

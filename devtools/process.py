@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,24 @@ class ManagedProcess:
             return ""
         return f"--- {self.name} log tail ({self.log_path}):\n{tail(self.log_path)}"
 
+    def _await_ready(
+        self, ready: Callable[[], bool], not_ready: str, timeout: float, interval: float = 0.05
+    ) -> None:
+        """Poll ``ready`` until it holds. If the child exits first, or ``timeout`` passes
+        (then its group is killed), raise a ServiceError with the tail of its log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                code = self.proc.returncode if self.proc is not None else None
+                raise ServiceError(
+                    f"{self.name} exited with {code} during startup.\n{self.describe_logs()}"
+                )
+            if ready():
+                return
+            time.sleep(interval)
+        self._kill_group()
+        raise ServiceError(f"{self.name}: {not_ready} within {timeout}s.\n{self.describe_logs()}")
+
     # -- CPU and memory accounting --
 
     @property
@@ -258,6 +276,49 @@ class ServerProcess(ManagedProcess):
         self._wait(timeout)
         self._kill_group()
         return self.proc.returncode
+
+
+class LoopbackService(ManagedProcess):
+    """A server of ours on a loopback port, its files in a temporary ``directory`` that
+    ``cleanup()`` deletes (PostgreSQL, Redis, pgbouncer). Subclasses start it once in
+    ``_start_once`` and stop it their own way in ``stop``."""
+
+    def __init__(self, port: int | None, directory: Path, startup_timeout: float) -> None:
+        super().__init__()
+        self.port = port or free_port()
+        self._fixed_port = port is not None
+        self.directory = directory
+        self.startup_timeout = startup_timeout
+
+    def _start_once(self) -> None:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 15.0) -> None:
+        raise NotImplementedError
+
+    def _start_on_its_port(self) -> None:
+        """Start; a port we picked ourselves can be taken by another process before the
+        server binds it, so then pick another (three tries). Later (re)starts keep the port
+        that worked: URLs handed out stay valid."""
+        attempts = 1 if self._fixed_port else 3
+        for attempt in range(attempts):
+            try:
+                self._start_once()
+                self._fixed_port = True
+                return
+            except ServiceError:
+                if attempt == attempts - 1 or not port_open(self.port):
+                    raise
+                self.port = free_port()
+
+    def cleanup(self) -> None:
+        """Stop (if needed), kill what is left of its group, delete its directory."""
+        try:
+            if self.running:
+                self.stop()
+        finally:
+            self._kill_group()
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 @atexit.register

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devtools.process import LOOPBACK, External, ManagedProcess, ServiceError, free_port, port_open
+from devtools.process import LOOPBACK, External, LoopbackService, ServiceError, port_open
 
 
 def find_redis_server() -> str:
@@ -85,7 +85,7 @@ def redis_command(url_or_port: str | int, *args: str | bytes | int, timeout: flo
         return _resp_read(f)
 
 
-class RedisServer(ManagedProcess):
+class RedisServer(LoopbackService):
     """redis-server on 127.0.0.1:<port>, no persistence by default, files in a temp dir.
     extra_args are appended to the command line, e.g. ["--maxmemory", "10mb"]."""
 
@@ -97,13 +97,10 @@ class RedisServer(ManagedProcess):
         extra_args: Sequence[str] = (),
         startup_timeout: float = 15.0,
     ) -> None:
-        super().__init__()
-        self.exe = find_redis_server()
-        self.port = port or free_port()
-        self._fixed_port = port is not None
-        self.extra_args = list(extra_args)
-        self.startup_timeout = startup_timeout
         self.dir = Path(tempfile.mkdtemp(prefix="draftroom-redis-"))
+        super().__init__(port, self.dir, startup_timeout)
+        self.exe = find_redis_server()
+        self.extra_args = list(extra_args)
 
     @property
     def url(self) -> str:
@@ -119,18 +116,8 @@ class RedisServer(ManagedProcess):
             return False
 
     def start(self) -> RedisServer:
-        if self.running:
-            return self
-        attempts = 1 if self._fixed_port else 3
-        for attempt in range(attempts):
-            try:
-                self._start_once()
-                self._fixed_port = True  # later (re)starts keep this port: URLs stay valid
-                return self
-            except ServiceError:
-                if attempt == attempts - 1 or not port_open(self.port):
-                    raise
-                self.port = free_port()  # lost a race for the port: pick another
+        if not self.running:
+            self._start_on_its_port()
         return self
 
     def _start_once(self) -> None:
@@ -140,17 +127,8 @@ class RedisServer(ManagedProcess):
             "--logfile", "", "--protected-mode", "no", *self.extra_args,
         ]  # fmt: skip
         self._spawn(argv, log_path=self.dir / "redis.log", cwd=self.dir)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise ServiceError(f"redis-server exited during startup.\n{self.describe_logs()}")
-            if self.ping():
-                return
-            time.sleep(0.02)
-        self._kill_group()
-        raise ServiceError(
-            f"redis did not answer PING on port {self.port} within {self.startup_timeout}s."
-            f"\n{self.describe_logs()}"
+        self._await_ready(
+            self.ping, f"no answer to PING on port {self.port}", self.startup_timeout, 0.02
         )
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -169,14 +147,6 @@ class RedisServer(ManagedProcess):
             time.sleep(0.02)
         self._start_once()
         return self
-
-    def cleanup(self) -> None:
-        try:
-            if self.running:
-                self.stop()
-        finally:
-            self._kill_group()
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class ExternalRedis(External):

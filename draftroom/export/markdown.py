@@ -5,7 +5,8 @@ CommonMark passes through and pandoc/GitHub render. Where a ``*``/``**``/``~~``
 delimiter would not be recognised by a CommonMark parser (flanking rules: e.g.
 emphasis that starts or ends with a space, or punctuation inside a word) the
 writer falls back to ``<em>``, ``<strong>``, ``<s>`` so the tree survives.
-Empty paragraphs cannot be expressed and are dropped.
+Empty paragraphs cannot be expressed and are dropped, as are those a reader would
+see as empty (only spaces, or a lone line break).
 
 GFM constructs carry what CommonMark cannot: task lists (``- [x]``) and pipe
 tables. A pipe table has exactly one header row (an empty one is written when the
@@ -113,7 +114,7 @@ def _list_kind(block: Block | None) -> str | None:
 
 def _block(block: Block, alternate: bool = False) -> str | None:
     if isinstance(block, Paragraph):
-        if not merge_runs(block.children):
+        if _blank(block.children):
             return None
         return _inlines(block.children)
     if isinstance(block, Heading):
@@ -145,6 +146,18 @@ def _block(block: Block, alternate: bool = False) -> str | None:
     return None
 
 
+def _blank(inlines: list[Inline]) -> bool:
+    """Whether a paragraph reads back as an empty one, which has no Markdown form.
+
+    A reader drops spaces at the edges of a line and takes a lone break for the
+    ``<br>`` that holds an empty paragraph open, as a browser shows them.
+    """
+    breaks = sum(isinstance(node, HardBreak) for node in inlines)
+    return breaks <= 1 and all(
+        isinstance(node, HardBreak) or not node.text.strip(" \t") for node in inlines
+    )
+
+
 def _list(items: Sequence[ListItem | TaskItem], marker) -> str:  # type: ignore[no-untyped-def]
     rendered: list[str] = []
     loose = any(len(item.children) > 1 for item in items)
@@ -154,8 +167,15 @@ def _list(items: Sequence[ListItem | TaskItem], marker) -> str:  # type: ignore[
         inner = _blocks(item.children)
         if isinstance(item, TaskItem):
             # The box goes before the item's text; "[" in text is always escaped,
-            # so an ordinary item never turns into a task.
-            inner = ("[x] " if item.checked else "[ ] ") + inner
+            # so an ordinary item never turns into a task. With no text to lead
+            # (a blank first paragraph), the box is that paragraph: before a fence or
+            # a rule it would otherwise join their first line.
+            box = "[x]" if item.checked else "[ ]"
+            lead = item.children[0] if item.children else None
+            if isinstance(lead, Paragraph) and not _blank(lead.children):
+                inner = f"{box} {inner}"
+            else:
+                inner = box + ("\n\n" + inner if inner else " ")
         lines = inner.split("\n") if inner else [""]
         first = f"{mark} {lines[0]}" if lines[0] else mark
         rest = [pad + line if line else "" for line in lines[1:]]
@@ -261,10 +281,13 @@ def _tokens(inlines: list[Inline], heading: bool) -> list[_Tok]:
                 toks[at].pair = len(toks)
                 toks.append(_Tok("", "close", mark.kind, at))
 
-    for node in inlines:
+    # A backslash break needs a line after it: at the end of a block it is a
+    # literal backslash. Breaks after the last text are written as HTML.
+    last_text = max((i for i, n in enumerate(inlines) if isinstance(n, Text)), default=-1)
+    for at, node in enumerate(inlines):
         if isinstance(node, HardBreak):
             close_to(0)
-            toks.append(_Tok("<br />" if heading else "\\\n", "raw"))
+            toks.append(_Tok("<br />" if heading or at > last_text else "\\\n", "raw"))
             at_line_start = True
             continue
         # A link the policy refuses is no link at all: its text stays, as plain text.

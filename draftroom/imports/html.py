@@ -407,6 +407,8 @@ class HtmlReader(HTMLParser):
         width = _pixels(style.get("width") or attrs.get("width"))
         height = _pixels(style.get("height") or attrs.get("height"))
         heading, align, direction = self.heading, self.align, self.dir
+        # A picture alone in its paragraph is that paragraph, not an empty one beside it.
+        self.explicit = self.explicit and bool(self.runs)
         self.flush()
         self.emit(Image(src, alt, clean(attrs.get("title") or ""), width, height))
         self.heading, self.align, self.dir = heading, align, direction

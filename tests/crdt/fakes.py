@@ -1,78 +1,53 @@
-"""An in-memory Store and Bus and a recording Peer: a Room without a server."""
+"""A recording Peer and Bus, and a Room loaded from the in-memory store: a Room
+without a server. The store itself is ``devtools.memory_store`` (benches use it too)."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
+
+from devtools.memory_store import MemoryStore
 from draftroom.bus.base import Envelope
+from draftroom.crdt.protocol import MessageType, SyncType
 from draftroom.crdt.room import Room, RoomLimits
 from draftroom.crdt.update_check import DepthIndex
 from draftroom.document.load import build_doc
-from draftroom.store.base import SQL, CompactionResult, DocumentMeta, StoredState
 
 
-class MemoryStore:
-    """Store's append/load/updates_since, committed at once (no group commit)."""
+@dataclass(eq=False)
+class FakePeer:
+    """What a room sees of a connection, with everything it is sent kept for checking."""
 
-    dialect = "sqlite"
+    app_messages: bool = True
+    read_only: bool = False
+    role: str | None = "editor"
+    user: str | None = "ada"
+    awareness_ids: set[int] = field(default_factory=set)
+    updates_received: int = 0
+    frames: list[bytes] = field(default_factory=list)
+    acks: list[tuple[int, int]] = field(default_factory=list)
+    closed: tuple[int, str] | None = None
 
-    def __init__(self) -> None:
-        self.logs: dict[str, list[bytes]] = {}
+    def send(self, frame: bytes) -> None:
+        self.frames.append(frame)
 
-    @property
-    def sql(self) -> SQL:
-        raise NotImplementedError
+    def ack(self, upto: int, version: int) -> None:
+        self.acks.append((upto, version))
 
-    async def open(self) -> None: ...
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
 
-    async def close(self) -> None: ...
+    def updates(self) -> list[bytes]:
+        return [f for f in self.frames if f[:2] == bytes((MessageType.SYNC, SyncType.UPDATE))]
 
-    async def ping(self) -> None: ...
-
-    def append(self, doc_id: str, update: bytes) -> asyncio.Future[int]:
-        log = self.logs.setdefault(doc_id, [])
-        log.append(update)
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        future.set_result(len(log))
-        return future
-
-    async def flush(self) -> None: ...
-
-    async def load(self, doc_id: str) -> StoredState:
-        log = list(self.logs.get(doc_id, []))
-        return StoredState(None, 0, log, len(log))
-
-    async def updates_since(self, doc_id: str, seq: int) -> list[tuple[int, bytes]]:
-        return list(enumerate(self.logs.get(doc_id, []), start=1))[seq:]
-
-    async def versions(self, doc_ids: list[str]) -> dict[str, int]:
-        return {d: len(self.logs[d]) for d in doc_ids if d in self.logs}
-
-    async def compact(self, doc_id: str) -> CompactionResult | None:
-        return None
-
-    async def list_documents(
-        self, limit: int, offset: int, sort: str = "updated_at", descending: bool = True
-    ) -> list[DocumentMeta]:
-        return []
-
-    async def get_document(self, doc_id: str) -> DocumentMeta | None:
-        return None
-
-    async def create_document(self, doc_id: str, title: str) -> DocumentMeta | None:
-        return None
-
-    async def update_document(self, doc_id: str, title: str) -> DocumentMeta | None:
-        return None
-
-    async def delete_document(self, doc_id: str) -> bool:
-        return False
+    def app(self) -> list[dict[str, Any]]:
+        return [msgpack.unpackb(f[1:]) for f in self.frames if f[0] == MessageType.DRAFTROOM]
 
 
-class NullBus:
-    node_id = "test-node"
+class RecordingBus:
+    node_id = "node-a"
 
     def __init__(self) -> None:
         self.published: list[Envelope] = []
@@ -81,30 +56,15 @@ class NullBus:
         self.published.append(envelope)
 
 
-@dataclass(eq=False)
-class FakePeer:
-    app_messages: bool = True
-    read_only: bool = False
-    role: str | None = "editor"
-    user: str | None = "tester"
-    awareness_ids: set[int] = field(default_factory=set)
-    updates_received: int = 0
-    sent: list[bytes] = field(default_factory=list)
-    acks: list[tuple[int, int]] = field(default_factory=list)
-    closed: tuple[int, str] | None = None
-
-    def send(self, frame: bytes) -> None:
-        self.sent.append(frame)
-
-    def ack(self, upto: int, version: int) -> None:
-        self.acks.append((upto, version))
-
-    def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
+def seed(store: MemoryStore, doc_id: str, updates: list[bytes]) -> None:
+    """Updates stored before the test, committed (called inside a running loop)."""
+    for update in updates:
+        store.append(doc_id, update)
+    store.commit()
 
 
 async def open_room(store: MemoryStore, doc_id: str = "doc", **limits: Any) -> Room:
-    """A Room loaded from ``store`` the way Rooms._open loads one."""
+    """A Room loaded from what ``store`` has committed, the way Rooms._open loads one."""
     state = await store.load(doc_id)
     depths = DepthIndex()
     doc = build_doc(state.snapshot, state.updates, depths)
@@ -120,6 +80,6 @@ async def open_room(store: MemoryStore, doc_id: str = "doc", **limits: Any) -> R
         size_bytes=state.size_bytes,
         store=store,  # type: ignore[arg-type]
         limits=room_limits,
-        bus=NullBus(),  # type: ignore[arg-type]
+        bus=RecordingBus(),  # type: ignore[arg-type]
         depths=depths,
     )

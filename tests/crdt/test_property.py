@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
+from devtools.memory_store import MemoryStore
 from devtools.yjs_attacks import (
     any_bomb,
     concurrent_inserts,
@@ -21,7 +22,7 @@ from devtools.yjs_attacks import (
 from draftroom.crdt.protocol import SyncType, encode_sync
 from draftroom.crdt.room import Rejected
 
-from .fakes import FakePeer, MemoryStore, open_room
+from .fakes import FakePeer, open_room
 
 # The bound stated in docs/SECURITY.md for one frame at the update limits, with
 # head room for a loaded CI machine (measured worst case ~60 ms).
@@ -125,7 +126,9 @@ async def _run(steps: list[tuple[str, object]]) -> None:
             assert peer is not author, exc.message  # a real edit is never refused
             assert exc.close_code in (1007, 4422), exc
         assert time.perf_counter() - started < FRAME_BOUND
-        await asyncio.sleep(0)  # let acks run
+        await asyncio.sleep(0)  # let commits run
+    await store.flush()
+    await asyncio.sleep(0)  # and the acks they release
     wanted = str(author_doc.get("t", type=Text))
     assert str(room.doc.get("t", type=Text)) == wanted
     assert author.acks == [] or author.acks[-1][0] == author.updates_received

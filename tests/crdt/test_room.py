@@ -8,58 +8,17 @@ other nodes committed.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from typing import Any
 
-import msgpack
 import pytest
 from pycrdt import Doc, Text
 
 from devtools.memory_store import MemoryStore
 from devtools.waiting import eventually
-from draftroom.bus.base import UPDATE, Envelope
+from draftroom.bus.base import UPDATE
 from draftroom.crdt.protocol import MessageType, SyncType, encode_sync
 from draftroom.crdt.room import Rejected, Room, RoomLimits
 
-
-@dataclass(eq=False)
-class FakePeer:
-    """What a room sees of a connection, with everything it is sent kept for checking."""
-
-    app_messages: bool = True
-    read_only: bool = False
-    role: str | None = "editor"
-    user: str | None = "ada"
-    awareness_ids: set[int] = field(default_factory=set)
-    updates_received: int = 0
-    frames: list[bytes] = field(default_factory=list)
-    acks: list[tuple[int, int]] = field(default_factory=list)
-    closed: tuple[int, str] | None = None
-
-    def send(self, frame: bytes) -> None:
-        self.frames.append(frame)
-
-    def ack(self, upto: int, version: int) -> None:
-        self.acks.append((upto, version))
-
-    def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
-
-    def updates(self) -> list[bytes]:
-        return [f for f in self.frames if f[:2] == bytes((MessageType.SYNC, SyncType.UPDATE))]
-
-    def app(self) -> list[dict[str, Any]]:
-        return [msgpack.unpackb(f[1:]) for f in self.frames if f[0] == MessageType.DRAFTROOM]
-
-
-class RecordingBus:
-    node_id = "node-a"
-
-    def __init__(self) -> None:
-        self.published: list[Envelope] = []
-
-    def publish(self, envelope: Envelope) -> None:
-        self.published.append(envelope)
+from .fakes import FakePeer, RecordingBus
 
 
 def make_room(store: MemoryStore, bus: RecordingBus, **limits: int) -> Room:

@@ -43,7 +43,6 @@ from draftroom.document.tree import (
     TaskList,
     Text,
     children_of,
-    plain_text,
 )
 from draftroom.export import export_documents
 from draftroom.imports import ImportLimits, parse_file
@@ -170,9 +169,43 @@ def unspanned(blocks: list[Block]) -> list[Block]:
 def test_export_import_export_is_stable(blocks: list[Block]) -> None:
     """Whatever a format loses, it loses on the first trip: the second changes nothing."""
     for fmt in ("md", "html", "docx"):
-        if fmt == "md" and "\\" in plain_text(blocks):
-            # The Markdown writer leaves a backslash before a line break unescaped,
-            # which reads back as a hard break: an export defect, reported.
-            continue
         once = round_trip(blocks, fmt)
         assert round_trip(once, fmt) == once, fmt
+
+
+# Markdown's escaping holes the property test found, each the smallest tree that
+# showed it. A backslash break needs a line after it (at the end of a block it
+# reads as a literal backslash); a reader takes a paragraph of spaces or a lone
+# break as empty; an image read as the first thing in its paragraph left an empty
+# paragraph beside it; a task box with no text after it joined the next block's
+# first line.
+GREY = "https://e.com/a.png"
+EXACT: list[list[Block]] = [
+    [para(run("a"), HardBreak())],
+    [para(run("a\\"), HardBreak())],
+    [para(run("a\\", Mark(BOLD)), HardBreak(), HardBreak())],
+    [Heading(2, [run("\\")]), para(run("b\\", Mark(CODE)), HardBreak())],
+    [BulletList([ListItem([para(run("x\\", Mark(LINK, "https://e.com/")), HardBreak())])])],
+    [Blockquote([Image(GREY, "alt\\", "title\\")])],
+    [TaskList([TaskItem(False, [para(run("\\")), Image(GREY, "\\", "")])])],
+    [TaskList([TaskItem(False, [Paragraph(), CodeBlock("-")])])],
+    [TaskList([TaskItem(True, [Paragraph()]), TaskItem(False, [Paragraph(), CodeBlock("-")])])],
+]
+UNSTABLE: list[list[Block]] = [
+    [TaskList([TaskItem(False, [Paragraph(), Heading(1, [run("\\"), HardBreak()])])])],
+    [Blockquote([para(run("\\")), para(run(" "))])],
+    [para(run(" ", Mark(CODE)))],
+    [TaskList([TaskItem(False, [para(HardBreak()), para(run("\\"))])])],
+    [TaskList([TaskItem(False, [Paragraph(), Blockquote([Image(GREY, "\\", "\\")])])])],
+]
+
+
+def test_markdown_keeps_backslashes_and_breaks_at_block_ends() -> None:
+    for blocks in EXACT:
+        assert round_trip(blocks, "md") == blocks
+
+
+def test_markdown_loses_on_the_first_trip_only() -> None:
+    for blocks in UNSTABLE:
+        once = round_trip(blocks, "md")
+        assert round_trip(once, "md") == once, blocks
