@@ -5,6 +5,10 @@ The ServiceMonitor and PrometheusRule are Prometheus Operator CRDs, which
 kubernetes-validate has no schema for; they are checked by hand below, as is the
 prometheus-adapter rule that turns a Draftroom metric into the
 HorizontalPodAutoscaler's per-pod metric.
+
+The pgbouncer the base ships must be compose's: the same image, the same
+pgbouncer.ini (the one devtools' ShippedPgBouncer runs in tests/store), the same
+node settings, and the only way from a node to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -275,7 +279,7 @@ def test_the_cluster_runs_the_pgbouncer_ini_compose_ships(folder: str) -> None:
     assert cluster == compose, "cp deploy/compose/pgbouncer.ini deploy/kubernetes/base/"
     bouncer = ShippedPgBouncer(5432, "secret")
     try:
-        assert bouncer.ini.read_text() == cluster
+        assert bouncer.ini == SHIPPED_INI and SHIPPED_INI.read_text() == cluster
         users = bouncer.base / "userlist.txt"
         expected = render_shipped_ini(
             cluster, server_port=5432, listen_port=bouncer.port, auth_file=users
@@ -283,7 +287,6 @@ def test_the_cluster_runs_the_pgbouncer_ini_compose_ships(folder: str) -> None:
         assert bouncer._write_config().read_text() == expected
     finally:
         bouncer.cleanup()
-    assert SHIPPED_INI.read_text() == cluster
 
 
 def test_pgbouncer_pods_find_their_config_where_compose_puts_it(
