@@ -1,4 +1,5 @@
-"""What the index sees of a document: folded words, CJK characters, emoji, headings.
+"""What the index sees of a document: folded words, CJK characters, emoji, and the
+sections (heading path and text) a document is cut into (``entry_from_lines``).
 
 Folding (case, accents) and splitting into words happen here, in Python, once for
 both engines, and the engines only ever receive space-separated runs of letters and
