@@ -3,6 +3,7 @@
     .venv/bin/python bench/web.py                     # everything, 20 runs per load profile
     .venv/bin/python bench/web.py --runs 30 --typing-seconds 30 --json out.json
     .venv/bin/python bench/web.py --skip-lighthouse --skip-reference
+    .venv/bin/python bench/web.py --skip-typing --skip-lighthouse --baseline-tree /tmp/base
 
 Measured with Debian's chromium (Python Playwright, ``/usr/bin/chromium``; never a
 downloaded browser) against a ``draftroom serve`` subprocess with a real account:
@@ -10,7 +11,15 @@ downloaded browser) against a ``draftroom serve`` subprocess with a real account
 1. **Cold load to editable**: a new browser context (empty cache) per run, navigation
    until a key typed into the editor is visible in it. Desktop (no throttling) and a
    phone profile (390 px, touch, 4x CPU throttling, "fast 4G": 165 ms RTT, 9 Mbit/s
-   down, 1.5 Mbit/s up, as Chrome DevTools defines it). Median and p95.
+   down, 1.5 Mbit/s up, as Chrome DevTools defines it). Median and p95. Each load is
+   also broken down on the page's clock (ms since navigation, medians): first byte,
+   HTML done, scripts done, DOMContentLoaded, the editor's WebSocket created / open /
+   ``welcome`` / sync step 2 (and its size), editable, the harness's first keydown, and
+   the key visible (read after one more CDP round trip). The timestamps come from a
+   CDP init script that subclasses WebSocket and watches the DOM; it changes nothing.
+   ``--baseline-tree DIR`` (a checkout with its web app built) starts a second node
+   from that tree and interleaves the loads (A B, B A, ...): a paired comparison in
+   one invocation, so a change of the machine's load falls on both builds alike.
 2. **JavaScript of the editor route**, gzipped: the sizes of the ``.gz`` twins of every
    script the page fetched on the way to editable.
 3. **Lighthouse** (npm ``lighthouse`` in bench/web-node, ``CHROME_PATH=/usr/bin/chromium``)
@@ -21,14 +30,17 @@ downloaded browser) against a ``draftroom serve`` subprocess with a real account
    it: a rAF callback, then a message-channel turn after that frame), frame time (rAF to
    rAF), and long tasks (PerformanceObserver ``longtask``); also key-to-handled (keydown
    timestamp to the end of the task that handled it: the page's own cost per key).
-   Headless chromium draws at a fixed 60 Hz here (--disable-gpu-vsync and
-   --disable-frame-rate-limit change nothing), so a key waits 0-16.7 ms for the next
+   Chromium draws at a fixed 60 Hz here, headless or headed under Xvfb, with or
+   without --disable-gpu-vsync --disable-frame-rate-limit (54-61 frames/s on an idle
+   page in all six variants tried), so a key waits 0-16.7 ms for the next
    frame whatever the page does, and frame deltas cannot go below 16.7 ms: those two
    targets sit at the clock's own floor, and key-to-handled shows the page's share.
    The same page and the same writers then run against the Node reference server
    ``@y/websocket-server`` 0.1.1 (bench/node), reached through a small same-origin
    front (the app's CSP allows sockets to its own origin only) that serves the same
    build and relays frames, adding only the ``welcome`` a Draftroom node would send.
+   ``--paired-typing`` (with ``--baseline-tree``) types into this tree, the baseline,
+   the baseline and this tree again.
 
 Exit status 1 when a target is missed: load p95 desktop >= 1 s or phone >= 2 s (the
 medians are reported too), editor JS > 250 KB gzipped, Lighthouse < 95 desktop / < 85
