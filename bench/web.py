@@ -39,8 +39,6 @@ downloaded browser) against a ``draftroom serve`` subprocess with a real account
    ``@y/websocket-server`` 0.1.1 (bench/node), reached through a small same-origin
    front (the app's CSP allows sockets to its own origin only) that serves the same
    build and relays frames, adding only the ``welcome`` a Draftroom node would send.
-   ``--paired-typing`` (with ``--baseline-tree``) types into this tree, the baseline,
-   the baseline and this tree again.
 
 Exit status 1 when a target is missed: load p95 desktop >= 1 s or phone >= 2 s (the
 medians are reported too), editor JS > 250 KB gzipped, Lighthouse < 95 desktop / < 85
@@ -608,11 +606,6 @@ def main() -> int:
         help="a checkout (with its web app built) to load alternately with this one: "
         "a paired comparison of cold loads in one invocation",
     )
-    ap.add_argument(
-        "--paired-typing",
-        action="store_true",
-        help="with --baseline-tree: type into this tree, the baseline, the baseline, this tree",
-    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -636,7 +629,6 @@ def main() -> int:
             r.raise_for_status()
         asyncio.run(upload(f"{proc.ws_base}/cold?draftroom=1", auth["token"], big_document(500)))
         targets = [Target("this tree", base, auth, DIST)]
-        baseline_ws = ""
         if args.baseline_tree:
             tree = args.baseline_tree.resolve()
             bproc, bauth = start_server(tmp / "baseline", tree)
@@ -649,10 +641,6 @@ def main() -> int:
             )
             dist = tree / "draftroom" / "web" / "dist"
             targets.append(Target(f"baseline {tree.name}", bproc.http_url, bauth, dist))
-            if not args.skip_typing:
-                b_ws = f"{bproc.ws_base}/big?draftroom=1"
-                asyncio.run(upload(b_ws, bauth["token"], big_document(args.words)))
-            baseline_ws = bproc.ws_base
         big = big_document(args.words) if not args.skip_typing else []
         if big:
             asyncio.run(upload(f"{proc.ws_base}/big?draftroom=1", auth["token"], big))
@@ -676,33 +664,6 @@ def main() -> int:
                     args.writers,
                     args.words * 3,
                 )
-            if baseline_ws and args.paired_typing and not args.skip_typing:
-                # Paired typing: this tree, the baseline, the baseline, this tree.
-                ws_bases = [proc.ws_base, baseline_ws]
-                paired_runs = []
-                for j in (1, 1, 0):
-                    t = targets[j]
-                    ws = f"{ws_bases[j]}/big"
-                    paired_runs.append(
-                        {
-                            "target": t.label,
-                            **typing(
-                                browser,
-                                t.base,
-                                t.auth,
-                                "big",
-                                ws,
-                                t.auth["token"],
-                                args.typing_seconds,
-                                args.writers,
-                                args.words * 3,
-                            ),
-                        }
-                    )
-                results["typing_paired"] = [
-                    {"target": targets[0].label, **results["typing"]["draftroom"]},
-                    *paired_runs,
-                ]
             if not (args.skip_reference or args.skip_typing):
                 node_port = free_port()
                 node = node_server(port=node_port, log_dir=tmp / "node-logs")
@@ -827,10 +788,7 @@ def report(r: dict[str, Any], failures: list[str]) -> str:
                 f"Lighthouse performance, {preset}: median {lh['median']:.0f} (runs {lh['runs']})"
             )
     trows = []
-    typed = list(r["typing"].items())
-    if "typing_paired" in r:
-        typed = [(x["target"], x) for x in r["typing_paired"]] + typed[1:]
-    for server, ty in typed:
+    for server, ty in r["typing"].items():
         trows.append([
             server, ty["keys"], ty["remote_edits"],
             fmt(ty["key_to_handled_ms"]["p95"]),
