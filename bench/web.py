@@ -3,6 +3,7 @@
     .venv/bin/python bench/web.py                     # everything, 20 runs per load profile
     .venv/bin/python bench/web.py --runs 30 --typing-seconds 30 --json out.json
     .venv/bin/python bench/web.py --skip-lighthouse --skip-reference
+    .venv/bin/python bench/web.py --skip-typing --skip-lighthouse --baseline-tree /tmp/base
 
 Measured with Debian's chromium (Python Playwright, ``/usr/bin/chromium``; never a
 downloaded browser) against a ``draftroom serve`` subprocess with a real account:
@@ -10,7 +11,15 @@ downloaded browser) against a ``draftroom serve`` subprocess with a real account
 1. **Cold load to editable**: a new browser context (empty cache) per run, navigation
    until a key typed into the editor is visible in it. Desktop (no throttling) and a
    phone profile (390 px, touch, 4x CPU throttling, "fast 4G": 165 ms RTT, 9 Mbit/s
-   down, 1.5 Mbit/s up, as Chrome DevTools defines it). Median and p95.
+   down, 1.5 Mbit/s up, as Chrome DevTools defines it). Median and p95. Each load is
+   also broken down on the page's clock (ms since navigation, medians): first byte,
+   HTML done, scripts done, DOMContentLoaded, the editor's WebSocket created / open /
+   ``welcome`` / sync step 2 (and its size), editable, the harness's first keydown, and
+   the key visible (read after one more CDP round trip). The timestamps come from a
+   CDP init script that subclasses WebSocket and watches the DOM; it changes nothing.
+   ``--baseline-tree DIR`` (a checkout with its web app built) starts a second node
+   from that tree and interleaves the loads (A B, B A, ...): a paired comparison in
+   one invocation, so a change of the machine's load falls on both builds alike.
 2. **JavaScript of the editor route**, gzipped: the sizes of the ``.gz`` twins of every
    script the page fetched on the way to editable.
 3. **Lighthouse** (npm ``lighthouse`` in bench/web-node, ``CHROME_PATH=/usr/bin/chromium``)
@@ -21,8 +30,9 @@ downloaded browser) against a ``draftroom serve`` subprocess with a real account
    it: a rAF callback, then a message-channel turn after that frame), frame time (rAF to
    rAF), and long tasks (PerformanceObserver ``longtask``); also key-to-handled (keydown
    timestamp to the end of the task that handled it: the page's own cost per key).
-   Headless chromium draws at a fixed 60 Hz here (--disable-gpu-vsync and
-   --disable-frame-rate-limit change nothing), so a key waits 0-16.7 ms for the next
+   Chromium draws at a fixed 60 Hz here, headless or headed under Xvfb, with or
+   without --disable-gpu-vsync --disable-frame-rate-limit (54-61 frames/s on an idle
+   page in all six variants tried), so a key waits 0-16.7 ms for the next
    frame whatever the page does, and frame deltas cannot go below 16.7 ms: those two
    targets sit at the clock's own floor, and key-to-handled shows the page's share.
    The same page and the same writers then run against the Node reference server
@@ -596,11 +606,6 @@ def main() -> int:
         help="a checkout (with its web app built) to load alternately with this one: "
         "a paired comparison of cold loads in one invocation",
     )
-    ap.add_argument(
-        "--paired-typing",
-        action="store_true",
-        help="with --baseline-tree: type into this tree, the baseline, the baseline, this tree",
-    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -624,7 +629,6 @@ def main() -> int:
             r.raise_for_status()
         asyncio.run(upload(f"{proc.ws_base}/cold?draftroom=1", auth["token"], big_document(500)))
         targets = [Target("this tree", base, auth, DIST)]
-        baseline_ws = ""
         if args.baseline_tree:
             tree = args.baseline_tree.resolve()
             bproc, bauth = start_server(tmp / "baseline", tree)
@@ -637,10 +641,6 @@ def main() -> int:
             )
             dist = tree / "draftroom" / "web" / "dist"
             targets.append(Target(f"baseline {tree.name}", bproc.http_url, bauth, dist))
-            if not args.skip_typing:
-                b_ws = f"{bproc.ws_base}/big?draftroom=1"
-                asyncio.run(upload(b_ws, bauth["token"], big_document(args.words)))
-            baseline_ws = bproc.ws_base
         big = big_document(args.words) if not args.skip_typing else []
         if big:
             asyncio.run(upload(f"{proc.ws_base}/big?draftroom=1", auth["token"], big))
@@ -664,33 +664,6 @@ def main() -> int:
                     args.writers,
                     args.words * 3,
                 )
-            if baseline_ws and args.paired_typing and not args.skip_typing:
-                # Paired typing: this tree, the baseline, the baseline, this tree.
-                ws_bases = [proc.ws_base, baseline_ws]
-                paired_runs = []
-                for j in (1, 1, 0):
-                    t = targets[j]
-                    ws = f"{ws_bases[j]}/big"
-                    paired_runs.append(
-                        {
-                            "target": t.label,
-                            **typing(
-                                browser,
-                                t.base,
-                                t.auth,
-                                "big",
-                                ws,
-                                t.auth["token"],
-                                args.typing_seconds,
-                                args.writers,
-                                args.words * 3,
-                            ),
-                        }
-                    )
-                results["typing_paired"] = [
-                    {"target": targets[0].label, **results["typing"]["draftroom"]},
-                    *paired_runs,
-                ]
             if not (args.skip_reference or args.skip_typing):
                 node_port = free_port()
                 node = node_server(port=node_port, log_dir=tmp / "node-logs")
@@ -815,10 +788,7 @@ def report(r: dict[str, Any], failures: list[str]) -> str:
                 f"Lighthouse performance, {preset}: median {lh['median']:.0f} (runs {lh['runs']})"
             )
     trows = []
-    typed = list(r["typing"].items())
-    if "typing_paired" in r:
-        typed = [(x["target"], x) for x in r["typing_paired"]] + typed[1:]
-    for server, ty in typed:
+    for server, ty in r["typing"].items():
         trows.append([
             server, ty["keys"], ty["remote_edits"],
             fmt(ty["key_to_handled_ms"]["p95"]),

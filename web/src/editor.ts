@@ -14,7 +14,6 @@ import { api, onExpired, type DocMeta, type Me } from './api'
 import { listen, sendApp, type AppMessage } from './appmsg'
 import { announce, h } from './dom'
 import { matchFromHash, selectMatch } from './jump'
-import { WarmWebSocket } from './warmsocket'
 
 const COLORS = ['#b3261e', '#1a73e8', '#188038', '#a142f4', '#e37400', '#007b83', '#c5221f']
 
@@ -106,7 +105,6 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     params: { draftroom: '1' },
     disableBc: true,
     maxBackoffTime: 1500,
-    WebSocketPolyfill: WarmWebSocket, // the socket main.ts opened, if it is this one
   })
 
   provider.on('status', ({ status: s }: { status: string }) => {

@@ -2,7 +2,6 @@
 import './style.css'
 import { api, ApiError, setOnExpired, type Me } from './api'
 import { announce, h, navigate } from './dom'
-import { discardWarm, openWarm, socketUrl } from './warmsocket'
 
 let me: Me | null = null
 let cleanup: (() => void) | null = null
@@ -112,7 +111,6 @@ function loginView(): void {
 async function route(): Promise<void> {
   cleanup?.()
   cleanup = null
-  discardWarm()
   const path = location.pathname
   if (path === '/login') {
     renderNav()
@@ -123,7 +121,6 @@ async function route(): Promise<void> {
     // The editor does not wait for /api/me: its socket authenticates by itself (a 4401
     // close means the session is gone), and the name shown to others follows when known.
     const docId = decodeURIComponent(path.slice(3))
-    openWarm(socketUrl(docId)) // connects while the editor's code downloads
     const code = import('./editor')
     const who = me ? Promise.resolve(me) : loadMe()
     void who.then((m) => {
