@@ -116,6 +116,8 @@ def test_rename_and_share_in_dialogs_with_errors_shown_in_place(site: Site, brow
         page.keyboard.press("Enter")
         expect(dialog).to_have_count(0)
         expect(row.locator("a.doc-link")).to_have_text("Dialog final")
+        # The rename reloaded the list; the focus is on the new row's button.
+        expect(rename).to_be_focused()
         assert site.api("ann", "GET", f"/api/documents/{doc}").json()["title"] == "Dialog final"
 
         # Sharing with nobody: the server's message, inside the dialog, which stays open.
@@ -137,6 +139,11 @@ def test_rename_and_share_in_dialogs_with_errors_shown_in_place(site: Site, brow
         expect(share).to_be_focused()
         members = site.api("ann", "GET", f"/api/documents/{doc}/members").json()["members"]
         assert {m["user"]: m["role"] for m in members}["bob"] == "viewer"
+        # The list refreshes who is where every 5 s; that must not take the focus away.
+        with page.expect_response(lambda r: "/api/presence" in r.url, timeout=10_000):
+            pass
+        page.wait_for_timeout(200)
+        expect(share).to_be_focused()
     finally:
         ctx.close()
 

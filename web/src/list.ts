@@ -120,37 +120,54 @@ export function mountList(root: HTMLElement, _me: Me): () => void {
     const ids = docs.map((d) => encodeURIComponent(d.id)).join(',')
     try {
       presence = (await api<{ presence: typeof presence }>('GET', `/api/presence?ids=${ids}`)).presence
-      render()
+      // Only the "here" cells change: re-rendering the rows every few seconds would take
+      // the keyboard focus away from whoever is working in the list.
+      for (const row of tbody.querySelectorAll<HTMLTableRowElement>('tr[data-id]')) {
+        const cell = row.querySelector('td.here')
+        if (cell) cell.textContent = whoIsIn(row.dataset.id ?? '')
+      }
     } catch {
       // Presence is a nicety; the list stands without it.
     }
   }
 
+  function whoIsIn(id: string): string {
+    return (presence[id] ?? []).map((p) => p.name).join(', ')
+  }
+
   function render(): void {
+    // New rows replace the old ones; the control that had the focus gets it back in its
+    // new row (a rename reloads the list while the focus sits on the row's button).
+    const focused = document.activeElement
+    const focusedRow = focused?.closest<HTMLTableRowElement>('tr[data-id]')
+    const focusedAction = focused instanceof HTMLElement ? focused.dataset.action : undefined
     tbody.replaceChildren(
       ...docs.map((d) => {
         const name = d.title || d.id
-        const box = h('input', { type: 'checkbox', 'aria-label': `Select ${name}` }) as HTMLInputElement
+        const box = h('input', { type: 'checkbox', 'aria-label': `Select ${name}`, 'data-action': 'select' }) as HTMLInputElement
         box.checked = selected.has(d.id)
         box.addEventListener('change', () => (box.checked ? selected.add(d.id) : selected.delete(d.id)))
-        const here = presence[d.id] ?? []
         return h(
           'tr',
           { 'data-id': d.id },
           h('td', {}, box),
-          h('td', {}, h('a', { href: `/d/${encodeURIComponent(d.id)}`, 'data-link': true, class: 'doc-link' }, name)),
+          h('td', {}, h('a', { href: `/d/${encodeURIComponent(d.id)}`, 'data-link': true, class: 'doc-link', 'data-action': 'open' }, name)),
           h('td', { class: 'wide muted' }, d.updated_at ? new Date(String(d.updated_at)).toLocaleString() : ''),
-          h('td', { class: 'here' }, here.map((p) => p.name).join(', ')),
+          h('td', { class: 'here' }, whoIsIn(d.id)),
           h(
             'td',
             { class: 'actions' },
-            h('button', { type: 'button', onclick: () => void rename(d), 'aria-label': `Rename ${name}` }, 'Rename'),
-            h('button', { type: 'button', onclick: () => void share(d), 'aria-label': `Share ${name}` }, 'Share'),
-            h('button', { type: 'button', class: 'danger', onclick: () => void remove(d), 'aria-label': `Delete ${name}` }, 'Delete'),
+            h('button', { type: 'button', onclick: () => void rename(d), 'aria-label': `Rename ${name}`, 'data-action': 'rename' }, 'Rename'),
+            h('button', { type: 'button', onclick: () => void share(d), 'aria-label': `Share ${name}`, 'data-action': 'share' }, 'Share'),
+            h('button', { type: 'button', class: 'danger', onclick: () => void remove(d), 'aria-label': `Delete ${name}`, 'data-action': 'delete' }, 'Delete'),
           ),
         )
       }),
     )
+    if (focusedRow && focusedAction && !focusedRow.isConnected) {
+      const id = CSS.escape(focusedRow.dataset.id ?? '')
+      tbody.querySelector<HTMLElement>(`tr[data-id="${id}"] [data-action="${focusedAction}"]`)?.focus()
+    }
   }
 
   async function rename(d: DocMeta): Promise<void> {
