@@ -5,7 +5,8 @@ in through here (and Markdown's raw HTML blocks too). Only structure and inline
 formatting are taken: scripts, styles and forms are dropped, as are attributes but
 a link's ``href`` and an image's ``src``/``alt``/``title`` (links keep only safe
 schemes, see ``safe_href``). Whitespace collapses as a browser collapses it, except
-inside ``<pre>``.
+inside ``<pre>`` and in text that Markdown drives in (``keep_spaces``): CommonMark
+strips whitespace only at a line's edges, so the spaces left are the writer's own.
 
 Unclosed tags are forgiven the way browsers forgive the common ones (a new ``<li>``
 or ``<p>`` ends the previous one). Containers nest at most ``MAX_DEPTH`` deep;
@@ -103,8 +104,10 @@ class _Box:
 class HtmlReader(HTMLParser):
     """The HTML reader; Markdown drives it with its tokens as if they were tags."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_spaces: bool = False) -> None:
         super().__init__(convert_charrefs=True)
+        self.keep_spaces = keep_spaces
+        self.split_line = False  # a picture just split the paragraph's line in two
         self.root = _Box("root")
         self.boxes: list[_Box] = [self.root]
         self.runs = Runs()
@@ -142,7 +145,8 @@ class HtmlReader(HTMLParser):
 
     def flush(self) -> None:
         """End the paragraph (or heading) being collected."""
-        _trim(self.runs)
+        _trim(self.runs, spaces=not self.keep_spaces)
+        self.split_line = False
         align, direction = self.align, self.dir
         self.align = self.dir = None
         explicit, self.explicit = self.explicit, False
@@ -339,9 +343,15 @@ class HtmlReader(HTMLParser):
         if self.in_title:
             self.title += data
             return
-        text = re.sub(r"[ \t\n\r\f]+", " ", data)
-        if _at_line_start(self.runs):
-            text = text.lstrip(" ")
+        if self.keep_spaces:
+            text = data.replace("\n", " ")  # a newline in text shows as a space, not a break
+            if self.split_line:
+                text = text.lstrip(" ")
+                self.split_line = not text
+        else:
+            text = re.sub(r"[ \t\n\r\f]+", " ", data)
+            if _at_line_start(self.runs):
+                text = text.lstrip(" ")
         self.runs.add(text, self.current_marks())
 
     def text(self, text: str) -> None:
@@ -375,9 +385,11 @@ class HtmlReader(HTMLParser):
         heading, align, direction = self.heading, self.align, self.dir
         # A picture alone in its paragraph is that paragraph, not an empty one beside it.
         self.explicit = self.explicit and bool(self.runs)
+        _trim(self.runs)  # the spaces around a picture that splits a line end or start one
         self.flush()
         self.emit(tree.Image(src, alt, clean(attrs.get("title") or ""), width, height))
         self.heading, self.align, self.dir = heading, align, direction
+        self.split_line = True
 
     def close(self) -> None:
         super().close()
@@ -446,12 +458,14 @@ def _finish(box: _Box) -> list[tree.Block]:
     return box.blocks
 
 
-def _trim(runs: Runs) -> None:
+def _trim(runs: Runs, *, spaces: bool = True) -> None:
     """Drop what a browser would not show at the end of a block or line: spaces,
     and the lone ``<br>`` an empty paragraph holds to keep its height."""
     items = runs.items
     if len(items) == 1 and isinstance(items[0], tree.HardBreak):
         items.pop()
+    if not spaces:
+        return
     for i in range(len(items) - 1, -1, -1):
         node = items[i]
         at_end = i == len(items) - 1 or isinstance(items[i + 1], tree.HardBreak)

@@ -317,6 +317,27 @@ def test_markdown_gfm_and_raw_html() -> None:
     assert parse_markdown("---\n").blocks == [tree.HorizontalRule()]
 
 
+def test_markdown_keeps_the_spaces_a_writer_typed() -> None:
+    """CommonMark strips whitespace only at a line's edges (a soft break reads as one
+    space); inner runs of spaces, and edge spaces written as entities, are text."""
+    doc = parse_markdown(
+        "two  spaces, *a  b*\n\n&#32;edge&#32;\n\n  leading and trailing \nnext\n\n"
+        "tab&#9;and&#10;newline entity"
+    )
+    assert doc.blocks == [
+        p(run("two  spaces, "), run("a  b", tree.Mark(tree.ITALIC))),
+        p(run(" edge ")),
+        p(run("leading and trailing next")),
+        p(run("tab\tand newline entity")),
+    ]
+    # A picture splits its line: the spaces at the split end or start a line.
+    assert parse_markdown("See ![icon](i.png) here").blocks == [
+        p(run("See")),
+        tree.Image("i.png", "icon"),
+        p(run("here")),
+    ]
+
+
 # -- text, encodings, formats ----------------------------------------------------------------
 
 

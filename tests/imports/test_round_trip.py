@@ -159,6 +159,7 @@ def test_export_import_export_is_stable(blocks: list[tree.Block]) -> None:
 GREY = "https://e.com/a.png"
 EXACT: list[list[tree.Block]] = [
     [para(run("a"), tree.HardBreak())],
+    [para(run(" two  spaces "), tree.HardBreak(), run("  edges  ", tree.Mark(tree.BOLD)))],
     [para(run("a\\"), tree.HardBreak())],
     [para(run("a\\", tree.Mark(tree.BOLD)), tree.HardBreak(), tree.HardBreak())],
     [tree.Heading(2, [run("\\")]), para(run("b\\", tree.Mark(tree.CODE)), tree.HardBreak())],
