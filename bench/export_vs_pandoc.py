@@ -23,35 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from draftroom.document.tree import (
-    BOLD,
-    CODE,
-    HIGHLIGHT,
-    ITALIC,
-    LINK,
-    STRIKE,
-    SUBSCRIPT,
-    SUPERSCRIPT,
-    UNDERLINE,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    Document,
-    HardBreak,
-    Heading,
-    HorizontalRule,
-    Image,
-    ListItem,
-    Mark,
-    OrderedList,
-    Paragraph,
-    Table,
-    TableCell,
-    TableRow,
-    TaskItem,
-    TaskList,
-    Text,
-)
+from draftroom.document import tree
 from draftroom.export import ExportOptions, export_documents
 
 
@@ -111,69 +83,87 @@ print("codeblock")
 """
 
 
-def _run(text: str, *kinds: str, href: str | None = None) -> Text:
-    return Text(text, frozenset(Mark(k, href if k == LINK else None) for k in kinds))
+def _run(text: str, *kinds: str, href: str | None = None) -> tree.Text:
+    return tree.Text(text, frozenset(tree.Mark(k, href if k == tree.LINK else None) for k in kinds))
 
 
-def draftroom_document() -> Document:
+def draftroom_document() -> tree.Document:
     """The same content as the editor holds it."""
-    para = Paragraph
-    return Document(
+    para = tree.Paragraph
+    return tree.Document(
         "Compare",
         [
-            *(Heading(n, [Text(f"Heading{n}")]) for n in range(1, 7)),
+            *(tree.Heading(n, [tree.Text(f"Heading{n}")]) for n in range(1, 7)),
             para(
                 [
-                    Text("Marks: "),
-                    _run("bold", BOLD),
-                    Text(" "),
-                    _run("italic", ITALIC),
-                    Text(" "),
-                    _run("strike", STRIKE),
-                    Text(" "),
-                    _run("code", CODE),
-                    Text(" "),
-                    _run("under", UNDERLINE),
-                    Text(" H"),
-                    _run("2", SUBSCRIPT),
-                    Text("O x"),
-                    _run("2", SUPERSCRIPT),
-                    Text(" "),
-                    _run("lit", HIGHLIGHT),
-                    Text(" "),
-                    _run("link", LINK, href="https://example.org/"),
-                    Text("."),
-                    HardBreak(),
-                    Text("After a hard break."),
+                    tree.Text("Marks: "),
+                    _run("bold", tree.BOLD),
+                    tree.Text(" "),
+                    _run("italic", tree.ITALIC),
+                    tree.Text(" "),
+                    _run("strike", tree.STRIKE),
+                    tree.Text(" "),
+                    _run("code", tree.CODE),
+                    tree.Text(" "),
+                    _run("under", tree.UNDERLINE),
+                    tree.Text(" H"),
+                    _run("2", tree.SUBSCRIPT),
+                    tree.Text("O x"),
+                    _run("2", tree.SUPERSCRIPT),
+                    tree.Text(" "),
+                    _run("lit", tree.HIGHLIGHT),
+                    tree.Text(" "),
+                    _run("link", tree.LINK, href="https://example.org/"),
+                    tree.Text("."),
+                    tree.HardBreak(),
+                    tree.Text("After a hard break."),
                 ]
             ),
-            Blockquote(
+            tree.Blockquote(
                 [
-                    para([Text("Quoted paragraph.")]),
-                    BulletList([ListItem([para([Text("quoteditem")])])]),
+                    para([tree.Text("Quoted paragraph.")]),
+                    tree.BulletList([tree.ListItem([para([tree.Text("quoteditem")])])]),
                 ]
             ),
-            BulletList(
-                [ListItem([para([Text("outer")]), BulletList([ListItem([para([Text("inner")])])])])]
-            ),
-            OrderedList(3, [ListItem([para([Text("third")])]), ListItem([para([Text("fourth")])])]),
-            TaskList(
+            tree.BulletList(
                 [
-                    TaskItem(True, [para([Text("donetask")])]),
-                    TaskItem(False, [para([Text("opentask")])]),
+                    tree.ListItem(
+                        [
+                            para([tree.Text("outer")]),
+                            tree.BulletList([tree.ListItem([para([tree.Text("inner")])])]),
+                        ]
+                    )
                 ]
             ),
-            Table(
+            tree.OrderedList(
+                3,
                 [
-                    TableRow(
-                        [TableCell([para([Text(h)])], header=True) for h in ("Head1", "Head2")]
+                    tree.ListItem([para([tree.Text("third")])]),
+                    tree.ListItem([para([tree.Text("fourth")])]),
+                ],
+            ),
+            tree.TaskList(
+                [
+                    tree.TaskItem(True, [para([tree.Text("donetask")])]),
+                    tree.TaskItem(False, [para([tree.Text("opentask")])]),
+                ]
+            ),
+            tree.Table(
+                [
+                    tree.TableRow(
+                        [
+                            tree.TableCell([para([tree.Text(h)])], header=True)
+                            for h in ("Head1", "Head2")
+                        ]
                     ),
-                    TableRow([TableCell([para([Text(c)])]) for c in ("cellA", "cellB")]),
+                    tree.TableRow(
+                        [tree.TableCell([para([tree.Text(c)])]) for c in ("cellA", "cellB")]
+                    ),
                 ]
             ),
-            CodeBlock('print("codeblock")', "python"),
-            HorizontalRule(),
-            Image(PNG, "Picture alt"),
+            tree.CodeBlock('print("codeblock")', "python"),
+            tree.HorizontalRule(),
+            tree.Image(PNG, "Picture alt"),
         ],
     )
 

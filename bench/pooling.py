@@ -43,7 +43,7 @@ from common import (
     fmt,
     markdown_table,
 )
-from save_latency import Generator, Writer, add_typing_arguments
+from save_latency import Generator, Writer, add_typing_arguments, load_failures
 
 from devtools.pgbouncer import PgBouncer
 from devtools.postgres import PostgresServer, run_sql
@@ -177,14 +177,7 @@ def failures(results: Sequence[Mapping[str, Any]], *, server_pool: int, p99_ms: 
     """Why this run does not count or missed its targets; empty when it passed."""
     out: list[str] = []
     for r in results:
-        out += common.load_failures(
-            r["phase"],
-            wanted=r["writers"],
-            connected=r["connected"],
-            measured=r["updates_acked"],
-            errors_total=r["errors_total"],
-            errors=r["errors"],
-        )
+        out += load_failures(r["phase"], r)
         if not r["pg_connections"]["samples"]:
             out.append(f"{r['phase']}: PostgreSQL connections were never sampled")
     for r in results:

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,19 @@ class Generator:
                 w.client.close()
         await asyncio.sleep(0.2)
         return self.stats, writers
+
+
+def load_failures(label: str, run: Mapping[str, Any]) -> list[str]:
+    """common.load_failures for a typists' run as run_store records it (pooling and
+    telemetry_overhead record theirs with the same keys)."""
+    return common.load_failures(
+        label,
+        wanted=run["writers"],
+        connected=run["connected"],
+        measured=run["updates_acked"],
+        errors_total=run["errors_total"],
+        errors=run["errors"],
+    )
 
 
 def run_store(store: str, args: argparse.Namespace, database_url: str | None) -> dict[str, Any]:
@@ -458,20 +472,7 @@ def main(argv: list[str] | None = None) -> int:
                 default=str,
             )
         )
-    return common.exit_status(
-        [
-            reason
-            for r in results
-            for reason in common.load_failures(
-                r["store"],
-                wanted=r["writers"],
-                connected=r["connected"],
-                measured=r["updates_acked"],
-                errors_total=r["errors_total"],
-                errors=r["errors"],
-            )
-        ]
-    )
+    return common.exit_status([reason for r in results for reason in load_failures(r["store"], r)])
 
 
 if __name__ == "__main__":

@@ -243,14 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             reason
             for mode in ("off", "on")
             for i, r in enumerate(results[mode])
-            for reason in common.load_failures(
-                f"telemetry {mode}, round {i + 1}",
-                wanted=r["writers"],
-                connected=r["connected"],
-                measured=r["updates_acked"],
-                errors_total=r["errors_total"],
-                errors=r["errors"],
-            )
+            for reason in save_latency.load_failures(f"telemetry {mode}, round {i + 1}", r)
         ]
     )
 

@@ -30,7 +30,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -90,16 +90,7 @@ def free_port() -> Callable[[], int]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer | ExternalPostgres]:
-    url = os.environ.get("DRAFTROOM_TEST_POSTGRES_URL")
-    if url:
-        yield ExternalPostgres(url)
-        return
-    server = PostgresServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
+    yield from _session_server("DRAFTROOM_TEST_POSTGRES_URL", ExternalPostgres, PostgresServer)
 
 
 @pytest.fixture
@@ -147,11 +138,28 @@ def pgbouncer_url(pgbouncer: PgBouncer, postgres_url: str) -> str:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer | ExternalRedis]:
-    url = os.environ.get("DRAFTROOM_TEST_REDIS_URL")
+    yield from _session_server("DRAFTROOM_TEST_REDIS_URL", ExternalRedis, RedisServer)
+
+
+class _Managed(Protocol):
+    def start(self) -> object: ...
+    def cleanup(self) -> None: ...
+
+
+_E = TypeVar("_E")
+_M = TypeVar("_M", bound=_Managed)
+
+
+def _session_server(
+    env: str, external: Callable[[str], _E], managed: Callable[[], _M]
+) -> Iterator[_E | _M]:
+    """The server the URL in ``env`` names (CI's service container), else one started
+    here for the session and cleaned up after it."""
+    url = os.environ.get(env)
     if url:
-        yield ExternalRedis(url)
+        yield external(url)
         return
-    server = RedisServer()
+    server = managed()
     try:
         server.start()
         yield server

@@ -24,31 +24,8 @@ from typing import Any
 
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
+from draftroom.document import tree
 from draftroom.document.schema import FRAGMENT_NAMES, PLAIN_TEXT_NAME, rich_fragment
-from draftroom.document.tree import (
-    HIGHLIGHT,
-    LINK,
-    TEXT_COLOR,
-    Block,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    Document,
-    HardBreak,
-    Heading,
-    HorizontalRule,
-    Image,
-    Inline,
-    ListItem,
-    Mark,
-    OrderedList,
-    Paragraph,
-    Table,
-    TableCell,
-    TaskList,
-    plain_text,
-)
-from draftroom.document.tree import Text as TextRun
 
 # TipTap's Link extension writes these beside the href; a client fills them in anyway
 # when they are missing, but a document written here then looks like one it wrote.
@@ -59,13 +36,13 @@ _LINK_DEFAULTS: dict[str, Any] = {
 }
 
 
-def write_blocks(fragment: XmlFragment | XmlElement, blocks: Iterable[Block]) -> None:
+def write_blocks(fragment: XmlFragment | XmlElement, blocks: Iterable[tree.Block]) -> None:
     """Append ``blocks`` to ``fragment`` (inside the caller's transaction)."""
     for block in blocks:
         _append(fragment, block)
 
 
-def replace_content(doc: Doc, blocks: Sequence[Block]) -> None:
+def replace_content(doc: Doc, blocks: Sequence[tree.Block]) -> None:
     """Make ``blocks`` the whole document, in one transaction.
 
     A rich document keeps its root (``default`` or ``prosemirror``); a plain-text
@@ -77,7 +54,7 @@ def replace_content(doc: Doc, blocks: Sequence[Block]) -> None:
         if fragment is None:
             body = doc.get(PLAIN_TEXT_NAME, type=Text)
             body.clear()
-            body.insert(0, plain_text(blocks))
+            body.insert(0, tree.plain_text(blocks))
             return
         # Every rich root is emptied, or the reader could pick a stale one.
         for name in FRAGMENT_NAMES:
@@ -87,7 +64,7 @@ def replace_content(doc: Doc, blocks: Sequence[Block]) -> None:
         write_blocks(fragment, blocks)
 
 
-def append_content(doc: Doc, blocks: Sequence[Block]) -> None:
+def append_content(doc: Doc, blocks: Sequence[tree.Block]) -> None:
     """Add ``blocks`` after the document's content, in one transaction."""
     with doc.transaction():
         fragment = _target(doc)
@@ -96,12 +73,12 @@ def append_content(doc: Doc, blocks: Sequence[Block]) -> None:
             current = str(body)
             joiner = "\n" if current and not current.endswith("\n") else ""
             # Text offsets are code points (XmlText's are UTF-8 bytes).
-            body.insert(len(current), joiner + plain_text(blocks))
+            body.insert(len(current), joiner + tree.plain_text(blocks))
             return
         write_blocks(fragment, blocks)
 
 
-def build_update(document: Document) -> bytes:
+def build_update(document: tree.Document) -> bytes:
     """A whole new document as one Yjs update (TipTap's ``default`` root)."""
     doc: Doc = Doc()
     with doc.transaction():
@@ -119,31 +96,31 @@ def _target(doc: Doc) -> XmlFragment | None:
     return doc.get(FRAGMENT_NAMES[0], type=XmlFragment)
 
 
-def _append(parent: XmlFragment | XmlElement, block: Block) -> None:
-    if isinstance(block, Paragraph):
+def _append(parent: XmlFragment | XmlElement, block: tree.Block) -> None:
+    if isinstance(block, tree.Paragraph):
         attrs: dict[str, Any] = {"textAlign": block.align, "dir": block.dir}
         _inline_element(parent, "paragraph", attrs, block.children)
-    elif isinstance(block, Heading):
+    elif isinstance(block, tree.Heading):
         level = min(max(block.level, 1), 6)
         attrs = {"level": level, "textAlign": block.align, "dir": block.dir}
         _inline_element(parent, "heading", attrs, block.children)
-    elif isinstance(block, Blockquote):
+    elif isinstance(block, tree.Blockquote):
         quote = _element(parent, "blockquote", {})
         _blocks_or_paragraph(quote, block.children)
-    elif isinstance(block, BulletList | OrderedList):
-        tag = "bulletList" if isinstance(block, BulletList) else "orderedList"
-        attrs = {"start": block.start} if isinstance(block, OrderedList) else {}
+    elif isinstance(block, tree.BulletList | tree.OrderedList):
+        tag = "bulletList" if isinstance(block, tree.BulletList) else "orderedList"
+        attrs = {"start": block.start} if isinstance(block, tree.OrderedList) else {}
         if block.items:
             listing = _element(parent, tag, attrs)
             for item in block.items:
                 _list_item(listing, item)
-    elif isinstance(block, TaskList):
+    elif isinstance(block, tree.TaskList):
         if block.items:
             tasks = _element(parent, "taskList", {})
             for task in block.items:
                 element = _element(tasks, "taskItem", {"checked": task.checked})
                 write_blocks(element, _starting_with_paragraph(task.children))
-    elif isinstance(block, Table):
+    elif isinstance(block, tree.Table):
         rows = [row for row in block.rows if row.cells]
         if rows:
             table = _element(parent, "table", {})
@@ -151,39 +128,39 @@ def _append(parent: XmlFragment | XmlElement, block: Block) -> None:
                 tr = _element(table, "tableRow", {})
                 for cell in row.cells:
                     _cell(tr, cell)
-    elif isinstance(block, CodeBlock):
+    elif isinstance(block, tree.CodeBlock):
         code = _element(parent, "codeBlock", {"language": block.language})
         if block.text:
             code.children.append(XmlText(block.text))
-    elif isinstance(block, HorizontalRule):
+    elif isinstance(block, tree.HorizontalRule):
         _element(parent, "horizontalRule", {})
-    elif isinstance(block, Image):
+    elif isinstance(block, tree.Image):
         attrs = {"src": block.src, "alt": block.alt, "title": block.title}
         attrs |= {"width": block.width, "height": block.height}
         _element(parent, "image", attrs)
 
 
-def _list_item(listing: XmlElement, item: ListItem) -> None:
+def _list_item(listing: XmlElement, item: tree.ListItem) -> None:
     element = _element(listing, "listItem", {})
     write_blocks(element, _starting_with_paragraph(item.children))
 
 
-def _starting_with_paragraph(blocks: Sequence[Block]) -> list[Block]:
+def _starting_with_paragraph(blocks: Sequence[tree.Block]) -> list[tree.Block]:
     """TipTap's list and task items hold "paragraph block*"."""
     out = list(blocks)
-    if not out or not isinstance(out[0], Paragraph):
-        out.insert(0, Paragraph())
+    if not out or not isinstance(out[0], tree.Paragraph):
+        out.insert(0, tree.Paragraph())
     return out
 
 
-def _cell(row: XmlElement, cell: TableCell) -> None:
+def _cell(row: XmlElement, cell: tree.TableCell) -> None:
     attrs = {"colspan": max(cell.colspan, 1), "rowspan": max(cell.rowspan, 1)}
     element = _element(row, "tableHeader" if cell.header else "tableCell", attrs)
     _blocks_or_paragraph(element, cell.children)
 
 
-def _blocks_or_paragraph(parent: XmlElement, blocks: Sequence[Block]) -> None:
-    write_blocks(parent, blocks if blocks else [Paragraph()])
+def _blocks_or_paragraph(parent: XmlElement, blocks: Sequence[tree.Block]) -> None:
+    write_blocks(parent, blocks if blocks else [tree.Paragraph()])
 
 
 def _element(parent: XmlFragment | XmlElement, tag: str, attrs: dict[str, Any]) -> XmlElement:
@@ -198,17 +175,20 @@ def _element(parent: XmlFragment | XmlElement, tag: str, attrs: dict[str, Any]) 
 
 
 def _inline_element(
-    parent: XmlFragment | XmlElement, tag: str, attrs: dict[str, Any], inlines: Sequence[Inline]
+    parent: XmlFragment | XmlElement,
+    tag: str,
+    attrs: dict[str, Any],
+    inlines: Sequence[tree.Inline],
 ) -> None:
     element = _element(parent, tag, attrs)
     text: XmlText | None = None
     at = 0  # XmlText offsets are UTF-8 bytes in pycrdt 0.14
     for node in inlines:
-        if isinstance(node, HardBreak):
+        if isinstance(node, tree.HardBreak):
             element.children.append(XmlElement("hardBreak"))
             text = None
             continue
-        if not isinstance(node, TextRun) or not node.text:
+        if not isinstance(node, tree.Text) or not node.text:
             continue
         for i, part in enumerate(node.text.split("\n")):
             if i:  # a newline inside a run is a line break in every editor
@@ -223,12 +203,12 @@ def _inline_element(
             at += len(part.encode("utf-8"))
 
 
-def _formatting(marks: Iterable[Mark]) -> dict[str, Any]:
+def _formatting(marks: Iterable[tree.Mark]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for mark in marks:
-        if mark.kind == LINK:
-            out[LINK] = {"href": mark.href, **_LINK_DEFAULTS}
-        elif mark.kind in (HIGHLIGHT, TEXT_COLOR):
+        if mark.kind == tree.LINK:
+            out[tree.LINK] = {"href": mark.href, **_LINK_DEFAULTS}
+        elif mark.kind in (tree.HIGHLIGHT, tree.TEXT_COLOR):
             out[mark.kind] = {"color": mark.color}
         else:
             out[mark.kind] = {}

@@ -15,54 +15,25 @@ from typing import Any
 
 from pycrdt import Doc, Text, XmlElement, XmlText
 
+from draftroom.document import tree
 from draftroom.document.clean import clean_name, clean_text
 from draftroom.document.schema import PLAIN_TEXT_NAME, rich_fragment
-from draftroom.document.tree import (
-    ALIGNMENTS,
-    CODE,
-    DIRECTIONS,
-    HIGHLIGHT,
-    SUBSCRIPT,
-    SUPERSCRIPT,
-    TEXT_COLOR,
-    Block,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    Document,
-    HardBreak,
-    Heading,
-    HorizontalRule,
-    Image,
-    Inline,
-    ListItem,
-    Mark,
-    OrderedList,
-    Paragraph,
-    Table,
-    TableCell,
-    TableRow,
-    TaskItem,
-    TaskList,
-    merge_runs,
-)
-from draftroom.document.tree import Text as TextRun
 
-_SIMPLE_MARKS = {"bold", "italic", "underline", "strike", "code", SUBSCRIPT, SUPERSCRIPT}
+_SIMPLE_MARKS = {"bold", "italic", "underline", "strike", "code", tree.SUBSCRIPT, tree.SUPERSCRIPT}
 _MARK_ALIASES = {
     "strong": "bold",
     "em": "italic",
     "s": "strike",
     "strikethrough": "strike",
-    "sub": SUBSCRIPT,
-    "sup": SUPERSCRIPT,
+    "sub": tree.SUBSCRIPT,
+    "sup": tree.SUPERSCRIPT,
 }
 # A hostile colspan of a billion would make a writer build a billion-column grid.
 MAX_SPAN = 64
 MAX_IMAGE_PX = 20_000
 
 
-def read_update(state: bytes, title: str) -> Document:
+def read_update(state: bytes, title: str) -> tree.Document:
     """Build a Document from an encoded Yjs update (a stored document state)."""
     doc: Doc = Doc()
     if state:
@@ -70,29 +41,29 @@ def read_update(state: bytes, title: str) -> Document:
     return read_document(doc, title)
 
 
-def read_document(doc: Doc, title: str) -> Document:
+def read_document(doc: Doc, title: str) -> tree.Document:
     title = clean_name(title)
     fragment = rich_fragment(doc)
     if fragment is not None:
-        return Document(title, _read_blocks(fragment.children))
+        return tree.Document(title, _read_blocks(fragment.children))
     text = str(doc.get(PLAIN_TEXT_NAME, type=Text))
-    return Document(title, _plain_paragraphs(text))
+    return tree.Document(title, _plain_paragraphs(text))
 
 
-def _plain_paragraphs(text: str) -> list[Block]:
+def _plain_paragraphs(text: str) -> list[tree.Block]:
     if not text:
         return []
     text = clean_text(text)
-    return [Paragraph(merge_runs([TextRun(line)])) for line in text.split("\n")]
+    return [tree.Paragraph(tree.merge_runs([tree.Text(line)])) for line in text.split("\n")]
 
 
-def _read_blocks(nodes: Iterable[Any]) -> list[Block]:
-    blocks: list[Block] = []
-    loose: list[Inline] = []  # inline content found where a block was expected
+def _read_blocks(nodes: Iterable[Any]) -> list[tree.Block]:
+    blocks: list[tree.Block] = []
+    loose: list[tree.Inline] = []  # inline content found where a block was expected
 
     def flush() -> None:
         if loose:
-            blocks.append(Paragraph(merge_runs(loose)))
+            blocks.append(tree.Paragraph(tree.merge_runs(loose)))
             loose.clear()
 
     for node in nodes:
@@ -118,37 +89,37 @@ def _is_inline(node: XmlElement) -> bool:
     )
 
 
-def _read_block(node: XmlElement, tag: str) -> list[Block]:
+def _read_block(node: XmlElement, tag: str) -> list[tree.Block]:
     attrs = _attrs(node)
     if tag == "paragraph":
-        return [Paragraph(_read_inlines(node.children), _align(attrs), _dir(attrs))]
+        return [tree.Paragraph(_read_inlines(node.children), _align(attrs), _dir(attrs))]
     if tag == "heading":
         level = min(max(_int(attrs.get("level"), 1), 1), 6)
-        return [Heading(level, _read_inlines(node.children), _align(attrs), _dir(attrs))]
+        return [tree.Heading(level, _read_inlines(node.children), _align(attrs), _dir(attrs))]
     if tag == "blockquote":
-        return [Blockquote(_read_blocks(node.children))]
+        return [tree.Blockquote(_read_blocks(node.children))]
     if tag == "taskList":
         return [
-            TaskList(
+            tree.TaskList(
                 [
-                    TaskItem(_bool(_attrs(c).get("checked")), _read_blocks(c.children))
+                    tree.TaskItem(_bool(_attrs(c).get("checked")), _read_blocks(c.children))
                     for c in _elements(node.children)
                 ]
             )
         ]
     if tag in ("bulletList", "orderedList"):
-        items = [ListItem(_read_blocks(c.children)) for c in _elements(node.children)]
+        items = [tree.ListItem(_read_blocks(c.children)) for c in _elements(node.children)]
         if tag == "orderedList":
-            return [OrderedList(max(_int(attrs.get("start"), 1), 0), items)]
-        return [BulletList(items)]
+            return [tree.OrderedList(max(_int(attrs.get("start"), 1), 0), items)]
+        return [tree.BulletList(items)]
     if tag == "table":
         return _table(node)
     if tag == "codeBlock":
         text = clean_text("".join(str(c) for c in node.children if isinstance(c, XmlText)))
         language = clean_text(str(attrs.get("language") or ""))
-        return [CodeBlock(text, language or None)]
+        return [tree.CodeBlock(text, language or None)]
     if tag == "horizontalRule":
-        return [HorizontalRule()]
+        return [tree.HorizontalRule()]
     if tag == "image":
         return [_image(attrs)]
     # Unknown block: keep its content (a wrapper) or at least its text.
@@ -174,14 +145,14 @@ _KNOWN_BLOCKS = {
 }
 
 
-def _table(node: XmlElement) -> list[Block]:
-    rows: list[TableRow] = []
+def _table(node: XmlElement) -> list[tree.Block]:
+    rows: list[tree.TableRow] = []
     for row in _elements(node.children):
         cells = []
         for cell in _elements(row.children):
             attrs = _attrs(cell)
             cells.append(
-                TableCell(
+                tree.TableCell(
                     _read_blocks(cell.children),
                     header=cell.tag == "tableHeader",
                     colspan=min(max(_int(attrs.get("colspan"), 1), 1), MAX_SPAN),
@@ -189,12 +160,12 @@ def _table(node: XmlElement) -> list[Block]:
                 )
             )
         if cells:
-            rows.append(TableRow(cells))
-    return [Table(rows)] if rows else []
+            rows.append(tree.TableRow(cells))
+    return [tree.Table(rows)] if rows else []
 
 
-def _image(attrs: Mapping[str, Any]) -> Image:
-    return Image(
+def _image(attrs: Mapping[str, Any]) -> tree.Image:
+    return tree.Image(
         src=clean_text(str(attrs.get("src") or "")),
         alt=clean_text(str(attrs.get("alt") or "")),
         title=clean_text(str(attrs.get("title") or "")),
@@ -213,12 +184,12 @@ def _pixels(value: Any) -> int | None:
 
 def _align(attrs: Mapping[str, Any]) -> str | None:
     value = attrs.get("textAlign")
-    return value if value in ALIGNMENTS else None
+    return value if value in tree.ALIGNMENTS else None
 
 
 def _dir(attrs: Mapping[str, Any]) -> str | None:
     value = attrs.get("dir")
-    return value if value in DIRECTIONS else None  # "auto" and unknown: from the text
+    return value if value in tree.DIRECTIONS else None  # "auto" and unknown: from the text
 
 
 def _bool(value: Any) -> bool:
@@ -227,27 +198,27 @@ def _bool(value: Any) -> bool:
     return bool(value) if isinstance(value, bool | int | float) else False
 
 
-def _read_inlines(nodes: Iterable[Any]) -> list[Inline]:
-    out: list[Inline] = []
+def _read_inlines(nodes: Iterable[Any]) -> list[tree.Inline]:
+    out: list[tree.Inline] = []
     for node in nodes:
         if isinstance(node, XmlText):
             out.extend(_read_text(node))
         elif isinstance(node, XmlElement):
             tag = node.tag or ""
             if tag == "hardBreak":
-                out.append(HardBreak())
+                out.append(tree.HardBreak())
             elif tag == "image":
                 # An inline image has no place in a run of text: keep its alt text.
                 alt = clean_text(str(_attrs(node).get("alt") or ""))
                 if alt:
-                    out.append(TextRun(alt))
+                    out.append(tree.Text(alt))
             else:
                 out.extend(_read_inlines(node.children))
-    return merge_runs(out)
+    return tree.merge_runs(out)
 
 
-def _read_text(node: XmlText) -> list[Inline]:
-    out: list[Inline] = []
+def _read_text(node: XmlText) -> list[tree.Inline]:
+    out: list[tree.Inline] = []
     for insert, attrs in node.diff():
         if not isinstance(insert, str):
             continue  # embeds carry no text
@@ -255,39 +226,41 @@ def _read_text(node: XmlText) -> list[Inline]:
         parts = clean_text(insert).split("\n")
         for i, part in enumerate(parts):
             if i:
-                out.append(HardBreak())
-            out.append(TextRun(part, marks))
+                out.append(tree.HardBreak())
+            out.append(tree.Text(part, marks))
     return out
 
 
-def _marks(attrs: Mapping[str, Any] | None) -> frozenset[Mark]:
+def _marks(attrs: Mapping[str, Any] | None) -> frozenset[tree.Mark]:
     if not attrs:
         return frozenset()
-    marks: set[Mark] = set()
+    marks: set[tree.Mark] = set()
     for name, value in attrs.items():
         kind = _MARK_ALIASES.get(name, name)
         if kind in _SIMPLE_MARKS:
-            marks.add(Mark(kind))
+            marks.add(tree.Mark(kind))
         elif kind == "link":
             href = value.get("href") if isinstance(value, Mapping) else None
             if href:
-                marks.add(Mark("link", str(href)))
-        elif kind == HIGHLIGHT:
+                marks.add(tree.Mark("link", str(href)))
+        elif kind == tree.HIGHLIGHT:
             # Without a colour (TipTap's single-colour highlight) writers use yellow.
-            marks.add(Mark(HIGHLIGHT, color=_color(value)))
-        elif kind == TEXT_COLOR:
+            marks.add(tree.Mark(tree.HIGHLIGHT, color=_color(value)))
+        elif kind == tree.TEXT_COLOR:
             # textStyle also carries font family and size, which exports leave to
             # the theme; only a colour makes it a mark worth keeping.
             color = _color(value)
             if color:
-                marks.add(Mark(TEXT_COLOR, color=color))
+                marks.add(tree.Mark(tree.TEXT_COLOR, color=color))
         # Anything else (comment--…, fontFamily…) is dropped, text kept.
-    if any(m.kind == CODE for m in marks):
+    if any(m.kind == tree.CODE for m in marks):
         # ProseMirror's code mark excludes the other formatting marks but links.
-        marks = {m for m in marks if m.kind in (CODE, "link")}
-    if any(m.kind == SUBSCRIPT for m in marks) and any(m.kind == SUPERSCRIPT for m in marks):
+        marks = {m for m in marks if m.kind in (tree.CODE, "link")}
+    if any(m.kind == tree.SUBSCRIPT for m in marks) and any(
+        m.kind == tree.SUPERSCRIPT for m in marks
+    ):
         # TipTap's two marks exclude each other; no format can show both at once.
-        marks = {m for m in marks if m.kind != SUBSCRIPT}
+        marks = {m for m in marks if m.kind != tree.SUBSCRIPT}
     return frozenset(marks)
 
 

@@ -31,34 +31,7 @@ from docx.shared import Emu, Inches, Mm, Pt, RGBColor
 from docx.table import _Cell
 from docx.text.paragraph import Paragraph as DocxParagraph
 
-from draftroom.document.tree import (
-    BOLD,
-    CODE,
-    HIGHLIGHT,
-    ITALIC,
-    STRIKE,
-    SUBSCRIPT,
-    SUPERSCRIPT,
-    TEXT_COLOR,
-    UNDERLINE,
-    Block,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    Document,
-    HardBreak,
-    Heading,
-    HorizontalRule,
-    Image,
-    Inline,
-    OrderedList,
-    Paragraph,
-    Table,
-    TaskItem,
-    TaskList,
-    Text,
-    base_direction,
-)
+from draftroom.document import tree
 from draftroom.export.formats import ExportFormat
 from draftroom.export.options import ExportOptions
 from draftroom.export.safety import plain_line, safe_link
@@ -93,7 +66,7 @@ _HIGHLIGHTS = {
 }
 
 
-def render_docx(docs: list[Document], options: ExportOptions) -> bytes:
+def render_docx(docs: list[tree.Document], options: ExportOptions) -> bytes:
     writer = _Writer(options)
     if options.toc and docs:
         writer.toc()
@@ -194,20 +167,20 @@ class _Writer:
         else:
             settings.append(update)
 
-    def document(self, doc: Document, *, first: bool) -> None:
+    def document(self, doc: tree.Document, *, first: bool) -> None:
         title = self.doc.add_paragraph(doc.title, style="Title")
-        _direction(title, base_direction([Text(doc.title)]), None)
+        _direction(title, tree.base_direction([tree.Text(doc.title)]), None)
         # Each document of a compiled manuscript starts on a new page.
         title.paragraph_format.page_break_before = not first
         title.paragraph_format.keep_with_next = True
         self.blocks(doc.blocks, quote=0)
 
-    def blocks(self, blocks: list[Block], *, quote: int, list_level: int = -1) -> None:
+    def blocks(self, blocks: list[tree.Block], *, quote: int, list_level: int = -1) -> None:
         for block in blocks:
             self.block(block, quote=quote, list_level=list_level)
 
-    def block(self, block: Block, *, quote: int, list_level: int) -> None:
-        if isinstance(block, Paragraph):
+    def block(self, block: tree.Block, *, quote: int, list_level: int) -> None:
+        if isinstance(block, tree.Paragraph):
             style = "Quote" if quote else None
             if list_level >= 0:
                 style = (
@@ -218,36 +191,36 @@ class _Writer:
             para = self.parent.add_paragraph(style=style)
             self._indent_quote(para, quote)
             self.inlines(para, block.children)
-            _direction(para, block.dir or base_direction(block.children), block.align)
-        elif isinstance(block, Heading):
+            _direction(para, block.dir or tree.base_direction(block.children), block.align)
+        elif isinstance(block, tree.Heading):
             para = self.parent.add_paragraph(style=f"Heading {block.level}")
             self.inlines(para, block.children)
-            _direction(para, block.dir or base_direction(block.children), block.align)
-        elif isinstance(block, Blockquote):
+            _direction(para, block.dir or tree.base_direction(block.children), block.align)
+        elif isinstance(block, tree.Blockquote):
             self.blocks(block.children, quote=quote + 1, list_level=list_level)
-        elif isinstance(block, BulletList | OrderedList | TaskList):
+        elif isinstance(block, tree.BulletList | tree.OrderedList | tree.TaskList):
             self.list_block(block, quote=quote, level=list_level + 1)
-        elif isinstance(block, Table):
+        elif isinstance(block, tree.Table):
             self.table(block)
-        elif isinstance(block, CodeBlock):
+        elif isinstance(block, tree.CodeBlock):
             para = self.parent.add_paragraph(style="Source Code")
             run = para.add_run()
             for n, line in enumerate(block.text.split("\n")):
                 if n:
                     run.add_break()
                 run.add_text(line)
-        elif isinstance(block, HorizontalRule):
+        elif isinstance(block, tree.HorizontalRule):
             self.parent.add_paragraph(
                 "#" if self.options.manuscript else "* * *", style="Scene Break"
             )
-        elif isinstance(block, Image):
+        elif isinstance(block, tree.Image):
             self.image(block)
 
     def list_block(
-        self, block: BulletList | OrderedList | TaskList, *, quote: int, level: int
+        self, block: tree.BulletList | tree.OrderedList | tree.TaskList, *, quote: int, level: int
     ) -> None:
-        ordered = isinstance(block, OrderedList)
-        start = block.start if isinstance(block, OrderedList) else 1
+        ordered = isinstance(block, tree.OrderedList)
+        start = block.start if isinstance(block, tree.OrderedList) else 1
         num_id = self.numbering.new_list(ordered, level, start)
         level = min(level, 8)
         base = "List Number" if ordered else "List Bullet"
@@ -261,17 +234,17 @@ class _Writer:
                 # A list quoted stays inside the quote's indent (Word has no nesting).
                 para.paragraph_format.left_indent = Inches(0.5 * quote + 0.5 * (level + 1))
                 para.paragraph_format.first_line_indent = Inches(-0.25)
-            if isinstance(item, TaskItem):
+            if isinstance(item, tree.TaskItem):
                 para._p.append(_checkbox(item.checked))
                 para._p.append(_text_run(" "))
-            if isinstance(first, Paragraph | Heading):
+            if isinstance(first, tree.Paragraph | tree.Heading):
                 self.inlines(para, first.children)
-                if isinstance(first, Paragraph):
-                    _direction(para, first.dir or base_direction(first.children), first.align)
+                if isinstance(first, tree.Paragraph):
+                    _direction(para, first.dir or tree.base_direction(first.children), first.align)
                 children = children[1:]
             self.blocks(children, quote=quote, list_level=level)
 
-    def table(self, table: Table) -> None:
+    def table(self, table: tree.Table) -> None:
         slots = grid(table)
         width = len(slots[0]) if slots else 0
         if not width:
@@ -312,7 +285,7 @@ class _Writer:
         if isinstance(outer, _Cell):
             outer.add_paragraph()  # a cell must end with a paragraph
 
-    def image(self, image: Image) -> None:
+    def image(self, image: tree.Image) -> None:
         data = _data_uri(image.src)
         if data is not None:
             try:
@@ -341,7 +314,7 @@ class _Writer:
         para = self.parent.add_paragraph(style="Caption")
         para.add_run(f"[Image: {image.alt or image.title or image.src}]")
 
-    def _picture_size(self, image: Image, info: PictureInfo) -> tuple[int, int]:
+    def _picture_size(self, image: tree.Image, info: PictureInfo) -> tuple[int, int]:
         """EMU: the width attribute (CSS px) or the picture's own size, capped to the
         text width, the aspect ratio kept (the height attribute only without a width)."""
         px_w, px_h = max(info.px_width, 1), max(info.px_height, 1)
@@ -360,11 +333,11 @@ class _Writer:
             width, height = limit, round(height * limit / width)
         return int(width), max(int(height), 1)
 
-    def inlines(self, para: DocxParagraph, inlines: list[Inline]) -> None:
+    def inlines(self, para: DocxParagraph, inlines: list[tree.Inline]) -> None:
         p = para._p
         last = None
         for node in inlines:
-            if isinstance(node, HardBreak):
+            if isinstance(node, tree.HardBreak):
                 r = OxmlElement("w:r")
                 r.append(_break())
                 p.append(r)
@@ -400,7 +373,7 @@ class _Writer:
 
     # --- finish -----------------------------------------------------------
 
-    def running_header(self, docs: list[Document]) -> None:
+    def running_header(self, docs: list[tree.Document]) -> None:
         """Manuscript format's header on every page, right-aligned: Surname / Title / page."""
         author = self.options.author.split()
         title = self.options.project_title or (docs[0].title if docs else "")
@@ -415,7 +388,7 @@ class _Writer:
             para.add_run(" / ".join([*parts, ""]))
             _field(para, "PAGE", "1")
 
-    def save(self, out: io.BytesIO, docs: list[Document]) -> None:
+    def save(self, out: io.BytesIO, docs: list[tree.Document]) -> None:
         if self.options.manuscript:
             self.running_header(docs)
         props = self.doc.core_properties
@@ -436,7 +409,7 @@ class _StyleIds:
         self.code, self.link = code, link
 
 
-def _run(node: Text, styles: _StyleIds):  # type: ignore[no-untyped-def]
+def _run(node: tree.Text, styles: _StyleIds):  # type: ignore[no-untyped-def]
     # Built with oxml directly: python-docx's Run API costs ~4x more per run and
     # a novel has tens of thousands of runs.
     r = OxmlElement("w:r")
@@ -446,22 +419,24 @@ def _run(node: Text, styles: _StyleIds):  # type: ignore[no-untyped-def]
         rpr = OxmlElement("w:rPr")
         if node.link():
             rpr.append(_val("w:rStyle", styles.link))
-        elif CODE in marks:
+        elif tree.CODE in marks:
             rpr.append(_val("w:rStyle", styles.code))
-        if BOLD in marks:
+        if tree.BOLD in marks:
             rpr.append(OxmlElement("w:b"))
-        if ITALIC in marks:
+        if tree.ITALIC in marks:
             rpr.append(OxmlElement("w:i"))
-        if STRIKE in marks:
+        if tree.STRIKE in marks:
             rpr.append(OxmlElement("w:strike"))
-        if TEXT_COLOR in marks and marks[TEXT_COLOR].color:
-            rpr.append(_val("w:color", str(marks[TEXT_COLOR].color)[1:].upper()))
-        if HIGHLIGHT in marks:
-            rpr.append(_val("w:highlight", _nearest_highlight(marks[HIGHLIGHT].color)))
-        if UNDERLINE in marks:
+        if tree.TEXT_COLOR in marks and marks[tree.TEXT_COLOR].color:
+            rpr.append(_val("w:color", str(marks[tree.TEXT_COLOR].color)[1:].upper()))
+        if tree.HIGHLIGHT in marks:
+            rpr.append(_val("w:highlight", _nearest_highlight(marks[tree.HIGHLIGHT].color)))
+        if tree.UNDERLINE in marks:
             rpr.append(_val("w:u", "single"))
-        if SUBSCRIPT in marks or SUPERSCRIPT in marks:
-            rpr.append(_val("w:vertAlign", "subscript" if SUBSCRIPT in marks else "superscript"))
+        if tree.SUBSCRIPT in marks or tree.SUPERSCRIPT in marks:
+            rpr.append(
+                _val("w:vertAlign", "subscript" if tree.SUBSCRIPT in marks else "superscript")
+            )
         if len(rpr):
             r.append(rpr)
     t = OxmlElement("w:t")

@@ -12,51 +12,22 @@ from __future__ import annotations
 import html
 from importlib import resources
 
-from draftroom.document.tree import (
-    BOLD,
-    CODE,
-    HIGHLIGHT,
-    ITALIC,
-    LINK,
-    STRIKE,
-    SUBSCRIPT,
-    SUPERSCRIPT,
-    TEXT_COLOR,
-    UNDERLINE,
-    Block,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    Document,
-    HardBreak,
-    Heading,
-    HorizontalRule,
-    Image,
-    Inline,
-    Mark,
-    OrderedList,
-    Paragraph,
-    Table,
-    TaskList,
-    Text,
-    base_direction,
-    merge_runs,
-)
+from draftroom.document import tree
 from draftroom.export.formats import ExportFormat
 from draftroom.export.options import ExportOptions
 from draftroom.export.safety import safe_image, safe_language, safe_link
 from draftroom.export.tables import header_rows
 
 _TAGS = {
-    BOLD: "strong",
-    ITALIC: "em",
-    UNDERLINE: "u",
-    STRIKE: "s",
-    CODE: "code",
-    SUBSCRIPT: "sub",
-    SUPERSCRIPT: "sup",
-    HIGHLIGHT: "mark",
-    TEXT_COLOR: "span",
+    tree.BOLD: "strong",
+    tree.ITALIC: "em",
+    tree.UNDERLINE: "u",
+    tree.STRIKE: "s",
+    tree.CODE: "code",
+    tree.SUBSCRIPT: "sub",
+    tree.SUPERSCRIPT: "sup",
+    tree.HIGHLIGHT: "mark",
+    tree.TEXT_COLOR: "span",
 }
 # A running head is one line in the page margin: a longer title is cut there
 # (it stays whole on its title page, in the contents and in the bookmarks).
@@ -75,7 +46,7 @@ def page_css(options: ExportOptions) -> str:
     return css
 
 
-def render_html(docs: list[Document], options: ExportOptions) -> str:
+def render_html(docs: list[tree.Document], options: ExportOptions) -> str:
     title = options.project_title or (docs[0].title if docs else "Untitled")
     esc = html.escape
     parts = [
@@ -115,14 +86,14 @@ def render_html(docs: list[Document], options: ExportOptions) -> str:
     return "".join(parts)
 
 
-def _blocks(blocks: list[Block], out: list[str]) -> None:
+def _blocks(blocks: list[tree.Block], out: list[str]) -> None:
     for block in blocks:
         _block(block, out)
 
 
-def _block_attrs(block: Paragraph | Heading) -> str:
+def _block_attrs(block: tree.Paragraph | tree.Heading) -> str:
     attrs = ""
-    if (block.dir or base_direction(block.children)) == "rtl":
+    if (block.dir or tree.base_direction(block.children)) == "rtl":
         attrs += ' dir="rtl"'
     # TipTap stores its default "left" on every paragraph: it means "not set".
     if block.align and block.align != "left":
@@ -131,18 +102,18 @@ def _block_attrs(block: Paragraph | Heading) -> str:
 
 
 def _dir_attr(text: str) -> str:
-    return ' dir="rtl"' if base_direction([Text(text)]) == "rtl" else ""
+    return ' dir="rtl"' if tree.base_direction([tree.Text(text)]) == "rtl" else ""
 
 
-def _block(block: Block, out: list[str]) -> None:
-    if isinstance(block, Paragraph):
+def _block(block: tree.Block, out: list[str]) -> None:
+    if isinstance(block, tree.Paragraph):
         content = _inlines(block.children) or "<br>"
         out.append(f"<p{_block_attrs(block)}>{content}</p>\n")
-    elif isinstance(block, Heading):
+    elif isinstance(block, tree.Heading):
         # A heading keeps its level; the document title is the h1 with class doc-title.
         level = block.level
         out.append(f"<h{level}{_block_attrs(block)}>{_inlines(block.children)}</h{level}>\n")
-    elif isinstance(block, TaskList):
+    elif isinstance(block, tree.TaskList):
         out.append('<ul class="task-list">\n')
         for task in block.items:
             checked = " checked" if task.checked else ""
@@ -152,7 +123,7 @@ def _block(block: Block, out: list[str]) -> None:
                 f'<input type="checkbox" disabled{checked}><span class="task-box">{box}</span> '
             )
             first, rest = (task.children[0], task.children[1:]) if task.children else (None, [])
-            if isinstance(first, Paragraph):
+            if isinstance(first, tree.Paragraph):
                 # The box goes inside the first paragraph, on the line it ticks.
                 out.append(f"<p{_block_attrs(first)}>{marker}{_inlines(first.children)}</p>\n")
             else:
@@ -161,14 +132,14 @@ def _block(block: Block, out: list[str]) -> None:
             _blocks(rest, out)
             out.append("</li>\n")
         out.append("</ul>\n")
-    elif isinstance(block, Table):
+    elif isinstance(block, tree.Table):
         _table(block, out)
-    elif isinstance(block, Blockquote):
+    elif isinstance(block, tree.Blockquote):
         out.append("<blockquote>\n")
         _blocks(block.children, out)
         out.append("</blockquote>\n")
-    elif isinstance(block, BulletList | OrderedList):
-        if isinstance(block, OrderedList):
+    elif isinstance(block, tree.BulletList | tree.OrderedList):
+        if isinstance(block, tree.OrderedList):
             # WeasyPrint ignores the start attribute: reset the counter as well.
             start = (
                 f' start="{block.start}" style="counter-reset: list-item {block.start - 1}"'
@@ -182,14 +153,14 @@ def _block(block: Block, out: list[str]) -> None:
             out.append("<li>")
             _blocks(item.children, out)
             out.append("</li>\n")
-        out.append("</ol>\n" if isinstance(block, OrderedList) else "</ul>\n")
-    elif isinstance(block, CodeBlock):
+        out.append("</ol>\n" if isinstance(block, tree.OrderedList) else "</ul>\n")
+    elif isinstance(block, tree.CodeBlock):
         language = safe_language(block.language)
         lang = f' class="language-{language}"' if language else ""
         out.append(f"<pre><code{lang}>{html.escape(block.text)}</code></pre>\n")
-    elif isinstance(block, HorizontalRule):
+    elif isinstance(block, tree.HorizontalRule):
         out.append('<hr class="scene-break">\n')
-    elif isinstance(block, Image):
+    elif isinstance(block, tree.Image):
         # Only embedded images: opening the export must not fetch anything.
         src = safe_image(block.src)
         title = f' title="{html.escape(block.title)}"' if block.title else ""
@@ -207,7 +178,7 @@ def _block(block: Block, out: list[str]) -> None:
         )
 
 
-def _table(table: Table, out: list[str]) -> None:
+def _table(table: tree.Table, out: list[str]) -> None:
     heads = header_rows(table)
     out.append('<table class="table">\n')
     for n, row in enumerate(table.rows):
@@ -231,31 +202,31 @@ def _table(table: Table, out: list[str]) -> None:
     out.append("</table>\n")
 
 
-def _open_tag(mark: Mark) -> str:
-    if mark.kind == LINK:
+def _open_tag(mark: tree.Mark) -> str:
+    if mark.kind == tree.LINK:
         return f'<a href="{html.escape(safe_link(mark.href) or "")}">'
-    if mark.kind == TEXT_COLOR:
+    if mark.kind == tree.TEXT_COLOR:
         return f'<span style="color: {mark.color}">'
-    if mark.kind == HIGHLIGHT and mark.color:
+    if mark.kind == tree.HIGHLIGHT and mark.color:
         return f'<mark style="background-color: {mark.color}">'
     return f"<{_TAGS[mark.kind]}>"
 
 
-def _inlines(inlines: list[Inline]) -> str:
+def _inlines(inlines: list[tree.Inline]) -> str:
     out: list[str] = []
-    stack: list[Mark] = []
+    stack: list[tree.Mark] = []
 
     def close_to(depth: int) -> None:
         while len(stack) > depth:
             mark = stack.pop()
-            out.append("</a>" if mark.kind == LINK else f"</{_TAGS[mark.kind]}>")
+            out.append("</a>" if mark.kind == tree.LINK else f"</{_TAGS[mark.kind]}>")
 
-    for node in merge_runs(inlines):
-        if isinstance(node, HardBreak):
+    for node in tree.merge_runs(inlines):
+        if isinstance(node, tree.HardBreak):
             out.append("<br>")
             continue
         # A link the policy refuses is no link at all: its text stays, as plain text.
-        marks = {m for m in node.marks if m.kind != LINK or safe_link(m.href)}
+        marks = {m for m in node.marks if m.kind != tree.LINK or safe_link(m.href)}
         keep = 0
         while keep < len(stack) and stack[keep] in marks:
             keep += 1
@@ -268,7 +239,7 @@ def _inlines(inlines: list[Inline]) -> str:
     return "".join(out)
 
 
-def _render(docs: list[Document], options: ExportOptions) -> bytes:
+def _render(docs: list[tree.Document], options: ExportOptions) -> bytes:
     return render_html(docs, options).encode("utf-8")
 
 

@@ -24,75 +24,44 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from draftroom.document.tree import (
-    BOLD,
-    CODE,
-    HIGHLIGHT,
-    ITALIC,
-    LINK,
-    STRIKE,
-    SUBSCRIPT,
-    SUPERSCRIPT,
-    TEXT_COLOR,
-    UNDERLINE,
-    Block,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    Document,
-    HardBreak,
-    Heading,
-    HorizontalRule,
-    Image,
-    Inline,
-    ListItem,
-    Mark,
-    OrderedList,
-    Paragraph,
-    Table,
-    TaskItem,
-    TaskList,
-    Text,
-    merge_runs,
-    plain_text,
-)
+from draftroom.document import tree
 from draftroom.export.formats import ExportFormat
 from draftroom.export.options import ExportOptions
 from draftroom.export.safety import plain_line, safe_image, safe_language, safe_link
 from draftroom.export.tables import grid, header_rows
 
-_DELIMS = {BOLD: "**", ITALIC: "*", STRIKE: "~~"}
+_DELIMS = {tree.BOLD: "**", tree.ITALIC: "*", tree.STRIKE: "~~"}
 _HTML = {
-    BOLD: "strong",
-    ITALIC: "em",
-    STRIKE: "s",
-    UNDERLINE: "u",
-    SUBSCRIPT: "sub",
-    SUPERSCRIPT: "sup",
-    HIGHLIGHT: "mark",
-    TEXT_COLOR: "span",
+    tree.BOLD: "strong",
+    tree.ITALIC: "em",
+    tree.STRIKE: "s",
+    tree.UNDERLINE: "u",
+    tree.SUBSCRIPT: "sub",
+    tree.SUPERSCRIPT: "sup",
+    tree.HIGHLIGHT: "mark",
+    tree.TEXT_COLOR: "span",
 }
 _ALWAYS_ESCAPE = re.compile(r"([\\`*_\[\]<>~])")
 _ENTITY_LIKE = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 _LINE_START = re.compile(r"^([#>+=-]|\d+(?=[.)]))")
 
 
-def render_markdown(docs: list[Document], *, titles: bool = True) -> str:
+def render_markdown(docs: list[tree.Document], *, titles: bool = True) -> str:
     """Render documents into one Markdown text; each title becomes a level-1 heading."""
     parts: list[str] = []
     for doc in docs:
-        blocks: list[Block] = list(doc.blocks)
+        blocks: list[tree.Block] = list(doc.blocks)
         if titles and doc.title:
-            blocks.insert(0, Heading(1, [Text(doc.title)]))
+            blocks.insert(0, tree.Heading(1, [tree.Text(doc.title)]))
         text = _blocks(blocks)
         if text:
             parts.append(text)
     return "\n\n".join(parts) + "\n" if parts else ""
 
 
-def _blocks(blocks: list[Block]) -> str:
+def _blocks(blocks: list[tree.Block]) -> str:
     out: list[str] = []
-    previous: Block | None = None
+    previous: tree.Block | None = None
     alternate = False
     for block in blocks:
         # Two lists of the same kind in a row would merge: switch the marker.
@@ -105,74 +74,74 @@ def _blocks(blocks: list[Block]) -> str:
     return "\n\n".join(out)
 
 
-def _list_kind(block: Block | None) -> str | None:
+def _list_kind(block: tree.Block | None) -> str | None:
     # A task list is a bullet list to a parser: next to one, it would merge.
-    if isinstance(block, BulletList | TaskList):
+    if isinstance(block, tree.BulletList | tree.TaskList):
         return "bullet"
-    return "ordered" if isinstance(block, OrderedList) else None
+    return "ordered" if isinstance(block, tree.OrderedList) else None
 
 
-def _block(block: Block, alternate: bool = False) -> str | None:
-    if isinstance(block, Paragraph):
+def _block(block: tree.Block, alternate: bool = False) -> str | None:
+    if isinstance(block, tree.Paragraph):
         if _blank(block.children):
             return None
         return _inlines(block.children)
-    if isinstance(block, Heading):
+    if isinstance(block, tree.Heading):
         text = _inlines(block.children, heading=True)
         return "#" * block.level + (" " + text if text else "")
-    if isinstance(block, Blockquote):
+    if isinstance(block, tree.Blockquote):
         inner = _blocks(block.children)
         return "\n".join(">" + (" " + line if line else "") for line in inner.split("\n"))
-    if isinstance(block, BulletList):
+    if isinstance(block, tree.BulletList):
         return _list(block.items, lambda _: "*" if alternate else "-")
-    if isinstance(block, TaskList):
+    if isinstance(block, tree.TaskList):
         return _list(block.items, lambda _: "*" if alternate else "-")
-    if isinstance(block, Table):
+    if isinstance(block, tree.Table):
         return _table(block)
-    if isinstance(block, OrderedList):
+    if isinstance(block, tree.OrderedList):
         sep = ")" if alternate else "."
         return _list(block.items, lambda i: f"{block.start + i}{sep}")
-    if isinstance(block, CodeBlock):
+    if isinstance(block, tree.CodeBlock):
         longest = max((len(r) for r in re.findall(r"`+", block.text)), default=0)
         fence = "`" * max(3, longest + 1)
         body = block.text + "\n" if block.text else ""
         # The info string is one bare word: a line break there would end the fence
         # and let the rest of the "language" through as raw HTML.
         return f"{fence}{safe_language(block.language)}\n{body}{fence}"
-    if isinstance(block, HorizontalRule):
+    if isinstance(block, tree.HorizontalRule):
         return "***"
-    if isinstance(block, Image):
+    if isinstance(block, tree.Image):
         return _image(block)
     return None
 
 
-def _blank(inlines: list[Inline]) -> bool:
+def _blank(inlines: list[tree.Inline]) -> bool:
     """Whether a paragraph reads back as an empty one, which has no Markdown form.
 
     A reader drops spaces at the edges of a line and takes a lone break for the
     ``<br>`` that holds an empty paragraph open, as a browser shows them.
     """
-    breaks = sum(isinstance(node, HardBreak) for node in inlines)
+    breaks = sum(isinstance(node, tree.HardBreak) for node in inlines)
     return breaks <= 1 and all(
-        isinstance(node, HardBreak) or not node.text.strip(" \t") for node in inlines
+        isinstance(node, tree.HardBreak) or not node.text.strip(" \t") for node in inlines
     )
 
 
-def _list(items: Sequence[ListItem | TaskItem], marker) -> str:  # type: ignore[no-untyped-def]
+def _list(items: Sequence[tree.ListItem | tree.TaskItem], marker) -> str:  # type: ignore[no-untyped-def]
     rendered: list[str] = []
     loose = any(len(item.children) > 1 for item in items)
     for i, item in enumerate(items):
         mark = marker(i)
         pad = " " * (len(mark) + 1)
         inner = _blocks(item.children)
-        if isinstance(item, TaskItem):
+        if isinstance(item, tree.TaskItem):
             # The box goes before the item's text; "[" in text is always escaped,
             # so an ordinary item never turns into a task. With no text to lead
             # (a blank first paragraph), the box is that paragraph: before a fence or
             # a rule it would otherwise join their first line.
             box = "[x]" if item.checked else "[ ]"
             lead = item.children[0] if item.children else None
-            if isinstance(lead, Paragraph) and not _blank(lead.children):
+            if isinstance(lead, tree.Paragraph) and not _blank(lead.children):
                 inner = f"{box} {inner}"
             else:
                 inner = box + ("\n\n" + inner if inner else " ")
@@ -183,7 +152,7 @@ def _list(items: Sequence[ListItem | TaskItem], marker) -> str:  # type: ignore[
     return ("\n\n" if loose else "\n").join(rendered)
 
 
-def _table(table: Table) -> str:
+def _table(table: tree.Table) -> str:
     slots = grid(table)
     width = len(slots[0]) if slots else 0
     if not width:
@@ -202,19 +171,19 @@ def _table(table: Table) -> str:
     return "\n".join(lines)
 
 
-def _cell(blocks: list[Block]) -> str:
+def _cell(blocks: list[tree.Block]) -> str:
     """A cell's blocks on one line: a pipe table row cannot span lines."""
     parts = []
     for block in blocks:
-        if isinstance(block, Paragraph | Heading):
+        if isinstance(block, tree.Paragraph | tree.Heading):
             parts.append(_inlines(block.children, heading=True))
         else:
-            parts.append(_escape(plain_line(plain_text([block])), False, True))
+            parts.append(_escape(plain_line(tree.plain_text([block])), False, True))
     # GFM splits cells at unescaped pipes, code spans included.
     return "<br />".join(parts).replace("|", "\\|")
 
 
-def _image(image: Image) -> str:
+def _image(image: tree.Image) -> str:
     # One line each: a blank line inside alt or title would end the image and start
     # a paragraph of raw HTML.
     alt = _ALWAYS_ESCAPE.sub(r"\\\1", plain_line(image.alt))
@@ -243,8 +212,8 @@ class _Tok:
     color: str | None = None
 
 
-def _inlines(inlines: list[Inline], *, heading: bool = False) -> str:
-    toks = _tokens(merge_runs(inlines), heading)
+def _inlines(inlines: list[tree.Inline], *, heading: bool = False) -> str:
+    toks = _tokens(tree.merge_runs(inlines), heading)
     _choose_delimiters(toks)
     out: list[str] = []
     for tok in toks:
@@ -260,22 +229,22 @@ def _inlines(inlines: list[Inline], *, heading: bool = False) -> str:
 
 def _open_html(tok: _Tok) -> str:
     # The colour is "#rrggbb" (the reader accepts nothing else): safe in an attribute.
-    if tok.mark == TEXT_COLOR:
+    if tok.mark == tree.TEXT_COLOR:
         return f'<span style="color: {tok.color}">'
-    if tok.mark == HIGHLIGHT and tok.color:
+    if tok.mark == tree.HIGHLIGHT and tok.color:
         return f'<mark style="background-color: {tok.color}">'
     return f"<{_HTML[tok.mark]}>"
 
 
-def _tokens(inlines: list[Inline], heading: bool) -> list[_Tok]:
+def _tokens(inlines: list[tree.Inline], heading: bool) -> list[_Tok]:
     toks: list[_Tok] = []
-    stack: list[tuple[Mark, int]] = []
+    stack: list[tuple[tree.Mark, int]] = []
     at_line_start = True
 
     def close_to(depth: int) -> None:
         while len(stack) > depth:
             mark, at = stack.pop()
-            if mark.kind == LINK:
+            if mark.kind == tree.LINK:
                 toks.append(_Tok("](" + _destination(safe_link(mark.href) or "") + ")", "raw"))
             else:
                 toks[at].pair = len(toks)
@@ -283,26 +252,30 @@ def _tokens(inlines: list[Inline], heading: bool) -> list[_Tok]:
 
     # A backslash break needs a line after it: at the end of a block it is a
     # literal backslash. Breaks after the last text are written as HTML.
-    last_text = max((i for i, n in enumerate(inlines) if isinstance(n, Text)), default=-1)
+    last_text = max((i for i, n in enumerate(inlines) if isinstance(n, tree.Text)), default=-1)
     for at, node in enumerate(inlines):
-        if isinstance(node, HardBreak):
+        if isinstance(node, tree.HardBreak):
             close_to(0)
             toks.append(_Tok("<br />" if heading or at > last_text else "\\\n", "raw"))
             at_line_start = True
             continue
         # A link the policy refuses is no link at all: its text stays, as plain text.
-        marks = {m for m in node.marks if m.kind != CODE and (m.kind != LINK or safe_link(m.href))}
+        marks = {
+            m
+            for m in node.marks
+            if m.kind != tree.CODE and (m.kind != tree.LINK or safe_link(m.href))
+        }
         keep = 0
         while keep < len(stack) and stack[keep][0] in marks:
             keep += 1
         close_to(keep)
         for mark in sorted(marks - {m for m, _ in stack}, key=lambda m: m.rank):
             stack.append((mark, len(toks)))
-            if mark.kind == LINK:
+            if mark.kind == tree.LINK:
                 toks.append(_Tok("[", "raw"))
             else:
                 toks.append(_Tok("", "open", mark.kind, color=mark.color))
-        if node.has(CODE):
+        if node.has(tree.CODE):
             toks.append(_Tok(_code_span(node.text), "raw"))
         else:
             toks.append(_Tok(_escape(node.text, at_line_start, heading)))
@@ -410,7 +383,7 @@ def _entities(spaces: str) -> str:
     return "".join("&#32;" if c == " " else "&#9;" for c in spaces)
 
 
-def _render(docs: list[Document], options: ExportOptions) -> bytes:
+def _render(docs: list[tree.Document], options: ExportOptions) -> bytes:
     return render_markdown(docs).encode("utf-8")
 
 

@@ -19,34 +19,7 @@ import binascii
 import re
 import struct
 
-from draftroom.document.tree import (
-    BOLD,
-    CODE,
-    HIGHLIGHT,
-    ITALIC,
-    STRIKE,
-    SUBSCRIPT,
-    SUPERSCRIPT,
-    TEXT_COLOR,
-    UNDERLINE,
-    Block,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    Document,
-    HardBreak,
-    Heading,
-    HorizontalRule,
-    Image,
-    Inline,
-    OrderedList,
-    Paragraph,
-    Table,
-    TaskList,
-    base_direction,
-    merge_runs,
-    plain_text,
-)
+from draftroom.document import tree
 from draftroom.export.safety import plain_line, safe_image, safe_link
 from draftroom.export.tables import grid, header_rows
 
@@ -59,7 +32,12 @@ TEXT_WIDTH = 11906 - 2 * 1440  # twips
 TWIPS_PER_PX = 15  # a CSS pixel is 1/96 inch, a twip 1/1440
 _HEADING_SIZES = {1: 36, 2: 32, 3: 28, 4: 26, 5: 24, 6: 24}  # half-points
 _BODY = "\\pard\\plain\\f0\\fs24\\sa120"
-_MARK_CONTROLS = ((BOLD, "\\b"), (ITALIC, "\\i"), (UNDERLINE, "\\ul"), (STRIKE, "\\strike"))
+_MARK_CONTROLS = (
+    (tree.BOLD, "\\b"),
+    (tree.ITALIC, "\\i"),
+    (tree.UNDERLINE, "\\ul"),
+    (tree.STRIKE, "\\strike"),
+)
 _ALIGN = {"center": "\\qc", "right": "\\qr", "justify": "\\qj"}
 LINK_COLOR = "#0563c1"
 DEFAULT_HIGHLIGHT = "#ffff00"
@@ -67,7 +45,7 @@ DEFAULT_HIGHLIGHT = "#ffff00"
 QUOTE_STYLE, CODE_STYLE = 7, 8
 
 
-def render_rtf(doc: Document) -> bytes:
+def render_rtf(doc: tree.Document) -> bytes:
     writer = _Writer()
     body: list[str] = []
     writer.blocks(doc.blocks, body, indent=0, quote=False)
@@ -160,7 +138,7 @@ class _Writer:
 
     # --- blocks -----------------------------------------------------------
 
-    def blocks(self, blocks: list[Block], out: list[str], indent: int, quote: bool) -> None:
+    def blocks(self, blocks: list[tree.Block], out: list[str], indent: int, quote: bool) -> None:
         for block in blocks:
             self.block(block, out, indent, quote)
 
@@ -171,38 +149,38 @@ class _Writer:
         left = f"\\li{indent}" if indent else ""
         out.append(f"{_BODY}{style}{left}{extra} {content}\\par\n")
 
-    def block(self, block: Block, out: list[str], indent: int, quote: bool) -> None:
-        if isinstance(block, Paragraph):
+    def block(self, block: tree.Block, out: list[str], indent: int, quote: bool) -> None:
+        if isinstance(block, tree.Paragraph):
             first = "\\fi360" if not indent and not quote else ""
-            layout = _layout(block.dir or base_direction(block.children), block.align)
+            layout = _layout(block.dir or tree.base_direction(block.children), block.align)
             self.par(out, indent, first + layout, self.inlines(block.children), quote)
-        elif isinstance(block, Heading):
+        elif isinstance(block, tree.Heading):
             size = _HEADING_SIZES.get(block.level, 24)
-            layout = _layout(block.dir or base_direction(block.children), block.align)
+            layout = _layout(block.dir or tree.base_direction(block.children), block.align)
             style = f"\\s{block.level}\\sb240\\keepn\\outlinelevel{block.level - 1}"
             self.par(out, indent, f"{style}\\b\\fs{size}{layout}", self.inlines(block.children))
-        elif isinstance(block, Blockquote):
+        elif isinstance(block, tree.Blockquote):
             self.blocks(block.children, out, indent + 720, quote=True)
-        elif isinstance(block, BulletList | OrderedList):
+        elif isinstance(block, tree.BulletList | tree.OrderedList):
             self.list_block(block, out, indent, quote)
-        elif isinstance(block, TaskList):
+        elif isinstance(block, tree.TaskList):
             for task in block.items:
                 box = "\\u9745?" if task.checked else "\\u9744?"  # ☑ / ☐
                 self.item(task.children, out, indent + 720, quote, f"{{\\f2 {box}}}\\tab ", "")
-        elif isinstance(block, Table):
+        elif isinstance(block, tree.Table):
             self.table(block, out, indent)
-        elif isinstance(block, CodeBlock):
+        elif isinstance(block, tree.CodeBlock):
             self.par(out, indent, f"\\s{CODE_STYLE}\\f1\\fs20", escape(block.text))
-        elif isinstance(block, HorizontalRule):
+        elif isinstance(block, tree.HorizontalRule):
             self.par(out, indent, "\\qc", "#")
-        elif isinstance(block, Image):
+        elif isinstance(block, tree.Image):
             self.par(out, indent, "\\qc", self.picture(block))
 
     def list_block(
-        self, block: BulletList | OrderedList, out: list[str], indent: int, quote: bool
+        self, block: tree.BulletList | tree.OrderedList, out: list[str], indent: int, quote: bool
     ) -> None:
-        ordered = isinstance(block, OrderedList)
-        start = block.start if isinstance(block, OrderedList) else 1
+        ordered = isinstance(block, tree.OrderedList)
+        start = block.start if isinstance(block, tree.OrderedList) else 1
         self.lists.append((ordered, start))
         number = len(self.lists)
         for n, item in enumerate(block.items):
@@ -213,15 +191,15 @@ class _Writer:
 
     def item(
         self,
-        children: list[Block],
+        children: list[tree.Block],
         out: list[str],
         indent: int,
         quote: bool,
         label: str,
         numbering: str,
     ) -> None:
-        first, *rest = children or [Paragraph()]
-        if isinstance(first, Paragraph | Heading):
+        first, *rest = children or [tree.Paragraph()]
+        if isinstance(first, tree.Paragraph | tree.Heading):
             content = self.inlines(first.children)
         else:
             content = ""
@@ -229,7 +207,7 @@ class _Writer:
         self.par(out, indent, f"\\fi-360{numbering}", f"{label}{content}", quote)
         self.blocks(rest, out, indent, quote)
 
-    def table(self, table: Table, out: list[str], indent: int) -> None:
+    def table(self, table: tree.Table, out: list[str], indent: int) -> None:
         slots = grid(table)
         width = len(slots[0]) if slots else 0
         if not width:
@@ -259,16 +237,16 @@ class _Writer:
             out.append("".join(defs) + "\n" + "".join(cells) + "\\row\n")
         out.append("\\pard\\plain\\f0\\fs24\\par\n")
 
-    def cell_text(self, blocks: list[Block]) -> str:
+    def cell_text(self, blocks: list[tree.Block]) -> str:
         parts = []
         for block in blocks:
-            if isinstance(block, Paragraph | Heading):
+            if isinstance(block, tree.Paragraph | tree.Heading):
                 parts.append(self.inlines(block.children))
             else:
-                parts.append(escape(plain_text([block])))
+                parts.append(escape(tree.plain_text([block])))
         return "\\line ".join(parts)
 
-    def picture(self, image: Image) -> str:
+    def picture(self, image: tree.Image) -> str:
         """An embedded PNG or JPEG (``\\pict``), else a visible placeholder."""
         placeholder = "{\\i " + escape(f"[Image: {image.alt or image.title or image.src}]") + "}"
         src = safe_image(image.src)
@@ -297,24 +275,24 @@ class _Writer:
 
     # --- inline content -----------------------------------------------------
 
-    def inlines(self, inlines: list[Inline]) -> str:
+    def inlines(self, inlines: list[tree.Inline]) -> str:
         out: list[str] = []
-        for node in merge_runs(inlines):
-            if isinstance(node, HardBreak):
+        for node in tree.merge_runs(inlines):
+            if isinstance(node, tree.HardBreak):
                 out.append("\\line ")
                 continue
             controls = "".join(ctl for kind, ctl in _MARK_CONTROLS if node.has(kind))
             for mark in node.marks:
-                if mark.kind == SUBSCRIPT:
+                if mark.kind == tree.SUBSCRIPT:
                     controls += "\\sub"
-                elif mark.kind == SUPERSCRIPT:
+                elif mark.kind == tree.SUPERSCRIPT:
                     controls += "\\super"
-                elif mark.kind == TEXT_COLOR and mark.color:
+                elif mark.kind == tree.TEXT_COLOR and mark.color:
                     controls += f"\\cf{self.color(mark.color)}"
-                elif mark.kind == HIGHLIGHT:
+                elif mark.kind == tree.HIGHLIGHT:
                     n = self.color(mark.color or DEFAULT_HIGHLIGHT)
                     controls += f"\\highlight{n}\\cb{n}"
-            if node.has(CODE):
+            if node.has(tree.CODE):
                 controls += "\\f1"
             text = escape(node.text)
             href = safe_link(node.link())

@@ -44,38 +44,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from draftroom.document.tree import (
-    BOLD,
-    CODE,
-    HIGHLIGHT,
-    ITALIC,
-    LINK,
-    STRIKE,
-    SUBSCRIPT,
-    SUPERSCRIPT,
-    TEXT_COLOR,
-    UNDERLINE,
-    Block,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    Document,
-    Heading,
-    HorizontalRule,
-    Image,
-    Inline,
-    ListItem,
-    Mark,
-    OrderedList,
-    Paragraph,
-    Table,
-    TableCell,
-    TableRow,
-    TaskItem,
-    TaskList,
-    Text,
-    inline_text,
-)
+from draftroom.document import tree
 from draftroom.imports.errors import Malformed, TooBig, Unsupported
 from draftroom.imports.html import safe_href
 from draftroom.imports.inline import Runs, clean
@@ -170,7 +139,7 @@ def check_package(data: bytes, max_unpacked: int) -> None:
             )
 
 
-def parse_docx(data: bytes, title: str = "", *, max_unpacked: int, max_image: int) -> Document:
+def parse_docx(data: bytes, title: str = "", *, max_unpacked: int, max_image: int) -> tree.Document:
     check_package(data, max_unpacked)
     import docx  # python-docx: a second or so to import, only when a DOCX comes in
 
@@ -185,7 +154,7 @@ def parse_docx(data: bytes, title: str = "", *, max_unpacked: int, max_image: in
     except (ValueError, KeyError, AttributeError) as exc:
         raise Malformed(f"the .docx cannot be read: {str(exc)[:200]}") from None
     core = clean(package.core_properties.title or "").strip()
-    return Document(title or core or walker.title, blocks)
+    return tree.Document(title or core or walker.title, blocks)
 
 
 @dataclass
@@ -193,7 +162,7 @@ class _Para:
     """One paragraph, before consecutive ones are grouped into lists, quotes, code."""
 
     kind: str  # paragraph, heading, quote, code, scene, caption, title
-    inlines: list[Inline]
+    inlines: list[tree.Inline]
     level: int = 0  # heading level
     align: str | None = None
     dir: str | None = None
@@ -201,7 +170,7 @@ class _Para:
     ordered: bool = False
     start: int = 1
     code: str = ""  # text with line breaks as \n, for code
-    images: list[Image] = field(default_factory=list)
+    images: list[tree.Image] = field(default_factory=list)
     continues: int = -1  # "List Continue": a later paragraph of the item at this level
     task: bool | None = None  # a checkbox content control's state
     indent: int = 0  # the paragraph's own left indent, twips
@@ -219,8 +188,8 @@ class _Walker:
 
     # -- blocks ----------------------------------------------------------------
 
-    def blocks(self, container: Any, depth: int) -> list[Block]:
-        items: list[_Para | Block] = []
+    def blocks(self, container: Any, depth: int) -> list[tree.Block]:
+        items: list[_Para | tree.Block] = []
         for child in _content(container):
             if child.tag == w("p"):
                 items.extend(self.paragraph(child))
@@ -234,13 +203,13 @@ class _Walker:
                         items.extend(self.paragraph(p))
         return _group(items)
 
-    def table(self, tbl: Any, depth: int) -> Table | None:
-        rows: list[TableRow] = []
-        open_cells: dict[int, TableCell] = {}  # grid column -> cell a vMerge continues
+    def table(self, tbl: Any, depth: int) -> tree.Table | None:
+        rows: list[tree.TableRow] = []
+        open_cells: dict[int, tree.TableCell] = {}  # grid column -> cell a vMerge continues
         for tr in _content(tbl, w("tr")):
             trpr = tr.find(w("trPr"))
             header = trpr is not None and _on(trpr.find(w("tblHeader")))
-            cells: list[TableCell] = []
+            cells: list[tree.TableCell] = []
             column = 0
             for tc in _content(tr, w("tc")):
                 tcpr = tc.find(w("tcPr"))
@@ -252,11 +221,11 @@ class _Walker:
                         above.rowspan += 1
                         column += span
                         continue
-                content = self.blocks(tc, depth) or [Paragraph()]
+                content = self.blocks(tc, depth) or [tree.Paragraph()]
                 _drop_after_tables(content)
                 if header:
                     content = _unbold(content)
-                cell = TableCell(content, header, min(span, 64))
+                cell = tree.TableCell(content, header, min(span, 64))
                 if merge is not None:
                     open_cells[column] = cell
                 else:
@@ -264,14 +233,14 @@ class _Walker:
                 cells.append(cell)
                 column += span
             if cells:
-                rows.append(TableRow(cells))
-        return Table(rows) if rows else None
+                rows.append(tree.TableRow(cells))
+        return tree.Table(rows) if rows else None
 
-    def paragraph(self, p: Any) -> list[_Para | Block]:
+    def paragraph(self, p: Any) -> list[_Para | tree.Block]:
         ppr = p.find(w("pPr"))
         style = self.styles.paragraph(_val(ppr, "pStyle") if ppr is not None else None)
         runs = Runs()
-        images: list[Image] = []
+        images: list[tree.Image] = []
         code_lines: list[str] = []
         self.checkbox = None
         self.inlines(p, runs, images, [], code_lines)
@@ -294,7 +263,7 @@ class _Walker:
         num = _num(ppr) if ppr is not None else None
         num = num or style.num
         if name == "title":
-            text = clean(inline_text(inlines).replace("\n", " ")).strip()
+            text = clean(tree.inline_text(inlines).replace("\n", " ")).strip()
             if not text:
                 return []  # an empty title line is layout
             if not self.title:  # the first is the document's title, not a block
@@ -321,7 +290,12 @@ class _Walker:
     # -- inline content -------------------------------------------------------------
 
     def inlines(
-        self, parent: Any, runs: Runs, images: list[Image], marks: list[Mark], code: list[str]
+        self,
+        parent: Any,
+        runs: Runs,
+        images: list[tree.Image],
+        marks: list[tree.Mark],
+        code: list[str],
     ) -> None:
         for child in parent:
             tag = child.tag
@@ -329,14 +303,14 @@ class _Walker:
                 self.run(child, runs, images, marks, code)
             elif tag == w("hyperlink"):
                 href = self._link(child)
-                inner = [*marks, Mark(LINK, href)] if href else marks
+                inner = [*marks, tree.Mark(tree.LINK, href)] if href else marks
                 self.inlines(child, runs, images, inner, code)
             elif tag == w("fldSimple"):
                 instr = child.get(w("instr")) or ""
                 href = _field_link(instr)
                 if instr.strip().upper().startswith("TOC"):
                     continue
-                inner = [*marks, Mark(LINK, href)] if href else marks
+                inner = [*marks, tree.Mark(tree.LINK, href)] if href else marks
                 self.inlines(child, runs, images, inner, code)
             elif tag == w("sdt") and (box := _checkbox(child)) is not None:
                 # A Word checkbox content control: the task item's box, not text.
@@ -351,7 +325,7 @@ class _Walker:
             # w:del, w:bookmarkStart, w:commentRangeStart, w:proofErr...: nothing to show
 
     def run(
-        self, r: Any, runs: Runs, images: list[Image], marks: list[Mark], code: list[str]
+        self, r: Any, runs: Runs, images: list[tree.Image], marks: list[tree.Mark], code: list[str]
     ) -> None:
         rpr = r.find(w("rPr"))
         own = self._run_marks(rpr) if rpr is not None else []
@@ -407,45 +381,45 @@ class _Walker:
                 return True
         return False
 
-    def _field_marks(self) -> list[Mark]:
+    def _field_marks(self) -> list[tree.Mark]:
         found = []
         for instr, _phase in self.fields:
             href = _field_link(instr)
             if href:
-                found.append(Mark(LINK, href))
+                found.append(tree.Mark(tree.LINK, href))
         return found
 
-    def _run_marks(self, rpr: Any) -> list[Mark]:
-        found: list[Mark] = []
+    def _run_marks(self, rpr: Any) -> list[tree.Mark]:
+        found: list[tree.Mark] = []
         style = self.styles.character(_val(rpr, "rStyle"))
         found.extend(style)
-        for tag, mark in ((w("b"), BOLD), (w("i"), ITALIC)):
+        for tag, mark in ((w("b"), tree.BOLD), (w("i"), tree.ITALIC)):
             el = rpr.find(tag)
             if el is not None:
                 found = [m for m in found if m.kind != mark]
                 if _on(el):
-                    found.append(Mark(mark))
+                    found.append(tree.Mark(mark))
         u = rpr.find(w("u"))
         if u is not None and u.get(w("val"), "single") != "none":
-            found.append(Mark(UNDERLINE))
+            found.append(tree.Mark(tree.UNDERLINE))
         if _on(rpr.find(w("strike"))) or _on(rpr.find(w("dstrike"))):
-            found.append(Mark(STRIKE))
+            found.append(tree.Mark(tree.STRIKE))
         align = _val(rpr, "vertAlign")
         if align == "subscript":
-            found.append(Mark(SUBSCRIPT))
+            found.append(tree.Mark(tree.SUBSCRIPT))
         elif align == "superscript":
-            found.append(Mark(SUPERSCRIPT))
+            found.append(tree.Mark(tree.SUPERSCRIPT))
         highlight = _val(rpr, "highlight")
         shading = rpr.find(w("shd"))
         if highlight and highlight != "none":
             # Yellow is the highlight with no colour of its own (TipTap's default one).
             color = None if highlight == "yellow" else _HIGHLIGHTS.get(highlight)
-            found.append(Mark(HIGHLIGHT, color=color))
+            found.append(tree.Mark(tree.HIGHLIGHT, color=color))
         elif shading is not None and _hex(shading.get(w("fill"))):
-            found.append(Mark(HIGHLIGHT, color=_hex(shading.get(w("fill")))))
+            found.append(tree.Mark(tree.HIGHLIGHT, color=_hex(shading.get(w("fill")))))
         color = _hex(_val(rpr, "color"))
         if color:
-            found.append(Mark(TEXT_COLOR, color=color))
+            found.append(tree.Mark(tree.TEXT_COLOR, color=color))
         return found
 
     def _link(self, hyperlink: Any) -> str | None:
@@ -457,7 +431,7 @@ class _Walker:
             return None
         return safe_href(rel.target_ref)
 
-    def _image(self, drawing: Any) -> Image | None:
+    def _image(self, drawing: Any) -> tree.Image | None:
         frame = next((c for c in drawing if c.tag in (f"{{{WP}}}inline", f"{{{WP}}}anchor")), None)
         if frame is None:
             return None
@@ -483,14 +457,14 @@ class _Walker:
         width = _px(extent.get("cx")) if extent is not None else None
         height = _px(extent.get("cy")) if extent is not None else None
         src = f"data:{content_type};base64,{base64.b64encode(blob).decode()}"
-        return Image(src, alt, title, width, height)
+        return tree.Image(src, alt, title, width, height)
 
 
 # -- grouping consecutive paragraphs ----------------------------------------------------
 
 
-def _group(items: list[_Para | Block]) -> list[Block]:
-    out: list[Block] = []
+def _group(items: list[_Para | tree.Block]) -> list[tree.Block]:
+    out: list[tree.Block] = []
     i = 0
     while i < len(items):
         item = items[i]
@@ -506,7 +480,7 @@ def _group(items: list[_Para | Block]) -> list[Block]:
             i = j
             continue
         if item.kind == "quote":
-            inside: list[Block] = []
+            inside: list[tree.Block] = []
             j = i
             while j < len(items):
                 if _kind(items[j]) == "quote":
@@ -521,7 +495,7 @@ def _group(items: list[_Para | Block]) -> list[Block]:
                 # A list Word can only indent into the quote.
                 inside.extend(_lists([p for p in items[j:k] if isinstance(p, _Para)]))
                 j = k
-            out.append(Blockquote(inside))
+            out.append(tree.Blockquote(inside))
             i = j
             continue
         if item.kind == "code":
@@ -529,11 +503,11 @@ def _group(items: list[_Para | Block]) -> list[Block]:
             while j < len(items) and _kind(items[j]) == "code":
                 j += 1
             text = "\n".join(clean(p.code) for p in items[i:j] if isinstance(p, _Para))
-            out.append(CodeBlock(text))
+            out.append(tree.CodeBlock(text))
             i = j
             continue
-        if item.kind == "caption" and out and isinstance(out[-1], Image):
-            if inline_text(item.inlines).strip() == out[-1].alt.strip():
+        if item.kind == "caption" and out and isinstance(out[-1], tree.Image):
+            if tree.inline_text(item.inlines).strip() == out[-1].alt.strip():
                 i += 1  # the caption Draftroom's export writes under a picture
                 continue
         out.extend(_single(item))
@@ -541,35 +515,35 @@ def _group(items: list[_Para | Block]) -> list[Block]:
     return out
 
 
-def _drop_after_tables(content: list[Block]) -> None:
+def _drop_after_tables(content: list[tree.Block]) -> None:
     """Word needs a paragraph after a table inside a cell, and writers add one or two
     empty ones there (python-docx always does): empty paragraphs straight after a
     nested table are layout, not the writer's."""
-    kept: list[Block] = []
+    kept: list[tree.Block] = []
     for block in content:
-        if block == Paragraph() and kept and isinstance(kept[-1], Table):
+        if block == tree.Paragraph() and kept and isinstance(kept[-1], tree.Table):
             continue
         kept.append(block)
-    content[:] = kept or [Paragraph()]
+    content[:] = kept or [tree.Paragraph()]
 
 
-def _unbold(blocks: list[Block]) -> list[Block]:
+def _unbold(blocks: list[tree.Block]) -> list[tree.Block]:
     """A header cell all in bold is bold because it is a header (as Word and
     Draftroom's export draw them): the bold is the row's look, not the text's."""
-    runs = [n for b in blocks if isinstance(b, Paragraph) for n in b.children]
-    texts = [n for n in runs if isinstance(n, Text)]
-    if not texts or not all(n.has(BOLD) for n in texts):
+    runs = [n for b in blocks if isinstance(b, tree.Paragraph) for n in b.children]
+    texts = [n for n in runs if isinstance(n, tree.Text)]
+    if not texts or not all(n.has(tree.BOLD) for n in texts):
         return blocks
-    out: list[Block] = []
+    out: list[tree.Block] = []
     for block in blocks:
-        if isinstance(block, Paragraph):
-            children: list[Inline] = [
-                Text(n.text, frozenset(m for m in n.marks if m.kind != BOLD))
-                if isinstance(n, Text)
+        if isinstance(block, tree.Paragraph):
+            children: list[tree.Inline] = [
+                tree.Text(n.text, frozenset(m for m in n.marks if m.kind != tree.BOLD))
+                if isinstance(n, tree.Text)
                 else n
                 for n in block.children
             ]
-            out.append(Paragraph(children, block.align, block.dir))
+            out.append(tree.Paragraph(children, block.align, block.dir))
         else:
             out.append(block)
     return out
@@ -583,24 +557,24 @@ def _quoted(p: _Para) -> bool:
     return p.indent >= 720 * (p.num[1] + 1) + 720
 
 
-def _kind(item: _Para | Block) -> str:
+def _kind(item: _Para | tree.Block) -> str:
     return item.kind if isinstance(item, _Para) else ""
 
 
-def _in_list(item: _Para | Block) -> bool:
+def _in_list(item: _Para | tree.Block) -> bool:
     return isinstance(item, _Para) and (item.num is not None or item.continues >= 0)
 
 
-def _single(p: _Para) -> list[Block]:
-    blocks: list[Block] = []
+def _single(p: _Para) -> list[tree.Block]:
+    blocks: list[tree.Block] = []
     if p.kind == "heading":
-        blocks.append(Heading(p.level, p.inlines, p.align, p.dir))
+        blocks.append(tree.Heading(p.level, p.inlines, p.align, p.dir))
     elif p.kind == "title":
-        blocks.append(Heading(1, p.inlines, p.align, p.dir))
+        blocks.append(tree.Heading(1, p.inlines, p.align, p.dir))
     elif p.kind == "scene":
-        blocks.append(HorizontalRule())
+        blocks.append(tree.HorizontalRule())
     elif p.inlines or not p.images:
-        blocks.append(Paragraph(p.inlines, p.align, p.dir))
+        blocks.append(tree.Paragraph(p.inlines, p.align, p.dir))
     blocks.extend(p.images)
     return blocks
 
@@ -611,18 +585,18 @@ class _OpenList:
     num_id: str
     ordered: bool
     start: int
-    items: list[tuple[bool | None, list[Block]]] = field(default_factory=list)
+    items: list[tuple[bool | None, list[tree.Block]]] = field(default_factory=list)
 
-    def block(self) -> Block:
+    def block(self) -> tree.Block:
         if any(task is not None for task, _ in self.items):
-            return TaskList([TaskItem(bool(task), blocks) for task, blocks in self.items])
-        items = [ListItem(blocks) for _, blocks in self.items]
-        return OrderedList(self.start, items) if self.ordered else BulletList(items)
+            return tree.TaskList([tree.TaskItem(bool(task), blocks) for task, blocks in self.items])
+        items = [tree.ListItem(blocks) for _, blocks in self.items]
+        return tree.OrderedList(self.start, items) if self.ordered else tree.BulletList(items)
 
 
-def _lists(paras: list[_Para]) -> list[Block]:
+def _lists(paras: list[_Para]) -> list[tree.Block]:
     """Consecutive list paragraphs into (nested) lists, by numbering id and level."""
-    out: list[Block] = []
+    out: list[tree.Block] = []
     stack: list[_OpenList] = []
 
     def close_to(level: int) -> None:
@@ -648,7 +622,7 @@ def _lists(paras: list[_Para]) -> list[Block]:
         if not stack or stack[-1].level < level:
             stack.append(_OpenList(level, num_id, p.ordered, p.start))
         inlines, task = (p.inlines, p.task) if p.task is not None else _task(p.inlines)
-        stack[-1].items.append((task, [Paragraph(inlines, p.align, p.dir), *p.images]))
+        stack[-1].items.append((task, [tree.Paragraph(inlines, p.align, p.dir), *p.images]))
     close_to(-1)
     return out
 
@@ -657,21 +631,21 @@ def _checkbox(sdt: Any) -> Any:
     return next(sdt.iter(f"{{{W14}}}checkbox"), None)
 
 
-def _drop_space(inlines: list[Inline]) -> list[Inline]:
+def _drop_space(inlines: list[tree.Inline]) -> list[tree.Inline]:
     first = inlines[0] if inlines else None
-    if isinstance(first, Text) and first.text.startswith(" "):
+    if isinstance(first, tree.Text) and first.text.startswith(" "):
         rest = first.text[1:]
-        return [*([Text(rest, first.marks)] if rest else []), *inlines[1:]]
+        return [*([tree.Text(rest, first.marks)] if rest else []), *inlines[1:]]
     return inlines
 
 
-def _task(inlines: list[Inline]) -> tuple[list[Inline], bool | None]:
+def _task(inlines: list[tree.Inline]) -> tuple[list[tree.Inline], bool | None]:
     first = inlines[0] if inlines else None
-    if isinstance(first, Text):
+    if isinstance(first, tree.Text):
         match = _TASK_BOX.match(first.text)
         if match:
             rest = first.text[match.end() :]
-            head = [Text(rest, first.marks)] if rest else []
+            head = [tree.Text(rest, first.marks)] if rest else []
             return [*head, *inlines[1:]], match.group(1) != "\u2610"
     return inlines, None
 
@@ -695,7 +669,7 @@ class _Styles:
         # Some writers name a style where its id belongs; Word falls back the same way.
         self._by_name: dict[str, Any] = {}
         self._para: dict[str | None, _Style] = {}
-        self._char: dict[str | None, list[Mark]] = {}
+        self._char: dict[str | None, list[tree.Mark]] = {}
         try:
             root = package.styles.element
         except (AttributeError, KeyError, ValueError):
@@ -740,19 +714,19 @@ class _Styles:
             num or parent.num,
         )
 
-    def character(self, sid: str | None) -> list[Mark]:
+    def character(self, sid: str | None) -> list[tree.Mark]:
         if sid not in self._char:
             style = self._find(sid)
-            marks: list[Mark] = []
+            marks: list[tree.Mark] = []
             if style is not None:
                 name_el = style.find(w("name"))
                 name = (name_el.get(w("val")) if name_el is not None else "").lower()
                 if name in ("strong",):
-                    marks.append(Mark(BOLD))
+                    marks.append(tree.Mark(tree.BOLD))
                 elif name in ("emphasis",):
-                    marks.append(Mark(ITALIC))
+                    marks.append(tree.Mark(tree.ITALIC))
                 elif "code" in name or "verbatim" in name:
-                    marks.append(Mark(CODE))
+                    marks.append(tree.Mark(tree.CODE))
             self._char[sid] = marks
         return self._char[sid]
 

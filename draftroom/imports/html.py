@@ -5,7 +5,8 @@ in through here (and Markdown's raw HTML blocks too). Only structure and inline
 formatting are taken: scripts, styles and forms are dropped, as are attributes but
 a link's ``href`` and an image's ``src``/``alt``/``title`` (links keep only safe
 schemes, see ``safe_href``). Whitespace collapses as a browser collapses it, except
-inside ``<pre>``.
+inside ``<pre>`` and in text that Markdown drives in (``keep_spaces``): CommonMark
+strips whitespace only at a line's edges, so the spaces left are the writer's own.
 
 Unclosed tags are forgiven the way browsers forgive the common ones (a new ``<li>``
 or ``<p>`` ends the previous one). Containers nest at most ``MAX_DEPTH`` deep;
@@ -24,63 +25,29 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from draftroom.document.tree import (
-    ALIGNMENTS,
-    BOLD,
-    CODE,
-    DIRECTIONS,
-    HIGHLIGHT,
-    ITALIC,
-    LINK,
-    STRIKE,
-    SUBSCRIPT,
-    SUPERSCRIPT,
-    TEXT_COLOR,
-    UNDERLINE,
-    Block,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    Document,
-    HardBreak,
-    Heading,
-    HorizontalRule,
-    Image,
-    Inline,
-    ListItem,
-    Mark,
-    OrderedList,
-    Paragraph,
-    Table,
-    TableCell,
-    TableRow,
-    TaskItem,
-    TaskList,
-    Text,
-    children_of,
-)
+from draftroom.document import tree
 from draftroom.imports.inline import Runs, clean, css_color
 
 MAX_DEPTH = 32
 
 INLINE_MARKS: dict[str, str] = {
-    "b": BOLD,
-    "strong": BOLD,
-    "i": ITALIC,
-    "em": ITALIC,
-    "cite": ITALIC,
-    "dfn": ITALIC,
-    "u": UNDERLINE,
-    "ins": UNDERLINE,
-    "s": STRIKE,
-    "strike": STRIKE,
-    "del": STRIKE,
-    "code": CODE,
-    "kbd": CODE,
-    "samp": CODE,
-    "tt": CODE,
-    "sub": SUBSCRIPT,
-    "sup": SUPERSCRIPT,
+    "b": tree.BOLD,
+    "strong": tree.BOLD,
+    "i": tree.ITALIC,
+    "em": tree.ITALIC,
+    "cite": tree.ITALIC,
+    "dfn": tree.ITALIC,
+    "u": tree.UNDERLINE,
+    "ins": tree.UNDERLINE,
+    "s": tree.STRIKE,
+    "strike": tree.STRIKE,
+    "del": tree.STRIKE,
+    "code": tree.CODE,
+    "kbd": tree.CODE,
+    "samp": tree.CODE,
+    "tt": tree.CODE,
+    "sub": tree.SUBSCRIPT,
+    "sup": tree.SUPERSCRIPT,
 }
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _SKIP = {"script", "style", "template", "noscript", "select", "textarea", "svg", "math"}
@@ -122,13 +89,13 @@ class _Box:
     """An open container: where blocks go until its end tag."""
 
     tag: str
-    blocks: list[Block] = field(default_factory=list)
-    items: list[ListItem] = field(default_factory=list)  # ul / ol
+    blocks: list[tree.Block] = field(default_factory=list)
+    items: list[tree.ListItem] = field(default_factory=list)  # ul / ol
     tasks: list[bool | None] = field(default_factory=list)  # ul / ol: each item's box
     start: int = 1  # ol
     task: bool | None = None  # li: checked or not, None for no checkbox
-    rows: list[TableRow] = field(default_factory=list)  # table
-    cells: list[TableCell] = field(default_factory=list)  # tr
+    rows: list[tree.TableRow] = field(default_factory=list)  # table
+    cells: list[tree.TableCell] = field(default_factory=list)  # tr
     header: bool = False  # th
     colspan: int = 1
     rowspan: int = 1
@@ -137,12 +104,14 @@ class _Box:
 class HtmlReader(HTMLParser):
     """The HTML reader; Markdown drives it with its tokens as if they were tags."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_spaces: bool = False) -> None:
         super().__init__(convert_charrefs=True)
+        self.keep_spaces = keep_spaces
+        self.split_line = False  # a picture just split the paragraph's line in two
         self.root = _Box("root")
         self.boxes: list[_Box] = [self.root]
         self.runs = Runs()
-        self.marks: list[tuple[str, Mark | None]] = []
+        self.marks: list[tuple[str, tree.Mark | None]] = []
         self.heading: int = 0
         self.explicit = False  # inside a <p>: an empty one is still a paragraph
         self.align: str | None = None
@@ -165,18 +134,19 @@ class HtmlReader(HTMLParser):
     def box(self) -> _Box:
         return self.boxes[-1]
 
-    def emit(self, block: Block) -> None:
+    def emit(self, block: tree.Block) -> None:
         box = self.box
         if box.tag in ("ul", "ol"):
             # Content straight inside a list (no <li>) still belongs to an item.
-            box.items.append(ListItem([block]))
+            box.items.append(tree.ListItem([block]))
             box.tasks.append(None)
         else:
             box.blocks.append(block)
 
     def flush(self) -> None:
         """End the paragraph (or heading) being collected."""
-        _trim(self.runs)
+        _trim(self.runs, spaces=not self.keep_spaces)
+        self.split_line = False
         align, direction = self.align, self.dir
         self.align = self.dir = None
         explicit, self.explicit = self.explicit, False
@@ -184,14 +154,14 @@ class HtmlReader(HTMLParser):
             if self.in_doc_title and self.doc_title is None:
                 self.doc_title = _plain(self.runs.take())
             elif self.in_doc_title:  # a compiled export: later documents' titles
-                self.emit(Heading(1, self.runs.take()))
+                self.emit(tree.Heading(1, self.runs.take()))
             else:
-                self.emit(Heading(self.heading, self.runs.take(), align, direction))
+                self.emit(tree.Heading(self.heading, self.runs.take(), align, direction))
             self.heading = 0
             self.in_doc_title = False
             return
         if self.runs or explicit:
-            self.emit(Paragraph(self.runs.take(), align, direction))
+            self.emit(tree.Paragraph(self.runs.take(), align, direction))
         else:
             self.runs.take()
 
@@ -218,14 +188,14 @@ class HtmlReader(HTMLParser):
     def close_box(self, box: _Box) -> None:
         parent = self.box
         if box.tag == "li" and parent.tag in ("ul", "ol"):
-            parent.items.append(ListItem(box.blocks))
+            parent.items.append(tree.ListItem(box.blocks))
             parent.tasks.append(box.task)
         elif box.tag in ("td", "th") and parent.tag == "tr":
-            cell = TableCell(box.blocks, box.header, box.colspan, box.rowspan)
+            cell = tree.TableCell(box.blocks, box.header, box.colspan, box.rowspan)
             parent.cells.append(cell)
         elif box.tag == "tr" and parent.tag == "table":
             if box.cells:
-                parent.rows.append(TableRow(box.cells))
+                parent.rows.append(tree.TableRow(box.cells))
             parent.blocks.extend(box.blocks)  # stray content: kept before the table
         else:
             for block in _finish(box):
@@ -313,7 +283,7 @@ class HtmlReader(HTMLParser):
             self.pre_language = _language(a.get("class"))
         elif tag == "hr":
             self.flush()
-            self.emit(HorizontalRule())
+            self.emit(tree.HorizontalRule())
         elif tag == "img":
             self.image(a)
         elif tag == "br":
@@ -330,9 +300,9 @@ class HtmlReader(HTMLParser):
     def block_style(self, a: dict[str, str | None]) -> None:
         style = _style(a.get("style"))
         align = (style.get("text-align") or a.get("align") or "").lower()
-        self.align = align if align in ALIGNMENTS else None
+        self.align = align if align in tree.ALIGNMENTS else None
         direction = (a.get("dir") or "").lower()
-        self.dir = direction if direction in DIRECTIONS else None
+        self.dir = direction if direction in tree.DIRECTIONS else None
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -346,7 +316,7 @@ class HtmlReader(HTMLParser):
             return
         if self.pre is not None:
             if tag == "pre":
-                self.emit(CodeBlock(clean("".join(self.pre)), self.pre_language))
+                self.emit(tree.CodeBlock(clean("".join(self.pre)), self.pre_language))
                 self.pre = None
             return
         if tag == "title":
@@ -373,9 +343,15 @@ class HtmlReader(HTMLParser):
         if self.in_title:
             self.title += data
             return
-        text = re.sub(r"[ \t\n\r\f]+", " ", data)
-        if _at_line_start(self.runs):
-            text = text.lstrip(" ")
+        if self.keep_spaces:
+            text = data.replace("\n", " ")  # a newline in text shows as a space, not a break
+            if self.split_line:
+                text = text.lstrip(" ")
+                self.split_line = not text
+        else:
+            text = re.sub(r"[ \t\n\r\f]+", " ", data)
+            if _at_line_start(self.runs):
+                text = text.lstrip(" ")
         self.runs.add(text, self.current_marks())
 
     def text(self, text: str) -> None:
@@ -384,17 +360,17 @@ class HtmlReader(HTMLParser):
 
     def code_block(self, text: str, language: str | None) -> None:
         self.flush()
-        self.emit(CodeBlock(clean(text), (language or "")[:64] or None))
+        self.emit(tree.CodeBlock(clean(text), (language or "")[:64] or None))
 
-    def add_blocks(self, blocks: list[Block]) -> None:
+    def add_blocks(self, blocks: list[tree.Block]) -> None:
         self.flush()
         for block in blocks:
             self.emit(block)
 
-    def blocks(self) -> list[Block]:
+    def blocks(self) -> list[tree.Block]:
         return _clamp_headings(self.root.blocks)
 
-    def current_marks(self) -> list[Mark]:
+    def current_marks(self) -> list[tree.Mark]:
         return [m for _, m in self.marks if m is not None]
 
     def image(self, attrs: dict[str, str | None]) -> None:
@@ -409,9 +385,11 @@ class HtmlReader(HTMLParser):
         heading, align, direction = self.heading, self.align, self.dir
         # A picture alone in its paragraph is that paragraph, not an empty one beside it.
         self.explicit = self.explicit and bool(self.runs)
+        _trim(self.runs)  # the spaces around a picture that splits a line end or start one
         self.flush()
-        self.emit(Image(src, alt, clean(attrs.get("title") or ""), width, height))
+        self.emit(tree.Image(src, alt, clean(attrs.get("title") or ""), width, height))
         self.heading, self.align, self.dir = heading, align, direction
+        self.split_line = True
 
     def close(self) -> None:
         super().close()
@@ -422,27 +400,27 @@ class HtmlReader(HTMLParser):
             self.pop(self.boxes[-1].tag)
 
 
-def _mark(tag: str, a: dict[str, str | None]) -> Mark | None:
+def _mark(tag: str, a: dict[str, str | None]) -> tree.Mark | None:
     """The mark an inline element stands for, if any (a span may carry a colour)."""
     style = _style(a.get("style"))
     if tag in INLINE_MARKS:
-        return Mark(INLINE_MARKS[tag])
+        return tree.Mark(INLINE_MARKS[tag])
     if tag == "a":
         href = safe_href(a.get("href"))
-        return Mark(LINK, href) if href else None
+        return tree.Mark(tree.LINK, href) if href else None
     if tag == "mark":
-        return Mark(
-            HIGHLIGHT, color=css_color(a.get("data-color") or style.get("background-color"))
+        return tree.Mark(
+            tree.HIGHLIGHT, color=css_color(a.get("data-color") or style.get("background-color"))
         )
     if tag in ("span", "font"):
         color = css_color(style.get("color") or a.get("color"))
         if color:
-            return Mark(TEXT_COLOR, color=color)
+            return tree.Mark(tree.TEXT_COLOR, color=color)
         weight = style.get("font-weight", "")
         if weight == "bold" or (weight.isdigit() and int(weight) >= 600):
-            return Mark(BOLD)
+            return tree.Mark(tree.BOLD)
         if style.get("font-style") == "italic":
-            return Mark(ITALIC)
+            return tree.Mark(tree.ITALIC)
     return None
 
 
@@ -463,47 +441,49 @@ def _pixels(value: str | None) -> int | None:
     return size if 0 < size <= 20_000 else None
 
 
-def _finish(box: _Box) -> list[Block]:
+def _finish(box: _Box) -> list[tree.Block]:
     if box.tag == "blockquote":
-        return [Blockquote(box.blocks or [Paragraph()])]
+        return [tree.Blockquote(box.blocks or [tree.Paragraph()])]
     if box.tag in ("ul", "ol") and box.items:
         if any(t is not None for t in box.tasks):
             pairs = zip(box.items, box.tasks, strict=True)
-            return [TaskList([TaskItem(bool(t), item.children) for item, t in pairs])]
+            return [tree.TaskList([tree.TaskItem(bool(t), item.children) for item, t in pairs])]
         if box.tag == "ol":
-            return [OrderedList(box.start, box.items)]
-        return [BulletList(box.items)]
+            return [tree.OrderedList(box.start, box.items)]
+        return [tree.BulletList(box.items)]
     if box.tag == "table":
-        return [*box.blocks, Table(box.rows)] if box.rows else box.blocks
+        return [*box.blocks, tree.Table(box.rows)] if box.rows else box.blocks
     if box.tag in ("tr", "td", "th"):  # outside a table: just the content
         return [b for cell in box.cells for b in cell.children] + box.blocks
     return box.blocks
 
 
-def _trim(runs: Runs) -> None:
+def _trim(runs: Runs, *, spaces: bool = True) -> None:
     """Drop what a browser would not show at the end of a block or line: spaces,
     and the lone ``<br>`` an empty paragraph holds to keep its height."""
     items = runs.items
-    if len(items) == 1 and isinstance(items[0], HardBreak):
+    if len(items) == 1 and isinstance(items[0], tree.HardBreak):
         items.pop()
+    if not spaces:
+        return
     for i in range(len(items) - 1, -1, -1):
         node = items[i]
-        at_end = i == len(items) - 1 or isinstance(items[i + 1], HardBreak)
-        if isinstance(node, Text) and at_end:
-            items[i] = Text(node.text.rstrip(" "), node.marks)
+        at_end = i == len(items) - 1 or isinstance(items[i + 1], tree.HardBreak)
+        if isinstance(node, tree.Text) and at_end:
+            items[i] = tree.Text(node.text.rstrip(" "), node.marks)
 
 
 def _at_line_start(runs: Runs) -> bool:
     for node in reversed(runs.items):
-        if isinstance(node, HardBreak):
+        if isinstance(node, tree.HardBreak):
             return True
-        if isinstance(node, Text) and node.text:
+        if isinstance(node, tree.Text) and node.text:
             return node.text.endswith(" ")
     return True
 
 
-def _plain(inlines: list[Inline]) -> str:
-    return "".join(n.text if isinstance(n, Text) else " " for n in inlines).strip()
+def _plain(inlines: list[tree.Inline]) -> str:
+    return "".join(n.text if isinstance(n, tree.Text) else " " for n in inlines).strip()
 
 
 def _language(classes: str | None) -> str | None:
@@ -521,7 +501,7 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-def parse_blocks(html: str) -> list[Block]:
+def parse_blocks(html: str) -> list[tree.Block]:
     """The blocks of an HTML fragment (Markdown's raw HTML comes in here)."""
     reader = HtmlReader()
     reader.feed(html)
@@ -529,19 +509,19 @@ def parse_blocks(html: str) -> list[Block]:
     return reader.blocks()
 
 
-def parse_html(html: str, title: str = "") -> Document:
+def parse_html(html: str, title: str = "") -> tree.Document:
     reader = HtmlReader()
     reader.feed(html)
     reader.close()
     blocks = reader.blocks()
     found = reader.doc_title or clean(re.sub(r"\s+", " ", reader.title)).strip()
-    return Document(title or found, blocks)
+    return tree.Document(title or found, blocks)
 
 
-def _clamp_headings(blocks: list[Block]) -> list[Block]:
+def _clamp_headings(blocks: list[tree.Block]) -> list[tree.Block]:
     for block in blocks:
-        if isinstance(block, Heading):
+        if isinstance(block, tree.Heading):
             block.level = min(block.level, 6)
-        for nested in children_of(block):
+        for nested in tree.children_of(block):
             _clamp_headings(nested)
     return blocks

@@ -38,7 +38,7 @@ def _parser() -> MarkdownIt:
 def parse_markdown(text: str, title: str = "") -> Document:
     tokens = _parser().parse(text)
     _mark_tasks(tokens)
-    reader = HtmlReader()
+    reader = HtmlReader(keep_spaces=True)
     _walk(reader, tokens)
     reader.close()
     return Document(title, reader.blocks())

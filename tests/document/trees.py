@@ -11,38 +11,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from draftroom.document.tree import (
-    BOLD,
-    CODE,
-    HIGHLIGHT,
-    ITALIC,
-    LINK,
-    STRIKE,
-    SUBSCRIPT,
-    SUPERSCRIPT,
-    TEXT_COLOR,
-    UNDERLINE,
-    Block,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    HardBreak,
-    Heading,
-    HorizontalRule,
-    Image,
-    Inline,
-    ListItem,
-    Mark,
-    OrderedList,
-    Paragraph,
-    Table,
-    TableCell,
-    TableRow,
-    TaskItem,
-    TaskList,
-    Text,
-    merge_runs,
-)
+from draftroom.document import tree
 
 # Any text a writer types: every script, emoji, no control characters or surrogates.
 CHARS = st.characters(exclude_categories=("Cs", "Cc"))
@@ -51,49 +20,61 @@ hrefs = st.sampled_from(["https://example.com/a?b=c", "mailto:a@b.c", "https://ä
 
 
 @st.composite
-def marks(draw: Any) -> frozenset[Mark]:
-    simple = [BOLD, ITALIC, UNDERLINE, STRIKE, CODE, SUBSCRIPT, SUPERSCRIPT]
+def marks(draw: Any) -> frozenset[tree.Mark]:
+    simple = [
+        tree.BOLD,
+        tree.ITALIC,
+        tree.UNDERLINE,
+        tree.STRIKE,
+        tree.CODE,
+        tree.SUBSCRIPT,
+        tree.SUPERSCRIPT,
+    ]
     kinds = draw(st.sets(st.sampled_from(simple)))
-    if CODE in kinds:
-        kinds = {CODE}
-    if SUBSCRIPT in kinds:
-        kinds.discard(SUPERSCRIPT)  # they exclude each other
-    found = {Mark(k) for k in kinds}
-    if CODE not in kinds:
+    if tree.CODE in kinds:
+        kinds = {tree.CODE}
+    if tree.SUBSCRIPT in kinds:
+        kinds.discard(tree.SUPERSCRIPT)  # they exclude each other
+    found = {tree.Mark(k) for k in kinds}
+    if tree.CODE not in kinds:
         if draw(st.booleans()):
-            found.add(Mark(HIGHLIGHT, color=draw(st.sampled_from([None, "#ffff00", "#00ff7f"]))))
+            found.add(
+                tree.Mark(tree.HIGHLIGHT, color=draw(st.sampled_from([None, "#ffff00", "#00ff7f"])))
+            )
         if draw(st.booleans()):
-            found.add(Mark(TEXT_COLOR, color=draw(st.sampled_from(["#c00000", "#123abc"]))))
+            found.add(
+                tree.Mark(tree.TEXT_COLOR, color=draw(st.sampled_from(["#c00000", "#123abc"])))
+            )
     if draw(st.booleans()) and draw(st.booleans()):
-        found.add(Mark(LINK, draw(hrefs)))
+        found.add(tree.Mark(tree.LINK, draw(hrefs)))
     return frozenset(found)
 
 
 inline = st.one_of(
-    st.builds(Text, words, marks()),
-    st.just(HardBreak()),
+    st.builds(tree.Text, words, marks()),
+    st.just(tree.HardBreak()),
 )
 
 
-def inlines() -> st.SearchStrategy[list[Inline]]:
-    return st.lists(inline, max_size=5).map(merge_runs)
+def inlines() -> st.SearchStrategy[list[tree.Inline]]:
+    return st.lists(inline, max_size=5).map(tree.merge_runs)
 
 
 aligns = st.sampled_from([None, "left", "center", "right", "justify"])
 dirs = st.sampled_from([None, "ltr", "rtl"])
 sizes = st.one_of(st.none(), st.integers(1, 2000))
 
-leaf_blocks: st.SearchStrategy[Block] = st.one_of(
-    st.builds(Paragraph, inlines(), aligns, dirs),
-    st.builds(Heading, st.integers(1, 6), inlines(), aligns, dirs),
+leaf_blocks: st.SearchStrategy[tree.Block] = st.one_of(
+    st.builds(tree.Paragraph, inlines(), aligns, dirs),
+    st.builds(tree.Heading, st.integers(1, 6), inlines(), aligns, dirs),
     st.builds(
-        CodeBlock,
+        tree.CodeBlock,
         st.text(st.characters(exclude_categories=("Cs", "Cc")) | st.just("\n"), max_size=20),
         st.sampled_from([None, "python", "js"]),
     ),
-    st.just(HorizontalRule()),
+    st.just(tree.HorizontalRule()),
     st.builds(
-        Image,
+        tree.Image,
         st.sampled_from(["https://e.com/a.png", "data:image/png;base64,AAAA"]),
         st.text(CHARS, max_size=8),
         st.text(CHARS, max_size=8),
@@ -101,34 +82,34 @@ leaf_blocks: st.SearchStrategy[Block] = st.one_of(
 )
 
 
-def _containers(children: st.SearchStrategy[Block]) -> st.SearchStrategy[Block]:
+def _containers(children: st.SearchStrategy[tree.Block]) -> st.SearchStrategy[tree.Block]:
     item = st.builds(
-        lambda first, rest: ListItem([first, *rest]),
-        st.builds(Paragraph, inlines()),
+        lambda first, rest: tree.ListItem([first, *rest]),
+        st.builds(tree.Paragraph, inlines()),
         st.lists(children, max_size=2),
     )
     task = st.builds(
-        lambda checked, first, rest: TaskItem(checked, [first, *rest]),
+        lambda checked, first, rest: tree.TaskItem(checked, [first, *rest]),
         st.booleans(),
-        st.builds(Paragraph, inlines()),
+        st.builds(tree.Paragraph, inlines()),
         st.lists(children, max_size=1),
     )
     cell = st.builds(
-        TableCell,
+        tree.TableCell,
         st.lists(children, min_size=1, max_size=2),
         st.booleans(),
         st.integers(1, 3),
         st.integers(1, 3),
     )
-    row = st.builds(TableRow, st.lists(cell, min_size=1, max_size=3))
+    row = st.builds(tree.TableRow, st.lists(cell, min_size=1, max_size=3))
     return st.one_of(
-        st.builds(Blockquote, st.lists(children, min_size=1, max_size=3)),
-        st.builds(TaskList, st.lists(task, min_size=1, max_size=3)),
-        st.builds(Table, st.lists(row, min_size=1, max_size=3)),
-        st.builds(BulletList, st.lists(item, min_size=1, max_size=3)),
-        st.builds(OrderedList, st.integers(0, 50), st.lists(item, min_size=1, max_size=3)),
+        st.builds(tree.Blockquote, st.lists(children, min_size=1, max_size=3)),
+        st.builds(tree.TaskList, st.lists(task, min_size=1, max_size=3)),
+        st.builds(tree.Table, st.lists(row, min_size=1, max_size=3)),
+        st.builds(tree.BulletList, st.lists(item, min_size=1, max_size=3)),
+        st.builds(tree.OrderedList, st.integers(0, 50), st.lists(item, min_size=1, max_size=3)),
     )
 
 
-blocks: st.SearchStrategy[Block] = st.recursive(leaf_blocks, _containers, max_leaves=12)
+blocks: st.SearchStrategy[tree.Block] = st.recursive(leaf_blocks, _containers, max_leaves=12)
 documents = st.lists(blocks, max_size=6)

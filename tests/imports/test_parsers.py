@@ -12,34 +12,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Pt, RGBColor
 
-from draftroom.document.tree import (
-    BOLD,
-    HIGHLIGHT,
-    ITALIC,
-    LINK,
-    STRIKE,
-    SUBSCRIPT,
-    SUPERSCRIPT,
-    TEXT_COLOR,
-    UNDERLINE,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    HardBreak,
-    Heading,
-    HorizontalRule,
-    Image,
-    ListItem,
-    Mark,
-    OrderedList,
-    Paragraph,
-    Table,
-    TableCell,
-    TableRow,
-    TaskItem,
-    TaskList,
-    Text,
-)
+from draftroom.document import tree
 from draftroom.imports import ImportLimits, decode_text, detect_format, parse_file
 from draftroom.imports.errors import Malformed, TooBig, Unsupported
 from draftroom.imports.html import MAX_DEPTH, parse_html
@@ -47,12 +20,12 @@ from draftroom.imports.markdown import parse_markdown
 from draftroom.imports.text import parse_text
 
 
-def run(text: str, *marks: Mark) -> Text:
-    return Text(text, frozenset(marks))
+def run(text: str, *marks: tree.Mark) -> tree.Text:
+    return tree.Text(text, frozenset(marks))
 
 
-def p(*children: Text | HardBreak, **kw: str) -> Paragraph:
-    return Paragraph(list(children), **kw)  # type: ignore[arg-type]
+def p(*children: tree.Text | tree.HardBreak, **kw: str) -> tree.Paragraph:
+    return tree.Paragraph(list(children), **kw)  # type: ignore[arg-type]
 
 
 # -- DOCX as Word writes it ---------------------------------------------------------------
@@ -136,41 +109,43 @@ def test_docx_as_word_writes_it() -> None:
     doc = parse_file(word_document(), "docx", ImportLimits())
     assert doc.title == "From Word"
     blocks = doc.blocks
-    assert blocks[0] == Heading(2, [run("Part")])
+    assert blocks[0] == tree.Heading(2, [run("Part")])
     assert blocks[1] == p(
         run("plain "),
-        run("bold", Mark(BOLD)),
+        run("bold", tree.Mark(tree.BOLD)),
         run(" "),
-        run("italic", Mark(ITALIC)),
+        run("italic", tree.Mark(tree.ITALIC)),
         run(" "),
-        run("under", Mark(UNDERLINE)),
+        run("under", tree.Mark(tree.UNDERLINE)),
         run(" "),
-        run("gone", Mark(STRIKE)),
+        run("gone", tree.Mark(tree.STRIKE)),
         run(" H"),
-        run("2", Mark(SUBSCRIPT)),
+        run("2", tree.Mark(tree.SUBSCRIPT)),
         run("O x"),
-        run("2", Mark(SUPERSCRIPT)),
+        run("2", tree.Mark(tree.SUPERSCRIPT)),
         run(" "),
-        run("green", Mark(HIGHLIGHT, color="#00ff00")),
+        run("green", tree.Mark(tree.HIGHLIGHT, color="#00ff00")),
         run(" "),
-        run("red", Mark(TEXT_COLOR, color="#c00000")),
+        run("red", tree.Mark(tree.TEXT_COLOR, color="#c00000")),
         run(" "),
-        run("field link", Mark(LINK, "https://example.com/f")),
+        run("field link", tree.Mark(tree.LINK, "https://example.com/f")),
     )
     # A page break is layout: gone; a line break stays.
-    assert blocks[2] == p(run("before pageafter page"), HardBreak(), run("next line"))
-    assert blocks[3] == Blockquote([p(run("A quotation."))])
-    assert isinstance(blocks[4], OrderedList)
+    assert blocks[2] == p(run("before pageafter page"), tree.HardBreak(), run("next line"))
+    assert blocks[3] == tree.Blockquote([p(run("A quotation."))])
+    assert isinstance(blocks[4], tree.OrderedList)
     assert [i.children for i in blocks[4].items] == [[p(run("first"))], [p(run("second"))]]
-    assert blocks[5] == BulletList([ListItem([p(run("dot"))])])
+    assert blocks[5] == tree.BulletList([tree.ListItem([p(run("dot"))])])
     assert blocks[6] == p(run("centred"), align="center")
     assert blocks[7] == p(run("שלום"), dir="rtl")
-    assert blocks[8] == Paragraph()  # the TOC field's cached entries are not content
-    assert blocks[9] == Table(
+    assert blocks[8] == tree.Paragraph()  # the TOC field's cached entries are not content
+    assert blocks[9] == tree.Table(
         [
-            TableRow([TableCell([p(run("Wide"))], header=True, colspan=2)]),
-            TableRow([TableCell([p(run("Tall"))], rowspan=2), TableCell([p(run("b"))])]),
-            TableRow([TableCell([p(run("c"))])]),
+            tree.TableRow([tree.TableCell([p(run("Wide"))], header=True, colspan=2)]),
+            tree.TableRow(
+                [tree.TableCell([p(run("Tall"))], rowspan=2), tree.TableCell([p(run("b"))])]
+            ),
+            tree.TableRow([tree.TableCell([p(run("c"))])]),
         ]
     )
 
@@ -187,8 +162,10 @@ def test_docx_code_styles_and_glyph_tasks() -> None:
     d.save(out)
     blocks = parse_file(out.getvalue(), "docx", ImportLimits()).blocks
     assert blocks == [
-        CodeBlock("def f():\n    return 1"),
-        TaskList([TaskItem(True, [p(run("done"))]), TaskItem(False, [p(run("todo"))])]),
+        tree.CodeBlock("def f():\n    return 1"),
+        tree.TaskList(
+            [tree.TaskItem(True, [p(run("done"))]), tree.TaskItem(False, [p(run("todo"))])]
+        ),
     ]
 
 
@@ -269,22 +246,27 @@ def test_html_from_the_web() -> None:
     )
     assert doc.title == "A page"
     assert doc.blocks[0] == p(run("menu"))
-    assert doc.blocks[1] == Heading(1, [run("Big")])
+    assert doc.blocks[1] == tree.Heading(1, [run("Big")])
     assert doc.blocks[2] == p(
         run("Hello bad "),
-        run("ok", Mark(LINK, "HTTPS://ok.example")),
+        run("ok", tree.Mark(tree.LINK, "HTTPS://ok.example")),
         run(" "),
-        run("red", Mark(TEXT_COLOR, color="#ff0000")),
+        run("red", tree.Mark(tree.TEXT_COLOR, color="#ff0000")),
     )
-    assert doc.blocks[3] == p(run("unclosed "), run("bold", Mark(BOLD)))
-    assert BulletList([ListItem([p(run("one"))]), ListItem([p(run("two"))])]) in doc.blocks
-    assert TaskList([TaskItem(True, [p(run("done"))])]) in doc.blocks
-    assert Image("a.png", "ok", "", 50) in doc.blocks
+    assert doc.blocks[3] == p(run("unclosed "), run("bold", tree.Mark(tree.BOLD)))
+    assert (
+        tree.BulletList([tree.ListItem([p(run("one"))]), tree.ListItem([p(run("two"))])])
+        in doc.blocks
+    )
+    assert tree.TaskList([tree.TaskItem(True, [p(run("done"))])]) in doc.blocks
+    assert tree.Image("a.png", "ok", "", 50) in doc.blocks
     assert p(run("evil image")) in doc.blocks
-    assert doc.blocks[-1] == Table(
+    assert doc.blocks[-1] == tree.Table(
         [
-            TableRow([TableCell([p(run("h"))], True), TableCell([p(run("i"))], True)]),
-            TableRow([TableCell([p(run("c"))], colspan=2)]),
+            tree.TableRow(
+                [tree.TableCell([p(run("h"))], True), tree.TableCell([p(run("i"))], True)]
+            ),
+            tree.TableRow([tree.TableCell([p(run("c"))], colspan=2)]),
         ]
     )
 
@@ -293,7 +275,7 @@ def test_deep_nesting_is_flattened_not_recursed() -> None:
     html = "<blockquote>" * 5000 + "deep" + "</blockquote>" * 5000
     blocks = parse_html(html).blocks
     depth = 0
-    while blocks and isinstance(blocks[0], Blockquote):
+    while blocks and isinstance(blocks[0], tree.Blockquote):
         depth += 1
         blocks = blocks[0].children
     assert depth <= MAX_DEPTH and blocks == [p(run("deep"))]
@@ -313,26 +295,47 @@ def test_markdown_gfm_and_raw_html() -> None:
         "<div>raw <em>html</em></div>\n\n"
         "    indented code\n"
     )
-    assert doc.blocks[0] == Heading(1, [run("Setext")])
+    assert doc.blocks[0] == tree.Heading(1, [run("Setext")])
     assert doc.blocks[1] == p(
         run("a "),
-        run("u", Mark(UNDERLINE)),
+        run("u", tree.Mark(tree.UNDERLINE)),
         run(" "),
-        run("2", Mark(SUBSCRIPT)),
+        run("2", tree.Mark(tree.SUBSCRIPT)),
         run(" "),
-        run("m", Mark(HIGHLIGHT)),
+        run("m", tree.Mark(tree.HIGHLIGHT)),
         run(" "),
-        run("s", Mark(STRIKE)),
+        run("s", tree.Mark(tree.STRIKE)),
         run(" [x](javascript:alert(1))"),
     )
-    assert doc.blocks[2] == Image("i.png", "alt [1]")
-    assert doc.blocks[3] == TaskList(
-        [TaskItem(False, [p(run("open"))]), TaskItem(True, [p(run("closed"))])]
+    assert doc.blocks[2] == tree.Image("i.png", "alt [1]")
+    assert doc.blocks[3] == tree.TaskList(
+        [tree.TaskItem(False, [p(run("open"))]), tree.TaskItem(True, [p(run("closed"))])]
     )
-    assert isinstance(doc.blocks[4], Table) and doc.blocks[4].rows[0].cells[0].header
-    assert doc.blocks[5] == p(run("raw "), run("html", Mark(ITALIC)))
-    assert doc.blocks[6] == CodeBlock("indented code")
-    assert parse_markdown("---\n").blocks == [HorizontalRule()]
+    assert isinstance(doc.blocks[4], tree.Table) and doc.blocks[4].rows[0].cells[0].header
+    assert doc.blocks[5] == p(run("raw "), run("html", tree.Mark(tree.ITALIC)))
+    assert doc.blocks[6] == tree.CodeBlock("indented code")
+    assert parse_markdown("---\n").blocks == [tree.HorizontalRule()]
+
+
+def test_markdown_keeps_the_spaces_a_writer_typed() -> None:
+    """CommonMark strips whitespace only at a line's edges (a soft break reads as one
+    space); inner runs of spaces, and edge spaces written as entities, are text."""
+    doc = parse_markdown(
+        "two  spaces, *a  b*\n\n&#32;edge&#32;\n\n  leading and trailing \nnext\n\n"
+        "tab&#9;and&#10;newline entity"
+    )
+    assert doc.blocks == [
+        p(run("two  spaces, "), run("a  b", tree.Mark(tree.ITALIC))),
+        p(run(" edge ")),
+        p(run("leading and trailing next")),
+        p(run("tab\tand newline entity")),
+    ]
+    # A picture splits its line: the spaces at the split end or start a line.
+    assert parse_markdown("See ![icon](i.png) here").blocks == [
+        p(run("See")),
+        tree.Image("i.png", "icon"),
+        p(run("here")),
+    ]
 
 
 # -- text, encodings, formats ----------------------------------------------------------------
@@ -340,7 +343,7 @@ def test_markdown_gfm_and_raw_html() -> None:
 
 def test_plain_text() -> None:
     assert parse_text("one\r\ntwo\n\n\nthree\x0b\x00").blocks == [
-        p(run("one"), HardBreak(), run("two")),
+        p(run("one"), tree.HardBreak(), run("two")),
         p(run("three")),
     ]
     assert parse_text("a\nb").blocks == [p(run("a")), p(run("b"))]

@@ -10,40 +10,9 @@ from __future__ import annotations
 from document.trees import documents
 from hypothesis import given
 
+from draftroom.document import tree
 from draftroom.document.build import build_update
 from draftroom.document.reader import read_update
-from draftroom.document.tree import (
-    BOLD,
-    CODE,
-    HIGHLIGHT,
-    ITALIC,
-    LINK,
-    STRIKE,
-    SUBSCRIPT,
-    SUPERSCRIPT,
-    TEXT_COLOR,
-    UNDERLINE,
-    Block,
-    Blockquote,
-    BulletList,
-    CodeBlock,
-    Document,
-    HardBreak,
-    Heading,
-    HorizontalRule,
-    Image,
-    ListItem,
-    Mark,
-    OrderedList,
-    Paragraph,
-    Table,
-    TableCell,
-    TableRow,
-    TaskItem,
-    TaskList,
-    Text,
-    children_of,
-)
 from draftroom.export import export_documents
 from draftroom.imports import ImportLimits, parse_file
 
@@ -53,87 +22,93 @@ PNG = (
 )
 
 
-def stored(document: Document) -> Document:
+def stored(document: tree.Document) -> tree.Document:
     return read_update(build_update(document), document.title)
 
 
-def round_trip(blocks: list[Block], fmt: str) -> list[Block]:
+def round_trip(blocks: list[tree.Block], fmt: str) -> list[tree.Block]:
     # No title: Markdown would write it as a first heading.
-    data = export_documents([Document("", blocks)], fmt)
+    data = export_documents([tree.Document("", blocks)], fmt)
     return stored(parse_file(data, fmt, ImportLimits())).blocks
 
 
-def run(text: str, *marks: Mark) -> Text:
-    return Text(text, frozenset(marks))
+def run(text: str, *marks: tree.Mark) -> tree.Text:
+    return tree.Text(text, frozenset(marks))
 
 
-def para(*children: Text | HardBreak) -> Paragraph:
-    return Paragraph(list(children))
+def para(*children: tree.Text | tree.HardBreak) -> tree.Paragraph:
+    return tree.Paragraph(list(children))
 
 
-def cell(text: str, **kw: object) -> TableCell:
-    return TableCell([para(run(text))], **kw)  # type: ignore[arg-type]
+def cell(text: str, **kw: object) -> tree.TableCell:
+    return tree.TableCell([para(run(text))], **kw)  # type: ignore[arg-type]
 
 
 # What all three formats hold.
-COMMON: list[Block] = [
-    Heading(1, [run("Chapter")]),
-    Heading(3, [run("Scene")]),
+COMMON: list[tree.Block] = [
+    tree.Heading(1, [run("Chapter")]),
+    tree.Heading(3, [run("Scene")]),
     para(
         run("plain "),
-        run("bold", Mark(BOLD)),
+        run("bold", tree.Mark(tree.BOLD)),
         run(" "),
-        run("italic", Mark(ITALIC)),
+        run("italic", tree.Mark(tree.ITALIC)),
         run(" "),
-        run("under", Mark(UNDERLINE)),
+        run("under", tree.Mark(tree.UNDERLINE)),
         run(" "),
-        run("struck", Mark(STRIKE)),
+        run("struck", tree.Mark(tree.STRIKE)),
         run(" "),
-        run("code", Mark(CODE)),
+        run("code", tree.Mark(tree.CODE)),
         run(" H"),
-        run("2", Mark(SUBSCRIPT)),
+        run("2", tree.Mark(tree.SUBSCRIPT)),
         run("O x"),
-        run("2", Mark(SUPERSCRIPT)),
+        run("2", tree.Mark(tree.SUPERSCRIPT)),
         run(" "),
-        run("hl", Mark(HIGHLIGHT)),
+        run("hl", tree.Mark(tree.HIGHLIGHT)),
         run(" "),
-        run("red", Mark(TEXT_COLOR, color="#ff0000")),
+        run("red", tree.Mark(tree.TEXT_COLOR, color="#ff0000")),
         run(" "),
-        run("link", Mark(LINK, "https://example.com/a?b=c")),
+        run("link", tree.Mark(tree.LINK, "https://example.com/a?b=c")),
         run(" CJK 中文 emoji 👍🏽 RTL שלום"),
     ),
-    para(run("Line one"), HardBreak(), run("line two")),
-    Blockquote([para(run("Quoted."))]),
-    Paragraph([run("Between the quotes.")]),
-    Blockquote([para(run("A quote with a list:")), BulletList([ListItem([para(run("quoted"))])])]),
-    BulletList([ListItem([para(run("one")), BulletList([ListItem([para(run("nested"))])])])]),
-    OrderedList(3, [ListItem([para(run("three"))]), ListItem([para(run("four"))])]),
-    TaskList([TaskItem(True, [para(run("done"))]), TaskItem(False, [para(run("todo"))])]),
-    Table(
+    para(run("Line one"), tree.HardBreak(), run("line two")),
+    tree.Blockquote([para(run("Quoted."))]),
+    tree.Paragraph([run("Between the quotes.")]),
+    tree.Blockquote(
+        [para(run("A quote with a list:")), tree.BulletList([tree.ListItem([para(run("quoted"))])])]
+    ),
+    tree.BulletList(
+        [tree.ListItem([para(run("one")), tree.BulletList([tree.ListItem([para(run("nested"))])])])]
+    ),
+    tree.OrderedList(3, [tree.ListItem([para(run("three"))]), tree.ListItem([para(run("four"))])]),
+    tree.TaskList(
+        [tree.TaskItem(True, [para(run("done"))]), tree.TaskItem(False, [para(run("todo"))])]
+    ),
+    tree.Table(
         [
-            TableRow([cell("Name", header=True), cell("Role", header=True)]),
-            TableRow([cell("Ann"), cell("Writer")]),
+            tree.TableRow([cell("Name", header=True), cell("Role", header=True)]),
+            tree.TableRow([cell("Ann"), cell("Writer")]),
         ]
     ),
-    CodeBlock("def f(x):\n    return x"),
-    HorizontalRule(),
-    Paragraph([run("The end.")]),
+    tree.CodeBlock("def f(x):\n    return x"),
+    tree.HorizontalRule(),
+    tree.Paragraph([run("The end.")]),
 ]
 # What HTML and DOCX hold beyond it.
-RICH: list[Block] = [
-    Paragraph([run("Centred")], align="center"),
-    Paragraph([run("Justified")], align="justify"),
-    Paragraph([run("Right")], align="right"),
-    Paragraph([run("שלום עולם")], dir="rtl"),
-    Table(
+RICH: list[tree.Block] = [
+    tree.Paragraph([run("Centred")], align="center"),
+    tree.Paragraph([run("Justified")], align="justify"),
+    tree.Paragraph([run("Right")], align="right"),
+    tree.Paragraph([run("שלום עולם")], dir="rtl"),
+    tree.Table(
         [
-            TableRow([cell("Wide", header=True, colspan=2)]),
-            TableRow([cell("Tall", rowspan=2), cell("b")]),
-            TableRow([cell("c")]),
+            tree.TableRow([cell("Wide", header=True, colspan=2)]),
+            tree.TableRow([cell("Tall", rowspan=2), cell("b")]),
+            tree.TableRow([cell("c")]),
         ]
     ),
-    Image(PNG, "A grey box", "", 40),
-    Paragraph(),
+    tree.Image(PNG, "A grey box", "", 40),
+    tree.Paragraph(),
 ]
 
 
@@ -142,31 +117,33 @@ def test_markdown_keeps_what_it_can_hold() -> None:
 
 
 def test_html_keeps_everything() -> None:
-    blocks = [*COMMON[:-3], CodeBlock("x = 1", "python"), *COMMON[-2:], *RICH]
+    blocks = [*COMMON[:-3], tree.CodeBlock("x = 1", "python"), *COMMON[-2:], *RICH]
     assert round_trip(blocks, "html") == blocks
 
 
 def test_docx_keeps_everything_it_can_hold() -> None:
     # A picture in Word always has both sizes: the height comes with the width.
-    expected = [Image(PNG, "A grey box", "", 40, 20) if isinstance(b, Image) else b for b in RICH]
+    expected = [
+        tree.Image(PNG, "A grey box", "", 40, 20) if isinstance(b, tree.Image) else b for b in RICH
+    ]
     assert round_trip([*COMMON, *RICH], "docx") == [*COMMON, *expected]
 
 
-def unspanned(blocks: list[Block]) -> list[Block]:
+def unspanned(blocks: list[tree.Block]) -> list[tree.Block]:
     """Generated spans rarely make a rectangular grid (an editor's table always
     does; merged cells are covered above): every cell gets a span of one."""
     for block in blocks:
-        if isinstance(block, Table):
+        if isinstance(block, tree.Table):
             for row in block.rows:
                 for c in row.cells:
                     c.colspan = c.rowspan = 1
-        for nested in children_of(block):
+        for nested in tree.children_of(block):
             unspanned(nested)
     return blocks
 
 
 @given(documents.map(unspanned))
-def test_export_import_export_is_stable(blocks: list[Block]) -> None:
+def test_export_import_export_is_stable(blocks: list[tree.Block]) -> None:
     """Whatever a format loses, it loses on the first trip: the second changes nothing."""
     for fmt in ("md", "html", "docx"):
         once = round_trip(blocks, fmt)
@@ -180,23 +157,55 @@ def test_export_import_export_is_stable(blocks: list[Block]) -> None:
 # paragraph beside it; a task box with no text after it joined the next block's
 # first line.
 GREY = "https://e.com/a.png"
-EXACT: list[list[Block]] = [
-    [para(run("a"), HardBreak())],
-    [para(run("a\\"), HardBreak())],
-    [para(run("a\\", Mark(BOLD)), HardBreak(), HardBreak())],
-    [Heading(2, [run("\\")]), para(run("b\\", Mark(CODE)), HardBreak())],
-    [BulletList([ListItem([para(run("x\\", Mark(LINK, "https://e.com/")), HardBreak())])])],
-    [Blockquote([Image(GREY, "alt\\", "title\\")])],
-    [TaskList([TaskItem(False, [para(run("\\")), Image(GREY, "\\", "")])])],
-    [TaskList([TaskItem(False, [Paragraph(), CodeBlock("-")])])],
-    [TaskList([TaskItem(True, [Paragraph()]), TaskItem(False, [Paragraph(), CodeBlock("-")])])],
+EXACT: list[list[tree.Block]] = [
+    [para(run("a"), tree.HardBreak())],
+    [para(run(" two  spaces "), tree.HardBreak(), run("  edges  ", tree.Mark(tree.BOLD)))],
+    [para(run("a\\"), tree.HardBreak())],
+    [para(run("a\\", tree.Mark(tree.BOLD)), tree.HardBreak(), tree.HardBreak())],
+    [tree.Heading(2, [run("\\")]), para(run("b\\", tree.Mark(tree.CODE)), tree.HardBreak())],
+    [
+        tree.BulletList(
+            [
+                tree.ListItem(
+                    [para(run("x\\", tree.Mark(tree.LINK, "https://e.com/")), tree.HardBreak())]
+                )
+            ]
+        )
+    ],
+    [tree.Blockquote([tree.Image(GREY, "alt\\", "title\\")])],
+    [tree.TaskList([tree.TaskItem(False, [para(run("\\")), tree.Image(GREY, "\\", "")])])],
+    [tree.TaskList([tree.TaskItem(False, [tree.Paragraph(), tree.CodeBlock("-")])])],
+    [
+        tree.TaskList(
+            [
+                tree.TaskItem(True, [tree.Paragraph()]),
+                tree.TaskItem(False, [tree.Paragraph(), tree.CodeBlock("-")]),
+            ]
+        )
+    ],
 ]
-UNSTABLE: list[list[Block]] = [
-    [TaskList([TaskItem(False, [Paragraph(), Heading(1, [run("\\"), HardBreak()])])])],
-    [Blockquote([para(run("\\")), para(run(" "))])],
-    [para(run(" ", Mark(CODE)))],
-    [TaskList([TaskItem(False, [para(HardBreak()), para(run("\\"))])])],
-    [TaskList([TaskItem(False, [Paragraph(), Blockquote([Image(GREY, "\\", "\\")])])])],
+UNSTABLE: list[list[tree.Block]] = [
+    [
+        tree.TaskList(
+            [
+                tree.TaskItem(
+                    False, [tree.Paragraph(), tree.Heading(1, [run("\\"), tree.HardBreak()])]
+                )
+            ]
+        )
+    ],
+    [tree.Blockquote([para(run("\\")), para(run(" "))])],
+    [para(run(" ", tree.Mark(tree.CODE)))],
+    [tree.TaskList([tree.TaskItem(False, [para(tree.HardBreak()), para(run("\\"))])])],
+    [
+        tree.TaskList(
+            [
+                tree.TaskItem(
+                    False, [tree.Paragraph(), tree.Blockquote([tree.Image(GREY, "\\", "\\")])]
+                )
+            ]
+        )
+    ],
 ]
 
 
