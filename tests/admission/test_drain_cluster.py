@@ -15,9 +15,6 @@ Rebalancing is off here so that the only closes are the drain's.
 from __future__ import annotations
 
 import asyncio
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Coroutine, Iterator
 from typing import Any
@@ -30,8 +27,9 @@ from pycrdt import Text
 from devtools.cluster import Cluster
 from draftroom.client import DraftroomClient
 
+from .cluster_accounts import connections, writer_accounts
+
 WRITERS = 15
-PASSWORD = "pw-cluster-123456"
 BACK_WITHIN = 5.0
 VICTIM = 2
 
@@ -50,13 +48,6 @@ def cluster(postgres_url: str, redis_url: str) -> Iterator[Cluster]:
         yield running
     finally:
         running.stop()
-
-
-async def connections(http_url: str) -> int:
-    async with httpx.AsyncClient(timeout=5) as http:
-        scrape = (await http.get(f"{http_url}/metrics")).text
-    found = re.search(r"^draftroom_websocket_connections(?:\{[^}]*\})? (\S+)$", scrape, re.M)
-    return int(float(found.group(1))) if found else 0
 
 
 async def first_of(*waits: Coroutine[Any, Any, Any], within: float) -> None:
@@ -137,31 +128,8 @@ class Writer:
 
 
 async def make_writers(cluster: Cluster, http: httpx.AsyncClient) -> list[Writer]:
-    await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "draftroom", "user", "create", "admin", "--admin",
-         "--password-stdin", "--database-url", cluster.database_url],
-        input=PASSWORD + "\n", text=True, check=True, capture_output=True,
-    )  # fmt: skip
-    r = await http.post("/api/sessions", json={"username": "admin", "password": PASSWORD})
-    admin = {"Authorization": f"Bearer {r.json()['token']}"}
-    writers = []
-    for i in range(WRITERS):
-        name = f"w{i}"
-        r = await http.post(
-            "/api/users", json={"username": name, "password": PASSWORD}, headers=admin
-        )
-        assert r.status_code == 201, r.text
-        r = await http.post("/api/sessions", json={"username": name, "password": PASSWORD})
-        token = r.json()["token"]
-        r = await http.post(
-            "/api/documents",
-            json={"id": f"doc-{name}"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert r.status_code == 201, r.text
-        writers.append(Writer(name, token, cluster.ws_base))
-    return writers
+    accounts = await writer_accounts(cluster, http, WRITERS)
+    return [Writer(name, token, cluster.ws_base) for name, token in accounts]
 
 
 async def test_three_to_two_nodes_by_sigterm_drained_clients_are_back_within_5_s(

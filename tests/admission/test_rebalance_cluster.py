@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -25,8 +22,9 @@ from pycrdt import Text
 from devtools.cluster import Cluster
 from draftroom.client import DraftroomClient
 
+from .cluster_accounts import connections, writer_accounts
+
 WRITERS = 24
-PASSWORD = "pw-cluster-123456"
 
 
 @pytest.fixture
@@ -44,13 +42,6 @@ def cluster(postgres_url: str, redis_url: str) -> Iterator[Cluster]:
         yield running
     finally:
         running.stop()
-
-
-async def connections(http_url: str) -> int:
-    async with httpx.AsyncClient(timeout=5) as http:
-        scrape = (await http.get(f"{http_url}/metrics")).text
-    found = re.search(r"^draftroom_websocket_connections(?:\{[^}]*\})? (\S+)$", scrape, re.M)
-    return int(float(found.group(1))) if found else 0
 
 
 class Writer:
@@ -93,31 +84,9 @@ class Writer:
 
 
 async def test_two_to_three_nodes_connections_even_out(cluster: Cluster) -> None:
-    await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "draftroom", "user", "create", "admin", "--admin",
-         "--password-stdin", "--database-url", cluster.database_url],
-        input=PASSWORD + "\n", text=True, check=True, capture_output=True,
-    )  # fmt: skip
     async with httpx.AsyncClient(base_url=cluster.url, timeout=30) as http:
-        r = await http.post("/api/sessions", json={"username": "admin", "password": PASSWORD})
-        admin = {"Authorization": f"Bearer {r.json()['token']}"}
-        writers = []
-        for i in range(WRITERS):
-            name = f"w{i}"
-            r = await http.post(
-                "/api/users", json={"username": name, "password": PASSWORD}, headers=admin
-            )
-            assert r.status_code == 201, r.text
-            r = await http.post("/api/sessions", json={"username": name, "password": PASSWORD})
-            token = r.json()["token"]
-            r = await http.post(
-                "/api/documents",
-                json={"id": f"doc-{name}"},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            assert r.status_code == 201, r.text
-            writers.append(Writer(name, token, cluster.ws_base))
+        accounts = await writer_accounts(cluster, http, WRITERS)
+        writers = [Writer(name, token, cluster.ws_base) for name, token in accounts]
 
         stop = asyncio.Event()
         typing = [asyncio.create_task(w.run(stop)) for w in writers]
