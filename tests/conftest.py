@@ -34,6 +34,7 @@ from typing import Any, Protocol, TypeVar
 
 import pytest
 from hypothesis import settings as hypothesis_settings
+from hypothesis.internal.conjecture import providers as _hypothesis_providers
 
 from devtools.draftroom import DraftroomProcess
 from devtools.jsclient import JSHarness
@@ -52,6 +53,12 @@ hypothesis_settings.register_profile(
     "long", derandomize=False, deadline=None, max_examples=2000, print_blob=True
 )
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Hypothesis mixes constants it finds in every module loaded so far into what it
+# generates, so a derandomized test's examples would depend on which tests ran before
+# it in the same process: green alone, red in the whole suite (and the other way round
+# whenever a test is added). Its own fixed constants stay; the harvested ones go.
+_hypothesis_providers._get_local_constants = lambda: _hypothesis_providers._local_constants
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -20,3 +20,11 @@ def test_the_long_profile_is_random_and_bigger() -> None:
     long = settings.get_profile("long")
     assert not long.derandomize
     assert long.max_examples > settings.get_profile("ci").max_examples
+
+
+def test_examples_do_not_depend_on_the_modules_other_tests_loaded() -> None:
+    from hypothesis.internal.conjecture import providers
+
+    import draftroom.export.docx  # noqa: F401  (a module full of string constants)
+
+    assert len(providers._get_local_constants()) == 0

@@ -29,6 +29,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Emu, Inches, Mm, Pt, RGBColor
 from docx.table import _Cell
+from docx.text.hyperlink import Hyperlink
 from docx.text.paragraph import Paragraph as DocxParagraph
 
 from draftroom.document import tree
@@ -279,8 +280,11 @@ class _Writer:
                 placeholder.getparent().remove(placeholder)  # a cell needs one paragraph
             if cell.header:
                 for para in docx_cell.paragraphs:
-                    for run in para.runs:
-                        run.bold = True
+                    # A link's runs sit inside its w:hyperlink, where ``para.runs``
+                    # does not look: a header row is bold all through, links too.
+                    for item in para.iter_inner_content():
+                        for run in item.runs if isinstance(item, Hyperlink) else [item]:
+                            run.bold = True
         self.parent = outer
         if isinstance(outer, _Cell):
             outer.add_paragraph()  # a cell must end with a paragraph
