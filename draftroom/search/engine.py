@@ -209,6 +209,20 @@ class Engine(Rows):
         """Ids, in id order, of readable documents whose title matches."""
         raise NotImplementedError
 
+    async def _page(self, ranked: str, args: Args, after: Key | None, limit: int) -> list[Ranked]:
+        """One page of ``ranked`` (rows of doc_id, key, title_hit, score), after the
+        cursor's key, in the order every store ranks by."""
+        keyset = after_key(args, after)
+        rows = await self.sql.fetch(
+            f"SELECT r.doc_id, r.key, r.title_hit, r.score FROM ({ranked}) r{keyset}{ORDER}"
+            f" LIMIT {args(limit)}",
+            *args.values,
+        )
+        return [
+            Ranked(r["doc_id"], Key(int(r["title_hit"]), float(r["score"]), r["doc_id"]), r["key"])
+            for r in rows
+        ]
+
 
 class Args:
     """Positional ``$n`` parameters for a query assembled from pieces."""

@@ -12,7 +12,7 @@ so ranking it reads a small tsvector, where a whole document's could be 1 MB.
 
 from __future__ import annotations
 
-from draftroom.search.engine import ORDER, Args, Engine, Key, Ranked, after_key, reader_join
+from draftroom.search.engine import Args, Engine, Key, Ranked, reader_join
 from draftroom.search.query import Query, to_tsquery, to_tsquery_any
 from draftroom.search.text import IndexEntry, Section
 
@@ -92,16 +92,7 @@ class PostgresEngine(Engine):
             " JOIN search_documents t ON t.doc_id = c.doc_id"
             " ORDER BY c.doc_id, score DESC, c.key"
         )
-        keyset = after_key(args, after)
-        rows = await self.sql.fetch(
-            f"SELECT r.doc_id, r.key, r.title_hit, r.score FROM ({best}) r{keyset}{ORDER}"
-            f" LIMIT {args(limit)}",
-            *args.values,
-        )
-        return [
-            Ranked(r["doc_id"], Key(int(r["title_hit"]), float(r["score"]), r["doc_id"]), r["key"])
-            for r in rows
-        ]
+        return await self._page(best, args, after, limit)
 
     async def titles(self, query: Query, reader: str | None, limit: int, offset: int) -> list[str]:
         args = Args()

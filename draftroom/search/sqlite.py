@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from draftroom.search.engine import ORDER, Args, Engine, Key, Ranked, after_key, reader_join
+from draftroom.search.engine import Args, Engine, Key, Ranked, reader_join
 from draftroom.search.query import Query, to_fts5, to_fts5_any
 from draftroom.search.text import IndexEntry, Section
 
@@ -111,16 +111,7 @@ class FTS5Engine(Engine):
             f" WHERE search_titles MATCH {args(title_match)})) AS title_hit"
             f" FROM ({best}) b JOIN search_documents t ON t.doc_id = b.doc_id"
         )
-        keyset = after_key(args, after)
-        rows = await self.sql.fetch(
-            f"SELECT r.doc_id, r.key, r.title_hit, r.score FROM ({inner}) r{keyset}{ORDER}"
-            f" LIMIT {args(limit)}",
-            *args.values,
-        )
-        return [
-            Ranked(r["doc_id"], Key(int(r["title_hit"]), float(r["score"]), r["doc_id"]), r["key"])
-            for r in rows
-        ]
+        return await self._page(inner, args, after, limit)
 
     async def titles(self, query: Query, reader: str | None, limit: int, offset: int) -> list[str]:
         args = Args()
