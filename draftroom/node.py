@@ -2,7 +2,8 @@
 
 It sits below every feature. It routes messages between nodes (document traffic
 to rooms, control messages to the features' handlers), offers ``broadcast_app`` and
-``broadcast_control`` to the features, and starts and drains everything in order.
+``broadcast_control`` to the features, samples event-loop lag for those that read it
+(``draftroom.loop_lag``), and starts and drains everything in order.
 What features add comes in once, through ``install`` (see ``draftroom.features``);
 the node knows nothing of auth, agents, export, analytics or HTTP.
 """
@@ -22,6 +23,7 @@ from draftroom.crdt.protocol import CloseCode, encode_app
 from draftroom.crdt.room import Peer, RoomLimits
 from draftroom.crdt.rooms import Rooms
 from draftroom.features import Feature, FeatureHooks
+from draftroom.loop_lag import LoopLag
 from draftroom.store import Store, store_for
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class Node:
         self.store: Store = store or store_for(settings)
         self.bus: Bus = bus or create_bus(settings)
         self.hooks = FeatureHooks()
+        # One lag timer for the whole node; features that need the lag are handed it.
+        self.loop_lag = LoopLag()
         self.rooms = Rooms(
             self.store,
             self.bus,
@@ -101,6 +105,10 @@ class Node:
         self._tasks.append(asyncio.get_running_loop().create_task(maintenance))
         for feature in self.features:
             await feature.start()
+        # After the features, so start-up work (worker pools) is not taken for load.
+        self._tasks.append(
+            asyncio.get_running_loop().create_task(self.loop_lag.run(), name="loop-lag")
+        )
         log.info(
             "draftroom node %s started: store=%s bus=%s",
             self.node_id,

@@ -5,9 +5,10 @@ Two signals, both local and cheap to read:
 - open WebSocket connections, counted by the ASGI edge from the moment a socket is
   admitted until its handler returns, so a burst of handshakes cannot overshoot the
   limit while they wait on auth;
-- event-loop lag: how late a 100 ms timer wakes up. A loop that wakes late delays
-  every frame of every writer on the node, so it is the measure of "writers are
-  about to feel it". It is sampled here rather than read from the telemetry
+- event-loop lag: how late the node's 100 ms timer wakes up (``draftroom.loop_lag``,
+  handed in by the composition root). A loop that wakes late delays every frame of
+  every writer on the node, so it is the measure of "writers are about to feel it".
+  Admission keeps its own last second of samples rather than reading the telemetry
   histogram: that one is cumulative (made for rates over minutes) and admission
   needs the last fraction of a second.
 
@@ -24,7 +25,6 @@ the count, which already moves slowly.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections import Counter, deque
@@ -33,10 +33,9 @@ from enum import IntEnum
 
 from draftroom.errors import Overloaded
 from draftroom.features import BaseFeature, FeatureHooks
+from draftroom.loop_lag import LoopLag
 from draftroom.telemetry import metrics
 
-# How often the loop's lag is sampled: fine enough to catch a 100 ms stall.
-LAG_INTERVAL = 0.1
 # Lag-driven pressure holds this long after the last sample that called for it.
 RECOVER_SECONDS = 2.0
 # Share of --max-connections from which work that can wait is refused.
@@ -74,10 +73,13 @@ class AdmissionControl(BaseFeature):
         self,
         max_connections: int,
         max_loop_lag_ms: float,
+        lag: LoopLag,
         clock: Callable[[], float] = time.monotonic,
         rooms: FeatureHooks | None = None,
     ) -> None:
         self.max_connections = max_connections
+        self.loop_lag = lag
+        self._unsubscribe: Callable[[], None] | None = None
         # Where rooms read how long to hold presence relays (see PRESENCE_DELAY).
         self.rooms = rooms
         self.max_lag = max_loop_lag_ms / 1000
@@ -96,7 +98,6 @@ class AdmissionControl(BaseFeature):
                 for why in ("connections", "loop_lag")
             }
         )
-        self._task: asyncio.Task[None] | None = None
         self._sources = {
             "admission_pressure": self._pressure_gauge,
             "admission_lag": self._lag_gauge,
@@ -180,26 +181,20 @@ class AdmissionControl(BaseFeature):
     async def start(self) -> None:
         for name, source in self._sources.items():
             metrics.add_gauge_source(name, source)
-        self._task = asyncio.get_running_loop().create_task(self._sampler(), name="admission")
+        self._unsubscribe = self.loop_lag.subscribe(self._on_lag)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         for name, source in self._sources.items():
             metrics.remove_gauge_source(name, source)
 
-    async def _sampler(self) -> None:
-        # The first wake-up still pays for the server's own start-up (listening,
-        # the lifespan finishing), which says nothing about client load.
-        await asyncio.sleep(LAG_INTERVAL)
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(LAG_INTERVAL)
-            self.sample(max(0.0, time.perf_counter() - before - LAG_INTERVAL))
-            if self.rooms is not None:
-                shedding = self.pressure() >= Pressure.SHEDDING
-                self.rooms.presence_delay = PRESENCE_DELAY if shedding else 0.0
+    def _on_lag(self, lag: float) -> None:
+        self.sample(lag)
+        if self.rooms is not None:
+            shedding = self.pressure() >= Pressure.SHEDDING
+            self.rooms.presence_delay = PRESENCE_DELAY if shedding else 0.0
 
     # -- gauge sources (read at collection time) -------------------------------------
 

@@ -116,11 +116,14 @@ def features(settings: Settings, node: Node, redis: RedisLink) -> list[Feature]:
             workers=settings.search_workers,
         ),
         HttpApi("search", search_api.routes),
-        telemetry.Telemetry(node, (lambda: analytics.dropped) if analytics else None),
+        telemetry.Telemetry(
+            node, node.loop_lag, (lambda: analytics.dropped) if analytics else None
+        ),
         HttpApi("metrics", metrics_api.routes),
         WebApp(settings),
-        # Last, so its lag sampler starts once the others (worker pools) are up.
-        AdmissionControl(settings.max_connections, settings.max_loop_lag_ms, rooms=node.hooks),
+        AdmissionControl(
+            settings.max_connections, settings.max_loop_lag_ms, node.loop_lag, rooms=node.hooks
+        ),
         *(
             [Rebalancer(node, redis, settings.rebalance_seconds)]
             if settings.redis_url and settings.rebalance_seconds > 0

@@ -1,5 +1,6 @@
 """Telemetry as a feature of one node: gauges read from the node at collection time,
-and a monitor task (event-loop lag, store reachability).
+the event-loop lag histogram (fed by the node's one sampler, ``draftroom.loop_lag``),
+and a task that checks the store is reachable.
 
 ``middleware(settings)`` sets up the SDK (once per process) and gives the ASGI
 middleware for the composition root; ``Telemetry(node)`` is the feature.
@@ -9,20 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable
 
 from starlette.middleware import Middleware
 
 from draftroom.config import Settings
 from draftroom.features import BaseFeature
+from draftroom.loop_lag import LoopLag
 from draftroom.node import Node
 from draftroom.telemetry import metrics, sdk, tracing
 from draftroom.telemetry.errors import ErrorLogCounter, ErrorMiddleware
 
 log = logging.getLogger(__name__)
 
-LAG_INTERVAL = 0.5
 PING_EVERY = 10.0
 
 
@@ -42,8 +42,12 @@ def middleware(settings: Settings) -> list[Middleware]:
 
 
 class Telemetry(BaseFeature):
-    def __init__(self, node: Node, dropped_events: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, node: Node, lag: LoopLag, dropped_events: Callable[[], int] | None = None
+    ) -> None:
         self.node = node
+        self.loop_lag = lag
+        self._unsubscribe: Callable[[], None] | None = None
         # Events analytics had to drop (its buffer was full); None when it is off.
         self._dropped_events = dropped_events
         self.store_up = 1.0
@@ -61,9 +65,13 @@ class Telemetry(BaseFeature):
     async def start(self) -> None:
         for name, source in self._sources.items():
             metrics.add_gauge_source(name, source)
+        self._unsubscribe = self.loop_lag.subscribe(metrics.instruments().loop_lag.record)
         self._task = asyncio.get_running_loop().create_task(self._monitor(), name="telemetry")
 
     async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -71,21 +79,14 @@ class Telemetry(BaseFeature):
             metrics.remove_gauge_source(name, source)
 
     async def _monitor(self) -> None:
-        """Event-loop lag (how late a short sleep wakes up) and store reachability."""
-        lag = metrics.instruments().loop_lag
-        next_ping = 0.0
+        """Store reachability, for the ``up`` gauge."""
         while True:
-            before = time.perf_counter()
-            await asyncio.sleep(LAG_INTERVAL)
-            overshoot = max(0.0, time.perf_counter() - before - LAG_INTERVAL)
-            lag.record(overshoot)
-            if time.monotonic() >= next_ping:
-                next_ping = time.monotonic() + PING_EVERY
-                try:
-                    await asyncio.wait_for(self.node.store.ping(), 5)
-                    self.store_up = 1.0
-                except Exception:
-                    self.store_up = 0.0
+            try:
+                await asyncio.wait_for(self.node.store.ping(), 5)
+                self.store_up = 1.0
+            except Exception:
+                self.store_up = 0.0
+            await asyncio.sleep(PING_EVERY)
 
     # -- gauge sources (run at collection time, never on the edit path) -----------
 

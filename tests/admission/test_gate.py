@@ -7,6 +7,7 @@ import pytest
 from draftroom.admission import AdmissionControl, Pressure, Work
 from draftroom.admission.gate import RECOVER_SECONDS
 from draftroom.errors import Overloaded
+from draftroom.loop_lag import LoopLag
 
 
 class Clock:
@@ -21,7 +22,7 @@ def gate(
     max_connections: int = 0, max_loop_lag_ms: float = 100.0
 ) -> tuple[AdmissionControl, Clock]:
     clock = Clock()
-    return AdmissionControl(max_connections, max_loop_lag_ms, clock=clock), clock
+    return AdmissionControl(max_connections, max_loop_lag_ms, LoopLag(), clock=clock), clock
 
 
 def test_lag_past_the_limit_refuses_newcomers_until_it_has_stayed_low() -> None:
