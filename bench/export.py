@@ -37,7 +37,7 @@ VOCAB = (
 
 def build_novel(words: int, chapters: int, seed: int = 7) -> Doc:
     rng = random.Random(seed)
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     fragment = doc.get("default", type=XmlFragment)
     per_chapter = words // chapters
     with doc.transaction():
@@ -76,7 +76,9 @@ def _runs(rng: random.Random, count: int) -> list[tuple[str, dict | None]]:
         left -= size
         text = " ".join(rng.choice(VOCAB) for _ in range(size)) + " "
         roll = rng.random()
-        attrs = {"bold": {}} if roll < 0.1 else {"italic": {}} if roll < 0.2 else None
+        attrs: dict[str, Any] | None = (
+            {"bold": {}} if roll < 0.1 else {"italic": {}} if roll < 0.2 else None
+        )
         runs.append((text, attrs))
     return runs
 

@@ -62,6 +62,7 @@ from common import (
     ws_connect,
 )
 
+from draftroom.crdt.protocol import SyncType
 from draftroom.crdt.protocol import encode_sync as sync_frame
 
 MARKER_RE = re.compile(rb"~(\d+)\.(\d+)\.(\d+)~")
@@ -149,7 +150,7 @@ class Worker:
                 update = member.doc.get_update(sync_payload(frame))
             else:
                 update = EMPTY_UPDATE
-            client.send(sync_frame(SYNC_STEP2, update))
+            client.send(sync_frame(SyncType.STEP2, update))
         elif sub == SYNC_STEP2:
             client.user.synced = True
 
@@ -181,7 +182,7 @@ class Worker:
             except (OSError, TimeoutError, ConnectionError):
                 self.stats.connect_errors += 1
                 return
-            m.client.send(sync_frame(SYNC_STEP1, EMPTY_STATE_VECTOR))
+            m.client.send(sync_frame(SyncType.STEP1, EMPTY_STATE_VECTOR))
 
         tasks = []
         for room, cids in self.rooms:
@@ -218,7 +219,7 @@ class Worker:
             marker = f"~{m.cid}.{m.seq}.{t_us}~"
             text.insert(m.length, marker)
             m.length += len(marker)
-            m.client.send(sync_frame(SYNC_UPDATE, doc.get_update(before)))
+            m.client.send(sync_frame(SyncType.UPDATE, doc.get_update(before)))
             st.sent_total += 1
             if now >= t_win:
                 st.sent_window += 1
@@ -307,7 +308,7 @@ def find_py_spy() -> str | None:
     return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
 
 
-def summarize_collapsed(path: Path, top: int = 15) -> dict[str, list[tuple[str, float]]]:
+def summarize_collapsed(path: Path, top: int = 15) -> dict[str, Any]:
     self_c: Counter = Counter()
     incl_c: Counter = Counter()
     total = 0
@@ -329,7 +330,7 @@ def summarize_collapsed(path: Path, top: int = 15) -> dict[str, list[tuple[str, 
     return {
         "self": [(f, 100.0 * n / total) for f, n in self_c.most_common(top)],
         "inclusive": [(f, 100.0 * n / total) for f, n in incl_c.most_common(top + 10)],
-        "samples": total,  # type: ignore[dict-item]
+        "samples": total,
     }
 
 

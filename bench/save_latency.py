@@ -38,8 +38,6 @@ from common import (
     MSG_APP,
     MSG_SYNC,
     SYNC_STEP1,
-    SYNC_STEP2,
-    SYNC_UPDATE,
     RateLimiter,
     WSClient,
     fmt,
@@ -50,6 +48,7 @@ from common import (
 )
 
 from devtools.postgres import PostgresServer
+from draftroom.crdt.protocol import SyncType
 from draftroom.crdt.protocol import encode_sync as sync_frame
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz     "
@@ -102,7 +101,7 @@ class Generator:
                 # Reply with what we have that the server lacks (numbered like an update).
                 update = w.doc.get_update(sync_payload(frame))
                 w.client = client  # may arrive before ws_connect() has returned
-                self._send_numbered(w, sync_frame(SYNC_STEP2, update), measured=False)
+                self._send_numbered(w, sync_frame(SyncType.STEP2, update), measured=False)
             # STEP2 / UPDATE from the server: other writers' edits; not decoded.
             return
         if kind == MSG_APP:
@@ -147,7 +146,7 @@ class Generator:
         update = doc.get_update(before)
         if measured:
             self.stats.measured_sent += 1
-        self._send_numbered(w, sync_frame(SYNC_UPDATE, update), measured)
+        self._send_numbered(w, sync_frame(SyncType.UPDATE, update), measured)
 
     # phases ---------------------------------------------------------------------------
 
@@ -177,7 +176,7 @@ class Generator:
                 self.stats.connect_errors += 1
                 return
             # a y-websocket client opens with its own sync step 1
-            w.client.send(sync_frame(SYNC_STEP1, EMPTY_STATE_VECTOR))
+            w.client.send(sync_frame(SyncType.STEP1, EMPTY_STATE_VECTOR))
 
         tasks = []
         for w in writers:
@@ -258,7 +257,7 @@ def run_store(store: str, args: argparse.Namespace, database_url: str | None) ->
         source=args.source,
     )
     (workdir / "data").mkdir(parents=True, exist_ok=True)
-    marks: dict[str, tuple[float, float, float]] = {}
+    marks: dict[str, tuple[float, float, float, float]] = {}
     pg_pid = args._pg_pid
     cores = common.CoreMeter()
     busy: list[float] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 from pycrdt import Doc, Text
 
@@ -135,7 +136,7 @@ def main() -> None:
         rows.append((f"worst frame: {name} ({accepted} accepted)", f"{worst * 1e3:.1f} ms"))
 
     # Cost per conflict comparison, from one frame of known cost, scaled to the bound.
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     doc.apply_update(concurrent_inserts(1000, client=5))
     probe = concurrent_inserts(100, client=6)
     per = best(lambda: Doc().apply_update(probe), 1)  # warm-up of the code path
