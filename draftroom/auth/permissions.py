@@ -106,6 +106,18 @@ class Members:
             raise LastOwner()
         return removed > 0
 
+    async def roles(self, user_id: str, doc_ids: list[str]) -> dict[str, str]:
+        """``user_id``'s role on each of ``doc_ids`` that they hold one on (one query)."""
+        if not doc_ids:
+            return {}
+        marks = ", ".join(f"${i}" for i in range(2, len(doc_ids) + 2))
+        rows = await self.sql.fetch(
+            f"SELECT doc_id, role FROM document_members WHERE user_id = $1 AND doc_id IN ({marks})",
+            user_id,
+            *doc_ids,
+        )
+        return {r["doc_id"]: str(r["role"]) for r in rows}
+
     async def remove_document(self, doc_id: str) -> None:
         await self.sql.execute("DELETE FROM document_members WHERE doc_id = $1", doc_id)
 

@@ -102,8 +102,18 @@ async def list_documents(request: Request) -> Response:
         )
         found = [await store.get_document(doc_id) for doc_id in ids]
         docs = [d for d in found if d is not None]
+    # The caller's role on each, so a client offers only what it may do (the web app
+    # shows Share and Delete to owners only).
+    if principal.is_admin:
+        roles = {d.id: "owner" for d in docs}
+    else:
+        roles = await auth_of(request).members.roles(principal.user_id, [d.id for d in docs])
     return JSONResponse(
-        {"documents": [d.to_json() for d in docs], "limit": limit, "offset": offset}
+        {
+            "documents": [{**d.to_json(), "role": roles.get(d.id)} for d in docs],
+            "limit": limit,
+            "offset": offset,
+        }
     )
 
 

@@ -3,6 +3,7 @@ one total order, for a site admin (every document) and for a member (their roles
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from itertools import pairwise
@@ -119,3 +120,31 @@ async def test_unknown_sorts_and_orders_are_refused(
         r = await clients["ann"].get(f"/api/documents?{query}")
         assert r.status_code == 400, (query, r.text)
         assert r.json()["error"] == code and r.json()["message"], query
+
+
+async def _roles(http: httpx.AsyncClient, params: dict[str, str]) -> dict[str, str]:
+    """{id: role} of a listing; titles reach the search index (q) a moment after they
+    are written, so an empty answer is asked again for a while."""
+    for _ in range(100):
+        r = await http.get("/api/documents", params=params)
+        assert r.status_code == 200, r.text
+        if r.json()["documents"]:
+            break
+        await asyncio.sleep(0.1)
+    return {d["id"]: d["role"] for d in r.json()["documents"]}
+
+
+async def test_each_document_carries_the_callers_role(
+    clients: dict[str, httpx.AsyncClient],
+) -> None:
+    r = await clients["ann"].put("/api/documents/d2/members/bob", json={"role": "editor"})
+    assert r.status_code == 200, r.text
+    expected = {
+        "root": {f"d{i}": "owner" for i in range(len(TITLES))},  # a site admin owns all
+        "ann": {f"d{i}": "owner" for i in range(len(TITLES))},
+        "bob": {f"d{i}": "editor" if i == 2 else "viewer" for i in range(len(TITLES)) if i % 3},
+    }
+    for who, roles in expected.items():
+        for params in ({}, {"limit": "2", "offset": "1"}, {"q": "alpha"}):
+            got = await _roles(clients[who], params)
+            assert got and got == {k: roles[k] for k in got}, (who, params, got)

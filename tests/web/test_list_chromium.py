@@ -148,15 +148,43 @@ def test_rename_and_share_in_dialogs_with_errors_shown_in_place(site: Site, brow
         ctx.close()
 
 
+def test_share_and_delete_are_offered_only_to_owners(site: Site, browser: Any) -> None:
+    doc = site.create_doc("ann", "Whose to share")
+    site.share(doc, "bob", "viewer")
+    site.share(doc, "vic", "editor")
+    ctx = {who: browser.new_context() for who in ("ann", "bob", "vic")}
+    try:
+        shown: dict[str, list[str]] = {}
+        for who, context in ctx.items():
+            sign_in(context, site, who)
+            page = context.new_page()
+            page.goto(site.url)
+            row = page.locator(f'tr[data-id="{doc}"]')
+            expect(row.locator("a.doc-link")).to_have_text("Whose to share", timeout=TIMEOUT)
+            shown[who] = row.locator("td.actions button").all_text_contents()
+        assert shown == {
+            "ann": ["Rename", "Share", "Delete"],
+            "bob": [],  # a viewer may only read (and open) it
+            "vic": ["Rename"],
+        }
+    finally:
+        for context in ctx.values():
+            context.close()
+
+
 def test_a_refused_share_shows_the_servers_reason(site: Site, browser: Any) -> None:
     doc = site.create_doc("ann", "Not yours to share")
-    site.share(doc, "bob", "editor")
+    site.share(doc, "bob", "owner")
     ctx = browser.new_context()
     try:
         sign_in(ctx, site, "bob")
         page = ctx.new_page()
         page.goto(site.url)
-        page.locator(f'tr[data-id="{doc}"] button:text("Share")').click()
+        share = page.locator(f'tr[data-id="{doc}"] button:text("Share")')
+        expect(share).to_be_visible(timeout=TIMEOUT)
+        # Demoted after the list loaded: the button is still there, the server refuses.
+        site.share(doc, "bob", "editor")
+        share.click()
         page.locator("#share-user").fill("vic")
         page.locator("dialog button[type=submit]").click()
         alert = page.locator("dialog[open] [role=alert]")

@@ -60,5 +60,7 @@ export interface DocMeta {
   title: string
   created_at?: number | string
   updated_at?: number | string
+  // The caller's role on it (GET /api/documents): what the list offers to do.
+  role?: 'owner' | 'editor' | 'commenter' | 'viewer' | null
   [key: string]: unknown
 }

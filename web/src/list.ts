@@ -147,6 +147,11 @@ export function mountList(root: HTMLElement, _me: Me): () => void {
         const box = h('input', { type: 'checkbox', 'aria-label': `Select ${name}`, 'data-action': 'select' }) as HTMLInputElement
         box.checked = selected.has(d.id)
         box.addEventListener('change', () => (box.checked ? selected.add(d.id) : selected.delete(d.id)))
+        // Only what this role may do (auth/permissions.py): renaming is editing, sharing
+        // and deleting are the owner's. The server still decides; a role taken away
+        // since this list loaded is refused there, with the reason shown.
+        const owner = d.role === 'owner'
+        const editor = owner || d.role === 'editor'
         return h(
           'tr',
           { 'data-id': d.id },
@@ -157,9 +162,9 @@ export function mountList(root: HTMLElement, _me: Me): () => void {
           h(
             'td',
             { class: 'actions' },
-            h('button', { type: 'button', onclick: () => void rename(d), 'aria-label': `Rename ${name}`, 'data-action': 'rename' }, 'Rename'),
-            h('button', { type: 'button', onclick: () => void share(d), 'aria-label': `Share ${name}`, 'data-action': 'share' }, 'Share'),
-            h('button', { type: 'button', class: 'danger', onclick: () => void remove(d), 'aria-label': `Delete ${name}`, 'data-action': 'delete' }, 'Delete'),
+            editor && h('button', { type: 'button', onclick: () => void rename(d), 'aria-label': `Rename ${name}`, 'data-action': 'rename' }, 'Rename'),
+            owner && h('button', { type: 'button', onclick: () => void share(d), 'aria-label': `Share ${name}`, 'data-action': 'share' }, 'Share'),
+            owner && h('button', { type: 'button', class: 'danger', onclick: () => void remove(d), 'aria-label': `Delete ${name}`, 'data-action': 'delete' }, 'Delete'),
           ),
         )
       }),
