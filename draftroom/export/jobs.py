@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from draftroom.config import Settings
 from draftroom.errors import NotFound, RateLimited, Unavailable
-from draftroom.export import ExportOptions, get_format
+from draftroom.export import ExportOptions, get_format, known_formats
 from draftroom.export.files import UniqueNames, ZipWriter, safe_stem
 from draftroom.export.worker import (
     Source,
@@ -151,6 +151,10 @@ class ExportService(BaseFeature):
 
     async def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        # Importing the writers and scanning the plugins' entry points takes 0.1-1 s:
+        # done on the first export request, it would stall every writer on the node.
+        # Here the node serves no one yet (and no thread races the registry).
+        known_formats()
         self._cleaner = asyncio.get_running_loop().create_task(self._clean_loop())
 
     async def stop(self) -> None:
