@@ -3,7 +3,7 @@ the event-loop lag histogram (fed by the node's one sampler, ``draftroom.loop_la
 and a task that checks the store is reachable.
 
 ``middleware(settings)`` sets up the SDK (once per process) and gives the ASGI
-middleware for the composition root; ``Telemetry(node)`` is the feature.
+middleware for the composition root; ``Telemetry(node, lag)`` is the feature.
 """
 
 from __future__ import annotations
