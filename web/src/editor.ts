@@ -14,6 +14,7 @@ import { api, onExpired, type DocMeta, type Me } from './api'
 import { listen, sendApp, type AppMessage } from './appmsg'
 import { announce, h } from './dom'
 import { matchFromHash, selectMatch } from './jump'
+import { coalesceRemoteUpdates } from './remote'
 
 const COLORS = ['#b3261e', '#1a73e8', '#188038', '#a142f4', '#e37400', '#007b83', '#c5221f']
 
@@ -106,6 +107,7 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     disableBc: true,
     maxBackoffTime: 1500,
   })
+  const stopCoalescing = coalesceRemoteUpdates(provider, ydoc)
 
   provider.on('status', ({ status: s }: { status: string }) => {
     connected = s === 'connected'
@@ -320,6 +322,7 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     if (countTimer) clearTimeout(countTimer)
     replies.clear()
     destroyed = true
+    stopCoalescing()
     editor.destroy()
     provider.destroy()
     ydoc.destroy()
