@@ -595,7 +595,9 @@ def typing(browser: Any, t: TypingTarget, doc: str, seconds: float, writers: int
     with Writers(t.ws_url, t.token, writers, 0.2) as remote:
         page.wait_for_timeout(1000)  # writers connected and typing
         page.evaluate(PROBE)
-        end = time.monotonic() + seconds
+        cpu0 = cpu_seconds(browser)
+        start = time.monotonic()
+        end = start + seconds
         n = 0
         next_at = time.monotonic()
         while time.monotonic() < end:
@@ -604,6 +606,8 @@ def typing(browser: Any, t: TypingTarget, doc: str, seconds: float, writers: int
             next_at += 0.08
             time.sleep(max(0.0, next_at - time.monotonic()))
         page.wait_for_timeout(100)  # the last key's frame
+        cpu1 = cpu_seconds(browser)
+        elapsed = time.monotonic() - start
         m = page.evaluate("() => window.__bench")
         sent = remote.sent
     if remote.error is not None:
@@ -623,6 +627,9 @@ def typing(browser: Any, t: TypingTarget, doc: str, seconds: float, writers: int
         "key_to_handled": [k["handled"] - k["t0"] for k in keys],
         "frames": m["frames"],
         "longtasks": m["longtasks"],
+        # CPU time, not wall time: what the page costs, whatever else the machine runs.
+        "renderer_cpu_ms_per_s": [cpu_used(cpu0, cpu1, "renderer") * 1000 / elapsed],
+        "gpu_cpu_ms_per_s": [cpu_used(cpu0, cpu1, "GPU") * 1000 / elapsed],
         "remote": m["remote"],
     }
 
@@ -633,7 +640,30 @@ SAMPLES = {
     "key_to_handled_ms": "key_to_handled",
     "frame_ms": "frames",
     "remote_to_paint_ms": "remote",
+    "renderer_cpu_ms_per_s": "renderer_cpu_ms_per_s",
+    "gpu_cpu_ms_per_s": "gpu_cpu_ms_per_s",
 }
+
+
+def cpu_seconds(browser: Any) -> dict[int, tuple[str, float]]:
+    """CPU seconds used so far by each of the browser's processes (type, seconds), from
+    Chromium's own accounting; the measured page is the only one open."""
+    cdp = browser.new_browser_cdp_session()
+    try:
+        procs = cdp.send("SystemInfo.getProcessInfo")["processInfo"]
+    finally:
+        cdp.detach()
+    return {x["id"]: (x["type"], x["cpuTime"]) for x in procs}
+
+
+def cpu_used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+             kind: str) -> float:  # fmt: skip
+    """CPU seconds the processes of ``kind`` used between two snapshots."""
+    return sum(
+        cpu - (before[pid][1] if pid in before else 0.0)
+        for pid, (k, cpu) in after.items()
+        if k == kind
+    )
 
 
 def typing_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -946,6 +976,10 @@ def typing_report(typing: dict[str, dict[str, Any]]) -> list[str]:
             f"{fmt(ty['frame_ms']['p50'])} / {fmt(ty['frame_ms']['p95'])}",
             f"{fmt(ty['remote_to_paint_ms']['p50'])} / {fmt(ty['remote_to_paint_ms']['p95'])}",
             ty["long_tasks"], fmt(ty["long_task_max_ms"], 0),
+            f"{fmt(ty['renderer_cpu_ms_per_s']['p50'], 0)} "
+            f"({fmt(min(r['renderer_cpu_ms_per_s']['p50'] for r in ty['runs']), 0)}-"
+            f"{fmt(max(r['renderer_cpu_ms_per_s']['p50'] for r in ty['runs']), 0)})",
+            fmt(ty["gpu_cpu_ms_per_s"]["p50"], 0),
         ])  # fmt: skip
     return [
         "",
@@ -967,6 +1001,8 @@ def typing_report(typing: dict[str, dict[str, Any]]) -> list[str]:
                 "remote update→paint p50 / p95",
                 "long tasks",
                 "longest",
+                "renderer CPU ms/s median (range)",
+                "GPU CPU ms/s",
             ],
             rows,
         ),
