@@ -4,6 +4,8 @@
     .venv/bin/python bench/web.py --runs 30 --typing-seconds 30 --json out.json
     .venv/bin/python bench/web.py --skip-lighthouse --skip-reference
     .venv/bin/python bench/web.py --skip-typing --skip-lighthouse --baseline-tree /tmp/base
+    .venv/bin/python bench/web.py --skip-loads --skip-lighthouse --typing-rounds 3 \
+        --baseline-tree /tmp/base          # paired typing: this tree, base, reference
 
 Measured with Debian's chromium (Python Playwright, ``/usr/bin/chromium``; never a
 downloaded browser) against a ``draftroom serve`` subprocess with a real account:
@@ -26,19 +28,30 @@ downloaded browser) against a ``draftroom serve`` subprocess with a real account
    performance score, desktop and mobile presets, on the editor route.
 4. **Typing**: 30 s of typing (one key per 80 ms) into a 50,000-word document while 4
    remote writers (Python, pycrdt, one key per 200 ms each, into their own paragraphs)
-   type too: keypress-to-paint (keydown timestamp to the first frame presented after
-   it: a rAF callback, then a message-channel turn after that frame), frame time (rAF to
-   rAF), and long tasks (PerformanceObserver ``longtask``); also key-to-handled (keydown
-   timestamp to the end of the task that handled it: the page's own cost per key).
+   type too. Per key: **keypress-to-paint** (keydown timestamp to the first frame
+   presented after it: a rAF callback, then a message-channel turn after that frame),
+   and the same **without the vsync wait** (minus the time between the editor having
+   handled the key, a microtask after the last ``input`` listener, and the start of the
+   next frame, the rAF timestamp, when that is positive) and key-to-handled. Also frame
+   time (rAF to rAF), long tasks (PerformanceObserver ``longtask``), **remote
+   update-to-paint** (a Yjs update frame's arrival on the socket until the first frame
+   painted after the Y.Doc applied it) and the CPU time the renderer and GPU processes
+   used per second (Chromium's ``SystemInfo.getProcessInfo``: unlike the wall-clock
+   numbers, the machine's load does not inflate it).
    Chromium draws at a fixed 60 Hz here, headless or headed under Xvfb, with or
    without --disable-gpu-vsync --disable-frame-rate-limit (54-61 frames/s on an idle
    page in all six variants tried), so a key waits 0-16.7 ms for the next
    frame whatever the page does, and frame deltas cannot go below 16.7 ms: those two
-   targets sit at the clock's own floor, and key-to-handled shows the page's share.
+   targets sit at the clock's own floor; the number without the vsync wait shows the
+   page's share. Both are reported, each under its own name.
    The same page and the same writers then run against the Node reference server
    ``@y/websocket-server`` 0.1.1 (bench/node), reached through a small same-origin
    front (the app's CSP allows sockets to its own origin only) that serves the same
    build and relays frames, adding only the ``welcome`` a Draftroom node would send.
+   With ``--baseline-tree`` the baseline's node and page are typed into as well.
+   ``--typing-rounds N`` types N runs per server, in turn and reversed every other
+   round (A B C, C B A, ...) after one untimed warm-up run, and reports percentiles
+   over the pooled samples with the range of the runs' own p95s.
 
 Exit status 1 when a target is missed: load p95 desktop >= 1 s or phone >= 2 s (the
 medians are reported too), editor JS > 250 KB gzipped, Lighthouse < 95 desktop / < 85
@@ -146,15 +159,27 @@ PROBE = """() => {
     const applied = []
     while (arrivals.length && arrivals[0] <= now) applied.push(arrivals.shift())
     // An update the page already had (the reference echoes the page's own) changes nothing.
-    if (applied.length && tr.changed.size > 0) {
-      afterFrame((_ft, p) => { for (const a of applied) m.remote.push(p - a) })
-    }
+    if (!applied.length || tr.changed.size === 0) return
+    const done = (p) => { for (const a of applied) m.remote.push(p - a) }
+    if (window.__inFrame) {
+      // Applied by a rAF callback: this frame's paint shows it.
+      waiting.push(done)
+      painted.port2.postMessage(0)
+    } else afterFrame((_ft, p) => done(p))
   })
 }"""
 
 # Installed before the page's scripts in the typing runs: when each Yjs update frame
-# (sync message type 2) arrives, from a listener registered before the provider's own.
+# (sync message type 2) arrives, from a listener registered before the provider's own;
+# and whether code runs inside a rAF callback (then the frame being drawn shows what it
+# changed, where a rAF requested now would wait for the frame after).
 REMOTE_ARRIVALS = """(() => {
+  const raf = window.requestAnimationFrame.bind(window)
+  window.__inFrame = false
+  window.requestAnimationFrame = (fn) => raf((t) => {
+    window.__inFrame = true
+    try { fn(t) } finally { window.__inFrame = false }
+  })
   const arrivals = []
   window.__remoteArrivals = arrivals
   const Native = window.WebSocket
