@@ -252,12 +252,18 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
   editor.on('update', scheduleCount)
   ydoc.on('afterTransaction', scheduleCount)
 
+  // Awareness changes with every caret move, ours included (each key): rebuild the list
+  // only when who is here, or their colour, changed.
+  let shown = ''
   function renderPeople(): void {
     const seen = new Map<string, string>()
     provider.awareness.getStates().forEach((state) => {
       const u = (state as any)?.user
       if (u && typeof u.name === 'string') seen.set(u.name, String(u.color ?? ''))
     })
+    const key = JSON.stringify([me.username, ...seen])
+    if (key === shown) return
+    shown = key
     people.replaceChildren(
       ...[...seen].map(([name, color]) => {
         const dot = h('span', { class: 'dot', 'aria-hidden': 'true' })
