@@ -14,6 +14,7 @@ import { api, onExpired, type DocMeta, type Me } from './api'
 import { listen, sendApp, type AppMessage } from './appmsg'
 import { announce, h } from './dom'
 import { matchFromHash, selectMatch } from './jump'
+import { coalesceRemoteUpdates } from './remote'
 
 const COLORS = ['#b3261e', '#1a73e8', '#188038', '#a142f4', '#e37400', '#007b83', '#c5221f']
 
@@ -106,6 +107,7 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     disableBc: true,
     maxBackoffTime: 1500,
   })
+  const stopCoalescing = coalesceRemoteUpdates(provider, ydoc)
 
   provider.on('status', ({ status: s }: { status: string }) => {
     connected = s === 'connected'
@@ -196,9 +198,15 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     else if (refused && readOnly && unsaved > 0)
       text = `${unsaved} ${unsaved === 1 ? 'edit' : 'edits'} not saved: your role no longer lets you edit`
     else text = unsaved > 0 ? 'Saving…' : 'Saved'
-    if (status.textContent !== text) status.textContent = text
-    status.dataset.unsaved = String(unsaved)
-    status.dataset.state = !connected ? 'offline' : unsaved > 0 ? 'saving' : 'saved'
+    // Every key and every `saved` ack comes here: write only what changed, so that the
+    // status line leaves the layout alone unless its text really changes.
+    setIfChanged(status, text, String(unsaved), !connected ? 'offline' : unsaved > 0 ? 'saving' : 'saved')
+  }
+
+  function setIfChanged(el: HTMLElement, text: string, unsaved: string, state: string): void {
+    if (el.textContent !== text) el.textContent = text
+    if (el.dataset.unsaved !== unsaved) el.dataset.unsaved = unsaved
+    if (el.dataset.state !== state) el.dataset.state = state
   }
 
   const user = { name: '…', color: '#555555' }
@@ -222,26 +230,40 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     },
   })
 
+  // Counting 50,000 words takes a millisecond or two: at most every 300 ms, and then
+  // when the page is idle (within 200 ms more), not in a frame that has a key to draw.
   let countTimer = 0
+  let countIdle = 0
   function countWords(): void {
-    countTimer = 0
+    countIdle = 0
     const d = editor.state.doc
     const n = d.textBetween(0, d.content.size, ' ', ' ').match(/\S+/g)?.length ?? 0
-    words.textContent = `${n.toLocaleString()} ${n === 1 ? 'word' : 'words'}`
+    const text = `${n.toLocaleString()} ${n === 1 ? 'word' : 'words'}`
+    if (words.textContent !== text) words.textContent = text
   }
-  editor.on('update', () => {
-    if (!countTimer) countTimer = window.setTimeout(countWords, 300)
-  })
-  ydoc.on('afterTransaction', () => {
-    if (!countTimer) countTimer = window.setTimeout(countWords, 300)
-  })
+  function scheduleCount(): void {
+    if (countTimer || countIdle) return
+    countTimer = window.setTimeout(() => {
+      countTimer = 0
+      if ('requestIdleCallback' in window) countIdle = requestIdleCallback(countWords, { timeout: 200 })
+      else countWords()
+    }, 300)
+  }
+  editor.on('update', scheduleCount)
+  ydoc.on('afterTransaction', scheduleCount)
 
+  // Awareness changes with every caret move, ours included (each key): rebuild the list
+  // only when who is here, or their colour, changed.
+  let shown = ''
   function renderPeople(): void {
     const seen = new Map<string, string>()
     provider.awareness.getStates().forEach((state) => {
       const u = (state as any)?.user
       if (u && typeof u.name === 'string') seen.set(u.name, String(u.color ?? ''))
     })
+    const key = JSON.stringify([me.username, ...seen])
+    if (key === shown) return
+    shown = key
     people.replaceChildren(
       ...[...seen].map(([name, color]) => {
         const dot = h('span', { class: 'dot', 'aria-hidden': 'true' })
@@ -318,8 +340,10 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     window.removeEventListener('offline', offline)
     window.removeEventListener('online', online)
     if (countTimer) clearTimeout(countTimer)
+    if (countIdle) cancelIdleCallback(countIdle)
     replies.clear()
     destroyed = true
+    stopCoalescing()
     editor.destroy()
     provider.destroy()
     ydoc.destroy()
