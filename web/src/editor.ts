@@ -5,7 +5,6 @@
 // socket, remember how many local edits each one carried, and so know exactly which
 // edits are durable. While offline, the edits not yet acknowledged are shown as such.
 import { Editor } from '@tiptap/core'
-import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import * as Y from 'yjs'
@@ -14,6 +13,7 @@ import { api, onExpired, type DocMeta, type Me } from './api'
 import { listen, sendApp, type AppMessage } from './appmsg'
 import { announce, h } from './dom'
 import { matchFromHash, selectMatch } from './jump'
+import { writingExtensions } from './schema'
 
 const COLORS = ['#b3261e', '#1a73e8', '#188038', '#a142f4', '#e37400', '#007b83', '#c5221f']
 
@@ -207,7 +207,7 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     editable: false,
     injectCSS: false, // CSP: no inline <style>; the same rules are in style.css
     extensions: [
-      StarterKit.configure({ undoRedo: false }),
+      ...writingExtensions(),
       Collaboration.configure({ document: ydoc }),
       CollaborationCaret.configure({ provider, user }),
     ],
