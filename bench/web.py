@@ -929,12 +929,38 @@ def paired(r: dict[str, Any]) -> list[str]:
             ms = x["ms"]
             rows.append([profile, x["target"], ms["n"], fmt(ms["p50"], 0), fmt(ms["p95"], 0),
                          fmt(ms["max"], 0), fmt(x["js_gzip_kb"], 1)])  # fmt: skip
+    diffs = []
+    for profile in ("desktop", "phone"):
+        d = paired_difference(r[profile]["runs_ms"], r["baseline"][profile]["runs_ms"])
+        diffs.append(
+            f"- {profile}: this tree minus baseline, pair by pair: median {d['median']:+.0f} ms "
+            f"(middle half {d['q1']:+.0f} to {d['q3']:+.0f}); faster in {d['faster']} of "
+            f"{d['pairs']} pairs"
+        )
     return [
         "Paired (runs interleaved A/B, B/A, …):",
         "",
         markdown_table(["profile", "build", "runs", "median", "p95", "max", "JS KB gz"], rows),
         "",
+        *diffs,
+        "",
     ]
+
+
+def paired_difference(this: list[float], base: list[float]) -> dict[str, float]:
+    """Run i of this tree minus run i of the baseline (loaded back to back): a machine
+    whose load swings between runs moves both members of a pair, so these differences
+    are steadier than a difference of two medians."""
+    d = sorted(a - b for a, b in zip(this, base, strict=True))
+    n = len(d)
+
+    def q(f: float) -> float:
+        x = f * (n - 1)
+        lo = int(x)
+        return d[lo] + (d[min(lo + 1, n - 1)] - d[lo]) * (x - lo)
+
+    return {"median": q(0.5), "q1": q(0.25), "q3": q(0.75),
+            "faster": sum(1 for x in d if x < 0), "pairs": n}  # fmt: skip
 
 
 def report(r: dict[str, Any], failures: list[str]) -> str:

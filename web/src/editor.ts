@@ -5,7 +5,6 @@
 // socket, remember how many local edits each one carried, and so know exactly which
 // edits are durable. While offline, the edits not yet acknowledged are shown as such.
 import { Editor } from '@tiptap/core'
-import StarterKit from '@tiptap/starter-kit'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import * as Y from 'yjs'
@@ -15,6 +14,7 @@ import { listen, sendApp, type AppMessage } from './appmsg'
 import { announce, h } from './dom'
 import { matchFromHash, selectMatch } from './jump'
 import { coalesceRemoteUpdates } from './remote'
+import { writingExtensions } from './schema'
 
 const COLORS = ['#b3261e', '#1a73e8', '#188038', '#a142f4', '#e37400', '#007b83', '#c5221f']
 
@@ -215,7 +215,7 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     editable: false,
     injectCSS: false, // CSP: no inline <style>; the same rules are in style.css
     extensions: [
-      StarterKit.configure({ undoRedo: false }),
+      ...writingExtensions(),
       Collaboration.configure({ document: ydoc }),
       CollaborationCaret.configure({ provider, user }),
     ],
@@ -234,11 +234,15 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
   // when the page is idle (within 200 ms more), not in a frame that has a key to draw.
   let countTimer = 0
   let countIdle = 0
+  // Not toLocaleString: its first call sets up ICU number formatting, 80-150 ms at 4x
+  // CPU throttling, and it came due just as a writer starts typing. English grouping
+  // suits the English label.
+  const grouped = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
   function countWords(): void {
     countIdle = 0
     const d = editor.state.doc
     const n = d.textBetween(0, d.content.size, ' ', ' ').match(/\S+/g)?.length ?? 0
-    const text = `${n.toLocaleString()} ${n === 1 ? 'word' : 'words'}`
+    const text = `${grouped(n)} ${n === 1 ? 'word' : 'words'}`
     if (words.textContent !== text) words.textContent = text
   }
   function scheduleCount(): void {
