@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from draftroom.search.engine import Args, Engine, Key, Ranked, reader_join
-from draftroom.search.query import Query, to_fts5, to_fts5_any
+from draftroom.search.engine import RANKED, Args, Engine, Hit, first_section, reader_join
+from draftroom.search.query import Clause, Query, to_fts5, to_fts5_any
 from draftroom.search.text import IndexEntry, Section
-
-RANKED = 1000
 
 
 class FTS5Engine(Engine):
@@ -71,47 +69,57 @@ class FTS5Engine(Engine):
         )
         return written > 0
 
-    async def rank(
-        self, query: Query, reader: str | None, limit: int, after: Key | None
-    ) -> list[Ranked]:
+    def _excluded(self, query: Query, args: Args, alias: str) -> str:
+        """An excluded clause anywhere in the document (any section, or the title,
+        whose terms every section row holds) leaves the document out."""
+        if not query.negative:
+            return ""
+        return (
+            f" AND {alias}.doc_id NOT IN (SELECT n.doc_id FROM search_section_fts"
+            " JOIN search_sections n ON n.rid = search_section_fts.rowid"
+            f" WHERE search_section_fts MATCH {args(to_fts5_any(query.negative))})"
+        )
+
+    async def title_hits(self, query: Query, reader: str | None) -> list[Hit]:
         args = Args()
-        match = to_fts5(query.positive)
-        title_match = to_fts5(query.positive)
-
-        def excluded() -> str:
-            if not query.negative:
-                return ""
-            return (
-                " AND s.doc_id NOT IN (SELECT n.doc_id FROM search_section_fts"
-                " JOIN search_sections n ON n.rid = search_section_fts.rowid"
-                f" WHERE search_section_fts MATCH {args(to_fts5_any(query.negative))})"
-            )
-
-        def ranked(extra: str) -> str:
-            return (
-                "SELECT * FROM (SELECT s.doc_id AS doc_id, s.key AS key,"
-                " -bm25(search_section_fts, 10.0, 1.0) AS score FROM search_section_fts"
-                " JOIN search_sections s ON s.rid = search_section_fts.rowid"
-                " JOIN documents d ON d.id = s.doc_id"
-                f"{reader_join(args, reader)} WHERE search_section_fts MATCH {args(match)}"
-                f"{excluded()}{extra} LIMIT {RANKED})"
-            )
-
-        title_docs = (
-            "SELECT t.doc_id FROM search_titles JOIN search_documents t"
-            f" ON t.rid = search_titles.rowid WHERE search_titles MATCH {args(title_match)}"
+        rows = await self.sql.fetch(
+            "SELECT t.doc_id, t.sections, -bm25(search_titles) AS score FROM search_titles"
+            " JOIN search_documents t ON t.rid = search_titles.rowid"
+            f" JOIN documents d ON d.id = t.doc_id{reader_join(args, reader, 't')}"
+            f" WHERE search_titles MATCH {args(to_fts5(query.positive))}"
+            f"{self._excluded(query, args, 't')} LIMIT {RANKED}",
+            *args.values,
         )
-        sections = f"{ranked(f' AND s.doc_id IN ({title_docs})')} UNION ALL {ranked('')}"
-        # One row per document, its best section: with max(), SQLite takes the bare
-        # columns (the section's key) from the row that has the maximum.
-        best = f"SELECT doc_id, key, max(score) AS score FROM ({sections}) GROUP BY doc_id"
-        inner = (
-            "SELECT b.doc_id AS doc_id, b.key AS key, b.score AS score,"
-            " (t.rid IN (SELECT rowid FROM search_titles"
-            f" WHERE search_titles MATCH {args(title_match)})) AS title_hit"
-            f" FROM ({best}) b JOIN search_documents t ON t.doc_id = b.doc_id"
+        return [Hit(r["doc_id"], first_section(r["sections"]), float(r["score"])) for r in rows]
+
+    async def section_hits(
+        self, query: Query, clauses: tuple[Clause, ...], reader: str | None, scored: bool
+    ) -> list[Hit]:
+        args = Args()
+        # bm25 weighs the title 10:1 over the text.
+        score = "-bm25(search_section_fts, 10.0, 1.0)" if scored else "0.0"
+        rows = await self.sql.fetch(
+            f"SELECT s.doc_id, s.key, {score} AS score FROM search_section_fts"
+            " JOIN search_sections s ON s.rid = search_section_fts.rowid"
+            f" JOIN documents d ON d.id = s.doc_id{reader_join(args, reader)}"
+            f" WHERE search_section_fts MATCH {args(to_fts5(clauses))}"
+            f"{self._excluded(query, args, 's')} LIMIT {RANKED}",
+            *args.values,
         )
-        return await self._page(inner, args, after, limit)
+        return [Hit(r["doc_id"], r["key"], float(r["score"])) for r in rows]
+
+    async def holding(self, clause: Clause, doc_ids: list[str]) -> set[str]:
+        args = Args()
+        docs = ", ".join(args(d) for d in doc_ids)
+        # From the candidates' sections to the index, each a seek by rowid: driven by
+        # the full-text index, a common word would join every section holding it.
+        rows = await self.sql.fetch(
+            f"SELECT DISTINCT s.doc_id FROM search_sections s CROSS JOIN search_section_fts"
+            f" ON search_section_fts.rowid = s.rid WHERE s.doc_id IN ({docs})"
+            f" AND search_section_fts MATCH {args(to_fts5((clause,)))}",
+            *args.values,
+        )
+        return {r["doc_id"] for r in rows}
 
     async def titles(self, query: Query, reader: str | None, limit: int, offset: int) -> list[str]:
         args = Args()
