@@ -197,6 +197,11 @@ DOCUMENT_LEVEL = -1.0
 no section with all of them) are below this, every section match's above 0."""
 
 
+DOCUMENT_CANDIDATES = 100
+"""At most this many documents are checked for a document-level match (the first by
+id among those holding the rarest clause): each check reads the document's sections."""
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One matching section (or a title) as an engine found it."""
@@ -234,8 +239,9 @@ class Engine(Rows):
         raise NotImplementedError
 
     async def title_hits(self, query: Query, reader: str | None) -> list[Hit]:
-        """Readable, not excluded documents whose title holds every positive clause,
-        scored by the title's relevance; ``section`` is the document's first one."""
+        """Readable documents whose title holds every positive clause (excluded
+        clauses are checked by ``rank``), scored by the title's relevance; ``section``
+        is the document's first one."""
         raise NotImplementedError
 
     async def section_hits(
@@ -246,8 +252,8 @@ class Engine(Rows):
         the engine's relevance, or 0 when not ``scored``."""
         raise NotImplementedError
 
-    async def holding(self, clause: Clause, doc_ids: list[str]) -> set[str]:
-        """Which of ``doc_ids`` hold ``clause`` in their title or some section."""
+    async def holding(self, clauses: tuple[Clause, ...], doc_ids: list[str]) -> list[set[str]]:
+        """For each clause, which of ``doc_ids`` hold it in their title or a section."""
         raise NotImplementedError
 
     async def rank(
@@ -257,7 +263,11 @@ class Engine(Rows):
         after the cursor's key."""
         found: dict[str, Ranked] = {}
         sections = best_per_document(await self.section_hits(query, query.positive, reader, True))
-        for hit in await self.title_hits(query, reader):
+        titles = await self.title_hits(query, reader)
+        if titles and query.negative:  # a few documents: cheaper than a join per title
+            excluded = set().union(*await self.holding(query.negative, [h.doc_id for h in titles]))
+            titles = [h for h in titles if h.doc_id not in excluded]
+        for hit in titles:
             best = sections.get(hit.doc_id)  # its best section gives the snippet
             found[hit.doc_id] = Ranked(
                 hit.doc_id,
@@ -277,17 +287,19 @@ class Engine(Rows):
         self, query: Query, reader: str | None, matched: set[str]
     ) -> list[Ranked]:
         """Documents outside ``matched`` holding each positive clause somewhere. The
-        clause found in the fewest sections picks the candidates (exactly, when it is
-        in fewer than ``RANKED``), and each other clause is checked on them alone."""
+        clause found in the fewest sections picks the candidates (all of them when it
+        is in fewer than ``RANKED`` sections and ``DOCUMENT_CANDIDATES`` documents),
+        and each other clause is checked on them alone."""
         per_clause = [
             await self.section_hits(query, (clause,), reader, False) for clause in query.positive
         ]
         driver = min(range(len(per_clause)), key=lambda i: len(per_clause[i]))
         candidates = sorted({h.doc_id for h in per_clause[driver]} - matched)
+        candidates = candidates[:DOCUMENT_CANDIDATES]
         opening = {h.doc_id: h.section for h in per_clause[driver]}
-        for i, clause in enumerate(query.positive):
-            if i != driver and candidates:
-                held = await self.holding(clause, candidates)
+        others = tuple(c for i, c in enumerate(query.positive) if i != driver)
+        if candidates:
+            for held in await self.holding(others, candidates):
                 candidates = [d for d in candidates if d in held]
         return [Ranked(d, Key(0, DOCUMENT_LEVEL, d), opening[d]) for d in candidates]
 

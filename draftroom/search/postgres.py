@@ -70,8 +70,7 @@ class PostgresEngine(Engine):
             f" ts_rank(t.title_terms, to_tsquery('simple', {match}))::float8 AS score"
             " FROM search_documents t"
             f" JOIN documents d ON d.id = t.doc_id{reader_join(args, reader, 't')}"
-            f" WHERE t.title_terms @@ to_tsquery('simple', {match})"
-            f"{self._excluded(query, args, 't')} LIMIT {RANKED}",
+            f" WHERE t.title_terms @@ to_tsquery('simple', {match}) LIMIT {RANKED}",
             *args.values,
         )
         return [Hit(r["doc_id"], first_section(r["sections"]), float(r["score"])) for r in rows]
@@ -93,14 +92,17 @@ class PostgresEngine(Engine):
         )
         return [Hit(r["doc_id"], r["key"], float(r["score"])) for r in rows]
 
-    async def holding(self, clause: Clause, doc_ids: list[str]) -> set[str]:
-        rows = await self.sql.fetch(
-            "SELECT DISTINCT s.doc_id FROM search_sections s WHERE s.doc_id = ANY($1::text[])"
-            " AND s.terms @@ to_tsquery('simple', $2)",
-            doc_ids,
-            to_tsquery((clause,)),
-        )
-        return {r["doc_id"] for r in rows}
+    async def holding(self, clauses: tuple[Clause, ...], doc_ids: list[str]) -> list[set[str]]:
+        held = []
+        for clause in clauses:
+            rows = await self.sql.fetch(
+                "SELECT DISTINCT s.doc_id FROM search_sections s"
+                " WHERE s.doc_id = ANY($1::text[]) AND s.terms @@ to_tsquery('simple', $2)",
+                doc_ids,
+                to_tsquery((clause,)),
+            )
+            held.append({r["doc_id"] for r in rows})
+        return held
 
     async def titles(self, query: Query, reader: str | None, limit: int, offset: int) -> list[str]:
         args = Args()

@@ -13,8 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from draftroom.search.engine import RANKED, Args, Engine, Hit, first_section, reader_join
-from draftroom.search.query import Clause, Query, to_fts5, to_fts5_any
+from draftroom.search.query import Clause, Query, terms_pattern, to_fts5, to_fts5_any
 from draftroom.search.text import IndexEntry, Section
+
+ROWIDS = "INDEXED BY search_sections_rowids"  # migration 008
+
+SELECTIVE = 5000
+"""A clause in fewer sections than this is ranked by bm25; a query with a more common
+one ranks its sections equal (title matches still first, then by id)."""
 
 
 class FTS5Engine(Engine):
@@ -71,12 +77,14 @@ class FTS5Engine(Engine):
 
     def _excluded(self, query: Query, args: Args, alias: str) -> str:
         """An excluded clause anywhere in the document (any section, or the title,
-        whose terms every section row holds) leaves the document out."""
+        whose terms every section row holds) leaves the document out. This reads the
+        document of every section holding the clause: a cost that grows with how
+        common the excluded word is."""
         if not query.negative:
             return ""
         return (
             f" AND {alias}.doc_id NOT IN (SELECT n.doc_id FROM search_section_fts"
-            " JOIN search_sections n ON n.rid = search_section_fts.rowid"
+            f" JOIN search_sections n {ROWIDS} ON n.rid = search_section_fts.rowid"
             f" WHERE search_section_fts MATCH {args(to_fts5_any(query.negative))})"
         )
 
@@ -86,8 +94,7 @@ class FTS5Engine(Engine):
             "SELECT t.doc_id, t.sections, -bm25(search_titles) AS score FROM search_titles"
             " JOIN search_documents t ON t.rid = search_titles.rowid"
             f" JOIN documents d ON d.id = t.doc_id{reader_join(args, reader, 't')}"
-            f" WHERE search_titles MATCH {args(to_fts5(query.positive))}"
-            f"{self._excluded(query, args, 't')} LIMIT {RANKED}",
+            f" WHERE search_titles MATCH {args(to_fts5(query.positive))} LIMIT {RANKED}",
             *args.values,
         )
         return [Hit(r["doc_id"], first_section(r["sections"]), float(r["score"])) for r in rows]
@@ -97,10 +104,11 @@ class FTS5Engine(Engine):
     ) -> list[Hit]:
         args = Args()
         # bm25 weighs the title 10:1 over the text.
-        score = "-bm25(search_section_fts, 10.0, 1.0)" if scored else "0.0"
+        bm25 = scored and await self._selective(clauses)
+        score = "-bm25(search_section_fts, 10.0, 1.0)" if bm25 else "0.0"
         rows = await self.sql.fetch(
             f"SELECT s.doc_id, s.key, {score} AS score FROM search_section_fts"
-            " JOIN search_sections s ON s.rid = search_section_fts.rowid"
+            f" JOIN search_sections s {ROWIDS} ON s.rid = search_section_fts.rowid"
             f" JOIN documents d ON d.id = s.doc_id{reader_join(args, reader)}"
             f" WHERE search_section_fts MATCH {args(to_fts5(clauses))}"
             f"{self._excluded(query, args, 's')} LIMIT {RANKED}",
@@ -108,18 +116,49 @@ class FTS5Engine(Engine):
         )
         return [Hit(r["doc_id"], r["key"], float(r["score"])) for r in rows]
 
-    async def holding(self, clause: Clause, doc_ids: list[str]) -> set[str]:
+    async def _selective(self, clauses: tuple[Clause, ...]) -> bool:
+        """Whether bm25 is cheap for these clauses: each has a term in fewer than
+        ``SELECTIVE`` sections. bm25 weighs each clause by how many rows of the whole
+        table hold it, and FTS5 counts them by reading the clause's every posting on
+        each query (a phrase: matching every row that has its words), so a common
+        word costs ~20 ms at 20,000 documents, a phrase of two ~300 ms, growing with
+        the corpus. Counting up to ``SELECTIVE`` stops there."""
+        args = Args()
+        terms = [
+            Clause((t,), prefix=c.prefix and i == len(c.terms) - 1)
+            for c in clauses
+            for i, t in enumerate(c.terms)
+        ]
+        counts = ", ".join(
+            f"(SELECT count(*) FROM (SELECT 1 FROM search_section_fts WHERE search_section_fts"
+            f" MATCH {args(to_fts5((term,)))} LIMIT {SELECTIVE})) AS c{i}"
+            for i, term in enumerate(terms)
+        )
+        row = await self.sql.fetchrow(f"SELECT {counts}", *args.values)
+        assert row is not None
+        found = iter(int(row[f"c{i}"]) for i in range(len(terms)))
+        return all(min(next(found) for _ in c.terms) < SELECTIVE for c in clauses)
+
+    async def holding(self, clauses: tuple[Clause, ...], doc_ids: list[str]) -> list[set[str]]:
+        # The stored terms of a few documents, matched here: a seek into the full-text
+        # index per section costs ~0.1 ms, and a join from it a read per posting.
         args = Args()
         docs = ", ".join(args(d) for d in doc_ids)
-        # From the candidates' sections to the index, each a seek by rowid: driven by
-        # the full-text index, a common word would join every section holding it.
         rows = await self.sql.fetch(
-            f"SELECT DISTINCT s.doc_id FROM search_sections s CROSS JOIN search_section_fts"
-            f" ON search_section_fts.rowid = s.rid WHERE s.doc_id IN ({docs})"
-            f" AND search_section_fts MATCH {args(to_fts5((clause,)))}",
+            f"SELECT doc_id, title_terms, body_terms FROM search_sections WHERE doc_id IN ({docs})",
             *args.values,
         )
-        return {r["doc_id"] for r in rows}
+        held: list[set[str]] = []
+        for clause in clauses:
+            found = terms_pattern(clause)
+            held.append(
+                {
+                    r["doc_id"]
+                    for r in rows
+                    if found.search(r["title_terms"]) or found.search(r["body_terms"])
+                }
+            )
+        return held
 
     async def titles(self, query: Query, reader: str | None, limit: int, offset: int) -> list[str]:
         args = Args()

@@ -146,6 +146,12 @@ async def test_words_in_different_sections_match_the_document_below_section_matc
                 "spread2",
             ]
             assert await _hits(http, "aldric dragon beasts ") == []
+            # A title match is left out by an excluded word in its text.
+            assert [h["id"] for h in await _hits(http, "aldric dragon -nothing ")] == [
+                "together",
+                "spread",
+                "spread2",
+            ]
 
 
 def test_long_sections_are_cut_into_bounded_chunks_at_exact_offsets() -> None:
