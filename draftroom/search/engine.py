@@ -222,8 +222,9 @@ class Engine(Rows):
     2. Section matches: the first ``RANKED`` matching sections the engine finds (index
        order, so a common word's scan stops there), ranked, the best per document.
     3. Document matches, only for a page that 1-2 did not fill and a query of several
-       words or phrases: documents with each of them in some section (a name in
-       chapter 1, a place in chapter 9), ranked last, in id order.
+       words or phrases, one of them in fewer than ``RANKED`` sections: documents
+       with each of them in some section (a name in chapter 1, a place in chapter
+       9), ranked last, in id order.
     """
 
     async def write(
@@ -287,13 +288,15 @@ class Engine(Rows):
         self, query: Query, reader: str | None, matched: set[str]
     ) -> list[Ranked]:
         """Documents outside ``matched`` holding each positive clause somewhere. The
-        clause found in the fewest sections picks the candidates (all of them when it
-        is in fewer than ``RANKED`` sections and ``DOCUMENT_CANDIDATES`` documents),
+        clause found in the fewest sections picks the candidates, if it is in fewer
+        than ``RANKED`` sections (the first ``DOCUMENT_CANDIDATES`` documents by id),
         and each other clause is checked on them alone."""
         per_clause = [
             await self.section_hits(query, (clause,), reader, False) for clause in query.positive
         ]
         driver = min(range(len(per_clause)), key=lambda i: len(per_clause[i]))
+        if len(per_clause[driver]) >= RANKED:
+            return []  # every clause is common: no clause to pick candidates from
         candidates = sorted({h.doc_id for h in per_clause[driver]} - matched)
         candidates = candidates[:DOCUMENT_CANDIDATES]
         opening = {h.doc_id: h.section for h in per_clause[driver]}

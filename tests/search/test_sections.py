@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from pycrdt import Doc, Text
 
+from draftroom.search import sqlite as sqlite_engine
 from draftroom.search.service import Search
 from draftroom.search.text import SECTION_CHARS, entry_from_lines
 from search.helpers import caught_up, search_server, seed
@@ -152,6 +154,24 @@ async def test_words_in_different_sections_match_the_document_below_section_matc
                 "spread",
                 "spread2",
             ]
+
+
+async def test_sqlite_ranks_a_common_clause_without_bm25_and_finds_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with search_server(tmp_path) as server:
+        await seed(server, SPREAD)
+        await caught_up(server)
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            ranked = await _hits(http, "aldric ")
+            assert all(h["score"] > 0 for h in ranked)
+            # Every clause "common": FTS5 would count each one's postings for bm25.
+            monkeypatch.setattr(sqlite_engine, "SELECTIVE", 1)
+            equal = await _hits(http, "aldric ")
+            assert {h["id"] for h in equal} == {h["id"] for h in ranked}
+            assert equal[0]["id"] == "title"  # the title match still first (its own index)
+            assert [h["score"] for h in equal[1:]] == [0.0] * (len(equal) - 1)
+            assert [h["id"] for h in equal[1:]] == sorted(h["id"] for h in equal[1:])
 
 
 def test_long_sections_are_cut_into_bounded_chunks_at_exact_offsets() -> None:
