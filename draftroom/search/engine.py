@@ -7,8 +7,9 @@ through ``Store.sql`` (SQLite, one node, overrides the claim with a plain read).
 
 The index holds sections (``search_sections``: a heading's text, or a 2-4 KB chunk
 of it, with its heading path), each matched with the document's title terms. A
-document matches when its title and one section together hold every searched word;
-it ranks by its best section, whose text gives the snippet and heading path. An
+document matches best when its title holds every searched word, then when its title
+and one section together do (it ranks by its best section, whose text gives the
+snippet and heading path), and last when the words are in different sections. An
 excluded word excludes the document if any section (or the title) holds it.
 
 Writing an entry is three statements (each call is its own transaction), in an order
@@ -21,8 +22,9 @@ local mode), ``document_members`` for the reader's own roles (a revoked role is
 gone at once). Every role may read, so any membership row is enough.
 
 Order is a keyset, ``(title_hit DESC, score DESC, doc_id ASC)``: title matches
-first, then the engine's relevance, then the id to break ties, so a cursor holding
-the last row's key resumes exactly after it.
+first, then the engine's relevance (document-level matches below every section
+match), then the id to break ties, so a cursor holding the last row's key resumes
+exactly after it.
 """
 
 from __future__ import annotations

@@ -6,8 +6,16 @@ the title alone (GIN too) so title matches rank first. Both are computed by the
 server from the already folded terms with the ``simple`` configuration (no stemming,
 no stop words: a writer searching "the end" means those words). Queries go through
 ``to_tsquery`` built from the AST, where ``'drag':*`` is a prefix and ``<->``
-adjacency; ranking is ``ts_rank`` of the best section. A section is at most a few KB,
-so ranking it reads a small tsvector, where a whole document's could be 1 MB.
+adjacency; ranking is ``ts_rank`` of the best section (title matches: of the title).
+A section is at most a few KB, so ranking it reads a small tsvector, where a whole
+document's could be 1 MB.
+
+What a query costs (``bench/search_queries.py --explain``): the GIN index finds a
+rare word's sections in well under a millisecond; a common word's first 1,000 are a
+sequential scan that stops there, and ``ts_rank`` reads each of them once more. A
+phrase is checked on each section holding all its words (the GIN index has no
+positions), and an excluded word reads every section holding it: both grow with how
+common the words are.
 """
 
 from __future__ import annotations
