@@ -199,7 +199,7 @@ DOCUMENT_LEVEL = -1.0
 no section with all of them) are below this, every section match's above 0."""
 
 
-DOCUMENT_CANDIDATES = 100
+DOCUMENT_CANDIDATES = 50
 """At most this many documents are checked for a document-level match (the first by
 id among those holding the rarest clause): each check reads the document's sections."""
 
