@@ -114,8 +114,10 @@ class FTS5Engine(Engine):
     ) -> list[Hit]:
         args = Args()
         # bm25 weighs the title 10:1 over the text.
-        bm25 = scored and await self._selective(clauses)
-        score = "-bm25(search_section_fts, 10.0, 1.0)" if bm25 else "0.0"
+        score = "0.0"
+        if scored:
+            bm25 = "-bm25(search_section_fts, 10.0, 1.0)"
+            score = f"CASE WHEN {self._selective(args, clauses)} THEN {bm25} ELSE 0.0 END"
         rows = await self.sql.fetch(
             f"SELECT s.doc_id, s.key, {score} AS score FROM search_section_fts"
             f" JOIN search_sections s {ROWIDS} ON s.rid = search_section_fts.rowid"
@@ -126,28 +128,31 @@ class FTS5Engine(Engine):
         )
         return [Hit(r["doc_id"], r["key"], float(r["score"])) for r in rows]
 
-    async def _selective(self, clauses: tuple[Clause, ...]) -> bool:
-        """Whether bm25 is cheap for these clauses: each has a term in fewer than
-        ``SELECTIVE`` sections. bm25 weighs each clause by how many rows of the whole
-        table hold it, and FTS5 counts them by reading the clause's every posting on
-        each query (a phrase: matching every row that has its words), so a common
-        word costs ~20 ms at 20,000 documents, a phrase of two ~300 ms, growing with
-        the corpus. Counting up to ``SELECTIVE`` stops there."""
-        args = Args()
-        terms = [
-            Clause((t,), prefix=c.prefix and i == len(c.terms) - 1)
-            for c in clauses
-            for i, t in enumerate(c.terms)
-        ]
-        counts = ", ".join(
-            f"(SELECT count(*) FROM (SELECT 1 FROM search_section_fts WHERE search_section_fts"
-            f" MATCH {args(to_fts5((term,)))} LIMIT {SELECTIVE})) AS c{i}"
-            for i, term in enumerate(terms)
-        )
-        row = await self.sql.fetchrow(f"SELECT {counts}", *args.values)
-        assert row is not None
-        found = iter(int(row[f"c{i}"]) for i in range(len(terms)))
-        return all(min(next(found) for _ in c.terms) < SELECTIVE for c in clauses)
+    def _selective(self, args: Args, clauses: tuple[Clause, ...]) -> str:
+        """SQL that is true when bm25 is cheap for these clauses: each has a term in
+        fewer than ``SELECTIVE`` sections. bm25 weighs each clause by how many rows of
+        the whole table hold it, and FTS5 counts them by reading the clause's every
+        posting on each query (a phrase: matching every row that has its words), so a
+        common word costs ~20 ms at 20,000 documents, a phrase of two ~300 ms, growing
+        with the corpus. Counting up to ``SELECTIVE`` stops there; the counts are
+        uncorrelated subqueries, run once per statement."""
+
+        def count(term: Clause) -> str:
+            return (
+                "(SELECT count(*) FROM (SELECT 1 FROM search_section_fts WHERE"
+                f" search_section_fts MATCH {args(to_fts5((term,)))} LIMIT {SELECTIVE}))"
+            )
+
+        tests = []
+        for c in clauses:
+            counts = [
+                count(Clause((t,), prefix=c.prefix and i == len(c.terms) - 1))
+                for i, t in enumerate(c.terms)
+            ]
+            # min() of one argument would be the aggregate
+            rarest = counts[0] if len(counts) == 1 else f"min({', '.join(counts)})"
+            tests.append(f"{rarest} < {SELECTIVE}")
+        return " AND ".join(tests)
 
     async def holding(self, clauses: tuple[Clause, ...], doc_ids: list[str]) -> list[set[str]]:
         # The stored terms of a few documents, matched here: a seek into the full-text
