@@ -7,8 +7,9 @@ through ``Store.sql`` (SQLite, one node, overrides the claim with a plain read).
 
 The index holds sections (``search_sections``: a heading's text, or a 2-4 KB chunk
 of it, with its heading path), each matched with the document's title terms. A
-document matches when its title and one section together hold every searched word;
-it ranks by its best section, whose text gives the snippet and heading path. An
+document matches best when its title holds every searched word, then when its title
+and one section together do (it ranks by its best section, whose text gives the
+snippet and heading path), and last when the words are in different sections. An
 excluded word excludes the document if any section (or the title) holds it.
 
 Writing an entry is three statements (each call is its own transaction), in an order
@@ -21,18 +22,19 @@ local mode), ``document_members`` for the reader's own roles (a revoked role is
 gone at once). Every role may read, so any membership row is enough.
 
 Order is a keyset, ``(title_hit DESC, score DESC, doc_id ASC)``: title matches
-first, then the engine's relevance, then the id to break ties, so a cursor holding
-the last row's key resumes exactly after it.
+first, then the engine's relevance (document-level matches below every section
+match), then the id to break ties, so a cursor holding the last row's key resumes
+exactly after it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from draftroom.search.query import Query
+from draftroom.search.query import Clause, Query
 from draftroom.search.text import IndexEntry, Section, layout_from_json
 from draftroom.store.base import SQL
 
@@ -188,8 +190,44 @@ class Rows:
         )
 
 
+RANKED = 1000
+"""At most this many matching sections (and title matches) are read and ranked per
+query: ranking reads each one, and a common word is in most sections of the corpus."""
+
+DOCUMENT_LEVEL = -1.0
+"""Scores of document-level matches (each searched word somewhere in the document,
+no section with all of them) are below this, every section match's above 0."""
+
+
+DOCUMENT_CANDIDATES = 50
+"""At most this many documents are checked for a document-level match (the first by
+id among those holding the rarest clause): each check reads the document's sections."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One matching section (or a title) as an engine found it."""
+
+    doc_id: str
+    section: str
+    score: float
+
+
 class Engine(Rows):
-    """One store's full-text engine: how terms are written, matched and ranked."""
+    """One store's full-text engine: how terms are written, matched and ranked.
+
+    ``rank`` is shared: three small bounded reads, merged and paged here, instead of
+    one statement whose planner has to choose between the full-text index, the
+    title index and the access filter for every query shape.
+    1. Title matches (the title holds every searched word): the title index is small,
+       and they rank first, by the title's relevance.
+    2. Section matches: the first ``RANKED`` matching sections the engine finds (index
+       order, so a common word's scan stops there), ranked, the best per document.
+    3. Document matches, only for a page that 1-2 did not fill and a query of several
+       words or phrases, one of them in fewer than ``RANKED`` sections: documents
+       with each of them in some section (a name in chapter 1, a place in chapter
+       9), ranked last, in id order.
+    """
 
     async def write(
         self, doc_id: str, node: str, version: int, entry: IndexEntry, now: float
@@ -199,29 +237,106 @@ class Engine(Rows):
         Sections the entry has no terms for are already in the index."""
         raise NotImplementedError
 
-    async def rank(
-        self, query: Query, reader: str | None, limit: int, after: Key | None
-    ) -> list[Ranked]:
-        """The best ``limit`` documents ``reader`` may read (None: every document)."""
-        raise NotImplementedError
-
     async def titles(self, query: Query, reader: str | None, limit: int, offset: int) -> list[str]:
         """Ids, in id order, of readable documents whose title matches."""
         raise NotImplementedError
 
-    async def _page(self, ranked: str, args: Args, after: Key | None, limit: int) -> list[Ranked]:
-        """One page of ``ranked`` (rows of doc_id, key, title_hit, score), after the
-        cursor's key, in the order every store ranks by."""
-        keyset = after_key(args, after)
-        rows = await self.sql.fetch(
-            f"SELECT r.doc_id, r.key, r.title_hit, r.score FROM ({ranked}) r{keyset}{ORDER}"
-            f" LIMIT {args(limit)}",
-            *args.values,
-        )
-        return [
-            Ranked(r["doc_id"], Key(int(r["title_hit"]), float(r["score"]), r["doc_id"]), r["key"])
-            for r in rows
+    async def title_hits(self, query: Query, reader: str | None) -> list[Hit]:
+        """Readable documents whose title holds every positive clause (excluded
+        clauses are checked by ``rank``), scored by the title's relevance; ``section``
+        is the document's first one."""
+        raise NotImplementedError
+
+    async def section_hits(
+        self, query: Query, clauses: tuple[Clause, ...], reader: str | None, scored: bool
+    ) -> list[Hit]:
+        """The first ``RANKED`` sections holding every clause of ``clauses`` (with the
+        document's title) of readable documents without an excluded clause; scored by
+        the engine's relevance, or 0 when not ``scored``."""
+        raise NotImplementedError
+
+    async def holding(self, clauses: tuple[Clause, ...], doc_ids: list[str]) -> list[set[str]]:
+        """For each clause, which of ``doc_ids`` hold it in their title or a section."""
+        raise NotImplementedError
+
+    async def rank(
+        self, query: Query, reader: str | None, limit: int, after: Key | None
+    ) -> list[Ranked]:
+        """The best ``limit`` documents ``reader`` may read (None: every document),
+        after the cursor's key."""
+        found: dict[str, Ranked] = {}
+        sections = best_per_document(await self.section_hits(query, query.positive, reader, True))
+        titles = await self.title_hits(query, reader)
+        if titles and query.negative:  # a few documents: cheaper than a join per title
+            excluded = set().union(*await self.holding(query.negative, [h.doc_id for h in titles]))
+            titles = [h for h in titles if h.doc_id not in excluded]
+        for hit in titles:
+            best = sections.get(hit.doc_id)  # its best section gives the snippet
+            found[hit.doc_id] = Ranked(
+                hit.doc_id,
+                Key(1, hit.score, hit.doc_id),
+                best.section if best is not None else hit.section,
+            )
+        for hit in sections.values():
+            if hit.doc_id not in found:
+                found[hit.doc_id] = Ranked(hit.doc_id, Key(0, hit.score, hit.doc_id), hit.section)
+        page = paged(found.values(), after, limit)
+        if len(page) < limit and len(query.positive) > 1:
+            spread = await self.document_hits(query, reader, set(found))
+            page += paged(spread, after, limit - len(page))
+        return page
+
+    async def document_hits(
+        self, query: Query, reader: str | None, matched: set[str]
+    ) -> list[Ranked]:
+        """Documents outside ``matched`` holding each positive clause somewhere. The
+        clause found in the fewest sections picks the candidates, if it is in fewer
+        than ``RANKED`` sections (the first ``DOCUMENT_CANDIDATES`` documents by id),
+        and each other clause is checked on them alone."""
+        per_clause = [
+            await self.section_hits(query, (clause,), reader, False) for clause in query.positive
         ]
+        driver = min(range(len(per_clause)), key=lambda i: len(per_clause[i]))
+        if len(per_clause[driver]) >= RANKED:
+            return []  # every clause is common: no clause to pick candidates from
+        candidates = sorted({h.doc_id for h in per_clause[driver]} - matched)
+        candidates = candidates[:DOCUMENT_CANDIDATES]
+        opening = {h.doc_id: h.section for h in per_clause[driver]}
+        others = tuple(c for i, c in enumerate(query.positive) if i != driver)
+        if candidates:
+            for held in await self.holding(others, candidates):
+                candidates = [d for d in candidates if d in held]
+        return [Ranked(d, Key(0, DOCUMENT_LEVEL, d), opening[d]) for d in candidates]
+
+
+def best_per_document(hits: list[Hit]) -> dict[str, Hit]:
+    """Each document's best section: the highest score, then the smallest key (a total
+    order, so both stores pick the same section of equal scores)."""
+    best: dict[str, Hit] = {}
+    for hit in hits:
+        kept = best.get(hit.doc_id)
+        if kept is None or (hit.score, kept.section) > (kept.score, hit.section):
+            best[hit.doc_id] = hit
+    return best
+
+
+def first_section(layout: str) -> str:
+    """The key of a document's opening section, from its layout (``sections``)."""
+    sections = json.loads(layout or "[]")
+    return str(sections[0][0]) if sections else ""
+
+
+def _order(r: Ranked) -> tuple[int, float, str]:
+    return (-r.key.title_hit, -r.key.score, r.doc_id)
+
+
+def paged(rows: Iterable[Ranked], after: Key | None, limit: int) -> list[Ranked]:
+    """``rows`` in rank order (title matches, score, id) after the cursor's key."""
+    ordered = sorted(rows, key=_order)
+    if after is not None:
+        last = (-after.title_hit, -after.score, after.doc_id)
+        ordered = [r for r in ordered if _order(r) > last]
+    return ordered[:limit]
 
 
 class Args:
@@ -239,16 +354,3 @@ def reader_join(args: Args, reader: str | None, alias: str = "s") -> str:
     if reader is None:
         return ""
     return f" JOIN document_members m ON m.doc_id = {alias}.doc_id AND m.user_id = {args(reader)}"
-
-
-def after_key(args: Args, after: Key | None) -> str:
-    if after is None:
-        return ""
-    hit, score, doc = args(after.title_hit), args(after.score), args(after.doc_id)
-    return (
-        f" WHERE (r.title_hit < {hit} OR (r.title_hit = {hit} AND (r.score < {score}"
-        f" OR (r.score = {score} AND r.doc_id > {doc}))))"
-    )
-
-
-ORDER = " ORDER BY r.title_hit DESC, r.score DESC, r.doc_id"

@@ -6,17 +6,23 @@ the title alone (GIN too) so title matches rank first. Both are computed by the
 server from the already folded terms with the ``simple`` configuration (no stemming,
 no stop words: a writer searching "the end" means those words). Queries go through
 ``to_tsquery`` built from the AST, where ``'drag':*`` is a prefix and ``<->``
-adjacency; ranking is ``ts_rank`` of the best section. A section is at most a few KB,
-so ranking it reads a small tsvector, where a whole document's could be 1 MB.
+adjacency; ranking is ``ts_rank`` of the best section (title matches: of the title).
+A section is at most a few KB, so ranking it reads a small tsvector, where a whole
+document's could be 1 MB.
+
+What a query costs (``bench/search_queries.py --explain``): the GIN index finds a
+rare word's sections in well under a millisecond; a common word's first 1,000 are a
+sequential scan that stops there, and ``ts_rank`` reads each of them once more. A
+phrase is checked on each section holding all its words (the GIN index has no
+positions), and an excluded word reads every section holding it: both grow with how
+common the words are.
 """
 
 from __future__ import annotations
 
-from draftroom.search.engine import Args, Engine, Key, Ranked, reader_join
-from draftroom.search.query import Query, to_tsquery, to_tsquery_any
+from draftroom.search.engine import RANKED, Args, Engine, Hit, first_section, reader_join
+from draftroom.search.query import Clause, Query, to_tsquery, to_tsquery_any
 from draftroom.search.text import IndexEntry, Section
-
-RANKED = 1000
 
 
 class PostgresEngine(Engine):
@@ -54,45 +60,57 @@ class PostgresEngine(Engine):
             await self.release(doc_id, node)
         return written > 0
 
-    async def rank(
-        self, query: Query, reader: str | None, limit: int, after: Key | None
-    ) -> list[Ranked]:
+    def _excluded(self, query: Query, args: Args, alias: str) -> str:
+        """An excluded clause in any section (each holds the title's terms too) leaves
+        the document out."""
+        if not query.negative:
+            return ""
+        return (
+            f" AND NOT EXISTS (SELECT 1 FROM search_sections n WHERE n.doc_id = {alias}.doc_id"
+            f" AND n.terms @@ to_tsquery('simple', {args(to_tsquery_any(query.negative))}))"
+        )
+
+    async def title_hits(self, query: Query, reader: str | None) -> list[Hit]:
         args = Args()
         match = args(to_tsquery(query.positive))
-        title_match = args(to_tsquery(query.positive))
-        excluded = ""
-        if query.negative:
-            excluded = (
-                " AND NOT EXISTS (SELECT 1 FROM search_sections n WHERE n.doc_id = s.doc_id"
-                f" AND n.terms @@ to_tsquery('simple', {args(to_tsquery_any(query.negative))}))"
-            )
-        reader_sql = reader_join(args, reader)
-
-        # ts_rank reads each candidate's tsvector, and a common word is in most
-        # sections: only the first RANKED matching sections (in no particular order,
-        # so the scan stops there) are ranked, and those of title matches besides.
-        def candidates(extra: str) -> str:
-            return (
-                "(SELECT s.doc_id, s.key FROM search_sections s"
-                f" JOIN documents d ON d.id = s.doc_id{reader_sql}"
-                f" WHERE s.terms @@ to_tsquery('simple', {match}){excluded}{extra}"
-                f" LIMIT {RANKED})"
-            )
-
-        title_docs = (
-            "SELECT t.doc_id FROM search_documents t"
-            f" WHERE t.title_terms @@ to_tsquery('simple', {title_match})"
+        rows = await self.sql.fetch(
+            "SELECT t.doc_id, t.sections,"
+            f" ts_rank(t.title_terms, to_tsquery('simple', {match}))::float8 AS score"
+            " FROM search_documents t"
+            f" JOIN documents d ON d.id = t.doc_id{reader_join(args, reader, 't')}"
+            f" WHERE t.title_terms @@ to_tsquery('simple', {match}) LIMIT {RANKED}",
+            *args.values,
         )
-        pool = f"{candidates(f' AND s.doc_id IN ({title_docs})')} UNION {candidates('')}"
-        best = (
-            "SELECT DISTINCT ON (c.doc_id) c.doc_id, c.key,"
-            f" (t.title_terms @@ to_tsquery('simple', {title_match}))::int AS title_hit,"
-            f" ts_rank(s.terms, to_tsquery('simple', {match}))::float8 AS score"
-            f" FROM ({pool}) c JOIN search_sections s ON s.doc_id = c.doc_id AND s.key = c.key"
-            " JOIN search_documents t ON t.doc_id = c.doc_id"
-            " ORDER BY c.doc_id, score DESC, c.key"
+        return [Hit(r["doc_id"], first_section(r["sections"]), float(r["score"])) for r in rows]
+
+    async def section_hits(
+        self, query: Query, clauses: tuple[Clause, ...], reader: str | None, scored: bool
+    ) -> list[Hit]:
+        args = Args()
+        match = args(to_tsquery(clauses))
+        # ts_rank reads the candidate's tsvector: under the LIMIT, it runs only for the
+        # rows returned, not for every section the scan passes.
+        score = f"ts_rank(s.terms, to_tsquery('simple', {match}))::float8" if scored else "0.0"
+        rows = await self.sql.fetch(
+            f"SELECT s.doc_id, s.key, {score} AS score FROM search_sections s"
+            f" JOIN documents d ON d.id = s.doc_id{reader_join(args, reader)}"
+            f" WHERE s.terms @@ to_tsquery('simple', {match})"
+            f"{self._excluded(query, args, 's')} LIMIT {RANKED}",
+            *args.values,
         )
-        return await self._page(best, args, after, limit)
+        return [Hit(r["doc_id"], r["key"], float(r["score"])) for r in rows]
+
+    async def holding(self, clauses: tuple[Clause, ...], doc_ids: list[str]) -> list[set[str]]:
+        held = []
+        for clause in clauses:
+            rows = await self.sql.fetch(
+                "SELECT DISTINCT s.doc_id FROM search_sections s"
+                " WHERE s.doc_id = ANY($1::text[]) AND s.terms @@ to_tsquery('simple', $2)",
+                doc_ids,
+                to_tsquery((clause,)),
+            )
+            held.append({r["doc_id"] for r in rows})
+        return held
 
     async def titles(self, query: Query, reader: str | None, limit: int, offset: int) -> list[str]:
         args = Args()

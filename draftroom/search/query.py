@@ -134,6 +134,14 @@ def to_fts5_any(clauses: tuple[Clause, ...]) -> str:
     return " OR ".join(_fts5_clause(c) for c in clauses)
 
 
+def terms_pattern(clause: Clause) -> re.Pattern[str]:
+    """Finds the clause in indexed terms (``text.index_terms``: folded terms joined by
+    single spaces), as the engines match it: the terms in a row, the last one as a
+    prefix if the clause is one."""
+    pattern = r"(?<!\S)" + re.escape(" ".join(t.term for t in clause.terms))
+    return re.compile(pattern if clause.prefix else pattern + r"(?!\S)")
+
+
 def _ts_clause(clause: Clause) -> str:
     parts = [f"'{t.term}'" for t in clause.terms]
     if clause.prefix:

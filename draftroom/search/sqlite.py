@@ -4,19 +4,33 @@
 terms, ``search_titles`` the title alone (to rank title matches first). Both are
 external-content tables (over ``search_sections`` and ``search_documents``) kept in
 step by triggers (migrations 006, 007), so writing a row's terms is one statement.
-Ranking is ``bm25`` of the best section, the title weighted 10:1; prefix indexes of
-2-4 characters keep typing-as-you-search queries off full-vocabulary scans.
+Ranking is ``bm25`` of the best section, the title weighted 10:1 (title matches:
+``bm25`` of the title); prefix indexes of 2-4 characters keep typing-as-you-search
+queries off full-vocabulary scans.
+
+bm25 is not free: it weighs each clause by the number of rows holding it, and FTS5
+counts them on every query by reading all the clause's postings (for a phrase,
+matching it in every row with its words). A common word cost ~20 ms at 20,000
+documents and a phrase of two ~300 ms, growing with the corpus, where finding the
+first 1,000 matches took ~1 ms. So a query with a clause in ``SELECTIVE`` sections
+or more ranks its sections equal (in id order); its title matches still come first.
+Each match's document and section key are read through a covering index (migration
+008): the section rows themselves span several pages each.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from draftroom.search.engine import Args, Engine, Key, Ranked, reader_join
-from draftroom.search.query import Query, to_fts5, to_fts5_any
+from draftroom.search.engine import RANKED, Args, Engine, Hit, first_section, reader_join
+from draftroom.search.query import Clause, Query, terms_pattern, to_fts5, to_fts5_any
 from draftroom.search.text import IndexEntry, Section
 
-RANKED = 1000
+ROWIDS = "INDEXED BY search_sections_rowids"  # migration 008
+
+SELECTIVE = 5000
+"""A clause in fewer sections than this is ranked by bm25; a query with a more common
+one ranks its sections equal (title matches still first, then by id)."""
 
 
 class FTS5Engine(Engine):
@@ -71,47 +85,95 @@ class FTS5Engine(Engine):
         )
         return written > 0
 
-    async def rank(
-        self, query: Query, reader: str | None, limit: int, after: Key | None
-    ) -> list[Ranked]:
+    def _excluded(self, query: Query, args: Args, alias: str) -> str:
+        """An excluded clause anywhere in the document (any section, or the title,
+        whose terms every section row holds) leaves the document out. This reads the
+        document of every section holding the clause: a cost that grows with how
+        common the excluded word is."""
+        if not query.negative:
+            return ""
+        return (
+            f" AND {alias}.doc_id NOT IN (SELECT n.doc_id FROM search_section_fts"
+            f" JOIN search_sections n {ROWIDS} ON n.rid = search_section_fts.rowid"
+            f" WHERE search_section_fts MATCH {args(to_fts5_any(query.negative))})"
+        )
+
+    async def title_hits(self, query: Query, reader: str | None) -> list[Hit]:
         args = Args()
-        match = to_fts5(query.positive)
-        title_match = to_fts5(query.positive)
+        rows = await self.sql.fetch(
+            "SELECT t.doc_id, t.sections, -bm25(search_titles) AS score FROM search_titles"
+            " JOIN search_documents t ON t.rid = search_titles.rowid"
+            f" JOIN documents d ON d.id = t.doc_id{reader_join(args, reader, 't')}"
+            f" WHERE search_titles MATCH {args(to_fts5(query.positive))} LIMIT {RANKED}",
+            *args.values,
+        )
+        return [Hit(r["doc_id"], first_section(r["sections"]), float(r["score"])) for r in rows]
 
-        def excluded() -> str:
-            if not query.negative:
-                return ""
+    async def section_hits(
+        self, query: Query, clauses: tuple[Clause, ...], reader: str | None, scored: bool
+    ) -> list[Hit]:
+        args = Args()
+        # bm25 weighs the title 10:1 over the text.
+        score = "0.0"
+        if scored:
+            bm25 = "-bm25(search_section_fts, 10.0, 1.0)"
+            score = f"CASE WHEN {self._selective(args, clauses)} THEN {bm25} ELSE 0.0 END"
+        rows = await self.sql.fetch(
+            f"SELECT s.doc_id, s.key, {score} AS score FROM search_section_fts"
+            f" JOIN search_sections s {ROWIDS} ON s.rid = search_section_fts.rowid"
+            f" JOIN documents d ON d.id = s.doc_id{reader_join(args, reader)}"
+            f" WHERE search_section_fts MATCH {args(to_fts5(clauses))}"
+            f"{self._excluded(query, args, 's')} LIMIT {RANKED}",
+            *args.values,
+        )
+        return [Hit(r["doc_id"], r["key"], float(r["score"])) for r in rows]
+
+    def _selective(self, args: Args, clauses: tuple[Clause, ...]) -> str:
+        """SQL that is true when bm25 is cheap for these clauses: each has a term in
+        fewer than ``SELECTIVE`` sections. bm25 weighs each clause by how many rows of
+        the whole table hold it, and FTS5 counts them by reading the clause's every
+        posting on each query (a phrase: matching every row that has its words), so a
+        common word costs ~20 ms at 20,000 documents, a phrase of two ~300 ms, growing
+        with the corpus. Counting up to ``SELECTIVE`` stops there; the counts are
+        uncorrelated subqueries, run once per statement."""
+
+        def count(term: Clause) -> str:
             return (
-                " AND s.doc_id NOT IN (SELECT n.doc_id FROM search_section_fts"
-                " JOIN search_sections n ON n.rid = search_section_fts.rowid"
-                f" WHERE search_section_fts MATCH {args(to_fts5_any(query.negative))})"
+                "(SELECT count(*) FROM (SELECT 1 FROM search_section_fts WHERE"
+                f" search_section_fts MATCH {args(to_fts5((term,)))} LIMIT {SELECTIVE}))"
             )
 
-        def ranked(extra: str) -> str:
-            return (
-                "SELECT * FROM (SELECT s.doc_id AS doc_id, s.key AS key,"
-                " -bm25(search_section_fts, 10.0, 1.0) AS score FROM search_section_fts"
-                " JOIN search_sections s ON s.rid = search_section_fts.rowid"
-                " JOIN documents d ON d.id = s.doc_id"
-                f"{reader_join(args, reader)} WHERE search_section_fts MATCH {args(match)}"
-                f"{excluded()}{extra} LIMIT {RANKED})"
-            )
+        tests = []
+        for c in clauses:
+            counts = [
+                count(Clause((t,), prefix=c.prefix and i == len(c.terms) - 1))
+                for i, t in enumerate(c.terms)
+            ]
+            # min() of one argument would be the aggregate
+            rarest = counts[0] if len(counts) == 1 else f"min({', '.join(counts)})"
+            tests.append(f"{rarest} < {SELECTIVE}")
+        return " AND ".join(tests)
 
-        title_docs = (
-            "SELECT t.doc_id FROM search_titles JOIN search_documents t"
-            f" ON t.rid = search_titles.rowid WHERE search_titles MATCH {args(title_match)}"
+    async def holding(self, clauses: tuple[Clause, ...], doc_ids: list[str]) -> list[set[str]]:
+        # The stored terms of a few documents, matched here: a seek into the full-text
+        # index per section costs ~0.1 ms, and a join from it a read per posting.
+        args = Args()
+        docs = ", ".join(args(d) for d in doc_ids)
+        rows = await self.sql.fetch(
+            f"SELECT doc_id, title_terms, body_terms FROM search_sections WHERE doc_id IN ({docs})",
+            *args.values,
         )
-        sections = f"{ranked(f' AND s.doc_id IN ({title_docs})')} UNION ALL {ranked('')}"
-        # One row per document, its best section: with max(), SQLite takes the bare
-        # columns (the section's key) from the row that has the maximum.
-        best = f"SELECT doc_id, key, max(score) AS score FROM ({sections}) GROUP BY doc_id"
-        inner = (
-            "SELECT b.doc_id AS doc_id, b.key AS key, b.score AS score,"
-            " (t.rid IN (SELECT rowid FROM search_titles"
-            f" WHERE search_titles MATCH {args(title_match)})) AS title_hit"
-            f" FROM ({best}) b JOIN search_documents t ON t.doc_id = b.doc_id"
-        )
-        return await self._page(inner, args, after, limit)
+        held: list[set[str]] = []
+        for clause in clauses:
+            found = terms_pattern(clause)
+            held.append(
+                {
+                    r["doc_id"]
+                    for r in rows
+                    if found.search(r["title_terms"]) or found.search(r["body_terms"])
+                }
+            )
+        return held
 
     async def titles(self, query: Query, reader: str | None, limit: int, offset: int) -> list[str]:
         args = Args()

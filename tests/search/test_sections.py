@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from pycrdt import Doc, Text
 
+from draftroom.search import sqlite as sqlite_engine
 from draftroom.search.service import Search
 from draftroom.search.text import SECTION_CHARS, entry_from_lines
-from search.helpers import caught_up, search_server
+from search.helpers import caught_up, search_server, seed
 
 BOOK = "\n".join(
     [
@@ -68,8 +70,10 @@ async def test_a_hit_shows_its_best_section_and_an_edit_rewrites_one_section(
             assert "bridge" not in "".join(p["text"] for p in hit["snippet"])  # one section
             # The title and one section together hold every word...
             assert [h["id"] for h in await _hits(http, "makers lanterns")] == ["other"]
-            # ...but two sections do not: "orc" and "knight" are in different chapters.
-            assert await _hits(http, "orc knight") == []
+            # ...and so do two sections, as a document-level match: "orc" and "knight"
+            # are in different chapters (the snippet is from one of them).
+            (hit,) = await _hits(http, "orc knight")
+            assert hit["id"] == "book" and hit["score"] < 0
             # An excluded word anywhere in the document excludes it.
             assert await _hits(http, "knight -orc") == []
             assert [h["id"] for h in await _hits(http, "knight -dragon")] == ["book"]
@@ -90,6 +94,84 @@ async def test_a_hit_shows_its_best_section_and_an_edit_rewrites_one_section(
             (hit,) = await _hits(http, "dragon ")
             assert hit["heading_path"] == ["Part I", "Chapter 2"]
             assert await _hits(http, "knight -dragon") == []
+
+
+SPREAD = [
+    ("title", "Aldric and the Dragon", "Nothing else here."),
+    ("together", "Battle", "# One\nAldric fought the dragon at dawn."),
+    (
+        "spread",
+        "Journey",
+        "# Part I\n## Chapter 1\nAldric rode out.\n## Chapter 9\nThe dragon woke.",
+    ),
+    ("spread2", "Other journey", "# Part I\nThe dragon slept.\n# Part II\nAldric waited."),
+    ("half", "Alone", "# Part I\nAldric rode alone.\n## Chapter 2\nNo beasts."),
+]
+
+
+async def test_words_in_different_sections_match_the_document_below_section_matches(
+    tmp_path: Path, store_url: str | None
+) -> None:
+    async with search_server(tmp_path, store_url) as server:
+        await seed(server, SPREAD)
+        await caught_up(server)
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            hits = await _hits(http, "aldric dragon ")
+            # Title match, then the one section holding both, then documents with the
+            # words in two sections (in id order); "half" has only one of them.
+            assert [h["id"] for h in hits] == ["title", "together", "spread", "spread2"]
+            assert [h["title_match"] for h in hits] == [True, False, False, False]
+            assert hits[1]["score"] >= 0 > hits[2]["score"] == hits[3]["score"]
+            spread = hits[2]
+            assert spread["heading_path"] in (["Part I", "Chapter 1"], ["Part I", "Chapter 9"])
+            assert any(p["match"] for p in spread["snippet"])
+            # Paging walks the same order across the tiers.
+            paged: list[str] = []
+            cursor = None
+            while True:
+                params = {
+                    "q": "aldric dragon ",
+                    "limit": "1",
+                    **({"cursor": cursor} if cursor else {}),
+                }
+                page = (await http.get("/api/search", params=params)).json()
+                paged += [h["id"] for h in page["results"]]
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+            assert paged == [h["id"] for h in hits]
+            # Phrases and exclusions hold at the document level too.
+            assert [h["id"] for h in await _hits(http, '"aldric rode" dragon ')] == ["spread"]
+            assert [h["id"] for h in await _hits(http, "aldric dragon -woke ")] == [
+                "title",
+                "together",
+                "spread2",
+            ]
+            assert await _hits(http, "aldric dragon beasts ") == []
+            # A title match is left out by an excluded word in its text.
+            assert [h["id"] for h in await _hits(http, "aldric dragon -nothing ")] == [
+                "together",
+                "spread",
+                "spread2",
+            ]
+
+
+async def test_sqlite_ranks_a_common_clause_without_bm25_and_finds_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with search_server(tmp_path) as server:
+        await seed(server, SPREAD)
+        await caught_up(server)
+        async with httpx.AsyncClient(base_url=server.http) as http:
+            ranked = await _hits(http, "aldric ")
+            assert all(h["score"] > 0 for h in ranked)
+            # Every clause "common": FTS5 would count each one's postings for bm25.
+            monkeypatch.setattr(sqlite_engine, "SELECTIVE", 1)
+            equal = await _hits(http, "aldric ")
+            assert {h["id"] for h in equal} == {h["id"] for h in ranked}
+            assert equal[0]["id"] == "title"  # the title match still first (its own index)
+            assert [h["score"] for h in equal[1:]] == [0.0] * (len(equal) - 1)
+            assert [h["id"] for h in equal[1:]] == sorted(h["id"] for h in equal[1:])
 
 
 def test_long_sections_are_cut_into_bounded_chunks_at_exact_offsets() -> None:

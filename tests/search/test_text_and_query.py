@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from draftroom.search.query import BadQuery, parse, to_fts5, to_tsquery
+from draftroom.search.query import BadQuery, Clause, parse, terms_pattern, to_fts5, to_tsquery
 from draftroom.search.snippet import matcher, snippet
 from draftroom.search.text import entry_from_lines, fold, index_terms, tokens
 
@@ -79,3 +79,42 @@ def test_sections_carry_their_heading_path_and_snippets_come_from_one() -> None:
     cut = snippet(entry.sections[1].body, matcher(parse("orc ")))
     assert [p["text"] for p in cut.parts if p["match"]] == ["Orc"]
     assert cut.offset == 14
+
+
+def _holds(terms: list[str], clause: Clause) -> bool:
+    """The engines' rule, spelled out: the clause's terms in a row, the last one a
+    prefix of the text's term if the clause is a prefix."""
+    want = [t.term for t in clause.terms]
+    for i in range(len(terms) - len(want) + 1):
+        got = terms[i : i + len(want)]
+        if got[:-1] == want[:-1] and (
+            got[-1].startswith(want[-1]) if clause.prefix else got[-1] == want[-1]
+        ):
+            return True
+    return False
+
+
+WORDS = st.sampled_from(["drag", "dragon", "dragons", "red", "re", "x1f409", "北", "京"])
+
+
+@given(st.lists(WORDS, max_size=12), st.lists(WORDS, min_size=1, max_size=3), st.booleans())
+def test_terms_pattern_finds_a_clause_where_the_engines_would(
+    text: list[str], words: list[str], prefix: bool
+) -> None:
+    # An unclosed quote is being typed: its last word is a prefix.
+    (clause,) = parse('"' + " ".join(words) + ("" if prefix else '" ')).clauses
+    found = terms_pattern(clause).search(" ".join(text)) is not None
+    assert found == _holds(text, clause)
+
+
+def test_terms_pattern_examples() -> None:
+    def holds(query: str, text: str) -> bool:
+        (clause,) = parse(query).clauses
+        return terms_pattern(clause).search(index_terms(text)) is not None
+
+    assert holds("drag", "The Dragon woke")  # typing: a prefix
+    assert not holds("drag ", "The Dragon woke")  # a finished word
+    assert holds('"red dragon"', "a red Dragon")
+    assert not holds('"red dragon"', "red, the dragon")
+    assert not holds("ragon ", "dragon")  # terms start at a term
+    assert holds("résumé ", "Her RESUME")
