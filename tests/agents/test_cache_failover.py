@@ -45,6 +45,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.mark.serial
 async def test_redis_stopped_mid_run_falls_back_to_the_database_then_recovers(
     tmp_path: Path, postgres_url: str, redis_server: Any, http: httpx.AsyncClient
 ) -> None:
