@@ -15,4 +15,5 @@ of being imported out of ``tests/`` through ``sys.path``. One job per module:
 - ``fake_openai``: a real OpenAI-compatible HTTP server on loopback
 - ``memory_store``: the ``Store`` protocol in memory, for unit tests of rooms
 - ``waiting``: ``eventually()``
+- ``pytest_serial``: the ``serial`` marker (a test that has the machine to itself under xdist)
 """

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +42,70 @@ _LIVE: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    Under pytest-xdist each worker takes ports from a block of its own, in turn, below
+    the kernel's ephemeral range: the port is free until its server binds it although
+    other workers pick ports and open connections meanwhile (the kernel could give the
+    same ephemeral port to a second caller, or to a connection's source port, in that
+    gap), and one worker does not hand out a port twice in quick succession.
+    """
+    global _block_ports
+    block = _worker_block()
+    if block is not None:
+        with _block_lock:  # tests call this from executor threads too
+            if _block_ports is None:
+                _block_ports = _walk(block)
+            for _ in range(len(block)):
+                port = next(_block_ports)
+                if _bindable(port):
+                    return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
+
+
+_BLOCK_SIZE = 500
+_LOWEST_PORT = 10000
+
+
+@functools.cache
+def _worker_block() -> range | None:
+    """This xdist worker's ports ("gw3" -> the fourth block), or None outside xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not worker[2:].isdigit():
+        return None
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    blocks = (low - _LOWEST_PORT) // _BLOCK_SIZE
+    if blocks < 1:
+        return None
+    start = _LOWEST_PORT + (int(worker[2:]) % blocks) * _BLOCK_SIZE
+    return range(start, start + _BLOCK_SIZE)
+
+
+def _walk(block: range) -> Iterator[int]:
+    # From a random start: two test runs on one machine (two checkouts) use the same
+    # blocks, and should not walk them in step.
+    i = random.randrange(len(block))
+    while True:
+        yield block[i % len(block)]
+        i += 1
+
+
+_block_ports: Iterator[int] | None = None
+_block_lock = threading.Lock()
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
 
 
 def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.2) -> bool:

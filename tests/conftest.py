@@ -44,6 +44,9 @@ from devtools.process import ServiceError
 from devtools.process import free_port as _free_port
 from devtools.redis import ExternalRedis, RedisServer
 
+# `@pytest.mark.serial`: a test that must have the machine to itself under xdist
+pytest_plugins = ["devtools.pytest_serial"]
+
 # -- Hypothesis profiles ----------------------------------------------------------------------
 
 hypothesis_settings.register_profile(

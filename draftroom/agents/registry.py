@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from draftroom.agents.base import Agent, AgentContext, BaseAgent
@@ -28,6 +27,7 @@ from draftroom.agents.builtin.outline import OutlineAgent
 from draftroom.agents.builtin.readability import ReadabilityAgent
 from draftroom.agents.builtin.style import StyleAgent
 from draftroom.agents.llm.agents import BrainstormAgent, ContinueAgent, CritiqueAgent, RewriteAgent
+from draftroom.plugins import entry_points
 
 if TYPE_CHECKING:
     from draftroom.config import Settings
@@ -54,7 +54,7 @@ def load_agents() -> dict[str, Agent]:
     agents: dict[str, Agent] = {}
     for cls in BUILTINS:
         register(agents, cls(), source=cls.__qualname__)
-    for ep in entry_points(group=GROUP):
+    for ep in entry_points(GROUP):
         try:
             loaded = ep.load()
             candidate = loaded() if isinstance(loaded, type) else loaded

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable, MutableMapping, Sequence
-from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from draftroom.auth.admission import Admission, throttle_for
@@ -33,6 +32,7 @@ from draftroom.errors import (
     Unauthenticated,
 )
 from draftroom.features import BaseFeature
+from draftroom.plugins import entry_points
 from draftroom.redis import RedisLink
 from draftroom.store.base import SQL, DocumentMeta
 
@@ -98,7 +98,7 @@ async def authorize(conn: Request, doc_id: str, action: str) -> Principal:
 def plugin_backends(auth: Auth) -> list[CredentialBackend]:
     """The backends installed packages add through the ``draftroom.credentials`` group."""
     found: list[CredentialBackend] = []
-    for ep in entry_points(group=BACKENDS_GROUP):
+    for ep in entry_points(BACKENDS_GROUP):
         try:
             found.append(ep.load()(auth))
         except Exception:

@@ -21,8 +21,9 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
+
+from draftroom.plugins import entry_points
 
 if TYPE_CHECKING:
     from draftroom.document.tree import Document
@@ -114,7 +115,7 @@ def _load() -> None:
     _loaded = True
     for module in BUILTIN_MODULES:
         register_format(importlib.import_module(module).FORMAT, source=module)
-    for ep in entry_points(group=GROUP):
+    for ep in entry_points(GROUP):
         try:
             loaded = ep.load()
         except Exception:

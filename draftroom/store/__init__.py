@@ -13,10 +13,10 @@ and must pass tests/store/test_contract.py.
 from __future__ import annotations
 
 import logging
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from draftroom.plugins import entry_points
 from draftroom.store.base import Store, StoreClass, StoreError, StoreStats
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def _load_plugins() -> None:
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    for ep in entry_points(group=GROUP):
+    for ep in entry_points(GROUP):
         try:
             register_store(ep.name, ep.load())
         except Exception:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 from agents.helpers import agent_events
 
@@ -91,6 +92,7 @@ async def test_a_full_node_refuses_the_next_socket_and_http_then_admits_again(
         await second.close()
 
 
+@pytest.mark.serial
 def test_a_stalled_loop_refuses_newcomers_keeps_writers_and_recovers(
     draftroom_process: Any,
 ) -> None:

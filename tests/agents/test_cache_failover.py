@@ -45,6 +45,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.mark.serial
 async def test_redis_stopped_mid_run_falls_back_to_the_database_then_recovers(
     tmp_path: Path, postgres_url: str, redis_server: Any, http: httpx.AsyncClient
 ) -> None:
@@ -102,6 +103,7 @@ async def test_redis_stopped_mid_run_falls_back_to_the_database_then_recovers(
             assert cache.stats.redis_errors >= 1
 
 
+@pytest.mark.serial
 async def test_memory_cap_is_honoured_under_a_flood_of_distinct_replies(tmp_path: Path) -> None:
     limit = 8 * 1024 * 1024
     redis = RedisServer(extra_args=["--maxmemory", str(limit), "--maxmemory-policy", "allkeys-lru"])

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from devtools.fake_openai import FakeOpenAI
 from devtools.inprocess import RunningServer, make_settings, running_server
@@ -56,6 +57,7 @@ async def test_identical_requests_on_two_nodes_make_one_llm_call(
         assert all(events[-1]["type"] == "agent.done" for _, events in results)
 
 
+@pytest.mark.serial
 async def test_when_the_computing_node_gives_up_another_computes(
     tmp_path: Path, postgres_url: str, redis_url: str, llm: FakeOpenAI
 ) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from devtools.fake_openai import FakeOpenAI
 from devtools.inprocess import RunningServer, make_settings, running_server
@@ -123,6 +124,7 @@ async def test_interest_expires_and_selections_are_not_warmed(tmp_path: Path) ->
         assert response.headers["x-agent-cache"] == "miss"
 
 
+@pytest.mark.serial
 async def test_warm_passes_wait_while_the_node_sheds_work(
     tmp_path: Path, postgres_url: str, redis_url: str, llm: FakeOpenAI
 ) -> None:

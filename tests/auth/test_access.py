@@ -254,6 +254,7 @@ async def test_connection_cap_counts_every_node(
             assert again.close_code is None
 
 
+@pytest.mark.serial
 async def test_flooding_client_is_throttled_then_closed_without_slowing_the_room(
     tmp_path: Path,
 ) -> None:

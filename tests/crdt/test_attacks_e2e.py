@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 import websockets
 
 from devtools.draftroom import DraftroomProcess
@@ -68,6 +69,7 @@ async def _type_and_time(client: DraftroomClient, stop: asyncio.Event, out: list
         await asyncio.sleep(0.005)
 
 
+@pytest.mark.serial
 async def test_reported_attacks_are_refused_and_the_node_keeps_serving(
     draftroom_process: Callable[..., DraftroomProcess],
 ) -> None:

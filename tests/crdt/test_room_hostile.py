@@ -119,6 +119,7 @@ async def test_nesting_built_over_many_updates_is_refused_and_nothing_is_lost() 
     assert store.appends == 4 + update_check.MAX_TYPE_DEPTH // step
 
 
+@pytest.mark.serial
 async def test_concurrent_insert_flood_is_refused_and_what_passes_is_cheap() -> None:
     store = MemoryStore()
     room = await open_room(store)
@@ -222,6 +223,7 @@ async def test_nobody_overwrites_or_clears_anyone_elses_presence() -> None:
     assert set(room.awareness.entries) == {2, 3}
 
 
+@pytest.mark.serial
 async def test_a_stored_merge_bomb_does_not_freeze_the_load() -> None:
     # Two updates of 10,000 concurrent one-character inserts, stored before the
     # checks existed: replaying them took 8 s on every load.
@@ -234,6 +236,7 @@ async def test_a_stored_merge_bomb_does_not_freeze_the_load() -> None:
     assert str(room.doc.get("t", type=Text)).endswith("kept")
 
 
+@pytest.mark.serial
 async def test_deletes_splitting_one_item_are_bounded() -> None:
     # 50,000 deletes inside one long item took 0.37 s (500,000: 25 s): yrs moves
     # the client's block array at every split.
@@ -294,6 +297,7 @@ async def test_a_room_given_a_doc_without_an_index_indexes_it() -> None:
     assert str(doc.get("t", type=Text)) == "existing!"
 
 
+@pytest.mark.serial
 async def test_an_update_slower_than_estimated_makes_the_room_strict(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

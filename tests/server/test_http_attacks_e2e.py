@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
+import pytest
 
 from devtools.draftroom import DraftroomProcess
 from draftroom.client import DraftroomClient
@@ -110,6 +111,7 @@ async def _slow_headers(port: int, sockets: int, seconds: float) -> int:
     return await asyncio.to_thread(trickle)
 
 
+@pytest.mark.serial
 async def test_http_attacks_are_refused_and_other_writers_keep_saving(
     draftroom_process: Callable[..., DraftroomProcess],
 ) -> None:

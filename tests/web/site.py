@@ -11,6 +11,7 @@ CSRF and WebSocket paths as in production.
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,12 @@ USERS = ("ann", "bob", "vic", "dee")
 
 
 def build_web() -> None:
-    subprocess.run([str(ROOT / "scripts" / "build-web")], check=True, capture_output=True)
+    # Each xdist worker with browser tests calls this; two builds at once (when web/ has
+    # changed) would write the same dist/ together. The lock is on a tracked file, opened
+    # read-only: no lock file is left behind.
+    with open(ROOT / "web" / "package.json", "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([str(ROOT / "scripts" / "build-web")], check=True, capture_output=True)
 
 
 class Site:
