@@ -1,0 +1,96 @@
+"""The indexer writes a pass's documents in groups, one transaction each, and one
+document the engine rejects does not keep the rest of its group out of the index."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from draftroom.search import service
+from draftroom.search.engine import Engine
+from draftroom.search.service import Search
+from draftroom.search.sqlite import FTS5Engine
+from draftroom.search.text import IndexEntry
+from draftroom.store.sqlite import SQLiteStore
+from search.helpers import ydoc_update
+
+DOCS = 40
+
+
+async def _seeded(tmp_path: Path) -> SQLiteStore:
+    store = SQLiteStore(tmp_path / "data")
+    await store.open()
+    for i in range(DOCS):
+        await store.create_document(f"d{i:02d}", f"Title {i}")
+        await store.append(f"d{i:02d}", ydoc_update(f"# Part\nword{i} and a shared line"))
+    await store.flush()
+    return store
+
+
+async def test_a_pass_commits_once_per_group_not_once_per_document(tmp_path: Path) -> None:
+    # Each commit on SQLite is an fsync on the thread that also commits every edit:
+    # a pass over 40 busy documents used to make 40+ of them (120 statements).
+    store = await _seeded(tmp_path)
+    commits: list[str] = []
+
+    def trace(statement: str) -> None:
+        if statement.strip().upper() == "COMMIT":
+            commits.append(statement)
+
+    store.db.set_trace_callback(trace)  # idle now: nothing else is on its thread
+    search = Search(store, lambda: "n1", debounce=0.01, sweep_seconds=0.05)
+    await search.start()
+    try:
+        todo = [f"d{i:02d}" for i in range(DOCS)]
+        for doc_id in todo:
+            search.note(doc_id)
+        for _ in range(200):
+            if not await search.engine.stale(float("inf"), 1):
+                break
+            await asyncio.sleep(0.05)
+        assert not await search.engine.stale(float("inf"), 1), "the index never caught up"
+    finally:
+        await search.stop()
+        store.db.set_trace_callback(None)
+    groups = -(-DOCS // service.WRITE_GROUP)
+    assert search.writes == DOCS
+    assert len(commits) <= 2 * groups, commits  # a pass may split a group in two
+    await store.close()
+
+
+class _Rejects(FTS5Engine):
+    """The real engine, except that it refuses one document."""
+
+    bad = "d07"
+
+    async def write(
+        self, doc_id: str, node: str, version: int, entry: IndexEntry, now: float
+    ) -> bool:
+        if doc_id == self.bad:
+            raise sqlite3.IntegrityError("refused")
+        return await super().write(doc_id, node, version, entry, now)
+
+
+async def test_one_rejected_document_does_not_keep_its_group_out(tmp_path: Path) -> None:
+    store = await _seeded(tmp_path)
+    search = Search(store, lambda: "n1")
+    search.engine = _Rejects(store.sql)
+    engine: Engine = search.engine
+    search.flatten.start()
+    try:
+        written = await search.index_many([f"d{i:02d}" for i in range(DOCS)])
+    finally:
+        await search.stop()
+    assert written == DOCS - 1
+    stale = await engine.stale(float("inf"), DOCS)
+    assert stale == [_Rejects.bad]  # left for the sweep to retry
+    await store.close()
+
+
+@pytest.fixture(autouse=True)
+def _small_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two groups and a remainder out of 40 documents, whatever the default.
+    monkeypatch.setattr(service, "WRITE_GROUP", 16, raising=False)
