@@ -808,6 +808,10 @@ def verdicts(results: list[dict[str, Any]], writers: int) -> list[str]:
                 measured=run["ack_ms"]["n"], errors_total=sum(run["errors"].values()),
                 errors=run["errors"],
             )  # fmt: skip
+        if not on["search_ms"]["n"]:
+            failures.append(f"{s}: no search was measured")
+        if not on["fresh_s"]["n"]:
+            failures.append(f"{s}: no freshness marker was measured")
         if not on["search_ms"]["p99"] < 50:
             failures.append(f"{s}: search p99 {on['search_ms']['p99']:.1f} ms >= 50 ms")
         if not on["fresh_s"]["p99"] < 2:

@@ -1,5 +1,6 @@
-"""The indexer writes a pass's documents in groups, one transaction each, and one
-document the engine rejects does not keep the rest of its group out of the index."""
+"""The indexer under load: it writes a pass's documents in groups, one transaction
+each; one document the engine rejects does not keep the rest of its group out of the
+index; and a slow catch-up sweep (a scan of every document) runs less often."""
 
 from __future__ import annotations
 
@@ -94,3 +95,30 @@ async def test_one_rejected_document_does_not_keep_its_group_out(tmp_path: Path)
 def _small_groups(monkeypatch: pytest.MonkeyPatch) -> None:
     # Two groups and a remainder out of 40 documents, whatever the default.
     monkeypatch.setattr(service, "WRITE_GROUP", 16, raising=False)
+
+
+class _SlowSweep(FTS5Engine):
+    """The real engine, with a sweep as slow as a scan of a large store."""
+
+    sweeps = 0
+
+    async def stale(self, now: float, limit: int) -> list[str]:
+        type(self).sweeps += 1
+        await asyncio.sleep(0.1)
+        return await super().stale(now, limit)
+
+
+async def test_a_slow_sweep_takes_a_bounded_share_of_the_time(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "data")  # nothing to index: the sweep is all it does
+    await store.open()
+    search = Search(store, lambda: "n1", sweep_seconds=0.01)
+    search.engine = _SlowSweep(store.sql)
+    await search.start()
+    try:
+        await asyncio.sleep(1.5)
+    finally:
+        await search.stop()
+        await store.close()
+    # Back to back, 0.1 s each, it would run ~15 times; at most 5% of the time, once
+    # every 2 s.
+    assert 1 <= _SlowSweep.sweeps <= 2, _SlowSweep.sweeps
