@@ -724,8 +724,8 @@ async def run_store(
         pg = postgres_in(work if keep else None)
         pg.start()
         url = pg.database_url("bench_search")
-        if not (work / "progress.json").exists():  # else a build to resume, or done
-            pg.create_database("bench_search")
+        if not any((work / f).exists() for f in ("ready.json", "progress.json")):
+            pg.create_database("bench_search")  # else a build to resume, or done
         where = url
     else:
         where = str(work / "data" / "draftroom.sqlite3")
