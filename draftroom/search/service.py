@@ -197,21 +197,16 @@ class Search(BaseFeature):
         groups: asyncio.Queue[list[_Ready] | None] = asyncio.Queue(maxsize=1)
 
         async def build() -> None:
-            group: list[_Ready] = []
             try:
-                for doc_id in doc_ids:
+                for start in range(0, len(doc_ids), WRITE_GROUP):
+                    some = doc_ids[start : start + WRITE_GROUP]
                     try:
-                        ready = await self._prepare(doc_id)
-                    except Exception:  # one bad document must not hold up the others
-                        log.exception("search: indexing %s failed; the sweep retries", doc_id)
+                        group = await self._prepare_group(some)
+                    except Exception:  # e.g. the claims' transaction: none was taken
+                        log.exception("search: indexing %s failed; the sweep retries", some)
                         continue
-                    if ready is not None:
-                        group.append(ready)
-                    if len(group) >= WRITE_GROUP:
+                    if group:
                         await groups.put(group)
-                        group = []
-                if group:
-                    await groups.put(group)
             finally:
                 await groups.put(None)
 
@@ -226,6 +221,40 @@ class Search(BaseFeature):
             await asyncio.gather(builder, return_exceptions=True)
         return written
 
+    async def _prepare_group(self, doc_ids: list[str]) -> list[_Ready]:
+        """``_prepare`` for a group, its claims in one transaction where claims are
+        writes (PostgreSQL: one commit, not one per document). A document that fails
+        is logged and left to the sweep."""
+        metas: list[DocumentMeta] = []
+        for doc_id in doc_ids:
+            try:
+                meta = await self.store.get_document(doc_id)
+                if meta is None:
+                    await self.engine.remove(doc_id)
+                else:
+                    metas.append(meta)
+            except Exception:  # one bad document must not hold up the others
+                log.exception("search: indexing %s failed; the sweep retries", doc_id)
+        node = self._node_id()
+        now = time.time()
+        sql = self.store.sql
+        if len(metas) > 1 and isinstance(sql, PostgresSQL):
+            async with sql.transaction() as tx:
+                engine = type(self.engine)(tx)
+                helds = [await engine.claim(m.id, node, now, self.lease_seconds) for m in metas]
+        else:
+            helds = [await self.engine.claim(m.id, node, now, self.lease_seconds) for m in metas]
+        out = []
+        for meta, held in zip(metas, helds, strict=True):
+            try:
+                ready = await self._claimed(meta, node, held)
+            except Exception:
+                log.exception("search: indexing %s failed; the sweep retries", meta.id)
+                continue
+            if ready is not None:
+                out.append(ready)
+        return out
+
     async def _prepare(self, doc_id: str) -> _Ready | None:
         """Claim the document and build its entry; None if there is nothing to write
         (deleted, held by another node, or already indexed at this version)."""
@@ -235,6 +264,12 @@ class Search(BaseFeature):
             return None
         node = self._node_id()
         held = await self.engine.claim(doc_id, node, time.time(), self.lease_seconds)
+        return await self._claimed(meta, node, held)
+
+    async def _claimed(
+        self, meta: DocumentMeta, node: str, held: dict[str, Any] | None
+    ) -> _Ready | None:
+        doc_id = meta.id
         if held is None:
             return None  # another node is on it; the sweep retries if it dies
         try:

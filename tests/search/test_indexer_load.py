@@ -15,6 +15,7 @@ from draftroom.search.engine import Engine
 from draftroom.search.service import Search
 from draftroom.search.sqlite import FTS5Engine
 from draftroom.search.text import IndexEntry
+from draftroom.store.postgres import PostgresStore
 from draftroom.store.sqlite import SQLiteStore
 from search.helpers import ydoc_update
 
@@ -122,3 +123,30 @@ async def test_a_slow_sweep_takes_a_bounded_share_of_the_time(tmp_path: Path) ->
     # Back to back, 0.1 s each, it would run ~15 times; at most 5% of the time, once
     # every 2 s.
     assert 1 <= _SlowSweep.sweeps <= 2, _SlowSweep.sweeps
+
+
+async def test_postgres_claims_and_writes_of_a_group_share_transactions(postgres_url: str) -> None:
+    # Every write transaction takes a transaction id, and each commits (an fsync): a
+    # pass over 40 documents took one per claim and three per entry, 160 in all.
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        for i in range(DOCS):
+            await store.create_document(f"d{i:02d}", f"Title {i}")
+            await store.append(f"d{i:02d}", ydoc_update(f"# Part\nword{i} and a shared line"))
+        await store.flush()
+        search = Search(store, lambda: "n1")
+        search.flatten.start()
+        before = await store.sql.fetchrow("SELECT txid_current() AS x")
+        assert before is not None
+        written = await search.index_many([f"d{i:02d}" for i in range(DOCS)])
+        after = await store.sql.fetchrow("SELECT txid_current() AS x")
+        assert after is not None
+        await search.stop()
+        assert written == DOCS
+        assert not await search.engine.stale(float("inf"), 1)
+        groups = -(-DOCS // service.WRITE_GROUP)
+        # a claim and a write transaction per group, and the second txid_current()
+        assert after["x"] - before["x"] <= 2 * groups + 1, after["x"] - before["x"]
+    finally:
+        await store.close()
