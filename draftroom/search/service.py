@@ -69,14 +69,16 @@ REST_FACTOR = 1
 
 # The sweep reads every document's version (a scan: ~0.3 s at 30,000 documents on
 # a loaded SQLite store, on the thread that commits the edits). It runs every
-# ``sweep_seconds``, or less often, so that it takes at most this share of the time;
-# edits made here do not wait for it, they are noted.
+# ``sweep_seconds``, or less often, so that it takes at most this share of the time
+# (judged on the faster of its last two runs); edits made here do not wait for it,
+# they are noted.
 SWEEP_DUTY = 0.05
 
-WRITE_GROUP = 32
-"""Entries written in one transaction: enough to pay one commit for many documents,
-few enough that the database thread is back to the edit path's commits within
-milliseconds (SQLite runs the group as one job on it)."""
+WRITE_GROUP = 16
+"""Documents claimed, and entries written, in one transaction: enough to pay one
+commit for many documents, few enough that the database thread is back to the edit
+path's commits within milliseconds (SQLite runs the group as one job on it) and that
+a node does not claim a whole pass ahead of writing it (other nodes share the work)."""
 
 MAX_LIMIT = 50
 
@@ -146,6 +148,7 @@ class Search(BaseFeature):
     async def _run(self) -> None:
         next_sweep = 0.0
         sweeps = 0
+        costs = (0.0, 0.0)  # seconds the last two sweeps took
         last_pass = 0.0
         while True:
             try:
@@ -167,8 +170,11 @@ class Search(BaseFeature):
                 if time.monotonic() >= next_sweep:
                     swept = time.monotonic()
                     todo.update(await self.engine.stale(time.time(), self.batch))
-                    swept = time.monotonic() - swept
-                    next_sweep = time.monotonic() + max(self.sweep_seconds, swept / SWEEP_DUTY)
+                    # The shorter of the last two: one slow sweep (a cold cache at
+                    # start-up, a stall) does not hold the next one back.
+                    costs = (costs[1], time.monotonic() - swept)
+                    spacing = max(self.sweep_seconds, min(costs) / SWEEP_DUTY)
+                    next_sweep = time.monotonic() + spacing
                     sweeps += 1
                     if sweeps % 60 == 0:
                         await self.engine.remove_orphans()
@@ -191,34 +197,32 @@ class Search(BaseFeature):
         return (await self._write([ready]))[0]
 
     async def index_many(self, doc_ids: list[str]) -> int:
-        """Index these documents (one pass), writing them ``WRITE_GROUP`` at a time in
-        one transaction each, the next group's entries built meanwhile. Returns how
-        many were written. A document that fails is logged and left to the sweep."""
-        groups: asyncio.Queue[list[_Ready] | None] = asyncio.Queue(maxsize=1)
-
-        async def build() -> None:
-            try:
-                for start in range(0, len(doc_ids), WRITE_GROUP):
-                    some = doc_ids[start : start + WRITE_GROUP]
-                    try:
-                        group = await self._prepare_group(some)
-                    except Exception:  # e.g. the claims' transaction: none was taken
-                        log.exception("search: indexing %s failed; the sweep retries", some)
-                        continue
-                    if group:
-                        await groups.put(group)
-            finally:
-                await groups.put(None)
-
-        builder = asyncio.get_running_loop().create_task(build())
+        """Index these documents (one pass), ``WRITE_GROUP`` at a time: a group's
+        claims in one transaction, its entries written in one, the next group's
+        entries built while one is written. A node holds at most two groups claimed
+        and unwritten, so other nodes' sweeps find the rest of a large pass. Returns
+        how many were written. A document that fails is logged and left to the sweep."""
         written = 0
+        writing: asyncio.Task[list[bool]] | None = None
         try:
-            while (group := await groups.get()) is not None:
-                written += sum(await self._write(group))
+            for start in range(0, len(doc_ids), WRITE_GROUP):
+                some = doc_ids[start : start + WRITE_GROUP]
+                try:
+                    group = await self._prepare_group(some)
+                except Exception:  # e.g. the claims' transaction: none was taken
+                    log.exception("search: indexing %s failed; the sweep retries", some)
+                    group = []
+                if writing is not None:
+                    written += sum(await writing)
+                    writing = None
+                if group:
+                    writing = asyncio.get_running_loop().create_task(self._write(group))
+            if writing is not None:
+                written += sum(await writing)
+                writing = None
         finally:
-            if not builder.done():
-                builder.cancel()
-            await asyncio.gather(builder, return_exceptions=True)
+            if writing is not None:  # cancelled: let the write finish, its claims with it
+                await asyncio.shield(writing)
         return written
 
     async def _prepare_group(self, doc_ids: list[str]) -> list[_Ready]:
