@@ -145,14 +145,20 @@ def test_export_bench_fails_on_a_missed_target_or_a_format_that_did_not_run() ->
 
 
 def _search_bench() -> Any:
+    import importlib.util
     import sys
 
-    bench = str(Path(__file__).resolve().parent.parent / "bench")
-    if bench not in sys.path:
-        sys.path.insert(0, bench)  # bench/search.py imports its neighbour `common`
-    import search
-
-    return search
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    if str(bench) not in sys.path:
+        sys.path.insert(0, str(bench))  # bench/search.py imports its neighbour `common`
+    if "bench_search" not in sys.modules:
+        # Not `import search`: tests/search is a package of that name.
+        spec = importlib.util.spec_from_file_location("bench_search", bench / "search.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bench_search"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["bench_search"]
 
 
 def _search_run() -> dict[str, Any]:
