@@ -600,6 +600,9 @@ async def load(
         if message is not None:
             ready += message[0] == "ready"
         elif time.monotonic() > connect_by or not all(p.is_alive() for p in procs):
+            for proc in procs:
+                proc.terminate()  # ours, by their Process handles
+            await http.aclose()
             raise RuntimeError(f"only {ready} of {len(procs)} writer processes connected")
         else:
             await asyncio.sleep(0.05)
@@ -637,6 +640,8 @@ async def load(
     await asyncio.gather(*fresh.confirms, return_exceptions=True)
     for proc in procs:
         proc.join(10)
+        if proc.is_alive():
+            proc.terminate()
     await http.aclose()
     if len(written) < len(procs):
         return {"errors": {"writers process": len(procs) - len(written)}, "connected": 0}
