@@ -15,7 +15,8 @@ Per store, in one invocation:
    queries: a person typing), and 10 of the writers type a unique marker word every
    2 s, polled until found (freshness = ack of the marker -> first search finding it).
 4. The naive baseline: each word query as a substring scan of the stored text
-   (``ILIKE '%w%'`` / ``instr(lower(body), w)``) against the index, quiet, same data.
+   (``ILIKE '%w%'`` / ``instr(lower(body), w)``) against the index, quiet, same data
+   (run before step 3, so both load phases find the page cache warm).
 5. The same load with ``--no-search-indexing``: the save-ack p99 to compare against.
 
 Exits non-zero (``FAILED:`` lines) on any error or missed target: search p99 < 50 ms,
@@ -30,7 +31,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import datetime
+import itertools
 import json
 import math
 import multiprocessing
@@ -42,6 +46,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +58,12 @@ from pycrdt import Doc, Text
 
 from devtools.postgres import PostgresServer
 from draftroom.client import DraftroomClient
-from draftroom.search.service import Search
+from draftroom.search.engine import Engine
+from draftroom.search.postgres import PostgresEngine
+from draftroom.search.sqlite import FTS5Engine
+from draftroom.search.text import IndexEntry, entry_from_doc
 from draftroom.store.postgres import PostgresStore
+from draftroom.store.sql import PostgresSQL, SQLiteInTransaction, SQLiteSQL
 from draftroom.store.sqlite import SQLiteStore
 
 SYLLABLES = "ka lo mi ra ne tu sa vi da re po li ta mo ne ga shi ru an el or th".split()
@@ -75,9 +84,7 @@ class Corpus:
     def __init__(self, seed: int = 7) -> None:
         self.rng = random.Random(seed)
         self.words = vocabulary(self.rng)
-        self.cum = list(
-            __import__("itertools").accumulate(1 / (r + 1) for r in range(len(self.words)))
-        )
+        self.cum = list(itertools.accumulate(1 / (r + 1) for r in range(len(self.words))))
 
     def text(self, target: int) -> str:
         rng, lines, size, part, chapter = self.rng, [], 0, 0, 0
@@ -115,31 +122,215 @@ def queries(corpus: Corpus) -> dict[str, list[str]]:
     }
 
 
-async def write_corpus(store: Any, n: int, corpus: Corpus) -> tuple[float, int]:
-    started, text_bytes, batch = time.monotonic(), 0, 500
-    now = time.time()
-    for start in range(0, n, batch):
-        docs, updates = [], []
-        for i in range(start, min(n, start + batch)):
-            title, text, update = corpus.document()
-            text_bytes += len(text.encode())
-            docs.append((f"doc{i:06d}", title, len(update)))
-            updates.append((f"doc{i:06d}", update))
-        if store.dialect == "sqlite":
-            iso = __import__("datetime").datetime.fromtimestamp(now).isoformat()
-            await store.sql.executemany(
+CHUNK = 250
+"""Documents per generated chunk: one worker task, one transaction, one resume point."""
+
+
+def corpus_chunk(start: int, stop: int) -> list[tuple[str, str, int, bytes, IndexEntry]]:
+    """Documents ``start``..``stop`` (their own random stream, so any process makes the
+    same chunk): id, title, text bytes, the Y update a writer would have stored, and
+    the index entry the indexer builds from that update (``entry_from_doc`` of the
+    Doc, not of the generated text: what a node that has caught up would hold).
+    Runs in a worker process: generating and flattening is ~6 ms a document."""
+    corpus = _worker_corpus()
+    corpus.rng = random.Random(f"chunk {start}")
+    out = []
+    for i in range(start, stop):
+        title, text, update = corpus.document()
+        doc: Doc = Doc()
+        doc.apply_update(update)
+        out.append((f"doc{i:06d}", title, len(text.encode()), update, entry_from_doc(title, doc)))
+    return out
+
+
+_CORPUS: Corpus | None = None
+
+
+def _worker_corpus() -> Corpus:
+    global _CORPUS
+    if _CORPUS is None:
+        _CORPUS = Corpus()  # the vocabulary (seed 7) is the same in every process
+    return _CORPUS
+
+
+class Bulk:
+    """Writes generated chunks, each in one transaction: the documents and their
+    updates with plain SQL, the index through the store's own engine (claim, then
+    write, as ``Search.index`` does), so the rows are exactly the server's."""
+
+    def __init__(self, dialect: str, where: str) -> None:
+        self.dialect, self.where = dialect, where
+        self.pg: asyncpg.Connection | None = None
+        self.lite: sqlite3.Connection | None = None
+        self.engine: Engine | None = None
+        self.gin: dict[str, str] = {}
+
+    async def open(self) -> None:
+        if self.dialect == "postgres":
+            self.pg = await asyncpg.connect(self.where)
+            pg = self.pg
+            self.engine = PostgresEngine(PostgresSQL(lambda: pg))  # type: ignore[arg-type,return-value]
+        else:
+            self.lite = sqlite3.connect(self.where, isolation_level=None, timeout=30)
+            self.lite.execute("PRAGMA journal_mode=WAL")
+            # A crash loses at most the open chunk, which the resume redoes anyway.
+            self.lite.execute("PRAGMA synchronous=OFF")
+            self.lite.execute("PRAGMA cache_size=-400000")
+            # No incremental merging while loading (~15% of the write time): the
+            # 'optimize' at the end merges everything once, then it is back on.
+            self.lite.execute(
+                "INSERT INTO search_section_fts (search_section_fts, rank) VALUES ('automerge', 0)"
+            )
+            self.engine = FTS5Engine(SQLiteInTransaction(self.lite))
+
+    async def drop_gin(self, state: dict[str, Any]) -> None:
+        """PostgreSQL: drop the full-text (GIN) indexes for the load, their definitions
+        kept in ``state`` (so a resumed build still has them): one CREATE INDEX over the
+        loaded rows is far cheaper than a GIN insert per row. ``optimize`` rebuilds them."""
+        if self.pg is None:
+            return
+        rows = await self.pg.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename LIKE 'search_%'"
+            " AND indexdef LIKE '%USING gin%'"
+        )
+        gin = state.setdefault("gin", {})
+        for r in rows:
+            gin[r["indexname"]] = r["indexdef"]
+        self.gin = gin
+        for r in rows:
+            await self.pg.execute(f'DROP INDEX "{r["indexname"]}"')
+        await self.pg.execute("SET synchronous_commit = off")
+
+    async def done(self) -> int:
+        """Documents already written (chunks commit whole and in order)."""
+        if self.pg is not None:
+            return int(await self.pg.fetchval("SELECT count(*) FROM documents"))
+        assert self.lite is not None
+        return int(self.lite.execute("SELECT count(*) FROM documents").fetchone()[0])
+
+    async def write(self, chunk: list[tuple[str, str, int, bytes, IndexEntry]]) -> None:
+        docs = [(doc_id, title, len(update)) for doc_id, title, _, update, _ in chunk]
+        updates = [(doc_id, update) for doc_id, _, _, update, _ in chunk]
+        if self.pg is not None:
+            async with self.pg.transaction():
+                await self.pg.executemany(
+                    "INSERT INTO documents (id, title, seq, size_bytes) VALUES ($1, $2, 1, $3)",
+                    docs,
+                )
+                await self.pg.executemany(
+                    "INSERT INTO updates (doc_id, seq, data) VALUES ($1, 1, $2)", updates
+                )
+                await self._index(chunk)
+            return
+        assert self.lite is not None
+        iso = datetime.datetime.now(datetime.UTC).isoformat()
+        self.lite.execute("BEGIN IMMEDIATE")
+        try:
+            self.lite.executemany(
                 "INSERT INTO documents (id, title, created_at, updated_at, seq, size_bytes)"
-                f" VALUES ($1, $2, '{iso}', '{iso}', 1, $3)",
+                f" VALUES (?, ?, '{iso}', '{iso}', 1, ?)",
                 docs,
             )
-        else:
-            await store.sql.executemany(
-                "INSERT INTO documents (id, title, seq, size_bytes) VALUES ($1, $2, 1, $3)", docs
+            self.lite.executemany(
+                "INSERT INTO updates (doc_id, seq, data) VALUES (?, 1, ?)", updates
             )
-        await store.sql.executemany(
-            "INSERT INTO updates (doc_id, seq, data) VALUES ($1, 1, $2)", updates
+            await self._index(chunk)
+            self.lite.execute("COMMIT")
+        except BaseException:
+            self.lite.execute("ROLLBACK")
+            raise
+
+    async def _index(self, chunk: list[tuple[str, str, int, bytes, IndexEntry]]) -> None:
+        assert self.engine is not None
+        now = time.time()
+        for doc_id, _, _, _, entry in chunk:
+            if await self.engine.claim(doc_id, "prepare", now, 3600) is None:
+                raise RuntimeError(f"{doc_id}: claimed by another node")
+            if not await self.engine.write(doc_id, "prepare", 1, entry, now):
+                raise RuntimeError(f"{doc_id}: the engine did not write its entry")
+
+    async def optimize(self) -> None:
+        """After the bulk load: FTS5 merges its segments into one b-tree (what a long-
+        lived index converges to); PostgreSQL flushes the GIN pending lists and gets
+        statistics for the planner."""
+        if self.pg is not None:
+            await self.pg.execute("SET maintenance_work_mem = '512MB'")
+            for indexdef in self.gin.values():
+                await self.pg.execute(indexdef)
+            await self.pg.execute("VACUUM ANALYZE")
+            return
+        assert self.lite is not None
+        self.lite.execute(
+            "INSERT INTO search_section_fts (search_section_fts, rank) VALUES ('automerge', 4)"
         )
-    return time.monotonic() - started, text_bytes
+        for table in ("search_section_fts", "search_titles"):
+            self.lite.execute(f"INSERT INTO {table} ({table}) VALUES ('optimize')")
+        self.lite.execute("ANALYZE")
+        self.lite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def close(self) -> None:
+        if self.pg is not None:
+            await self.pg.close()
+        if self.lite is not None:
+            self.lite.close()
+
+
+def _progress(path: Path, state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The build's running totals, kept beside the corpus so a resumed build adds to them."""
+    if state is not None:
+        path.write_text(json.dumps(state))
+        return state
+    return json.loads(path.read_text()) if path.exists() else {"s": 0.0, "bytes": 0}
+
+
+async def write_corpus(dialect: str, where: str, n: int, progress: Path) -> tuple[float, int]:
+    """Generate and write ``n`` documents with their index, resuming after the last
+    committed chunk. Generating and flattening run in ``cpu_count()`` worker processes,
+    a few chunks ahead of the writes (bounded: a chunk is ~10 MB in flight). Returns
+    (seconds, text bytes) over all runs that built this corpus."""
+    bulk = Bulk(dialect, where)
+    await bulk.open()
+    state = _progress(progress)
+    try:
+        await bulk.drop_gin(state)
+        _progress(progress, state)
+        start = await bulk.done()
+        if start % CHUNK:
+            raise RuntimeError(f"{start} documents: not a whole number of chunks")
+        started, loop = time.monotonic(), asyncio.get_running_loop()
+        workers = max(1, common.cpu_count())
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            pending: collections.deque[asyncio.Future[Any]] = collections.deque()
+            starts = iter(range(start, n, CHUNK))
+            for first in starts:
+                pending.append(
+                    loop.run_in_executor(pool, corpus_chunk, first, min(n, first + CHUNK))
+                )
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                chunk = await pending.popleft()
+                for first in itertools.islice(starts, 1):
+                    pending.append(
+                        loop.run_in_executor(pool, corpus_chunk, first, min(n, first + CHUNK))
+                    )
+                await bulk.write(chunk)
+                state["bytes"] += sum(size for _, _, size, _, _ in chunk)
+                state["s"] += time.monotonic() - started
+                started = time.monotonic()
+                _progress(progress, state)
+                done = int(chunk[-1][0][3:]) + 1
+                if done % 5000 < CHUNK:
+                    print(f"[{dialect}] {done} / {n} documents, {state['s']:.0f} s", flush=True)
+        t = time.monotonic()
+        await bulk.optimize()
+        state["optimize_s"] = time.monotonic() - t
+        _progress(progress, state)
+        print(f"[{dialect}] optimize {state['optimize_s']:.0f} s", flush=True)
+    finally:
+        await bulk.close()
+    return state["s"] + state["optimize_s"], int(state["bytes"])
 
 
 class DB:
@@ -170,6 +361,21 @@ class DB:
                 " ON s.doc_id = d.id WHERE s.doc_id IS NULL OR s.indexed_version < d.seq"
             )
         )
+
+    async def indexed(self, doc_ids: list[str]) -> dict[str, tuple[int, float]]:
+        """doc id -> (indexed version, when it was indexed), from the indexer's rows."""
+        query = (
+            "SELECT doc_id, indexed_version, indexed_at FROM search_documents WHERE doc_id IN"
+            f" ({', '.join(f'${i + 1}' for i in range(len(doc_ids)))})"
+        )
+        if self.pg is not None:
+            rows = await self.pg.fetch(query, *doc_ids)
+        else:
+            lite = self.lite
+            assert lite is not None
+            q = SQLiteSQL.translate(query)
+            rows = await asyncio.to_thread(lambda: lite.execute(q, doc_ids).fetchall())
+        return {r[0]: (int(r[1]), float(r[2])) for r in rows}
 
     async def sizes(self) -> tuple[int, int]:
         """(index bytes, text bytes) of the search data: the text kept for snippets is
@@ -216,41 +422,56 @@ class DB:
             self.lite.close()
 
 
+WARMUP = 5.0  # s: connect, sync, first indexing passes, before anything is measured
+POLL = 0.1  # s: how often the indexed-version rows of unconfirmed markers are read
+
+
 def writers_process(
-    base: str, writers: int, n_docs: int, seconds: float, markers: bool, out: Any
+    base: str, ids: list[int], n_docs: int, window: Any, go: Any, markers: bool, out: Any
 ) -> None:
-    """The writers, in a process of their own, so their CPU does not slow the searchers'
-    clock (or the other way round). Sends ("marker", word, acked_at) as markers are
-    acknowledged and ("done", results) at the end; monotonic clocks agree across
-    processes."""
-    out.put(("done", asyncio.run(_writers(base, writers, n_docs, seconds, markers, out))))
+    """A share of the writers, in a process of their own, so their CPU does not slow
+    the searchers' clock (or the other way round). Sends ("ready",) once its writers
+    are connected, ("marker", ...) as markers are acknowledged and ("done", results)
+    at the end. ``window`` (shared) is set by the parent once every process is ready:
+    monotonic clocks agree across processes, so all measure the same seconds."""
+    out.put(("done", asyncio.run(_writers(base, ids, n_docs, window, go, markers, out))))
 
 
 async def _writers(
-    base: str, writers: int, n_docs: int, seconds: float, markers: bool, out: Any
+    base: str, ids: list[int], n_docs: int, window: Any, go: Any, markers: bool, out: Any
 ) -> dict[str, Any]:
     # DraftroomClient sends from fire-and-forget tasks: a send racing the close at the
     # end is expected, not worth a traceback per writer.
     asyncio.get_running_loop().set_exception_handler(lambda loop, context: None)
-    stop = asyncio.Event()
-    measuring = asyncio.Event()
     acks: list[float] = []
     errors: dict[str, int] = {}
-    rng = random.Random(3)
+    rng = random.Random(3 + ids[0] if ids else 3)
     ws = base.replace("http://", "ws://") + "/ws/"
     clients: list[DraftroomClient] = []
 
-    async def writer(i: int) -> None:
+    def fail(kind: str) -> None:
+        errors[kind] = errors.get(kind, 0) + 1
+
+    async def connect(i: int) -> DraftroomClient | None:
         client = DraftroomClient(ws + f"doc{(i * 37) % n_docs:06d}", app_messages=True)
         try:
             await client.connect()
         except Exception:
-            errors["connect"] = errors.get("connect", 0) + 1
-            return
+            fail("connect")
+            return None
         clients.append(client)
+        return client
+
+    async def writer(i: int, client: DraftroomClient | None) -> None:
+        if client is None:
+            return
+        doc_id = client.url.rsplit("/", 1)[1]
         next_marker = time.monotonic() + 2 + rng.random() * 2
         k = 0
-        while not stop.is_set():
+        # A keystroke is started only while the run lasts, and every keystroke
+        # started is waited for: one still unacknowledged when the run stops is an
+        # error like any other, not a casualty of the close.
+        while time.monotonic() + 0.3 < end:
             await asyncio.sleep(rng.uniform(0.15, 0.3))
             marker = markers and i < 10 and time.monotonic() >= next_marker
             k += 1
@@ -258,64 +479,136 @@ async def _writers(
             t = time.monotonic()
             try:
                 await client.wait_saved(client.insert(word), within=10)
-            except Exception:
-                errors["ack"] = errors.get("ack", 0) + 1
+            except TimeoutError:
+                fail("ack not received in 10 s" if client.close_code is None else "ack: closed")
                 continue
-            if measuring.is_set():
-                acks.append((time.monotonic() - t) * 1000)
+            except Exception as exc:
+                fail(f"ack: {type(exc).__name__}")
+                continue
+            acked = time.monotonic()
+            measured = begin <= t and acked <= end
+            if measured:
+                acks.append((acked - t) * 1000)
             if marker:
-                next_marker = time.monotonic() + 2
-                out.put(("marker", word.strip(), time.monotonic(), measuring.is_set()))
+                next_marker = acked + 2
+                out.put(("marker", word.strip(), doc_id, client.version, time.time(), measured))
 
-    tasks = [asyncio.create_task(writer(i)) for i in range(writers)]
-    await asyncio.sleep(5)  # warm-up: connect, sync, first passes
-    measuring.set()
-    await asyncio.sleep(seconds)
-    measuring.clear()
-    stop.set()
+    connected = await asyncio.gather(*(connect(i) for i in ids))
+    out.put(("ready",))
+    # The parent sets the window once every writer process is ready.
+    if not await asyncio.to_thread(go.wait, 300):
+        raise RuntimeError("the measured window was never set")
+    begin, end = window[0], window[1]
+    tasks = [asyncio.create_task(writer(i, c)) for i, c in zip(ids, connected, strict=True)]
+    await asyncio.sleep(max(0.0, begin - time.monotonic()))
+    cpu = time.process_time()
+    await asyncio.sleep(max(0.0, end - time.monotonic()))
+    cpu = time.process_time() - cpu
     await asyncio.gather(*tasks, return_exceptions=True)
     for client in clients:
         with contextlib.suppress(Exception):
             await client.close()
-    return {"ack_ms": percentiles(acks), "errors": errors, "connected": len(clients)}
+    return {"acks": acks, "errors": errors, "connected": len(clients), "cpu_s": cpu}
+
+
+class Freshness:
+    """Index freshness of the markers: ack -> the pass that indexed them.
+
+    The indexer's own record says when: ``search_documents`` keeps the version indexed
+    and when (``indexed_at``, the server's wall clock, as the marker's ack time is);
+    a marker is indexed once that version reaches the one its ack named. The rows of
+    all markers not yet indexed are read every ``POLL`` seconds (one statement), so
+    the time is exact unless a later pass rewrote the row in between, when it is at
+    most ``POLL`` late. Each marker is then confirmed by one ``/api/search`` for it,
+    the way a writer would look (retried twice, 0.5 s apart, before it counts as an
+    error): a light load, not a probe per marker polling the search API."""
+
+    def __init__(self, db: DB, http: httpx.AsyncClient, fail: Any) -> None:
+        self.db, self.http, self.fail = db, http, fail
+        self.pending: dict[str, tuple[str, int, float, bool]] = {}
+        self.fresh: list[float] = []
+        self.confirms: list[asyncio.Task[None]] = []
+
+    def add(self, word: str, doc_id: str, version: int, acked: float, measured: bool) -> None:
+        self.pending[word] = (doc_id, version, acked, measured)
+
+    async def poll(self, stop: asyncio.Event) -> None:
+        while not stop.is_set() or self.pending:
+            await asyncio.sleep(POLL)
+            if not self.pending:
+                continue
+            rows = await self.db.indexed(sorted({p[0] for p in self.pending.values()}))
+            now = time.time()
+            for word, (doc_id, version, acked, measured) in list(self.pending.items()):
+                indexed_version, indexed_at = rows.get(doc_id, (-1, 0.0))
+                if indexed_version >= version:
+                    del self.pending[word]
+                    if measured:
+                        self.fresh.append(indexed_at - acked)
+                    self.confirms.append(asyncio.create_task(self.confirm(word)))
+                elif now - acked > 10:
+                    del self.pending[word]
+                    self.fail("marker not indexed in 10 s")
+
+    async def confirm(self, word: str) -> None:
+        for _ in range(3):
+            r = await self.http.get("/api/search", params={"q": word + " "})
+            if r.status_code == 200 and r.json()["results"]:
+                return
+            await asyncio.sleep(0.5)
+        self.fail("marker indexed but not found by /api/search")
 
 
 async def load(
     base: str,
-    writers: int,
-    searchers: int,
-    seconds: float,
-    n_docs: int,
+    db: DB,
+    args: argparse.Namespace,
     qs: list[str],
     markers: bool,
-    think: float,
 ) -> dict[str, Any]:
     stop = asyncio.Event()
     searches: list[float] = []
-    fresh: list[float] = []
     errors: dict[str, int] = {}
     rng = random.Random(5)
     http = httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=64))
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    proc = ctx.Process(
-        target=writers_process, args=(base, writers, n_docs, seconds, markers, out), daemon=True
-    )
-    proc.start()
-    started = time.monotonic()
+    window = ctx.Array("d", 2)  # (begin, end), monotonic, set once all are connected
+    go = ctx.Event()
+    shares = [list(range(args.writers))[p :: args.writer_procs] for p in range(args.writer_procs)]
+    procs = [
+        ctx.Process(
+            target=writers_process,
+            args=(base, ids, args.docs, window, go, markers, out),
+            daemon=True,
+        )
+        for ids in shares
+    ]
+    for proc in procs:
+        proc.start()
 
     def fail(kind: str) -> None:
         errors[kind] = errors.get(kind, 0) + 1
 
-    async def probe(word: str, acked: float, measured: bool) -> None:
-        while time.monotonic() - acked < 10:
-            r = await http.get("/api/search", params={"q": word + " "})
-            if r.status_code == 200 and r.json()["results"]:
-                if measured:
-                    fresh.append(time.monotonic() - acked)
-                return
+    fresh = Freshness(db, http, fail)
+    ready, connect_by = 0, time.monotonic() + 120
+    while ready < len(procs):
+        try:
+            message = out.get_nowait()
+        except queue.Empty:
+            message = None
+        if message is not None:
+            ready += message[0] == "ready"
+        elif time.monotonic() > connect_by or not all(p.is_alive() for p in procs):
+            for proc in procs:
+                proc.terminate()  # ours, by their Process handles
+            await http.aclose()
+            raise RuntimeError(f"only {ready} of {len(procs)} writer processes connected")
+        else:
             await asyncio.sleep(0.05)
-        fail("marker not found in 10 s")
+    now = time.monotonic()
+    window[0], window[1] = now + WARMUP, now + WARMUP + args.seconds
+    go.set()
 
     async def searcher() -> None:
         while not stop.is_set():
@@ -324,37 +617,45 @@ async def load(
             r = await http.get("/api/search", params={"q": q})
             if r.status_code != 200:
                 fail(f"search {r.status_code}")
-            elif 5 < time.monotonic() - started < 5 + seconds:
+            elif window[0] <= time.monotonic() <= window[1]:
                 searches.append((time.perf_counter() - t) * 1000)
-            await asyncio.sleep(think)
+            await asyncio.sleep(args.think)
 
-    tasks = [asyncio.create_task(searcher()) for _ in range(searchers)]
-    probes: list[asyncio.Task[None]] = []
-    written: dict[str, Any] = {}
-    deadline = started + seconds + 60
-    while time.monotonic() < deadline:
+    tasks = [asyncio.create_task(searcher()) for _ in range(args.searchers)]
+    poller = asyncio.create_task(fresh.poll(stop))
+    written: list[dict[str, Any]] = []
+    deadline = window[1] + 60
+    while time.monotonic() < deadline and len(written) < len(procs):
         try:
             message = out.get_nowait()
         except queue.Empty:
             await asyncio.sleep(0.01)
             continue
         if message[0] == "marker":
-            probes.append(asyncio.create_task(probe(*message[1:])))
+            fresh.add(*message[1:])
         else:
-            written = message[1]
-            break
+            written.append(message[1])
     stop.set()
-    await asyncio.gather(*tasks, *probes, return_exceptions=True)
-    proc.join(10)
+    await asyncio.gather(*tasks, poller, return_exceptions=True)
+    await asyncio.gather(*fresh.confirms, return_exceptions=True)
+    for proc in procs:
+        proc.join(10)
+        if proc.is_alive():
+            proc.terminate()
     await http.aclose()
-    if not written:
-        return {"errors": {"writers process": 1}, "connected": 0}
+    if len(written) < len(procs):
+        return {"errors": {"writers process": len(procs) - len(written)}, "connected": 0}
+    for w in written:
+        for kind, n in w["errors"].items():
+            errors[kind] = errors.get(kind, 0) + n
     return {
-        "ack_ms": written["ack_ms"],
+        "ack_ms": percentiles([a for w in written for a in w["acks"]]),
         "search_ms": percentiles(searches),
-        "fresh_s": percentiles(fresh),
-        "errors": {**errors, **written["errors"]},
-        "connected": written["connected"],
+        "fresh_s": percentiles(fresh.fresh),
+        "errors": errors,
+        "connected": sum(w["connected"] for w in written),
+        "client_cores": sum(w["cpu_s"] for w in written) / args.seconds,
+        "writer_procs": len(procs),
     }
 
 
@@ -382,21 +683,11 @@ def postgres_in(work: Path | None) -> PostgresServer:
     return pg
 
 
-async def build_index(store: Any) -> float:
-    """Index the whole corpus in-process, without the server's rests: the index a
-    long-running node would have caught up to. Returns seconds."""
-    search = Search(store, lambda: "prepare", workers=0)
-    started = time.monotonic()
-    while todo := await search.engine.stale(float("inf"), 1000):
-        for doc_id in todo:
-            await search.index(doc_id)
-    return time.monotonic() - started
-
-
 async def prepare(dialect: str, args: argparse.Namespace, work: Path, where: str) -> dict[str, Any]:
-    """Generate the corpus and build its index in ``work``, unless a run with the same
-    ``--docs`` already did (``ready.json``): with ``--corpus-dir`` this is done once,
-    niced, outside the benchmark lock, and every measured run reuses it."""
+    """Generate the corpus and its index in ``work``, unless a run with the same
+    ``--docs`` already did (``ready.json``); an interrupted run resumes. With
+    ``--corpus-dir`` this is done once, niced, outside the benchmark lock, and every
+    measured run reuses it."""
     ready = work / "ready.json"
     if ready.exists():
         info: dict[str, Any] = json.loads(ready.read_text())
@@ -404,16 +695,9 @@ async def prepare(dialect: str, args: argparse.Namespace, work: Path, where: str
             return info
         raise RuntimeError(f"{work} holds a corpus of {info['docs']} documents")
     store: Any = PostgresStore(where) if dialect == "postgres" else SQLiteStore(work / "data")
-    await store.open()
-    try:
-        gen_s, text_bytes = await write_corpus(store, args.docs, Corpus())
-        print(
-            f"[{dialect}] corpus: {args.docs} docs, {text_bytes / 1e6:.0f} MB in {gen_s:.0f}s",
-            flush=True,
-        )
-        build = await build_index(store)
-    finally:
-        await store.close()
+    await store.open()  # the schema: migrations
+    await store.close()
+    build, text_bytes = await write_corpus(dialect, where, args.docs, work / "progress.json")
     db = DB(dialect, where)
     await db.open()
     try:
@@ -421,13 +705,14 @@ async def prepare(dialect: str, args: argparse.Namespace, work: Path, where: str
     finally:
         await db.close()
     info = {
-        "docs": args.docs, "text_mb": text_bytes / 1e6, "gen_s": gen_s, "build_s": build,
+        "docs": args.docs, "text_mb": text_bytes / 1e6, "build_s": build,
         "build_docs_per_s": args.docs / build, "index_bytes": index_bytes,
         "indexed_text_bytes": indexed_text,
     }  # fmt: skip
     print(
-        f"[{dialect}] index built in-process in {build:.0f}s ({args.docs / build:.0f}/s);"
-        f" index/text {index_bytes / max(1, indexed_text):.2f}x",
+        f"[{dialect}] corpus and index: {args.docs} docs, {text_bytes / 1e6:.0f} MB in"
+        f" {build:.0f} s ({args.docs / build:.0f}/s); index/text"
+        f" {index_bytes / max(1, indexed_text):.2f}x",
         flush=True,
     )
     ready.write_text(json.dumps(info))
@@ -445,8 +730,8 @@ async def run_store(
         pg = postgres_in(work if keep else None)
         pg.start()
         url = pg.database_url("bench_search")
-        if not (work / "ready.json").exists():
-            pg.create_database("bench_search")
+        if not any((work / f).exists() for f in ("ready.json", "progress.json")):
+            pg.create_database("bench_search")  # else a build to resume, or done
         where = url
     else:
         where = str(work / "data" / "draftroom.sqlite3")
@@ -496,25 +781,21 @@ async def measure(
                         if time.monotonic() - t > args.index_timeout:
                             raise RuntimeError(f"index catch-up: {left} documents left")
                     result["catch_up_s"] = time.monotonic() - t
-                run = await load(
-                    base,
-                    args.writers,
-                    args.searchers,
-                    args.seconds,
-                    args.docs,
-                    qs,
-                    indexing,
-                    args.think,
-                )
+                if indexing:
+                    # Quiet, before any load: it also reads the index and the text
+                    # into the page cache, so the first phase does not start cold
+                    # and the second warm (a 100,000-document store is ~7 GB).
+                    words = queries(corpus)["word"]
+                    result["quiet"] = await quiet_queries(base, db, words)
+                    print(f"[{dialect}] quiet: {json.dumps(result['quiet'])}", flush=True)
+                cpu, t = server.cpu_seconds(), time.monotonic()
+                run = await load(base, db, args, qs, indexing)
+                run["node_cores"] = (server.cpu_seconds() - cpu) / (time.monotonic() - t)
                 result["on" if indexing else "off"] = run
                 print(
                     f"[{dialect}] indexing {'on' if indexing else 'off'}: {json.dumps(run)}",
                     flush=True,
                 )
-                if indexing:
-                    words = queries(corpus)["word"]
-                    result["quiet"] = await quiet_queries(base, db, words)
-                    print(f"[{dialect}] quiet: {json.dumps(result['quiet'])}", flush=True)
             finally:
                 server.stop()
     finally:
@@ -536,6 +817,10 @@ def verdicts(results: list[dict[str, Any]], writers: int) -> list[str]:
                 measured=run["ack_ms"]["n"], errors_total=sum(run["errors"].values()),
                 errors=run["errors"],
             )  # fmt: skip
+        if not on["search_ms"]["n"]:
+            failures.append(f"{s}: no search was measured")
+        if not on["fresh_s"]["n"]:
+            failures.append(f"{s}: no freshness marker was measured")
         if not on["search_ms"]["p99"] < 50:
             failures.append(f"{s}: search p99 {on['search_ms']['p99']:.1f} ms >= 50 ms")
         if not on["fresh_s"]["p99"] < 2:
@@ -583,6 +868,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument(
         "--think", type=float, default=1.0, help="a searcher's pause between queries (s)"
+    )
+    parser.add_argument(
+        "--writer-procs",
+        type=int,
+        default=2,
+        help="processes the writers are spread over (200 pycrdt clients saturate one)",
     )
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--index-timeout", type=float, default=3600)

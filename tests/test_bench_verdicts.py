@@ -142,3 +142,55 @@ def test_export_bench_fails_on_a_missed_target_or_a_format_that_did_not_run() ->
         "md: export took 2.00 s (target < 1 s)",
         "md: peak RSS 600 MB (ceiling 500 MB)",
     ]
+
+
+def _search_bench() -> Any:
+    import importlib.util
+    import sys
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    if str(bench) not in sys.path:
+        sys.path.insert(0, str(bench))  # bench/search.py imports its neighbour `common`
+    if "bench_search" not in sys.modules:
+        # Not `import search`: tests/search is a package of that name.
+        spec = importlib.util.spec_from_file_location("bench_search", bench / "search.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bench_search"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["bench_search"]
+
+
+def _search_run() -> dict[str, Any]:
+    def phase(ack_p99: float) -> dict[str, Any]:
+        return {
+            "ack_ms": {"p99": ack_p99, "n": 20000},
+            "search_ms": {"p99": 30.0, "n": 500},
+            "fresh_s": {"p99": 1.5, "n": 120},
+            "errors": {},
+            "connected": 200,
+        }
+
+    return {"store": "sqlite", "on": phase(10.5), "off": phase(10.0)}
+
+
+def test_search_bench_passes_a_good_run_and_fails_each_missed_target() -> None:
+    verdicts = _search_bench().verdicts
+    assert verdicts([_search_run()], 200) == []
+    cases: list[tuple[str, Any, str]] = [
+        ("errors", {"ack not received in 10 s": 3}, "sqlite indexing on: 3 errors"),
+        ("connected", 150, "only 150 of 200 clients connected"),
+        ("search_ms", {"p99": 60.0, "n": 500}, "search p99 60.0 ms >= 50 ms"),
+        ("search_ms", {"p99": float("nan"), "n": 0}, "no search was measured"),
+        ("fresh_s", {"p99": 2.5, "n": 120}, "freshness p99 2.50 s >= 2 s"),
+        ("fresh_s", {"p99": float("nan"), "n": 0}, "no freshness marker was measured"),
+        ("ack_ms", {"p99": 11.5, "n": 20000}, "(> +10%)"),
+    ]
+    for key, value, reason in cases:
+        run = _search_run()
+        run["on"][key] = value
+        failures = verdicts([run], 200)
+        assert any(reason in f for f in failures), (key, failures)
+    assert verdicts([{"store": "postgres", "on": _search_run()["on"]}], 200) == [
+        "postgres: a load phase did not run"
+    ]

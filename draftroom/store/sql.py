@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import asyncpg
@@ -50,6 +51,13 @@ class PostgresSQL:
     async def executemany(self, query: str, rows: list[tuple[Any, ...]]) -> None:
         await self._pool().executemany(query, rows)
 
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresSQL]:
+        """The same interface on one connection inside one transaction (one commit for
+        many statements)."""
+        async with self._pool().acquire() as conn, conn.transaction():
+            yield PostgresSQL(lambda: conn)  # type: ignore[arg-type,return-value]
+
 
 class SQLiteSQL:
     def __init__(
@@ -88,6 +96,13 @@ class SQLiteSQL:
         rows = await self.fetch(query, *args)
         return rows[0] if rows else None
 
+    async def on_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the database thread as one job: between two
+        group commits of the edit path, never inside one."""
+        db = self._db
+        result: T = await self._run(lambda: fn(db()))
+        return result
+
     async def executemany(self, query: str, rows: list[tuple[Any, ...]]) -> None:
         def run() -> None:
             db = self._db()
@@ -100,3 +115,42 @@ class SQLiteSQL:
                 raise
 
         await self._run(run)
+
+
+class SQLiteInTransaction:
+    """``SQL`` over a connection on which the caller has already begun a transaction,
+    on the database thread: no statement begins or commits its own, so many writes
+    share one commit (one fsync). Its coroutines never suspend, so code written
+    against ``SQL`` runs as a plain call through ``run_now``."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    async def execute(self, query: str, *args: Any) -> int:
+        cursor = self.db.execute(SQLiteSQL.translate(query), args)
+        if cursor.description:
+            cursor.fetchall()
+        return cursor.rowcount
+
+    async def fetch(self, query: str, *args: Any) -> list[Row]:
+        cursor = self.db.execute(SQLiteSQL.translate(query), args)
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    async def fetchrow(self, query: str, *args: Any) -> Row | None:
+        rows = await self.fetch(query, *args)
+        return rows[0] if rows else None
+
+    async def executemany(self, query: str, rows: list[tuple[Any, ...]]) -> None:
+        self.db.executemany(SQLiteSQL.translate(query), rows)
+
+
+def run_now(coro: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never suspends (one over ``SQLiteInTransaction``),
+    on the calling thread. One that does suspend is a bug: it is closed and raises."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a coroutine run with run_now() suspended")
