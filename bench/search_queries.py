@@ -34,7 +34,7 @@ from typing import Any
 
 import common
 from common import fmt, markdown_table, percentiles
-from search import NAMES, Corpus, postgres_in
+from search_corpus import NAMES, Corpus, postgres_in
 
 from draftroom.auth.principal import Principal
 from draftroom.search.service import Search

@@ -145,15 +145,18 @@ def test_export_bench_fails_on_a_missed_target_or_a_format_that_did_not_run() ->
 
 
 def _search_bench() -> Any:
+    import importlib
     import importlib.util
     import sys
 
-    bench = Path(__file__).resolve().parent.parent / "bench"
-    if str(bench) not in sys.path:
-        sys.path.insert(0, str(bench))  # bench/search.py imports its neighbour `common`
+    # bench/search.py imports its neighbours as scripts do (`import common`): give it
+    # the same modules under those names rather than changing sys.path.
+    for neighbour in ("common", "search_corpus"):
+        sys.modules.setdefault(neighbour, importlib.import_module(f"bench.{neighbour}"))
     if "bench_search" not in sys.modules:
         # Not `import search`: tests/search is a package of that name.
-        spec = importlib.util.spec_from_file_location("bench_search", bench / "search.py")
+        path = Path(__file__).resolve().parent.parent / "bench" / "search.py"
+        spec = importlib.util.spec_from_file_location("bench_search", path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules["bench_search"] = module
