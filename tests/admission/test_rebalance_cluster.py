@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from pycrdt import Text
+from websockets.exceptions import ConnectionClosed
 
 from devtools.cluster import Cluster
 from draftroom.client import DraftroomClient
@@ -62,7 +63,9 @@ class Writer:
             try:
                 await self.client.connect()
                 return
-            except (TimeoutError, OSError):
+            except (TimeoutError, OSError, ConnectionClosed):
+                # ConnectionClosed: shed (1012) while still syncing, as a real client
+                # may be; it reconnects like any other.
                 await asyncio.sleep(min(0.1 * 2**attempt, 2.5))
         raise AssertionError(f"{self.name} could not reconnect")
 

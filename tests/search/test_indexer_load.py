@@ -128,25 +128,33 @@ async def test_a_slow_sweep_takes_a_bounded_share_of_the_time(tmp_path: Path) ->
 async def test_postgres_claims_and_writes_of_a_group_share_transactions(postgres_url: str) -> None:
     # Every write transaction takes a transaction id, and each commits (an fsync): a
     # pass over 40 documents took one per claim and three per entry, 160 in all.
+    # Transaction ids are server-wide, so autovacuum or another test's leftover work may
+    # take a few during a pass: up to three passes over fresh documents, the best counts.
     store = PostgresStore(postgres_url)
     await store.open()
+    groups = -(-DOCS // service.WRITE_GROUP)
+    bound = 2 * groups + 1  # a claim and a write transaction per group, and txid_current()
+    taken: list[int] = []
     try:
-        for i in range(DOCS):
-            await store.create_document(f"d{i:02d}", f"Title {i}")
-            await store.append(f"d{i:02d}", ydoc_update(f"# Part\nword{i} and a shared line"))
-        await store.flush()
-        search = Search(store, lambda: "n1")
-        search.flatten.start()
-        before = await store.sql.fetchrow("SELECT txid_current() AS x")
-        assert before is not None
-        written = await search.index_many([f"d{i:02d}" for i in range(DOCS)])
-        after = await store.sql.fetchrow("SELECT txid_current() AS x")
-        assert after is not None
-        await search.stop()
-        assert written == DOCS
-        assert not await search.engine.stale(float("inf"), 1)
-        groups = -(-DOCS // service.WRITE_GROUP)
-        # a claim and a write transaction per group, and the second txid_current()
-        assert after["x"] - before["x"] <= 2 * groups + 1, after["x"] - before["x"]
+        for attempt in range(3):
+            ids = [f"a{attempt}d{i:02d}" for i in range(DOCS)]
+            for i, doc_id in enumerate(ids):
+                await store.create_document(doc_id, f"Title {i}")
+                await store.append(doc_id, ydoc_update(f"# Part\nword{i} and a shared line"))
+            await store.flush()
+            search = Search(store, lambda: "n1")
+            search.flatten.start()
+            before = await store.sql.fetchrow("SELECT txid_current() AS x")
+            assert before is not None
+            written = await search.index_many(ids)
+            after = await store.sql.fetchrow("SELECT txid_current() AS x")
+            assert after is not None
+            await search.stop()
+            assert written == DOCS
+            assert not await search.engine.stale(float("inf"), 1)
+            taken.append(after["x"] - before["x"])
+            if taken[-1] <= bound:
+                break
+        assert min(taken) <= bound, taken
     finally:
         await store.close()
