@@ -353,6 +353,9 @@ class Room:
         # applying. Yrs decodes the whole update before integrating it, so a
         # malformed one raises here having changed nothing.
         checked = self._check(update)
+        if checked is None:
+            self._resync(peer, message)
+            return
         if not self._apply_client_update(update, checked, message.subtype == SyncType.STEP2):
             # A reconnecting client's step 2 often repeats what we have (Yjs always
             # sends its whole delete set): nothing to store or relay.
@@ -371,11 +374,15 @@ class Room:
             partial(self._saved, peer, upto, update), context=edit_context(self.doc_id, saved)
         )
 
-    def _check(self, update: bytes) -> Checked:
+    def _check(self, update: bytes) -> Checked | None:
+        """The update's parse, within bounds; None if it builds on content this room
+        lacks (see ``_resync``). Raises Rejected for the rest."""
         try:
             strict = self._strict_until > time.monotonic()
             return check_update(update, self.depths, strict=strict)
         except UpdateRefused as exc:
+            if exc.missing:
+                return None
             if exc.malformed:
                 raise Rejected(
                     f"invalid update: {exc.reason}", close_code=CloseCode.INVALID_UPDATE
@@ -383,6 +390,25 @@ class Room:
             raise Rejected(
                 f"update refused: {exc.reason}; edit not saved", close_code=CloseCode.TOO_COMPLEX
             ) from None
+
+    def _resync(self, peer: Peer, message: SyncMessage) -> None:
+        """An update that builds on content this room does not have yet: typically a
+        client that failed over from a stopped node types on before its sync step 2
+        lands here, or before that node's last updates reach this one. Closing it
+        with 4422 would end it for good (y-websocket never reconnects on 44xx), and
+        its unsaved edits with it. Nothing is applied or acknowledged; the client
+        still holds the update, so a sync step 1 asks it for a step 2 of everything
+        this room lacks, which carries the update and what it builds on."""
+        if message.subtype == SyncType.UPDATE:
+            peer.send(encode_sync(SyncType.STEP1, self.doc.get_state()))
+            return
+        # A step 2 already holds everything the client has that this room lacks, so
+        # the missing part is missing on the client too (parked there, waiting for
+        # it): asking again would only repeat it. Reconnecting later resyncs.
+        raise Rejected(
+            "sync step 2 depends on content this server does not have yet; reconnect to resync",
+            close_code=CloseCode.TRY_AGAIN_LATER,
+        )
 
     def _apply_client_update(self, update: bytes, checked: Checked, detect_noop: bool) -> bool:
         """Apply or raise Rejected; with detect_noop, return whether anything changed.

@@ -89,12 +89,14 @@ _MAX_TYPE_REF = 6  # yjs 13 types; yrs's weak links (7) are not sent by any Yjs 
 
 class UpdateRefused(ValueError):
     """An update this server will not apply. ``malformed`` tells garbage (1007)
-    from a well-formed update past a bound (4422)."""
+    from a well-formed update past a bound (4422); ``missing``, one that builds on
+    content the room does not have (yet): the sender is asked to resync instead."""
 
-    def __init__(self, reason: str, malformed: bool = False) -> None:
+    def __init__(self, reason: str, malformed: bool = False, missing: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.malformed = malformed
+        self.missing = missing
 
 
 _VARUINT = re.compile(rb"[\x80-\xff]{0,9}[\x00-\x7f]")
@@ -571,7 +573,9 @@ def _resolve_levels(
             return place
         if trusted:
             return index.max_level, None
-        raise UpdateRefused("update depends on content this server does not have; resync")
+        raise UpdateRefused(
+            "update depends on content this server does not have; resync", missing=True
+        )
 
     max_depth = 0
     visiting: list[int] = []

@@ -15,7 +15,7 @@ from pycrdt import Doc, Text
 from devtools.memory_store import MemoryStore
 from devtools.waiting import eventually
 from draftroom.bus.base import UPDATE
-from draftroom.crdt.protocol import MessageType, SyncType, encode_sync
+from draftroom.crdt.protocol import MessageType, SyncMessage, SyncType, decode_message, encode_sync
 from draftroom.crdt.room import Rejected, Room, RoomLimits
 
 from .fakes import FakePeer, RecordingBus
@@ -217,3 +217,64 @@ async def test_a_gap_that_stays_open_is_repaired_from_the_store(
     await eventually(lambda: room.version == 2, 5, what="gap repaired from the store")
     assert text_of(room) == "one two"
     assert room.gap_repairs == 1
+
+
+async def test_an_update_building_on_content_the_room_lacks_asks_its_client_to_resync(
+    store: MemoryStore, bus: RecordingBus
+) -> None:
+    # A client failing over from a stopped node: it holds words that node never passed
+    # on, and its next keystroke (building on them) reaches this room before its sync
+    # step 2 does. Closing it with 4422 ended it for good (y-websocket never reconnects
+    # on 44xx) with its words unsaved; instead it is asked for a step 2 of what we lack.
+    room = make_room(store, bus)
+    alice, bob = FakePeer(), FakePeer(user="bob")
+    room.join(alice)
+    room.join(bob)
+    w = Writer(client_id=7)
+    w.type(0, "written on node0 ")  # never reached this room
+    keystroke = w.type(17, "x")
+    alice.frames.clear()
+
+    room.receive(alice, encode_sync(SyncType.UPDATE, keystroke))
+
+    assert alice.closed is None
+    assert text_of(room) == "" and store.appends == 0 and bob.updates() == []
+    (ask,) = alice.frames
+    request = decode_message(ask)
+    assert isinstance(request, SyncMessage) and request.subtype == SyncType.STEP1
+    # What the client library answers (Yjs and DraftroomClient alike): everything we lack.
+    room.receive(alice, encode_sync(SyncType.STEP2, w.doc.get_update(request.payload)))
+    await store.flush()
+    assert text_of(room) == "written on node0 x"
+    stored = Doc()
+    for update in (await store.load("doc")).updates:
+        stored.apply_update(update)
+    assert str(stored.get("text", type=Text)) == "written on node0 x"
+    seen = Doc()
+    for frame in bob.updates():
+        message = decode_message(frame)
+        assert isinstance(message, SyncMessage)
+        seen.apply_update(message.payload)
+    assert str(seen.get("text", type=Text)) == "written on node0 x"
+    # The ack covers the refused keystroke only once its step 2 is saved.
+    await eventually(lambda: alice.acks == [(2, 1)], what="the ack of the step 2")
+
+
+async def test_a_step2_building_on_content_nobody_sent_closes_with_a_reconnecting_code(
+    store: MemoryStore, bus: RecordingBus
+) -> None:
+    # A step 2 is everything the client has that we lack: what it builds on is missing
+    # on the client too. Asking again would repeat it, so the client reconnects later
+    # (1013: y-websocket reconnects on it, unlike on 44xx) and nothing is applied.
+    room = make_room(store, bus)
+    alice = FakePeer()
+    room.join(alice)
+    w = Writer(client_id=7)
+    w.type(0, "never sent ")
+    dangling = w.type(11, "x")
+
+    with pytest.raises(Rejected) as refused:
+        room.receive(alice, encode_sync(SyncType.STEP2, dangling))
+
+    assert refused.value.close_code == 1013 and "resync" in refused.value.message
+    assert text_of(room) == "" and store.appends == 0

@@ -147,10 +147,17 @@ async def test_concurrent_insert_flood_is_refused_and_what_passes_is_cheap() -> 
 async def test_updates_depending_on_unknown_content_are_refused() -> None:
     store = MemoryStore()
     room = await open_room(store)
+    dangling = type_chain(2, 3, parent=(99, 9))
+    # A plain update: not applied; its sender is asked for a resync (sync step 1).
+    peer = FakePeer()
+    room.receive(peer, encode_sync(SyncType.UPDATE, dangling))
+    assert peer.closed is None
+    assert peer.frames[-1] == encode_sync(SyncType.STEP1, room.doc.get_state())
+    # A step 2 (all the sender has): closed with a code clients reconnect on.
     with pytest.raises(Rejected) as refused:
-        room.receive(FakePeer(), encode_sync(SyncType.UPDATE, type_chain(2, 3, parent=(99, 9))))
-    assert refused.value.close_code == 4422 and "resync" in refused.value.message
-    assert store.appends == 0
+        room.receive(FakePeer(), encode_sync(SyncType.STEP2, dangling))
+    assert refused.value.close_code == 1013 and "resync" in refused.value.message
+    assert store.appends == 0 and room.doc.get_state() == b"\x00"
 
 
 # -- presence -------------------------------------------------------------------------------

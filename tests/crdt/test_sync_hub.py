@@ -15,7 +15,14 @@ from devtools.inprocess import RunningServer, make_settings, running_server
 from devtools.waiting import eventually
 from draftroom.client import DraftroomClient
 from draftroom.crdt.awareness import encode_update
-from draftroom.crdt.protocol import SyncType, encode_awareness, encode_sync
+from draftroom.crdt.protocol import (
+    AppMessage,
+    SyncMessage,
+    SyncType,
+    decode_message,
+    encode_awareness,
+    encode_sync,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -276,3 +283,36 @@ def _max_send_buffer() -> int:
         return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
     except (OSError, IndexError, ValueError):
         return 16 * 1024 * 1024
+
+
+async def test_a_keystroke_racing_ahead_of_its_step2_is_resynced_not_cut_off(
+    sqlite_server: RunningServer,
+) -> None:
+    # A client failing over from a stopped node holds words this node never got, and
+    # types before answering our sync step 1: that keystroke builds on the missing
+    # words. It used to close 4422, on which y-websocket never reconnects: the client
+    # was cut off for good with its words unsaved.
+    offline = Doc(client_id=42)
+    text = offline.get("text", type=Text)
+    text.insert(0, "typed on the node that stopped ")
+    before = offline.get_state()
+    text.insert(len(str(text)), "x")
+    keystroke = offline.get_update(before)
+    async with websockets.connect(sqlite_server.ws("doc") + "?draftroom=1") as ws:
+        await ws.send(encode_sync(SyncType.UPDATE, keystroke))
+        asks = 0
+        while asks < 2:  # the step 1 every join gets, then the resync request
+            message = decode_message(await asyncio.wait_for(ws.recv(), 5))
+            if isinstance(message, SyncMessage) and message.subtype == SyncType.STEP1:
+                asks += 1
+        await ws.send(encode_sync(SyncType.STEP2, offline.get_update(message.payload)))
+        while True:
+            message = decode_message(await asyncio.wait_for(ws.recv(), 5))
+            if isinstance(message, AppMessage) and message.data["type"] == "saved":
+                break
+        assert message.data["upto"] == 2
+    state = await sqlite_server.hub.store.load("doc")
+    stored = Doc()
+    for update in state.updates:
+        stored.apply_update(update)
+    assert str(stored.get("text", type=Text)) == "typed on the node that stopped x"
