@@ -71,8 +71,12 @@ class Stored:
 class Rows:
     """The SQL both engines share: claims, the catch-up sweep, removal, page reads."""
 
-    def __init__(self, sql: SQL) -> None:
+    def __init__(self, sql: SQL, reads: SQL | None = None) -> None:
         self.sql = sql
+        # Where searches run: a store may give read-only queries their own connection
+        # (SQLite: so they do not queue with the edit path's commits). Writes, claims
+        # and the sweep stay on ``sql``.
+        self.reads = sql if reads is None else reads
 
     async def claim(
         self, doc_id: str, node: str, now: float, lease: float
@@ -151,7 +155,7 @@ class Rows:
         pairs = " OR ".join(
             f"(s.doc_id = {args(h.doc_id)} AND s.key = {args(h.section)})" for h in hits
         )
-        rows = await self.sql.fetch(
+        rows = await self.reads.fetch(
             "SELECT t.doc_id, t.title, t.indexed_version, t.sections, s.key, s.path, s.body"
             " FROM search_sections s JOIN search_documents t ON t.doc_id = s.doc_id"
             f" WHERE {pairs}",

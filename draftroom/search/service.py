@@ -89,8 +89,10 @@ def engine_for(store: Store) -> Engine:
 
         return PostgresEngine(store.sql)
     from draftroom.search.sqlite import FTS5Engine
+    from draftroom.store.sqlite import SQLiteStore
 
-    return FTS5Engine(store.sql)
+    # Searches on the store's read-only connection, off the thread that commits edits.
+    return FTS5Engine(store.sql, store.reads if isinstance(store, SQLiteStore) else None)
 
 
 class Search(BaseFeature):

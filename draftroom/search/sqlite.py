@@ -100,7 +100,7 @@ class FTS5Engine(Engine):
 
     async def title_hits(self, query: Query, reader: str | None) -> list[Hit]:
         args = Args()
-        rows = await self.sql.fetch(
+        rows = await self.reads.fetch(
             "SELECT t.doc_id, t.sections, -bm25(search_titles) AS score FROM search_titles"
             " JOIN search_documents t ON t.rid = search_titles.rowid"
             f" JOIN documents d ON d.id = t.doc_id{reader_join(args, reader, 't')}"
@@ -118,7 +118,7 @@ class FTS5Engine(Engine):
         if scored:
             bm25 = "-bm25(search_section_fts, 10.0, 1.0)"
             score = f"CASE WHEN {self._selective(args, clauses)} THEN {bm25} ELSE 0.0 END"
-        rows = await self.sql.fetch(
+        rows = await self.reads.fetch(
             f"SELECT s.doc_id, s.key, {score} AS score FROM search_section_fts"
             f" JOIN search_sections s {ROWIDS} ON s.rid = search_section_fts.rowid"
             f" JOIN documents d ON d.id = s.doc_id{reader_join(args, reader)}"
@@ -159,7 +159,7 @@ class FTS5Engine(Engine):
         # index per section costs ~0.1 ms, and a join from it a read per posting.
         args = Args()
         docs = ", ".join(args(d) for d in doc_ids)
-        rows = await self.sql.fetch(
+        rows = await self.reads.fetch(
             f"SELECT doc_id, title_terms, body_terms FROM search_sections WHERE doc_id IN ({docs})",
             *args.values,
         )
@@ -178,7 +178,7 @@ class FTS5Engine(Engine):
     async def titles(self, query: Query, reader: str | None, limit: int, offset: int) -> list[str]:
         args = Args()
         match = args(to_fts5(query.positive, query.negative))
-        rows = await self.sql.fetch(
+        rows = await self.reads.fetch(
             "SELECT s.doc_id FROM search_titles JOIN search_documents s"
             " ON s.rid = search_titles.rowid JOIN documents d ON d.id = s.doc_id"
             f"{reader_join(args, reader)} WHERE search_titles MATCH {match}"

@@ -3,6 +3,12 @@
 SQLite has one writer, so every statement runs on one dedicated thread with one
 connection; the event loop never blocks on disk. WAL with ``synchronous=FULL``
 makes each group commit durable before its appends are acknowledged.
+
+``reads`` is a second, read-only connection on its own thread for long read-only
+queries (search): in WAL mode a reader neither waits for the writer nor holds it
+up, so a slow search does not sit in the writer thread's queue in front of the edit
+path's group commits (their acks). Each of its statements is its own read
+transaction, so it sees everything committed before the statement began.
 """
 
 from __future__ import annotations
@@ -71,6 +77,9 @@ class SQLiteStore:
             self._write_batch, max_delay=commit_delay, max_batch=max_batch
         )
         self._sql = SQLiteSQL(self._run, lambda: self.db)
+        self._reader: ThreadPoolExecutor | None = None
+        self._reader_db: sqlite3.Connection | None = None
+        self._reads = SQLiteSQL(self._read, lambda: self.reader_db)
 
     @classmethod
     def from_url(
@@ -88,14 +97,27 @@ class SQLiteStore:
     def sql(self) -> SQLiteSQL:
         return self._sql
 
+    @property
+    def reads(self) -> SQLiteSQL:
+        """Read-only statements on the reader connection and thread (see above)."""
+        return self._reads
+
     dialect = "sqlite"
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
-        if self._executor is None:
+        return await self._on(self._executor, fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: object) -> T:
+        return await self._on(self._reader, fn, *args)
+
+    async def _on(
+        self, executor: ThreadPoolExecutor | None, fn: Callable[..., T], *args: object
+    ) -> T:
+        if executor is None:
             raise StoreError("store is not open")
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn, *args)
+            return await loop.run_in_executor(executor, fn, *args)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite: {exc}") from exc
 
@@ -104,11 +126,25 @@ class SQLiteStore:
         assert self._db is not None, "used before open()"
         return self._db
 
+    @property
+    def reader_db(self) -> sqlite3.Connection:
+        assert self._reader_db is not None, "used before open()"
+        return self._reader_db
+
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         await self._run(self._connect)
+        # After the writer: the file, its WAL and the schema exist for a read-only open.
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
+        await self._read(self._connect_reader)
         self.committer.start()
+
+    def _connect_reader(self) -> None:
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=5000")
+        self._reader_db = db
 
     def _connect(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -138,6 +174,12 @@ class SQLiteStore:
 
     async def close(self) -> None:
         await self.committer.close()
+        if self._reader is not None:
+            if self._reader_db is not None:
+                await self._read(self.reader_db.close)
+            self._reader.shutdown(wait=True)
+            self._reader = None
+            self._reader_db = None
         if self._executor is not None:
             if self._db is not None:
                 await self._run(self.db.close)

@@ -1,0 +1,94 @@
+"""On SQLite a search runs on the store's read-only connection and thread: a slow
+search neither waits for nor holds up the edit path's group commits, and it still
+sees everything committed before it began."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from draftroom.auth.principal import ANONYMOUS
+from draftroom.search.service import Search
+from draftroom.store.base import StoreError
+from draftroom.store.sqlite import SQLiteStore
+from search.helpers import ydoc_update
+
+
+async def _indexed(tmp_path: Path) -> tuple[SQLiteStore, Search]:
+    store = SQLiteStore(tmp_path / "data")
+    await store.open()
+    for i in range(3):
+        await store.create_document(f"d{i}", f"Title {i}")
+        await store.append(f"d{i}", ydoc_update(f"# Part\nlighthouse number{i}"))
+    await store.flush()
+    search = Search(store, lambda: "n1")
+    search.flatten.start()
+    assert await search.index_many(["d0", "d1", "d2"]) == 3
+    return store, search
+
+
+def _ids(found: dict[str, object]) -> set[str]:
+    results = found["results"]
+    assert isinstance(results, list)
+    return {r["id"] for r in results}
+
+
+async def test_a_slow_search_does_not_hold_up_a_commit(tmp_path: Path) -> None:
+    store, search = await _indexed(tmp_path)
+    entered = threading.Event()
+    release = threading.Event()
+
+    def stall() -> int:
+        # Called every few hundred VM steps of a statement on the reader connection:
+        # the search stays inside its statement until the test lets it go.
+        entered.set()
+        release.wait(10.0)
+        return 0
+
+    def install(db: sqlite3.Connection) -> None:
+        db.set_progress_handler(stall, 100)
+
+    await store.reads.on_thread(install)
+    try:
+        running = asyncio.create_task(search.search(ANONYMOUS, "lighthouse", 10, None))
+        assert await asyncio.to_thread(entered.wait, 5.0), "the search never ran a statement"
+        seq = await asyncio.wait_for(store.append("d0", ydoc_update("more text")), 3.0)
+        await asyncio.wait_for(store.flush(), 3.0)
+        assert seq > 1
+        assert not running.done(), "the search finished before the commit: nothing was tested"
+    finally:
+        release.set()
+    assert _ids(await running) == {"d0", "d1", "d2"}
+    await store.reads.on_thread(lambda db: db.set_progress_handler(None, 0))
+    await search.stop()
+    await store.close()
+
+
+async def test_the_reader_sees_what_was_committed_before_it_searched(tmp_path: Path) -> None:
+    store, search = await _indexed(tmp_path)
+    assert _ids(await search.search(ANONYMOUS, "harbour", 10, None)) == set()
+    await store.create_document("d9", "Harbour notes")
+    await store.append("d9", ydoc_update("# Part\nthe harbour wall"))
+    await store.flush()
+    assert await search.index_many(["d9"]) == 1
+    assert _ids(await search.search(ANONYMOUS, "harbour", 10, None)) == {"d9"}
+    await store.delete_document("d1")
+    assert _ids(await search.search(ANONYMOUS, "lighthouse", 10, None)) == {"d0", "d2"}
+    await search.stop()
+    await store.close()
+
+
+async def test_the_reader_cannot_write(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "data")
+    await store.open()
+    await store.create_document("d0", "Kept")
+    try:
+        with pytest.raises(StoreError, match="readonly database"):
+            await store.reads.execute("DELETE FROM documents")
+        assert await store.get_document("d0") is not None
+    finally:
+        await store.close()
