@@ -319,7 +319,7 @@ class Settings:
     analytics_admin_token: str | None = field(
         default=None, metadata={"help": "bearer token for /api/admin/analytics (else closed)"}
     )
-    # -- Search (issue 15): full-text index kept off the edit path --------------------
+    # -- Search: full-text index kept off the edit path -----------------------------
     search_indexing: bool = field(
         default=True, metadata={"help": "keep the search index current on this node"}
     )

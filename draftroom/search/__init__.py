@@ -1,4 +1,4 @@
-"""Full-text search over every document a reader may read (issue 15).
+"""Full-text search over every document a reader may read.
 
     text       folding, terms, headings: what the index sees of a document
     query      the query language, parsed once into an AST, rendered per engine

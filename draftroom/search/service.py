@@ -61,11 +61,12 @@ from draftroom.worker_exit import tie_to_parent
 
 log = logging.getLogger(__name__)
 
-# Rest after a pass, in multiples of how long it took: a duty cycle of 1 / (1 + 1).
-# With grouped writes a pass of 200 busy documents takes a fraction of a second, and
-# a marker waits for at most the debounce, one rest and two passes (the one running
-# and its own): a larger factor put freshness past 2 s (docs/BENCHMARKS.md).
-REST_FACTOR = 1
+# Rest after a pass, in multiples of how long it took: a duty cycle of 1 / (1 + 4).
+# Indexing shares the node's core (and, on SQLite, the writer thread) with the edit
+# path: at 1x, paired runs with 200 busy documents cost fan-out +60% CPU per delivery
+# and save-ack p99 +20% (docs/BENCHMARKS.md). Freshness pays for it; the edit path
+# must not.
+REST_FACTOR = 4
 
 # The sweep reads every document's version (a scan: ~0.3 s at 30,000 documents on
 # a loaded SQLite store, on the thread that commits the edits). It runs every
@@ -74,11 +75,13 @@ REST_FACTOR = 1
 # they are noted.
 SWEEP_DUTY = 0.05
 
-WRITE_GROUP = 16
+WRITE_GROUP = 4
 """Documents claimed, and entries written, in one transaction: enough to pay one
-commit for many documents, few enough that the database thread is back to the edit
+commit for several documents, few enough that the database thread is back to the edit
 path's commits within milliseconds (SQLite runs the group as one job on it) and that
-a node does not claim a whole pass ahead of writing it (other nodes share the work)."""
+a node does not claim a whole pass ahead of writing it (other nodes share the work).
+Paired save-ack runs (200 writers, SQLite): groups of 16 raised p99 ~25% over the
+previous indexer and over indexing off, groups of 4 ~11% (docs/BENCHMARKS.md)."""
 
 MAX_LIMIT = 50
 
