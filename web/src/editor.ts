@@ -15,6 +15,7 @@ import { announce, h } from './dom'
 import { matchFromHash, selectMatch } from './jump'
 import { coalesceRemoteUpdates } from './remote'
 import { writingExtensions } from './schema'
+import { WarmWebSocket } from './warmsocket'
 
 const COLORS = ['#b3261e', '#1a73e8', '#188038', '#a142f4', '#e37400', '#007b83', '#c5221f']
 
@@ -106,6 +107,7 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     params: { draftroom: '1' },
     disableBc: true,
     maxBackoffTime: 1500,
+    WebSocketPolyfill: WarmWebSocket, // the socket main.ts opened, if it is this one
   })
   const stopCoalescing = coalesceRemoteUpdates(provider, ydoc)
 
