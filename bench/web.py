@@ -17,7 +17,10 @@ downloaded browser) against a ``draftroom serve`` subprocess with a real account
    also broken down on the page's clock (ms since navigation, medians): first byte,
    HTML done, scripts done, DOMContentLoaded, the editor's WebSocket created / open /
    ``welcome`` / sync step 2 (and its size), editable, the harness's first keydown, and
-   the key visible (read after one more CDP round trip). The timestamps come from a
+   the key visible (read after one more CDP round trip). The harness focuses the editor
+   and types the moment it turns editable (a promise from the page's MutationObserver),
+   not after Playwright's ``wait_for``, whose re-checks 500 ms apart made the key
+   0-500 ms late on the phone. The timestamps come from a
    CDP init script that subclasses WebSocket and watches the DOM; it changes nothing.
    ``--baseline-tree DIR`` (a checkout with its web app built) starts a second node
    from that tree and interleaves the loads (A B, B A, ...): a paired comparison in
