@@ -17,7 +17,10 @@ downloaded browser) against a ``draftroom serve`` subprocess with a real account
    also broken down on the page's clock (ms since navigation, medians): first byte,
    HTML done, scripts done, DOMContentLoaded, the editor's WebSocket created / open /
    ``welcome`` / sync step 2 (and its size), editable, the harness's first keydown, and
-   the key visible (read after one more CDP round trip). The timestamps come from a
+   the key visible (read after one more CDP round trip). The harness focuses the editor
+   and types the moment it turns editable (a promise from the page's MutationObserver),
+   not after Playwright's ``wait_for``, whose re-checks 500 ms apart made the key
+   0-500 ms late on the phone. The timestamps come from a
    CDP init script that subclasses WebSocket and watches the DOM; it changes nothing.
    ``--baseline-tree DIR`` (a checkout with its web app built) starts a second node
    from that tree and interleaves the loads (A B, B A, ...): a paired comparison in
@@ -221,8 +224,13 @@ TIMELINE = """(() => {
   }
   document.addEventListener('keydown', (e) => { t.key ??= e.timeStamp }, true)
   const editable = '#editor .ProseMirror[contenteditable=true]'
+  let ready
+  t.ready = new Promise((resolve) => { ready = resolve })
   new MutationObserver(() => {
-    if (t.editable === undefined && document.querySelector(editable)) t.editable = performance.now()
+    if (t.editable === undefined && document.querySelector(editable)) {
+      t.editable = performance.now()
+      ready(true)
+    }
   }).observe(document, {
     subtree: true, childList: true, attributes: true, attributeFilter: ['contenteditable'],
   })
@@ -533,9 +541,18 @@ def cold_load(browser: Any, t: Target, doc: str, key: str, phone: bool,
     )
     t0 = time.perf_counter()
     page.goto(f"{t.base}/d/{doc}", wait_until="commit")
-    editor = page.locator("#editor .ProseMirror[contenteditable=true]")
-    editor.wait_for(timeout=30_000)
-    editor.focus()
+    # Focus the editor the moment it turns editable (TIMELINE's MutationObserver), from
+    # the page: what locator.focus() does too, without its round trips. Not
+    # locator.wait_for(): Playwright (1.65) re-checks after 0, 20, 50, 100, 100 ms, then
+    # every 500 ms, each check a round trip into the renderer, so on the phone (editable
+    # about 1 s after navigation) the key followed 0-500 ms late: the harness's polling,
+    # not the page, set most of the spread and the p95.
+    page.wait_for_function(
+        "() => window.__timeline.ready.then(() => {"
+        " document.querySelector('#editor .ProseMirror[contenteditable=true]').focus();"
+        " return true })",
+        timeout=30_000,
+    )
     page.keyboard.type(key)
     page.wait_for_function(
         "k => document.querySelector('#editor').textContent.includes(k)",

@@ -15,6 +15,7 @@ import { announce, h } from './dom'
 import { matchFromHash, selectMatch } from './jump'
 import { coalesceRemoteUpdates } from './remote'
 import { writingExtensions } from './schema'
+import { WarmWebSocket } from './warmsocket'
 
 const COLORS = ['#b3261e', '#1a73e8', '#188038', '#a142f4', '#e37400', '#007b83', '#c5221f']
 
@@ -91,6 +92,10 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
   let connected = false
   let synced = false
   let readOnly = true // until `welcome` says otherwise: no keystroke lands before it
+  // Nor before the document's text (the first sync step 2): a key typed into the empty
+  // page before it is merged with the arriving text, and the caret restored after the
+  // merge can land before the letters already typed ("Q" then "8x" gave "8xQ").
+  let loaded = false
   let stopped = false // the server refused us for good (4403, 4404)
   let refused = false // edits made just before a demotion were dropped by the server
   let destroyed = false // the route was left
@@ -106,6 +111,7 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     params: { draftroom: '1' },
     disableBc: true,
     maxBackoffTime: 1500,
+    WebSocketPolyfill: WarmWebSocket, // the socket main.ts opened, if it is this one
   })
   const stopCoalescing = coalesceRemoteUpdates(provider, ydoc)
 
@@ -119,6 +125,10 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
   let match = matchFromHash(location.hash)
   provider.on('sync', (isSynced: boolean) => {
     synced = isSynced
+    if (synced && !loaded) {
+      loaded = true // for good: offline, the page keeps its text and stays editable
+      editor.setEditable(!readOnly && !refused)
+    }
     renderStatus()
     if (synced && match && !destroyed) {
       if (!selectMatch(editor, match)) announce('The match is no longer in this document.')
@@ -157,7 +167,7 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
       const was = readOnly
       readOnly = Boolean(msg.read_only)
       roleBadge.textContent = String(msg.role ?? (readOnly ? 'viewer' : 'editor'))
-      editor.setEditable(!readOnly)
+      editor.setEditable(!readOnly && loaded)
       host.classList.toggle('read-only', readOnly)
       if (readOnly && (msg.type === 'welcome' || !was)) announce('This document is read-only for you.')
       else if (!readOnly && msg.type === 'role' && was) announce('You can edit this document now.')

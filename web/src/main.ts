@@ -2,6 +2,7 @@
 import './style.css'
 import { api, ApiError, setOnExpired, type Me } from './api'
 import { announce, h, navigate } from './dom'
+import { discardWarm, openWarm, socketUrl } from './warmsocket'
 
 let me: Me | null = null
 let cleanup: (() => void) | null = null
@@ -111,6 +112,7 @@ function loginView(): void {
 async function route(): Promise<void> {
   cleanup?.()
   cleanup = null
+  discardWarm()
   const path = location.pathname
   if (path === '/login') {
     renderNav()
@@ -121,6 +123,7 @@ async function route(): Promise<void> {
     // The editor does not wait for /api/me: its socket authenticates by itself (a 4401
     // close means the session is gone), and the name shown to others follows when known.
     const docId = decodeURIComponent(path.slice(3))
+    openWarm(socketUrl(docId)) // connects while the editor's code downloads and compiles
     const code = import('./editor')
     const who = me ? Promise.resolve(me) : loadMe()
     void who.then((m) => {
