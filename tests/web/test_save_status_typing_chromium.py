@@ -44,8 +44,12 @@ def test_the_status_does_not_flicker_while_typing(site: Site, browser: Any) -> N
         expect(status).to_have_text("Saved", timeout=TIMEOUT)
         expect(status).to_have_attribute("data-unsaved", "0")
         shown = page.evaluate("() => window.__shown")
-        # Before: "Saving…", "Saved" for every key (about 2 * KEYS changes).
-        assert shown == ["Saving…", "Saved"], shown
+        # Before: "Saving…", "Saved" for every key (about 2 * KEYS changes). Now twice,
+        # unless the harness stalls for more than the settling time between two keys
+        # (a busy machine): a few more then, never one pair per key.
+        assert shown[-1] == "Saved", shown
+        assert shown[::2] == ["Saving…"] * len(shown[::2]), shown
+        assert len(shown) <= 8, shown
         assert site.text(doc) == "a" * KEYS
     finally:
         ctx.close()
