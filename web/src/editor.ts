@@ -195,7 +195,15 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     }
   })
 
-  function renderStatus(): void {
+  // While a writer types, every key makes an edit unsaved and its `saved` ack, a few ms
+  // later, makes it saved again: "Saving…" and "Saved" would swap twice per key, and the
+  // swap to "Saved" costs a frame of its own (style, layout, paint) for a word that the
+  // next key takes back. So "Saved" is shown once everything has stayed acknowledged for
+  // SETTLE ms; every other change (an edit, offline, refused) is shown at once. The
+  // status never claims more than is durable; it says "Saved" at most SETTLE ms late.
+  const SETTLE = 250
+  let settle = 0
+  function renderStatus(settled = false): void {
     if (stopped) return
     const unsaved = localSeq - savedSeq
     let text: string
@@ -210,7 +218,14 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     else text = unsaved > 0 ? 'Saving…' : 'Saved'
     // Every key and every `saved` ack comes here: write only what changed, so that the
     // status line leaves the layout alone unless its text really changes.
-    setIfChanged(status, text, String(unsaved), !connected ? 'offline' : unsaved > 0 ? 'saving' : 'saved')
+    const state = !connected ? 'offline' : unsaved > 0 ? 'saving' : 'saved'
+    if (text === 'Saved' && status.dataset.state === 'saving' && !settled) {
+      if (!settle) settle = window.setTimeout(() => ((settle = 0), renderStatus(true)), SETTLE)
+      return
+    }
+    if (settle) clearTimeout(settle)
+    settle = 0
+    setIfChanged(status, text, String(unsaved), state)
   }
 
   function setIfChanged(el: HTMLElement, text: string, unsaved: string, state: string): void {
@@ -354,6 +369,7 @@ export function mountEditor(root: HTMLElement, docId: string, who: Promise<Me | 
     window.removeEventListener('offline', offline)
     window.removeEventListener('online', online)
     if (countTimer) clearTimeout(countTimer)
+    if (settle) clearTimeout(settle)
     if (countIdle) cancelIdleCallback(countIdle)
     replies.clear()
     destroyed = true
