@@ -94,8 +94,12 @@ def engine_for(store: Store) -> Engine:
     from draftroom.search.sqlite import FTS5Engine
     from draftroom.store.sqlite import SQLiteStore
 
-    # Searches on the store's read-only connection, off the thread that commits edits.
-    return FTS5Engine(store.sql, store.reads if isinstance(store, SQLiteStore) else None)
+    if isinstance(store, SQLiteStore):
+        # Index writes in the index's own file, on its own connection and thread;
+        # searches on the store's read-only connection: neither waits for the thread
+        # that commits edits, nor holds it up.
+        return FTS5Engine(store.index_sql, store.reads)
+    return FTS5Engine(store.sql)
 
 
 class Search(BaseFeature):
@@ -320,13 +324,14 @@ class Search(BaseFeature):
         return wrote
 
     async def _write_together(self, group: list[_Ready]) -> list[bool]:
-        sql = self.store.sql
+        sql = self.engine.sql
         make = type(self.engine)
-        if len(group) > 1 and isinstance(sql, SQLiteSQL):
+        if isinstance(sql, SQLiteSQL):
 
             def job(db: sqlite3.Connection) -> list[bool]:
-                # On the database thread, as one job: the engine's statements run as
-                # plain calls on a connection already inside the transaction.
+                # On the index's database thread, as one job: the engine's statements
+                # run as plain calls on a connection already inside the transaction,
+                # so each document's entries and indexed version commit together.
                 engine = make(SQLiteInTransaction(db))
                 db.execute("BEGIN IMMEDIATE")
                 try:
