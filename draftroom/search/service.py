@@ -41,7 +41,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pycrdt import Doc
 
@@ -55,7 +55,7 @@ from draftroom.search.engine import Engine, Key
 from draftroom.search.query import BadQuery, Query, parse
 from draftroom.search.snippet import PATH_SEPARATOR, matcher, snippet, title_parts
 from draftroom.search.text import IndexEntry, entry_from_doc, entry_from_state, layout_from_json
-from draftroom.store.base import DocumentMeta, Store
+from draftroom.store.base import DocumentMeta, Store, StoredState
 from draftroom.store.sql import PostgresSQL, SQLiteInTransaction, SQLiteSQL, rollback, run_now
 from draftroom.worker_exit import tie_to_parent
 
@@ -102,6 +102,23 @@ def engine_for(store: Store) -> Engine:
     return FTS5Engine(store.sql)
 
 
+class Source(Protocol):
+    """The store's reads the indexer makes."""
+
+    async def get_document(self, doc_id: str) -> DocumentMeta | None: ...
+
+    async def load(self, doc_id: str) -> StoredState: ...
+
+    async def updates_since(self, doc_id: str, seq: int) -> list[tuple[int, bytes]]: ...
+
+
+def source_for(store: Store) -> Source:
+    from draftroom.store.sqlite import SQLiteStore
+
+    # SQLite: on the index's thread, not queued with the edit path's commits.
+    return store.index_reads if isinstance(store, SQLiteStore) else store
+
+
 class Search(BaseFeature):
     def __init__(
         self,
@@ -117,6 +134,7 @@ class Search(BaseFeature):
     ) -> None:
         self.store = store
         self.engine: Engine = engine_for(store)
+        self.source: Source = source_for(store)
         self._node_id = node_id
         self.debounce = debounce
         self.sweep_seconds = sweep_seconds
@@ -241,7 +259,7 @@ class Search(BaseFeature):
         metas: list[DocumentMeta] = []
         for doc_id in doc_ids:
             try:
-                meta = await self.store.get_document(doc_id)
+                meta = await self.source.get_document(doc_id)
                 if meta is None:
                     await self.engine.remove(doc_id)
                 else:
@@ -271,7 +289,7 @@ class Search(BaseFeature):
     async def _prepare(self, doc_id: str) -> _Ready | None:
         """Claim the document and build its entry; None if there is nothing to write
         (deleted, held by another node, or already indexed at this version)."""
-        meta = await self.store.get_document(doc_id)
+        meta = await self.source.get_document(doc_id)
         if meta is None:
             await self.engine.remove(doc_id)
             return None
@@ -363,13 +381,13 @@ class Search(BaseFeature):
         kept_as = f"{doc_id}@{meta.created_at.isoformat()}"
         cached = self.flatten.version(kept_as)
         if cached is not None and cached <= stored:
-            tail = await self.store.updates_since(doc_id, cached)
+            tail = await self.source.updates_since(doc_id, cached)
             contiguous = all(seq == cached + 1 + i for i, (seq, _) in enumerate(tail))
             if contiguous and (tail or cached == stored):
                 entry = await self.flatten.more(kept_as, meta.title, tail, known)
                 if entry is not None:
                     return entry, tail[-1][0] if tail else cached
-        state = await self.store.load(doc_id)
+        state = await self.source.load(doc_id)
         entry = await self.flatten.full(
             kept_as, meta.title, state.snapshot, state.updates, state.seq, known
         )

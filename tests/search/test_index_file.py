@@ -84,6 +84,34 @@ async def test_an_index_write_does_not_delay_a_save(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_indexing_makes_no_call_on_the_writer_thread(tmp_path: Path) -> None:
+    # Its reads of the store too (the document, its log) run on the index's thread:
+    # on the writer thread they queued in front of the edit path's commits.
+    store = await _seeded(tmp_path / "data")
+    search = Search(store, lambda: "n1")
+    search.flatten.start()
+    busy = threading.Event()
+
+    def long_commit(db: sqlite3.Connection) -> None:
+        busy.set()
+        time.sleep(3.0)
+
+    try:
+        stalled = asyncio.create_task(store.sql.on_thread(long_commit))
+        assert await asyncio.to_thread(busy.wait, 5.0)
+        began = time.monotonic()
+        written = await asyncio.wait_for(search.index_many([d for d, _, _ in DOCS]), 10.0)
+        took = time.monotonic() - began
+        assert written == len(DOCS)
+        assert took < 1.5, f"indexing waited {took:.2f} s for the writer thread"
+        assert not stalled.done(), "the writer thread was free first: nothing was tested"
+        assert await _found(search, "lighthouse") == {d for d, _, _ in DOCS}
+        await stalled
+    finally:
+        await search.stop()
+        await store.close()
+
+
 _CHILD = """
 import asyncio, os, signal, sys
 from draftroom.search.service import Search
