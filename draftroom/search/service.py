@@ -8,10 +8,14 @@ the sections that changed (``engine.py``): the terms of an unchanged section are
 neither recomputed nor rewritten.
 
 A pass writes its documents in groups, each group one transaction (``WRITE_GROUP``):
-a document's entry is three statements, and on SQLite each would be its own commit
-(an fsync) on the one database thread that also commits every edit, so 200 busy
-documents cost 600 fsyncs a pass, two thirds of its time, all of it in the way of
-the acks. Entries are built while the previous group is written.
+a document's entry is three statements, so 200 busy documents would cost 600 commits
+a pass. Entries are built while the previous group is written.
+
+The indexer keeps off the edit path's database resources too (``source_for``,
+``engine_for``): on SQLite the index is a file of its own, written, and the store
+read, on the index's own connection and thread (``store/sqlite_index.py``), never
+queued in front of an edit's commit on the writer thread; on PostgreSQL the indexer
+has a pool of its own, so it never waits for connections concurrent searches hold.
 
 Nothing is missed and nothing is done twice, with any number of nodes:
 - The index keeps ``indexed_version`` beside each document, and a sweep every
@@ -62,14 +66,14 @@ from draftroom.worker_exit import tie_to_parent
 log = logging.getLogger(__name__)
 
 # Rest after a pass, in multiples of how long it took: a duty cycle of 1 / (1 + 4).
-# Indexing shares the node's core (and, on SQLite, the writer thread) with the edit
-# path: at 1x, paired runs with 200 busy documents cost fan-out +60% CPU per delivery
-# and save-ack p99 +20% (docs/BENCHMARKS.md). Freshness pays for it; the edit path
-# must not.
+# Indexing shares the node's core with the edit path (and, until the index had a
+# file and thread of its own, SQLite's writer thread): at 1x, paired runs with 200
+# busy documents cost fan-out +60% CPU per delivery and save-ack p99 +20%
+# (docs/BENCHMARKS.md). Freshness pays for it; the edit path must not.
 REST_FACTOR = 4
 
 # The sweep reads every document's version (a scan: ~0.3 s at 30,000 documents on
-# a loaded SQLite store, on the thread that commits the edits). It runs every
+# a loaded SQLite store; there, on the index's thread). It runs every
 # ``sweep_seconds``, or less often, so that it takes at most this share of the time
 # (judged on the faster of its last two runs); edits made here do not wait for it,
 # they are noted.
@@ -77,11 +81,10 @@ SWEEP_DUTY = 0.05
 
 WRITE_GROUP = 4
 """Documents claimed, and entries written, in one transaction: enough to pay one
-commit for several documents, few enough that the database thread is back to the edit
-path's commits within milliseconds (SQLite runs the group as one job on it) and that
-a node does not claim a whole pass ahead of writing it (other nodes share the work).
-Paired save-ack runs (200 writers, SQLite): groups of 16 raised p99 ~25% over the
-previous indexer and over indexing off, groups of 4 ~11% (docs/BENCHMARKS.md)."""
+commit for several documents, few enough that a node does not claim a whole pass
+ahead of writing it (other nodes share the work). Paired save-ack runs (200 writers,
+SQLite, index writes then on the writer thread): groups of 16 raised p99 ~25% over
+the previous indexer and over indexing off, groups of 4 ~11% (docs/BENCHMARKS.md)."""
 
 MAX_LIMIT = 50
 
