@@ -7,11 +7,10 @@ off (its named prepared statements would be missing, or already exist, on the ne
 server connection), advisory locks are ``pg_advisory_xact_lock`` only, and there is
 no LISTEN or session-level SET.
 
-The search indexer has a connection of its own (``index_sql``, ``index_reads``: a
-pool of ``INDEX_POOL``, opened when first used, taken out of the pool maximum so a
-node still opens at most ``--database-pool-max``): in the shared pool it waited for
-connections that 20 concurrent searches held, and a change took seconds longer to
-become searchable.
+The search indexer has a pool of its own (``index_sql``, ``index_reads``; at most
+``INDEX_POOL`` connections, opened when first used): in the shared pool it waited
+for connections that 20 concurrent searches held, and a change took seconds longer
+to become searchable.
 """
 
 from __future__ import annotations
@@ -73,9 +72,9 @@ SELECT seq FROM numbered ORDER BY ord
 _META_COLUMNS = "id, title, created_at, updated_at, size_bytes, seq"
 _MIGRATION_LOCK = 0x64726674  # any constant shared by all nodes
 POOLERS = ("none", "pgbouncer")
-INDEX_POOL = 1
-"""Connections of the search indexer's own pool, out of the pool maximum (a maximum
-of 1 leaves none to spare: the indexer then shares the one pool)."""
+INDEX_POOL = 2
+"""Connections of the search indexer's own pool: one writing a group of entries while
+the next group is claimed and read."""
 
 
 def split_pooler(url: str) -> tuple[str, str | None]:
@@ -186,7 +185,9 @@ class PostgresStore:
 
     @property
     def index_pool(self) -> asyncpg.Pool:
-        return self._index_pool or self.pool
+        if self._index_pool is None:
+            raise StoreError("store is not open")
+        return self._index_pool
 
     @property
     def index_sql(self) -> PostgresSQL:
@@ -200,21 +201,21 @@ class PostgresStore:
 
     async def open(self) -> None:
         try:
-            low, high = self._pool_size
-            own = high > INDEX_POOL  # else the indexer shares the pool
-            shared = high - INDEX_POOL if own else high
             self._pool = await asyncpg.create_pool(
-                self._dsn, min_size=min(low, shared), max_size=shared, **self._connect_options()
+                self._dsn,
+                min_size=self._pool_size[0],
+                max_size=self._pool_size[1],
+                **self._connect_options(),
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(
                 f"cannot connect to PostgreSQL {_where(self._dsn)}: {_hint(exc)}"
             ) from exc
         await self._migrate()
-        if own:  # min_size 0: a node with indexing off never opens it
-            self._index_pool = await asyncpg.create_pool(
-                self._dsn, min_size=0, max_size=INDEX_POOL, **self._connect_options()
-            )
+        # min_size 0: a node with indexing off opens none of its connections.
+        self._index_pool = await asyncpg.create_pool(
+            self._dsn, min_size=0, max_size=INDEX_POOL, **self._connect_options()
+        )
         self.committer.start()
 
     async def _migrate(self) -> None:
