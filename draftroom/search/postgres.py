@@ -73,7 +73,7 @@ class PostgresEngine(Engine):
     async def title_hits(self, query: Query, reader: str | None) -> list[Hit]:
         args = Args()
         match = args(to_tsquery(query.positive))
-        rows = await self.reads.fetch(
+        rows = await self.sql.fetch(
             "SELECT t.doc_id, t.sections,"
             f" ts_rank(t.title_terms, to_tsquery('simple', {match}))::float8 AS score"
             " FROM search_documents t"
@@ -91,7 +91,7 @@ class PostgresEngine(Engine):
         # ts_rank reads the candidate's tsvector: under the LIMIT, it runs only for the
         # rows returned, not for every section the scan passes.
         score = f"ts_rank(s.terms, to_tsquery('simple', {match}))::float8" if scored else "0.0"
-        rows = await self.reads.fetch(
+        rows = await self.sql.fetch(
             f"SELECT s.doc_id, s.key, {score} AS score FROM search_sections s"
             f" JOIN documents d ON d.id = s.doc_id{reader_join(args, reader)}"
             f" WHERE s.terms @@ to_tsquery('simple', {match})"
@@ -103,7 +103,7 @@ class PostgresEngine(Engine):
     async def holding(self, clauses: tuple[Clause, ...], doc_ids: list[str]) -> list[set[str]]:
         held = []
         for clause in clauses:
-            rows = await self.reads.fetch(
+            rows = await self.sql.fetch(
                 "SELECT DISTINCT s.doc_id FROM search_sections s"
                 " WHERE s.doc_id = ANY($1::text[]) AND s.terms @@ to_tsquery('simple', $2)",
                 doc_ids,
@@ -115,7 +115,7 @@ class PostgresEngine(Engine):
     async def titles(self, query: Query, reader: str | None, limit: int, offset: int) -> list[str]:
         args = Args()
         match = args(to_tsquery(query.positive, query.negative))
-        rows = await self.reads.fetch(
+        rows = await self.sql.fetch(
             "SELECT s.doc_id FROM search_documents s JOIN documents d ON d.id = s.doc_id"
             f"{reader_join(args, reader)}"
             f" WHERE s.title_terms @@ to_tsquery('simple', {match})"

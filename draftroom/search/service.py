@@ -92,12 +92,7 @@ MAX_LIMIT = 50
 def engine_for(store: Store) -> Engine:
     if store.dialect == "postgres":
         from draftroom.search.postgres import PostgresEngine
-        from draftroom.store.postgres import PostgresStore
 
-        if isinstance(store, PostgresStore):
-            # Index writes, claims and the sweep on the indexer's own pool, searches
-            # on the shared one: the indexer never waits for connections searches hold.
-            return PostgresEngine(store.index_sql, store.sql)
         return PostgresEngine(store.sql)
     from draftroom.search.sqlite import FTS5Engine
     from draftroom.store.sqlite import SQLiteStore
@@ -121,14 +116,10 @@ class Source(Protocol):
 
 
 def source_for(store: Store) -> Source:
-    from draftroom.store.postgres import PostgresStore
     from draftroom.store.sqlite import SQLiteStore
 
-    # SQLite: on the index's thread, not queued with the edit path's commits;
-    # PostgreSQL: on the indexer's own pool, not behind searches in the shared one.
-    if isinstance(store, SQLiteStore | PostgresStore):
-        return store.index_reads
-    return store
+    # SQLite: on the index's thread, not queued with the edit path's commits.
+    return store.index_reads if isinstance(store, SQLiteStore) else store
 
 
 class Search(BaseFeature):
@@ -280,7 +271,7 @@ class Search(BaseFeature):
                 log.exception("search: indexing %s failed; the sweep retries", doc_id)
         node = self._node_id()
         now = time.time()
-        sql = self.engine.sql
+        sql = self.store.sql
         if len(metas) > 1 and isinstance(sql, PostgresSQL):
             async with sql.transaction() as tx:
                 engine = type(self.engine)(tx)

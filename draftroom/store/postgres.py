@@ -6,11 +6,6 @@ connection, so nothing here may rely on session state: asyncpg's statement cache
 off (its named prepared statements would be missing, or already exist, on the next
 server connection), advisory locks are ``pg_advisory_xact_lock`` only, and there is
 no LISTEN or session-level SET.
-
-The search indexer has a pool of its own (``index_sql``, ``index_reads``; at most
-``INDEX_POOL`` connections, opened when first used): in the shared pool it waited
-for connections that 20 concurrent searches held, and a change took seconds longer
-to become searchable.
 """
 
 from __future__ import annotations
@@ -18,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +67,6 @@ SELECT seq FROM numbered ORDER BY ord
 _META_COLUMNS = "id, title, created_at, updated_at, size_bytes, seq"
 _MIGRATION_LOCK = 0x64726674  # any constant shared by all nodes
 POOLERS = ("none", "pgbouncer")
-INDEX_POOL = 2
-"""Connections of the search indexer's own pool: one writing a group of entries while
-the next group is claimed and read."""
 
 
 def split_pooler(url: str) -> tuple[str, str | None]:
@@ -128,8 +120,6 @@ class PostgresStore:
             self._write_batch, max_delay=commit_delay, max_batch=max_batch
         )
         self._sql = PostgresSQL(lambda: self.pool)
-        self._index_pool: asyncpg.Pool | None = None
-        self._index_sql = PostgresSQL(lambda: self.index_pool)
 
     @classmethod
     def from_url(
@@ -183,22 +173,6 @@ class PostgresStore:
             raise StoreError("store is not open")
         return self._pool
 
-    @property
-    def index_pool(self) -> asyncpg.Pool:
-        if self._index_pool is None:
-            raise StoreError("store is not open")
-        return self._index_pool
-
-    @property
-    def index_sql(self) -> PostgresSQL:
-        """The search index's statements, on the indexer's own pool."""
-        return self._index_sql
-
-    @property
-    def index_reads(self) -> IndexReads:
-        """The store's reads the search indexer makes, on its own pool."""
-        return IndexReads(lambda: self.index_pool)
-
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
@@ -212,10 +186,6 @@ class PostgresStore:
                 f"cannot connect to PostgreSQL {_where(self._dsn)}: {_hint(exc)}"
             ) from exc
         await self._migrate()
-        # min_size 0: a node with indexing off opens none of its connections.
-        self._index_pool = await asyncpg.create_pool(
-            self._dsn, min_size=0, max_size=INDEX_POOL, **self._connect_options()
-        )
         self.committer.start()
 
     async def _migrate(self) -> None:
@@ -241,9 +211,6 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self.committer.close()
-        if self._index_pool is not None:
-            await self._index_pool.close()
-            self._index_pool = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -269,10 +236,29 @@ class PostgresStore:
         return [r["seq"] for r in rows]
 
     async def load(self, doc_id: str) -> StoredState:
-        return await _load(self.pool, doc_id)
+        async with self.pool.acquire() as con, con.transaction(isolation="repeatable_read"):
+            snap = await con.fetchrow("SELECT seq, data FROM snapshots WHERE doc_id = $1", doc_id)
+            snapshot_seq = snap["seq"] if snap else 0
+            rows = await con.fetch(
+                "SELECT seq, data FROM updates WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
+                doc_id,
+                snapshot_seq,
+            )
+        seq = rows[-1]["seq"] if rows else snapshot_seq
+        return StoredState(
+            snapshot=snap["data"] if snap else None,
+            snapshot_seq=snapshot_seq,
+            updates=[r["data"] for r in rows],
+            seq=seq,
+        )
 
     async def updates_since(self, doc_id: str, seq: int) -> list[tuple[int, bytes]]:
-        return await _updates_since(self.pool, doc_id, seq)
+        rows = await self.pool.fetch(
+            "SELECT seq, data FROM updates WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
+            doc_id,
+            seq,
+        )
+        return [(r["seq"], r["data"]) for r in rows]
 
     async def versions(self, doc_ids: list[str]) -> dict[str, int]:
         rows = await self.pool.fetch(
@@ -339,7 +325,10 @@ class PostgresStore:
         return [_meta(r) for r in rows]
 
     async def get_document(self, doc_id: str) -> DocumentMeta | None:
-        return await _get_document(self.pool, doc_id)
+        row = await self.pool.fetchrow(
+            f"SELECT {_META_COLUMNS} FROM documents WHERE id = $1", doc_id
+        )
+        return _meta(row) if row else None
 
     async def create_document(self, doc_id: str, title: str) -> DocumentMeta | None:
         row = await self.pool.fetchrow(
@@ -399,51 +388,3 @@ def _hint(exc: BaseException) -> str:
     ):
         return f"{text} (check the user name and password in the database URL)"
     return text
-
-
-async def _load(pool: asyncpg.Pool, doc_id: str) -> StoredState:
-    async with pool.acquire() as con, con.transaction(isolation="repeatable_read"):
-        snap = await con.fetchrow("SELECT seq, data FROM snapshots WHERE doc_id = $1", doc_id)
-        snapshot_seq = snap["seq"] if snap else 0
-        rows = await con.fetch(
-            "SELECT seq, data FROM updates WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
-            doc_id,
-            snapshot_seq,
-        )
-    seq = rows[-1]["seq"] if rows else snapshot_seq
-    return StoredState(
-        snapshot=snap["data"] if snap else None,
-        snapshot_seq=snapshot_seq,
-        updates=[r["data"] for r in rows],
-        seq=seq,
-    )
-
-
-async def _updates_since(pool: asyncpg.Pool, doc_id: str, seq: int) -> list[tuple[int, bytes]]:
-    rows = await pool.fetch(
-        "SELECT seq, data FROM updates WHERE doc_id = $1 AND seq > $2 ORDER BY seq",
-        doc_id,
-        seq,
-    )
-    return [(r["seq"], r["data"]) for r in rows]
-
-
-async def _get_document(pool: asyncpg.Pool, doc_id: str) -> DocumentMeta | None:
-    row = await pool.fetchrow(f"SELECT {_META_COLUMNS} FROM documents WHERE id = $1", doc_id)
-    return _meta(row) if row else None
-
-
-class IndexReads:
-    """``PostgresStore.index_reads``: the store's own reads, on the indexer's pool."""
-
-    def __init__(self, pool: Callable[[], asyncpg.Pool]) -> None:
-        self._pool = pool
-
-    async def get_document(self, doc_id: str) -> DocumentMeta | None:
-        return await _get_document(self._pool(), doc_id)
-
-    async def load(self, doc_id: str) -> StoredState:
-        return await _load(self._pool(), doc_id)
-
-    async def updates_since(self, doc_id: str, seq: int) -> list[tuple[int, bytes]]:
-        return await _updates_since(self._pool(), doc_id, seq)
