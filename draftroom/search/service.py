@@ -11,11 +11,10 @@ A pass writes its documents in groups, each group one transaction (``WRITE_GROUP
 a document's entry is three statements, so 200 busy documents would cost 600 commits
 a pass. Entries are built while the previous group is written.
 
-The indexer keeps off the edit path's database resources too (``source_for``,
-``engine_for``): on SQLite the index is a file of its own, written, and the store
-read, on the index's own connection and thread (``store/sqlite_index.py``), never
-queued in front of an edit's commit on the writer thread; on PostgreSQL the indexer
-has a pool of its own, so it never waits for connections concurrent searches hold.
+On SQLite the indexer keeps off the edit path's writer thread too (``source_for``,
+``engine_for``): the index is a file of its own, written, and the store read, on the
+index's own connection and thread (``store/sqlite_index.py``), never queued in front
+of an edit's commit.
 
 Nothing is missed and nothing is done twice, with any number of nodes:
 - The index keeps ``indexed_version`` beside each document, and a sweep every
