@@ -206,4 +206,9 @@ def drop_old_index(db: sqlite3.Connection) -> bool:
     except BaseException:
         rollback(db)
         raise
+    if db.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is None:
+        # A new store (its migrations made the tables just now): give back their
+        # pages, so the file is as small as one made without them. A large store's
+        # file keeps them (VACUUM would rewrite it all at start-up) and reuses them.
+        db.execute("VACUUM")
     return True
