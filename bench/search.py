@@ -62,6 +62,7 @@ from draftroom.search.engine import Engine
 from draftroom.search.postgres import PostgresEngine
 from draftroom.search.sqlite import FTS5Engine
 from draftroom.search.text import IndexEntry, entry_from_doc
+from draftroom.store import sqlite_index
 from draftroom.store.postgres import PostgresStore
 from draftroom.store.sql import PostgresSQL, SQLiteInTransaction, SQLiteSQL
 from draftroom.store.sqlite import SQLiteStore
@@ -120,6 +121,9 @@ class Bulk:
             # A crash loses at most the open chunk, which the resume redoes anyway.
             self.lite.execute("PRAGMA synchronous=OFF")
             self.lite.execute("PRAGMA cache_size=-400000")
+            _attach_index(self.lite, self.where)
+            self.lite.execute("PRAGMA search.synchronous=OFF")
+            self.lite.execute("PRAGMA search.cache_size=-400000")
             # No incremental merging while loading (~15% of the write time): the
             # 'optimize' at the end merges everything once, then it is back on.
             self.lite.execute(
@@ -219,6 +223,12 @@ class Bulk:
             self.lite.close()
 
 
+def _attach_index(db: sqlite3.Connection, where: str) -> None:
+    """The search index's own file beside the store's (``store/sqlite_index.py``);
+    the index tables' names resolve to it unqualified."""
+    db.execute("ATTACH DATABASE ? AS search", (str(Path(where).parent / sqlite_index.FILE_NAME),))
+
+
 def _progress(path: Path, state: dict[str, Any] | None = None) -> dict[str, Any]:
     """The build's running totals, kept beside the corpus so a resumed build adds to them."""
     if state is not None:
@@ -289,7 +299,13 @@ class DB:
         if self.dialect == "postgres":
             self.pg = await asyncpg.connect(self.where)
         else:
+            # The server's store moves an older corpus's index into search.db on open:
+            # done here first, so that the index this connection attaches is that one.
+            store = SQLiteStore(Path(self.where).parent)
+            await store.open()
+            await store.close()
             self.lite = sqlite3.connect(self.where, timeout=30, check_same_thread=False)
+            _attach_index(self.lite, self.where)
 
     async def value(self, query: str, *args: Any) -> Any:
         if self.pg is not None:

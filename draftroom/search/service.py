@@ -8,10 +8,13 @@ the sections that changed (``engine.py``): the terms of an unchanged section are
 neither recomputed nor rewritten.
 
 A pass writes its documents in groups, each group one transaction (``WRITE_GROUP``):
-a document's entry is three statements, and on SQLite each would be its own commit
-(an fsync) on the one database thread that also commits every edit, so 200 busy
-documents cost 600 fsyncs a pass, two thirds of its time, all of it in the way of
-the acks. Entries are built while the previous group is written.
+a document's entry is three statements, so 200 busy documents would cost 600 commits
+a pass. Entries are built while the previous group is written.
+
+On SQLite the indexer keeps off the edit path's writer thread too (``source_for``,
+``engine_for``): the index is a file of its own, written, and the store read, on the
+index's own connection and thread (``store/sqlite_index.py``), never queued in front
+of an edit's commit.
 
 Nothing is missed and nothing is done twice, with any number of nodes:
 - The index keeps ``indexed_version`` beside each document, and a sweep every
@@ -41,7 +44,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pycrdt import Doc
 
@@ -55,21 +58,21 @@ from draftroom.search.engine import Engine, Key
 from draftroom.search.query import BadQuery, Query, parse
 from draftroom.search.snippet import PATH_SEPARATOR, matcher, snippet, title_parts
 from draftroom.search.text import IndexEntry, entry_from_doc, entry_from_state, layout_from_json
-from draftroom.store.base import DocumentMeta, Store
+from draftroom.store.base import DocumentMeta, Store, StoredState
 from draftroom.store.sql import PostgresSQL, SQLiteInTransaction, SQLiteSQL, rollback, run_now
 from draftroom.worker_exit import tie_to_parent
 
 log = logging.getLogger(__name__)
 
 # Rest after a pass, in multiples of how long it took: a duty cycle of 1 / (1 + 4).
-# Indexing shares the node's core (and, on SQLite, the writer thread) with the edit
-# path: at 1x, paired runs with 200 busy documents cost fan-out +60% CPU per delivery
-# and save-ack p99 +20% (docs/BENCHMARKS.md). Freshness pays for it; the edit path
-# must not.
+# Indexing shares the node's core with the edit path (and, until the index had a
+# file and thread of its own, SQLite's writer thread): at 1x, paired runs with 200
+# busy documents cost fan-out +60% CPU per delivery and save-ack p99 +20%
+# (docs/BENCHMARKS.md). Freshness pays for it; the edit path must not.
 REST_FACTOR = 4
 
 # The sweep reads every document's version (a scan: ~0.3 s at 30,000 documents on
-# a loaded SQLite store, on the thread that commits the edits). It runs every
+# a loaded SQLite store; there, on the index's thread). It runs every
 # ``sweep_seconds``, or less often, so that it takes at most this share of the time
 # (judged on the faster of its last two runs); edits made here do not wait for it,
 # they are noted.
@@ -77,11 +80,10 @@ SWEEP_DUTY = 0.05
 
 WRITE_GROUP = 4
 """Documents claimed, and entries written, in one transaction: enough to pay one
-commit for several documents, few enough that the database thread is back to the edit
-path's commits within milliseconds (SQLite runs the group as one job on it) and that
-a node does not claim a whole pass ahead of writing it (other nodes share the work).
-Paired save-ack runs (200 writers, SQLite): groups of 16 raised p99 ~25% over the
-previous indexer and over indexing off, groups of 4 ~11% (docs/BENCHMARKS.md)."""
+commit for several documents, few enough that a node does not claim a whole pass
+ahead of writing it (other nodes share the work). Paired save-ack runs (200 writers,
+SQLite, index writes then on the writer thread): groups of 16 raised p99 ~25% over
+the previous indexer and over indexing off, groups of 4 ~11% (docs/BENCHMARKS.md)."""
 
 MAX_LIMIT = 50
 
@@ -94,8 +96,29 @@ def engine_for(store: Store) -> Engine:
     from draftroom.search.sqlite import FTS5Engine
     from draftroom.store.sqlite import SQLiteStore
 
-    # Searches on the store's read-only connection, off the thread that commits edits.
-    return FTS5Engine(store.sql, store.reads if isinstance(store, SQLiteStore) else None)
+    if isinstance(store, SQLiteStore):
+        # Index writes in the index's own file, on its own connection and thread;
+        # searches on the store's read-only connection: neither waits for the thread
+        # that commits edits, nor holds it up.
+        return FTS5Engine(store.index_sql, store.reads)
+    return FTS5Engine(store.sql)
+
+
+class Source(Protocol):
+    """The store's reads the indexer makes."""
+
+    async def get_document(self, doc_id: str) -> DocumentMeta | None: ...
+
+    async def load(self, doc_id: str) -> StoredState: ...
+
+    async def updates_since(self, doc_id: str, seq: int) -> list[tuple[int, bytes]]: ...
+
+
+def source_for(store: Store) -> Source:
+    from draftroom.store.sqlite import SQLiteStore
+
+    # SQLite: on the index's thread, not queued with the edit path's commits.
+    return store.index_reads if isinstance(store, SQLiteStore) else store
 
 
 class Search(BaseFeature):
@@ -113,6 +136,7 @@ class Search(BaseFeature):
     ) -> None:
         self.store = store
         self.engine: Engine = engine_for(store)
+        self.source: Source = source_for(store)
         self._node_id = node_id
         self.debounce = debounce
         self.sweep_seconds = sweep_seconds
@@ -237,7 +261,7 @@ class Search(BaseFeature):
         metas: list[DocumentMeta] = []
         for doc_id in doc_ids:
             try:
-                meta = await self.store.get_document(doc_id)
+                meta = await self.source.get_document(doc_id)
                 if meta is None:
                     await self.engine.remove(doc_id)
                 else:
@@ -267,7 +291,7 @@ class Search(BaseFeature):
     async def _prepare(self, doc_id: str) -> _Ready | None:
         """Claim the document and build its entry; None if there is nothing to write
         (deleted, held by another node, or already indexed at this version)."""
-        meta = await self.store.get_document(doc_id)
+        meta = await self.source.get_document(doc_id)
         if meta is None:
             await self.engine.remove(doc_id)
             return None
@@ -320,13 +344,14 @@ class Search(BaseFeature):
         return wrote
 
     async def _write_together(self, group: list[_Ready]) -> list[bool]:
-        sql = self.store.sql
+        sql = self.engine.sql
         make = type(self.engine)
-        if len(group) > 1 and isinstance(sql, SQLiteSQL):
+        if isinstance(sql, SQLiteSQL):
 
             def job(db: sqlite3.Connection) -> list[bool]:
-                # On the database thread, as one job: the engine's statements run as
-                # plain calls on a connection already inside the transaction.
+                # On the index's database thread, as one job: the engine's statements
+                # run as plain calls on a connection already inside the transaction,
+                # so each document's entries and indexed version commit together.
                 engine = make(SQLiteInTransaction(db))
                 db.execute("BEGIN IMMEDIATE")
                 try:
@@ -358,13 +383,13 @@ class Search(BaseFeature):
         kept_as = f"{doc_id}@{meta.created_at.isoformat()}"
         cached = self.flatten.version(kept_as)
         if cached is not None and cached <= stored:
-            tail = await self.store.updates_since(doc_id, cached)
+            tail = await self.source.updates_since(doc_id, cached)
             contiguous = all(seq == cached + 1 + i for i, (seq, _) in enumerate(tail))
             if contiguous and (tail or cached == stored):
                 entry = await self.flatten.more(kept_as, meta.title, tail, known)
                 if entry is not None:
                     return entry, tail[-1][0] if tail else cached
-        state = await self.store.load(doc_id)
+        state = await self.source.load(doc_id)
         entry = await self.flatten.full(
             kept_as, meta.title, state.snapshot, state.updates, state.seq, known
         )

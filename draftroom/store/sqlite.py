@@ -9,6 +9,11 @@ queries (search): in WAL mode a reader neither waits for the writer nor holds it
 up, so a slow search does not sit in the writer thread's queue in front of the edit
 path's group commits (their acks). Each of its statements is its own read
 transaction, so it sees everything committed before the statement began.
+
+``index_sql`` is the search index's own file (``search.db``, see ``sqlite_index``) on
+a third connection and thread: index writes take neither this file's write lock nor
+the writer thread, so they never queue in front of an edit's commit. The reader
+attaches it read-only, so a search sees the index and the access tables together.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from draftroom.store import sqlite_index
 from draftroom.store.base import (
     CompactionResult,
     DocumentMeta,
@@ -80,6 +86,10 @@ class SQLiteStore:
         self._reader: ThreadPoolExecutor | None = None
         self._reader_db: sqlite3.Connection | None = None
         self._reads = SQLiteSQL(self._read, lambda: self.reader_db)
+        self.index_path = self.path.parent / sqlite_index.FILE_NAME
+        self._indexer: ThreadPoolExecutor | None = None
+        self._index_db: sqlite3.Connection | None = None
+        self._index_sql = SQLiteSQL(self._index, lambda: self.index_db)
 
     @classmethod
     def from_url(
@@ -102,6 +112,20 @@ class SQLiteStore:
         """Read-only statements on the reader connection and thread (see above)."""
         return self._reads
 
+    @property
+    def index_reads(self) -> IndexReads:
+        """The reads the search indexer makes of the store (documents, their logs), on
+        the index's connection and thread, through its read-only attachment of the
+        store's file: 200 busy documents are 400 such reads a pass, which on the
+        writer thread queued in front of the edit path's commits."""
+        return IndexReads(self)
+
+    @property
+    def index_sql(self) -> SQLiteSQL:
+        """The search index's file (``search.db``) on its own writer connection and
+        thread, the store's file attached read-only."""
+        return self._index_sql
+
     dialect = "sqlite"
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
@@ -109,6 +133,9 @@ class SQLiteStore:
 
     async def _read(self, fn: Callable[..., T], *args: object) -> T:
         return await self._on(self._reader, fn, *args)
+
+    async def _index(self, fn: Callable[..., T], *args: object) -> T:
+        return await self._on(self._indexer, fn, *args)
 
     async def _on(
         self, executor: ThreadPoolExecutor | None, fn: Callable[..., T], *args: object
@@ -131,10 +158,20 @@ class SQLiteStore:
         assert self._reader_db is not None, "used before open()"
         return self._reader_db
 
+    @property
+    def index_db(self) -> sqlite3.Connection:
+        assert self._index_db is not None, "used before open()"
+        return self._index_db
+
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         await self._run(self._connect)
+        # After the store's migrations (the sweep joins its tables); an older store's
+        # index moves into search.db, and only then leaves the store's file.
+        self._indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-index")
+        await self._index(self._connect_index)
+        await self._run(sqlite_index.drop_old_index, self.db)
         # After the writer: the file, its WAL and the schema exist for a read-only open.
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
         await self._read(self._connect_reader)
@@ -144,7 +181,11 @@ class SQLiteStore:
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=5000")
+        db.execute("ATTACH DATABASE ? AS search", (sqlite_index.uri(self.index_path, "ro"),))
         self._reader_db = db
+
+    def _connect_index(self) -> None:
+        self._index_db = sqlite_index.connect(self.index_path, self.path)
 
     def _connect(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -180,6 +221,12 @@ class SQLiteStore:
             self._reader.shutdown(wait=True)
             self._reader = None
             self._reader_db = None
+        if self._indexer is not None:
+            if self._index_db is not None:
+                await self._index(self.index_db.close)
+            self._indexer.shutdown(wait=True)
+            self._indexer = None
+            self._index_db = None
         if self._executor is not None:
             if self._db is not None:
                 await self._run(self.db.close)
@@ -229,12 +276,21 @@ class SQLiteStore:
     async def load(self, doc_id: str) -> StoredState:
         return await self._run(self._load_sync, doc_id)
 
-    def _load_sync(self, doc_id: str) -> StoredState:
-        snap = self.db.execute(
-            "SELECT seq, data FROM snapshots WHERE doc_id = ?", (doc_id,)
-        ).fetchone()
+    def _load_sync(self, doc_id: str, db: sqlite3.Connection | None = None) -> StoredState:
+        if db is None:  # the writer thread: no commit can come between the two reads
+            return self._load_on(self.db, doc_id)
+        # Another connection: one read transaction, so that a compaction committed
+        # between the two reads cannot leave out the updates it folded away.
+        db.execute("BEGIN")
+        try:
+            return self._load_on(db, doc_id)
+        finally:
+            rollback(db)
+
+    def _load_on(self, db: sqlite3.Connection, doc_id: str) -> StoredState:
+        snap = db.execute("SELECT seq, data FROM snapshots WHERE doc_id = ?", (doc_id,)).fetchone()
         snapshot_seq = snap[0] if snap else 0
-        rows = self.db.execute(
+        rows = db.execute(
             "SELECT seq, data FROM updates WHERE doc_id = ? AND seq > ? ORDER BY seq",
             (doc_id, snapshot_seq),
         ).fetchall()
@@ -246,13 +302,19 @@ class SQLiteStore:
         )
 
     async def updates_since(self, doc_id: str, seq: int) -> list[tuple[int, bytes]]:
-        def read() -> list[tuple[int, bytes]]:
-            return self.db.execute(
+        return await self._run(self._updates_since_sync, doc_id, seq)
+
+    def _updates_since_sync(
+        self, doc_id: str, seq: int, db: sqlite3.Connection | None = None
+    ) -> list[tuple[int, bytes]]:
+        return (
+            (db or self.db)
+            .execute(
                 "SELECT seq, data FROM updates WHERE doc_id = ? AND seq > ? ORDER BY seq",
                 (doc_id, seq),
-            ).fetchall()
-
-        return await self._run(read)
+            )
+            .fetchall()
+        )
 
     async def versions(self, doc_ids: list[str]) -> dict[str, int]:
         def read() -> dict[str, int]:
@@ -323,13 +385,17 @@ class SQLiteStore:
         return await self._run(read)
 
     async def get_document(self, doc_id: str) -> DocumentMeta | None:
-        def read() -> DocumentMeta | None:
-            row = self.db.execute(
-                f"SELECT {_META_COLUMNS} FROM documents WHERE id = ?", (doc_id,)
-            ).fetchone()
-            return _meta(row) if row else None
+        return await self._run(self._get_document_sync, doc_id)
 
-        return await self._run(read)
+    def _get_document_sync(
+        self, doc_id: str, db: sqlite3.Connection | None = None
+    ) -> DocumentMeta | None:
+        row = (
+            (db or self.db)
+            .execute(f"SELECT {_META_COLUMNS} FROM documents WHERE id = ?", (doc_id,))
+            .fetchone()
+        )
+        return _meta(row) if row else None
 
     async def create_document(self, doc_id: str, title: str) -> DocumentMeta | None:
         def write() -> DocumentMeta | None:
@@ -384,3 +450,22 @@ class SQLiteStore:
             return row is not None
 
         return await self._run(read)
+
+
+class IndexReads:
+    """``SQLiteStore.index_reads``: the store's own reads, on the index's thread."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    async def get_document(self, doc_id: str) -> DocumentMeta | None:
+        store = self._store
+        return await store._index(store._get_document_sync, doc_id, store.index_db)
+
+    async def load(self, doc_id: str) -> StoredState:
+        store = self._store
+        return await store._index(store._load_sync, doc_id, store.index_db)
+
+    async def updates_since(self, doc_id: str, seq: int) -> list[tuple[int, bytes]]:
+        store = self._store
+        return await store._index(store._updates_since_sync, doc_id, seq, store.index_db)

@@ -13,6 +13,7 @@ from auth.helpers import add_user, auth_server, bearer, login
 
 from devtools.waiting import eventually
 from draftroom.client import DraftroomClient
+from draftroom.search.service import Search
 from search.helpers import FAST, caught_up, ydoc_update
 
 ROLES = ["owner", "editor", "commenter", "viewer", None]  # None: a stranger
@@ -110,7 +111,7 @@ async def test_delete_and_revoke_disappear_at_once(tmp_path: Path, store_url: st
             r = await http.delete("/api/documents/private", headers=admin)
             assert r.status_code == 204, r.text
             assert await ids(admin) == {"shared"}  # deleted: gone, and its row with it
-            row = await server.hub.store.sql.fetchrow(
+            row = await server.hub.feature(Search).engine.sql.fetchrow(
                 "SELECT count(*) AS n FROM search_documents WHERE doc_id = 'private'"
             )
             assert row is not None and row["n"] == 0

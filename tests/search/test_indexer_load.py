@@ -33,7 +33,7 @@ async def _seeded(tmp_path: Path) -> SQLiteStore:
 
 
 async def test_a_pass_commits_once_per_group_not_once_per_document(tmp_path: Path) -> None:
-    # Each commit on SQLite is an fsync on the thread that also commits every edit:
+    # Each commit on SQLite is an fsync (and a wait for the index's write lock):
     # a pass over 40 busy documents used to make 40+ of them (120 statements).
     store = await _seeded(tmp_path)
     commits: list[str] = []
@@ -42,7 +42,7 @@ async def test_a_pass_commits_once_per_group_not_once_per_document(tmp_path: Pat
         if statement.strip().upper() == "COMMIT":
             commits.append(statement)
 
-    store.db.set_trace_callback(trace)  # idle now: nothing else is on its thread
+    store.index_db.set_trace_callback(trace)  # idle now: nothing else is on its thread
     search = Search(store, lambda: "n1", debounce=0.01, sweep_seconds=0.05)
     await search.start()
     try:
@@ -56,7 +56,7 @@ async def test_a_pass_commits_once_per_group_not_once_per_document(tmp_path: Pat
         assert not await search.engine.stale(float("inf"), 1), "the index never caught up"
     finally:
         await search.stop()
-        store.db.set_trace_callback(None)
+        store.index_db.set_trace_callback(None)
     groups = -(-DOCS // service.WRITE_GROUP)
     assert search.writes == DOCS
     assert len(commits) <= 2 * groups, commits  # a pass may split a group in two
@@ -79,7 +79,7 @@ class _Rejects(FTS5Engine):
 async def test_one_rejected_document_does_not_keep_its_group_out(tmp_path: Path) -> None:
     store = await _seeded(tmp_path)
     search = Search(store, lambda: "n1")
-    search.engine = _Rejects(store.sql)
+    search.engine = _Rejects(store.index_sql)
     engine: Engine = search.engine
     search.flatten.start()
     try:
@@ -113,7 +113,7 @@ async def test_a_slow_sweep_takes_a_bounded_share_of_the_time(tmp_path: Path) ->
     store = SQLiteStore(tmp_path / "data")  # nothing to index: the sweep is all it does
     await store.open()
     search = Search(store, lambda: "n1", sweep_seconds=0.01)
-    search.engine = _SlowSweep(store.sql)
+    search.engine = _SlowSweep(store.index_sql)
     await search.start()
     try:
         await asyncio.sleep(1.5)

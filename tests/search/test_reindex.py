@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 import draftroom
+from draftroom.search.service import Search
 from search.helpers import caught_up, search_server, seed
 
 
@@ -42,7 +43,7 @@ async def test_reindex_repairs_a_broken_index(tmp_path: Path, store_url: str | N
             assert await _found(http, "dragon") == {"dragons", "phrase"}
             # Break one document's entry (as a bug or a lost write would): reported
             # current, yet its text is not findable.
-            sql = server.hub.store.sql
+            sql = server.hub.feature(Search).engine.sql
             if store_url:
                 await sql.execute("UPDATE search_sections SET terms = ''::tsvector")
             else:

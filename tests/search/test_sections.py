@@ -38,7 +38,7 @@ async def _hits(http: httpx.AsyncClient, q: str) -> list[dict[str, Any]]:
 
 
 async def _keys(server: Any, doc_id: str) -> set[str]:
-    rows = await server.hub.store.sql.fetch(
+    rows = await server.hub.feature(Search).engine.sql.fetch(
         "SELECT key FROM search_sections WHERE doc_id = $1", doc_id
     )
     return {r["key"] for r in rows}
