@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from draftroom.store import sqlite_index
+import draftroom.store.sqlite_index as sqlite_index
 from draftroom.store.base import (
     CompactionResult,
     DocumentMeta,
