@@ -13,9 +13,10 @@ document's could be 1 MB.
 What a query costs (``bench/search_queries.py --explain``): the GIN index finds a
 rare word's sections in well under a millisecond; a common word's first 1,000 are a
 sequential scan that stops there, and ``ts_rank`` reads each of them once more. A
-phrase is checked on each section holding all its words (the GIN index has no
-positions), and an excluded word reads every section holding it: both grow with how
-common the words are.
+phrase and an excluded word are checked on each section's tsvector (the GIN index
+has no positions), so only on the first ``CHECKED`` sections holding the searched
+words: a phrase of common words is in few of them, and checking them all took 1-4 s
+at 100,000 documents.
 """
 
 from __future__ import annotations
