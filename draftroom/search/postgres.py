@@ -21,13 +21,9 @@ at 100,000 documents.
 
 from __future__ import annotations
 
-from draftroom.search.engine import RANKED, Args, Engine, Hit, first_section, reader_join
-from draftroom.search.query import Clause, Query, to_tsquery, to_tsquery_words
+from draftroom.search.engine import CHECKED, RANKED, Args, Engine, Hit, first_section, reader_join
+from draftroom.search.query import Clause, Query, to_tsquery, words
 from draftroom.search.text import IndexEntry, Section
-
-CHECKED = 5000
-"""At most this many sections holding a query's words are checked for its phrases and
-excluded words."""
 
 
 class PostgresEngine(Engine):
@@ -94,8 +90,7 @@ class PostgresEngine(Engine):
         if scored:
             score = f"ts_rank(s.terms, to_tsquery('simple', {args(to_tsquery(clauses))}))::float8"
         source = "search_sections s"
-        words = to_tsquery_words(clauses)
-        if without or words != to_tsquery(clauses):
+        if without or any(len(c.terms) > 1 for c in clauses):
             # A phrase or an exclusion is checked on each section's tsvector (the GIN
             # index has neither positions nor a cheap way to leave rows out), and the
             # sections holding the words of a phrase of common words, or not holding a
@@ -103,7 +98,8 @@ class PostgresEngine(Engine):
             # documents. Only the first CHECKED sections holding the words are checked.
             source = (
                 "(SELECT doc_id, key, terms FROM search_sections"
-                f" WHERE terms @@ to_tsquery('simple', {args(words)}) LIMIT {CHECKED}) s"
+                f" WHERE terms @@ to_tsquery('simple', {args(to_tsquery(words(clauses)))})"
+                f" LIMIT {CHECKED}) s"
             )
         rows = await self.reads.fetch(
             f"SELECT s.doc_id, s.key, {score} AS score FROM {source}"

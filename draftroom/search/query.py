@@ -137,6 +137,16 @@ def terms_pattern(clause: Clause) -> re.Pattern[str]:
     return re.compile(pattern if clause.prefix else pattern + r"(?!\S)")
 
 
+def words(clauses: tuple[Clause, ...]) -> tuple[Clause, ...]:
+    """Each term of the clauses as a clause of its own (a phrase's last term keeps its
+    prefix): what matches wherever a phrase does, in any order and place."""
+    return tuple(
+        Clause((t,), prefix=c.prefix and i == len(c.terms) - 1)
+        for c in clauses
+        for i, t in enumerate(c.terms)
+    )
+
+
 def _ts_clause(clause: Clause, joiner: str = " <-> ") -> str:
     parts = [f"'{t.term}'" for t in clause.terms]
     if clause.prefix:
@@ -148,9 +158,3 @@ def _ts_clause(clause: Clause, joiner: str = " <-> ") -> str:
 def to_tsquery(clauses: tuple[Clause, ...], negative: tuple[Clause, ...] = ()) -> str:
     """PostgreSQL to_tsquery('simple', ...) syntax: 'a' & ('b' <-> 'c':*) & !'d'."""
     return " & ".join([_ts_clause(c) for c in clauses] + [f"!{_ts_clause(c)}" for c in negative])
-
-
-def to_tsquery_words(clauses: tuple[Clause, ...]) -> str:
-    """Every term of the clauses, in any order and place: what the GIN index alone can
-    answer (it holds no positions), a superset of ``to_tsquery(clauses)``'s matches."""
-    return " & ".join(_ts_clause(c, " & ") for c in clauses)

@@ -14,6 +14,8 @@ import pytest_asyncio
 
 from draftroom.auth.principal import ANONYMOUS
 from draftroom.search import engine
+from draftroom.search import postgres as search_postgres
+from draftroom.search import sqlite as search_sqlite
 from draftroom.search.service import Search
 from draftroom.store.postgres import PostgresStore
 from draftroom.store.sqlite import SQLiteStore
@@ -79,3 +81,18 @@ async def test_a_page_the_check_bound_leaves_short_ends_the_results(
     assert 0 < len(ids) <= 4
     assert not set(ids) & FOGGY
     assert body["next_cursor"] is None
+
+
+async def test_a_phrase_is_checked_on_the_first_sections_holding_its_words(
+    search: Search, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both engines check a phrase only on the first CHECKED sections that hold all of
+    # its words: the 40 opening sections hold both, and the phrase.
+    monkeypatch.setattr(search_sqlite, "CHECKED", 6)
+    monkeypatch.setattr(search_postgres, "CHECKED", 6)
+    bounded = await search.search(ANONYMOUS, '"the beacon"', 50, None)
+    assert 0 < len(bounded["results"]) <= 6
+    monkeypatch.setattr(search_sqlite, "CHECKED", 5000)
+    monkeypatch.setattr(search_postgres, "CHECKED", 5000)
+    everything = await search.search(ANONYMOUS, '"the beacon"', 50, None)
+    assert {r["id"] for r in everything["results"]} == set(IDS)
