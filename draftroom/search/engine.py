@@ -241,6 +241,9 @@ class Engine(Rows):
        words or phrases, one of them in fewer than ``RANKED`` sections: documents
        with each of them in some section (a name in chapter 1, a place in chapter
        9), ranked last, in id order.
+    Excluded words: 2 leaves out sections holding one, and ``unexcluded`` checks the
+    other sections of the best-ranked candidates only, never every section holding
+    the word.
     """
 
     async def write(
