@@ -129,11 +129,6 @@ def to_fts5(clauses: tuple[Clause, ...], negative: tuple[Clause, ...] = ()) -> s
     return expr
 
 
-def to_fts5_any(clauses: tuple[Clause, ...]) -> str:
-    """FTS5 MATCH syntax for any of the clauses: "a" OR "b c"."""
-    return " OR ".join(_fts5_clause(c) for c in clauses)
-
-
 def terms_pattern(clause: Clause) -> re.Pattern[str]:
     """Finds the clause in indexed terms (``text.index_terms``: folded terms joined by
     single spaces), as the engines match it: the terms in a row, the last one as a
@@ -142,19 +137,24 @@ def terms_pattern(clause: Clause) -> re.Pattern[str]:
     return re.compile(pattern if clause.prefix else pattern + r"(?!\S)")
 
 
-def _ts_clause(clause: Clause) -> str:
+def words(clauses: tuple[Clause, ...]) -> tuple[Clause, ...]:
+    """Each term of the clauses as a clause of its own (a phrase's last term keeps its
+    prefix): what matches wherever a phrase does, in any order and place."""
+    return tuple(
+        Clause((t,), prefix=c.prefix and i == len(c.terms) - 1)
+        for c in clauses
+        for i, t in enumerate(c.terms)
+    )
+
+
+def _ts_clause(clause: Clause, joiner: str = " <-> ") -> str:
     parts = [f"'{t.term}'" for t in clause.terms]
     if clause.prefix:
         parts[-1] += ":*"
-    inner = " <-> ".join(parts)
+    inner = joiner.join(parts)
     return f"({inner})" if len(parts) > 1 else inner
 
 
 def to_tsquery(clauses: tuple[Clause, ...], negative: tuple[Clause, ...] = ()) -> str:
     """PostgreSQL to_tsquery('simple', ...) syntax: 'a' & ('b' <-> 'c':*) & !'d'."""
     return " & ".join([_ts_clause(c) for c in clauses] + [f"!{_ts_clause(c)}" for c in negative])
-
-
-def to_tsquery_any(clauses: tuple[Clause, ...]) -> str:
-    """to_tsquery('simple', ...) syntax for any of the clauses: 'a' | ('b' <-> 'c')."""
-    return " | ".join(_ts_clause(c) for c in clauses)

@@ -4,21 +4,25 @@ SQLite has one writer, so every statement runs on one dedicated thread with one
 connection; the event loop never blocks on disk. WAL with ``synchronous=FULL``
 makes each group commit durable before its appends are acknowledged.
 
-``reads`` is a second, read-only connection on its own thread for long read-only
-queries (search): in WAL mode a reader neither waits for the writer nor holds it
-up, so a slow search does not sit in the writer thread's queue in front of the edit
-path's group commits (their acks). Each of its statements is its own read
-transaction, so it sees everything committed before the statement began.
+``reads`` runs long read-only queries (search) on ``READERS`` read-only connections,
+each on a thread of its own: in WAL mode a reader neither waits for the writer nor
+holds it up, so a slow search does not sit in the writer thread's queue in front of
+the edit path's group commits (their acks), nor, with several, in front of the other
+searches (20 searchers at 100,000 documents queued behind one slow query). Python's
+sqlite3 releases the GIL while a statement runs, so they also use a second core.
+Each statement is its own read transaction, so it sees everything committed before
+the statement began.
 
 ``index_sql`` is the search index's own file (``search.db``, see ``sqlite_index``) on
-a third connection and thread: index writes take neither this file's write lock nor
-the writer thread, so they never queue in front of an edit's commit. The reader
+another connection and thread: index writes take neither this file's write lock nor
+the writer thread, so they never queue in front of an edit's commit. Each reader
 attaches it read-only, so a search sees the index and the access tables together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import sqlite3
 import threading
 import time
@@ -43,6 +47,9 @@ from draftroom.store.migrations import load_migrations
 from draftroom.store.sql import SQLiteSQL, rollback
 
 T = TypeVar("T")
+
+READERS = 4
+"""Read-only connections (and threads) for ``reads``."""
 
 _META_COLUMNS = "id, title, created_at, updated_at, size_bytes, seq"
 _BUMP_SEQ = """
@@ -84,7 +91,11 @@ class SQLiteStore:
         )
         self._sql = SQLiteSQL(self._run, lambda: self.db)
         self._reader: ThreadPoolExecutor | None = None
-        self._reader_db: sqlite3.Connection | None = None
+        self._reader_dbs: list[sqlite3.Connection] = []
+        # A job takes a free connection for its whole run: as many as threads, so it
+        # never waits for one.
+        self._free_readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._reading = threading.local()
         self._reads = SQLiteSQL(self._read, lambda: self.reader_db)
         self.index_path = self.path.parent / sqlite_index.FILE_NAME
         self._indexer: ThreadPoolExecutor | None = None
@@ -132,7 +143,16 @@ class SQLiteStore:
         return await self._on(self._executor, fn, *args)
 
     async def _read(self, fn: Callable[..., T], *args: object) -> T:
-        return await self._on(self._reader, fn, *args)
+        return await self._on(self._reader, self._with_reader, fn, *args)
+
+    def _with_reader(self, fn: Callable[..., T], *args: object) -> T:
+        db = self._free_readers.get()
+        self._reading.db = db
+        try:
+            return fn(*args)
+        finally:
+            self._reading.db = None
+            self._free_readers.put(db)
 
     async def _index(self, fn: Callable[..., T], *args: object) -> T:
         return await self._on(self._indexer, fn, *args)
@@ -155,8 +175,15 @@ class SQLiteStore:
 
     @property
     def reader_db(self) -> sqlite3.Connection:
-        assert self._reader_db is not None, "used before open()"
-        return self._reader_db
+        """The read-only connection of the ``reads`` job running on this thread."""
+        db: sqlite3.Connection | None = getattr(self._reading, "db", None)
+        assert db is not None, "used outside a reads job"
+        return db
+
+    @property
+    def reader_dbs(self) -> tuple[sqlite3.Connection, ...]:
+        """Every read-only connection (tests install hooks on them)."""
+        return tuple(self._reader_dbs)
 
     @property
     def index_db(self) -> sqlite3.Connection:
@@ -173,16 +200,18 @@ class SQLiteStore:
         await self._index(self._connect_index)
         await self._run(sqlite_index.drop_old_index, self.db)
         # After the writer: the file, its WAL and the schema exist for a read-only open.
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
-        await self._read(self._connect_reader)
+        self._reader = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sqlite-read")
+        for _ in range(READERS):
+            self._free_readers.put(self._connect_reader())
         self.committer.start()
 
-    def _connect_reader(self) -> None:
+    def _connect_reader(self) -> sqlite3.Connection:
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("ATTACH DATABASE ? AS search", (sqlite_index.uri(self.index_path, "ro"),))
-        self._reader_db = db
+        self._reader_dbs.append(db)
+        return db
 
     def _connect_index(self) -> None:
         self._index_db = sqlite_index.connect(self.index_path, self.path)
@@ -216,11 +245,12 @@ class SQLiteStore:
     async def close(self) -> None:
         await self.committer.close()
         if self._reader is not None:
-            if self._reader_db is not None:
-                await self._read(self.reader_db.close)
-            self._reader.shutdown(wait=True)
+            self._reader.shutdown(wait=True)  # after the running searches
             self._reader = None
-            self._reader_db = None
+            for db in self._reader_dbs:
+                db.close()
+            self._reader_dbs.clear()
+            self._free_readers = queue.SimpleQueue()
         if self._indexer is not None:
             if self._index_db is not None:
                 await self._index(self.index_db.close)

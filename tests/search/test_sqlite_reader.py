@@ -1,11 +1,11 @@
-"""On SQLite a search runs on the store's read-only connection and thread: a slow
-search neither waits for nor holds up the edit path's group commits, and it still
-sees everything committed before it began."""
+"""On SQLite a search runs on one of the store's read-only connections, each on its
+own thread: a slow search neither waits for nor holds up the edit path's group
+commits, nor the other searches, and it still sees everything committed before it
+began."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -49,10 +49,8 @@ async def test_a_slow_search_does_not_hold_up_a_commit(tmp_path: Path) -> None:
         release.wait(10.0)
         return 0
 
-    def install(db: sqlite3.Connection) -> None:
+    for db in store.reader_dbs:
         db.set_progress_handler(stall, 100)
-
-    await store.reads.on_thread(install)
     try:
         running = asyncio.create_task(search.search(ANONYMOUS, "lighthouse", 10, None))
         assert await asyncio.to_thread(entered.wait, 5.0), "the search never ran a statement"
@@ -63,7 +61,40 @@ async def test_a_slow_search_does_not_hold_up_a_commit(tmp_path: Path) -> None:
     finally:
         release.set()
     assert _ids(await running) == {"d0", "d1", "d2"}
-    await store.reads.on_thread(lambda db: db.set_progress_handler(None, 0))
+    for db in store.reader_dbs:
+        db.set_progress_handler(None, 0)
+    await search.stop()
+    await store.close()
+
+
+async def test_a_slow_search_does_not_hold_up_other_searches(tmp_path: Path) -> None:
+    store, search = await _indexed(tmp_path)
+    entered = threading.Event()
+    release = threading.Event()
+    stalled: list[int] = []
+
+    def stall() -> int:
+        # Only the first search to run a statement stays inside it.
+        if not stalled:
+            stalled.append(threading.get_ident())
+        if stalled[0] == threading.get_ident():
+            entered.set()
+            release.wait(10.0)
+        return 0
+
+    for db in store.reader_dbs:
+        db.set_progress_handler(stall, 100)
+    try:
+        slow = asyncio.create_task(search.search(ANONYMOUS, "lighthouse", 10, None))
+        assert await asyncio.to_thread(entered.wait, 5.0), "the search never ran a statement"
+        quick = await asyncio.wait_for(search.search(ANONYMOUS, "number1", 10, None), 3.0)
+        assert _ids(quick) == {"d1"}
+        assert not slow.done(), "the slow search finished first: nothing was tested"
+    finally:
+        release.set()
+    assert _ids(await slow) == {"d0", "d1", "d2"}
+    for db in store.reader_dbs:
+        db.set_progress_handler(None, 0)
     await search.stop()
     await store.close()
 
