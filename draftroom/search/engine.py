@@ -204,10 +204,10 @@ no section with all of them) are below this, every section match's above 0."""
 
 
 CHECKED = 5000
-"""A query's phrases (and, on PostgreSQL, its excluded words) are checked only on the
-first this many sections holding all its words: a phrase of common words is in few of
-them, and checking every one took 0.1-0.25 s (SQLite) to 1-4 s (PostgreSQL) at
-100,000 documents."""
+"""On PostgreSQL, a query's excluded words are checked only on the first this many
+sections holding all its searched words (its GIN index cannot leave a common word's
+sections out cheaply: 1-5 s at 100,000 documents). Phrases are never bounded: a
+half-remembered line of common words must be found wherever it is."""
 
 EXCLUSION_CHECKED = 100
 """At most this many candidate documents (best first) are checked for an excluded

@@ -14,9 +14,9 @@ What a query costs (``bench/search_queries.py --explain``): the GIN index finds 
 rare word's sections in well under a millisecond; a common word's first 1,000 are a
 sequential scan that stops there, and ``ts_rank`` reads each of them once more. A
 phrase and an excluded word are checked on each section's tsvector (the GIN index
-has no positions), so only on the first ``CHECKED`` sections holding the searched
-words: a phrase of common words is in few of them, and checking them all took 1-4 s
-at 100,000 documents.
+has no positions). An excluded word is checked only on the first ``CHECKED`` sections
+holding the searched words; a phrase on every one, so a phrase of common words costs
+1-4 s at 100,000 documents, but is found wherever it is.
 """
 
 from __future__ import annotations
@@ -90,12 +90,15 @@ class PostgresEngine(Engine):
         if scored:
             score = f"ts_rank(s.terms, to_tsquery('simple', {args(to_tsquery(clauses))}))::float8"
         source = "search_sections s"
-        if without or any(len(c.terms) > 1 for c in clauses):
-            # A phrase or an exclusion is checked on each section's tsvector (the GIN
-            # index has neither positions nor a cheap way to leave rows out), and the
-            # sections holding the words of a phrase of common words, or not holding a
-            # common excluded word, may be most of the corpus: 1-5 s at 100,000
-            # documents. Only the first CHECKED sections holding the words are checked.
+        if without and all(len(c.terms) == 1 for c in clauses):
+            # An exclusion is checked on each section's tsvector (the GIN index has no
+            # cheap way to leave rows out), and the sections not holding a common
+            # excluded word may be most of the corpus: 1-5 s at 100,000 documents. Only
+            # the first CHECKED sections holding the searched words are checked, and
+            # ``unexcluded`` checks the candidates' other sections. A phrase is never
+            # bounded so: a half-remembered line of common words is what a writer
+            # searches for, and it must be found wherever it is (1-4 s at 100,000
+            # documents when its words are common; RUM's positions would avoid it).
             source = (
                 "(SELECT doc_id, key, terms FROM search_sections"
                 f" WHERE terms @@ to_tsquery('simple', {args(to_tsquery(words(clauses)))})"

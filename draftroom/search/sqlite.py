@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from draftroom.search.engine import CHECKED, RANKED, Args, Engine, Hit, first_section, reader_join
-from draftroom.search.query import Clause, Query, terms_pattern, to_fts5, words
+from draftroom.search.engine import RANKED, Args, Engine, Hit, first_section, reader_join
+from draftroom.search.query import Clause, Query, terms_pattern, to_fts5
 from draftroom.search.text import IndexEntry, Section
 
 ROWIDS = "INDEXED BY search_sections_rowids"  # migration 008
@@ -120,24 +120,10 @@ class FTS5Engine(Engine):
             f" JOIN search_sections s {ROWIDS} ON s.rid = search_section_fts.rowid"
             f" JOIN documents d ON d.id = s.doc_id{reader_join(args, reader)}"
             f" WHERE search_section_fts MATCH {args(to_fts5(clauses, without))}"
-            f"{await self._checked(clauses)} LIMIT {limit}",
+            f" LIMIT {limit}",
             *args.values,
         )
         return [Hit(r["doc_id"], r["key"], float(r["score"])) for r in rows]
-
-    async def _checked(self, clauses: tuple[Clause, ...]) -> str:
-        """For a query with a phrase, SQL that keeps its scan to the first ``CHECKED``
-        sections holding all its words (rowid order, as FTS5 returns them): FTS5 reads
-        the position lists of every section holding the phrase's words, and for common
-        words that is most of the index, however rare the phrase."""
-        if all(len(c.terms) == 1 for c in clauses):
-            return ""
-        row = await self.reads.fetchrow(
-            "SELECT rowid FROM search_section_fts WHERE search_section_fts MATCH $1"
-            f" LIMIT 1 OFFSET {CHECKED - 1}",
-            to_fts5(words(clauses)),
-        )
-        return "" if row is None else f" AND search_section_fts.rowid <= {int(row['rowid'])}"
 
     async def _cheap_bm25(self, clauses: tuple[Clause, ...]) -> bool:
         args = Args()
