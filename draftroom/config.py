@@ -335,6 +335,13 @@ class Settings:
     search_lease_seconds: float = field(
         default=30.0, metadata={"help": "a dead node's claim on a document expires after this"}
     )
+    search_rest_factor: float = field(
+        default=4.0,
+        metadata={
+            "help": "after an indexing pass, rest this many times as long as it took"
+            " (1: fresher results for more CPU)"
+        },
+    )
 
     @property
     def commit_delay(self) -> float:
@@ -386,6 +393,8 @@ def settings_from(options: dict[str, Any], environ: dict[str, str] | None = None
             "database-pool-min and database-pool-max need 0 <= min <= max and max >= 1; got "
             f"{settings.database_pool_min} and {settings.database_pool_max}"
         )
+    if not settings.search_rest_factor >= 0:  # also refuses nan
+        raise ValueError(f"search-rest-factor must be 0 or more; got {settings.search_rest_factor}")
     return settings
 
 

@@ -65,11 +65,12 @@ from draftroom.worker_exit import tie_to_parent
 log = logging.getLogger(__name__)
 
 # Rest after a pass, in multiples of how long it took: a duty cycle of 1 / (1 + 4).
-# Indexing shares the node's core with the edit path (and, until the index had a
-# file and thread of its own, SQLite's writer thread): at 1x, paired runs with 200
-# busy documents cost fan-out +60% CPU per delivery and save-ack p99 +20%
-# (docs/BENCHMARKS.md). Freshness pays for it; the edit path must not.
-REST_FACTOR = 4
+# Indexing shares the node's cores with the edit path: at 1x, paired runs cost fan-out
+# +60% CPU per delivery (134-138 vs 220-223 us, 1,000 clients, 2026-11-29, with the
+# SQLite index in its own file), where it makes 100,000 documents on SQLite fresh
+# within 2 s at p99 (9.1 s at 4x). By default freshness pays, not the edit path's
+# CPU; ``--search-rest-factor 1`` chooses the other way (docs/SEARCH.md).
+REST_FACTOR = 4.0
 
 # The sweep reads every document's version (a scan: ~0.3 s at 30,000 documents on
 # a loaded SQLite store; there, on the index's thread). It runs every
@@ -133,6 +134,7 @@ class Search(BaseFeature):
         batch: int = 200,
         indexing: bool = True,
         workers: int = 1,
+        rest_factor: float = REST_FACTOR,
     ) -> None:
         self.store = store
         self.engine: Engine = engine_for(store)
@@ -143,6 +145,7 @@ class Search(BaseFeature):
         self.lease_seconds = lease_seconds
         self.batch = batch
         self.indexing = indexing
+        self.rest_factor = rest_factor
         self.flatten = Flattener(workers)
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
@@ -174,6 +177,13 @@ class Search(BaseFeature):
 
     # -- indexing -----------------------------------------------------------------------
 
+    def rest(self, last_pass: float, debounce: float) -> float:
+        """Seconds to wait before the next pass: ``rest_factor`` times as long as the
+        last one took, on the sweep's path too (busy documents are stale at every
+        sweep), so indexing takes at most 1 / (1 + rest_factor) of a core and under load
+        results get older while acks and fan-out do not; at least the debounce."""
+        return max(debounce, last_pass * self.rest_factor)
+
     async def _run(self) -> None:
         next_sweep = 0.0
         sweeps = 0
@@ -188,11 +198,7 @@ class Search(BaseFeature):
                     debounce = self.debounce  # coalesce a burst of edits
                 except TimeoutError:
                     pass
-                # Rest REST_FACTOR times as long as the last pass took, on the sweep's
-                # path too (busy documents are stale at every sweep): indexing takes at
-                # most a fifth of the node's time, so under load results get older and
-                # acks and fan-out do not (docs/BENCHMARKS.md, paired runs).
-                await asyncio.sleep(max(debounce, last_pass * REST_FACTOR))
+                await asyncio.sleep(self.rest(last_pass, debounce))
                 began = time.monotonic()
                 self._wake.clear()
                 todo, self._dirty = self._dirty, set()

@@ -114,6 +114,7 @@ def features(settings: Settings, node: Node, redis: RedisLink) -> list[Feature]:
             lease_seconds=settings.search_lease_seconds,
             indexing=settings.search_indexing,
             workers=settings.search_workers,
+            rest_factor=settings.search_rest_factor,
         ),
         HttpApi("search", search_api.routes),
         telemetry.Telemetry(
