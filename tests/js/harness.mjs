@@ -214,7 +214,9 @@ const commands = {
     const c = getClient(client)
     return {
       update: Buffer.from(Y.encodeStateAsUpdate(c.doc)).toString('base64'),
-      state_vector: Buffer.from(Y.encodeStateVector(c.doc)).toString('base64')
+      state_vector: Buffer.from(Y.encodeStateVector(c.doc)).toString('base64'),
+      // Content received that builds on content this client never got (Yjs parks it).
+      pending: c.doc.store.pendingStructs !== null || c.doc.store.pendingDs !== null
     }
   },
 
