@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pycrdt import Doc
 
 from draftroom.document.load import build_doc
-from draftroom.document.text import read_text
+from draftroom.document.text import text_lines
 
 # Letters NFKD leaves alone that writers still expect to type without the stroke.
 _EXTRA_FOLDS = {"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ŀ": "l", "ŧ": "t"}
@@ -190,51 +190,61 @@ def _cut(line: str, limit: int) -> Iterator[str]:
 _MARKDOWN_HEADING = re.compile(r"(#{1,6})\s+(\S.*)")
 
 
-def entry_from_lines(
-    title: str, lines: Iterable[tuple[str, int]], known: Collection[str] = ()
-) -> IndexEntry:
-    """Build from (line, heading level) pairs. A plain-text line "## Chapter 7" counts
-    as a level-2 heading: plain documents have no other way to say it.
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A section as cut from its segment: where it starts in the segment, its text
+    and key. Its path is the segment's."""
 
-    A section starts at each heading (the heading line is its first line) and holds
-    the lines up to the next one; the text before the first heading is a section with
-    no path. Sections whose key is in ``known`` get no terms (not re-indexed)."""
-    title = unicodedata.normalize("NFC", title)
-    sections: list[Section] = []
-    stack: list[tuple[int, str]] = []
+    at: int
+    body: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """A heading and the lines up to the next one (or the lines before the first):
+    what one heading contributes, cut into sections. Nothing in it depends on the
+    text around it but the path above it and the title, so a segment whose lines,
+    path and title are unchanged is reused as it is, at its new offset."""
+
+    pieces: tuple[_Piece, ...]
+    length: int  # characters it spans, its newlines included
+
+
+def _heading(raw: str, level: int) -> tuple[str, int, int] | None:
+    """(NFC text, level, where the text starts) if the line is a heading."""
+    if level:
+        return unicodedata.normalize("NFC", raw), level, 0
+    if raw[:1] != "#":  # NFC never makes a "#" at the start of a line that had none
+        return None
+    line = unicodedata.normalize("NFC", raw)
+    m = _MARKDOWN_HEADING.fullmatch(line)
+    return (m.group(2), len(m.group(1)), m.start(2)) if m else None
+
+
+def _cut_segment(
+    title: str, path: tuple[str, ...], head: tuple[str, int, int] | None, raws: tuple[str, ...]
+) -> _Segment:
+    """The sections of one segment: chunks of at most SECTION_CHARS (a long line
+    in pieces at spaces), offsets counted from the segment's start."""
+    pieces: list[_Piece] = []
     chunk: list[str] = []
-    chunk_at = pos = 0
+    chunk_at = pos = size = 0  # size: of the chunk, newlines included
 
     def close() -> None:
         nonlocal chunk, chunk_at
         body = "\n".join(chunk)
-        if chunk or not sections:  # an empty document is one empty section
-            path = tuple(text for _, text in stack)
-            key = _section_key(title, path, body)
-            terms = None
-            if key not in known:
-                terms = index_terms(body)
-                # In a thread this holds the GIL against the event loop (acks, fan-out):
-                # hand it back between sections rather than at the 5 ms switch interval.
-                time.sleep(0)
-            sections.append(Section(key, chunk_at, path, body, terms))
+        pieces.append(_Piece(chunk_at, body, _section_key(title, path, body)))
         chunk, chunk_at = [], pos
 
-    size = 0  # of the chunk, newlines included
-    for raw, level in lines:
-        line = unicodedata.normalize("NFC", raw)
-        if level == 0 and (m := _MARKDOWN_HEADING.fullmatch(line)):
+    for n_line, raw in enumerate(raws):
+        if n_line == 0 and head is not None:
             # The text, not the marks; offsets still count them, so that a section's
             # offset plus a position in its text is a position in the document's text.
-            level, line = len(m.group(1)), m.group(2)
-            pos += m.start(2)
-        if level:
-            if chunk:
-                close()
-                size = 0
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, line.strip()))
+            line, _, starts = head
+            pos += starts
+        else:
+            line = unicodedata.normalize("NFC", raw)
         for n, piece in enumerate(_cut(line, SECTION_CHARS)):
             # The pieces of one line go to chunks of their own: a chunk's lines are
             # joined by newlines, and there is none between two pieces.
@@ -247,20 +257,106 @@ def entry_from_lines(
             size += len(piece) + 1
             pos += len(piece)
         pos += 1  # the newline
-    if chunk or not sections:
+    if chunk:
         close()
-    vanished = None
-    if known:
-        keys = {s.key for s in sections}
-        vanished = tuple(k for k in known if k not in keys)
-    return IndexEntry(title, index_terms(title), tuple(sections), vanished)
+    return _Segment(tuple(pieces), pos)
 
 
-def entry_from_doc(title: str, doc: Doc, known: Collection[str] = ()) -> IndexEntry:
-    flat = read_text(doc)
-    return entry_from_lines(
-        title, ((flat.line_text(line), line.heading_level) for line in flat.lines), known
-    )
+class SectionCutter:
+    """Cuts a document's lines into sections, remembering the segments (a heading
+    and its lines) of the last text it cut, so that cutting the same document again
+    after an edit redoes only the segments the edit touched.
+
+    The indexer keeps one beside each Doc it keeps: a keystroke changes one segment,
+    and before this every pass normalized, split and hashed every line of every busy
+    document (0.6 ms for 14 KB, a 2 KB document 0.24 ms: most of a pass's thread time).
+    The result is exactly ``entry_from_lines``'s, which is this with nothing
+    remembered (tests/search/test_incremental_sections.py checks it on random edits).
+    """
+
+    def __init__(self) -> None:
+        self._title: str | None = None
+        self._segments: dict[tuple[object, ...], _Segment] = {}
+
+    def entry(
+        self, title: str, lines: Iterable[tuple[str, int]], known: Collection[str] = ()
+    ) -> IndexEntry:
+        """Build from (line, heading level) pairs. A plain-text line "## Chapter 7"
+        counts as a level-2 heading: plain documents have no other way to say it.
+
+        A section starts at each heading (the heading line is its first line) and
+        holds the lines up to the next one; the text before the first heading is a
+        section with no path. Sections whose key is in ``known`` get no terms (not
+        re-indexed)."""
+        title = unicodedata.normalize("NFC", title)
+        if title != self._title:  # every key hashes the title
+            self._segments = {}
+            self._title = title
+        before, self._segments = self._segments, {}
+        sections: list[Section] = []
+        stack: list[tuple[int, str]] = []
+        path: tuple[str, ...] = ()
+        at = 0  # where the segment being gathered starts in the document's text
+
+        def add(head: tuple[str, int, int] | None, raws: list[str]) -> None:
+            nonlocal at
+            memo = (path, *(head[1:] if head else (0, 0)), *raws)
+            segment = before.get(memo) or self._segments.get(memo)
+            if segment is None:
+                segment = _cut_segment(title, path, head, tuple(raws))
+            self._segments[memo] = segment
+            for p in segment.pieces:
+                terms = None
+                if p.key not in known:
+                    terms = index_terms(p.body)
+                    # In a thread this holds the GIL against the event loop (acks,
+                    # fan-out): hand it back between sections rather than at the 5 ms
+                    # switch interval.
+                    time.sleep(0)
+                sections.append(Section(p.key, at + p.at, path, p.body, terms))
+            at += segment.length
+
+        head: tuple[str, int, int] | None = None
+        raws: list[str] = []
+        for raw, level in lines:
+            # Most lines are body text: no call for them.
+            found = _heading(raw, level) if level or raw[:1] == "#" else None
+            if found is not None:
+                if raws:
+                    add(head, raws)
+                head, raws = found, [raw]
+                text, level_of = found[0], found[1]
+                while stack and stack[-1][0] >= level_of:
+                    stack.pop()
+                stack.append((level_of, text.strip()))
+                path = tuple(t for _, t in stack)
+            else:
+                raws.append(raw)
+        if raws:
+            add(head, raws)
+        if not sections:  # an empty document is one empty section
+            key = _section_key(title, (), "")
+            sections.append(Section(key, 0, (), "", None if key in known else ""))
+        vanished = None
+        if known:
+            keys = {s.key for s in sections}
+            vanished = tuple(k for k in known if k not in keys)
+        return IndexEntry(title, index_terms(title), tuple(sections), vanished)
+
+
+def entry_from_lines(
+    title: str, lines: Iterable[tuple[str, int]], known: Collection[str] = ()
+) -> IndexEntry:
+    """``SectionCutter.entry`` with nothing remembered."""
+    return SectionCutter().entry(title, lines, known)
+
+
+def entry_from_doc(
+    title: str, doc: Doc, known: Collection[str] = (), cutter: SectionCutter | None = None
+) -> IndexEntry:
+    """The document's entry; through ``cutter`` (the one kept with this Doc) only the
+    segments changed since its last entry are cut again."""
+    return (cutter or SectionCutter()).entry(title, text_lines(doc), known)
 
 
 def entry_from_state(

@@ -499,3 +499,12 @@ class IndexReads:
     async def updates_since(self, doc_id: str, seq: int) -> list[tuple[int, bytes]]:
         store = self._store
         return await store._index(store._updates_since_sync, doc_id, seq, store.index_db)
+
+    # Called inside a job on the index's thread (``index_sql.on_thread``): the indexer
+    # reads and claims a group of documents in one hop, not one hop per statement.
+
+    def get_document_now(self, doc_id: str) -> DocumentMeta | None:
+        return self._store._get_document_sync(doc_id, self._store.index_db)
+
+    def updates_since_now(self, doc_id: str, seq: int) -> list[tuple[int, bytes]]:
+        return self._store._updates_since_sync(doc_id, seq, self._store.index_db)
