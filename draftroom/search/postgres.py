@@ -164,24 +164,32 @@ class PostgresEngine(Engine):
     async def scan(
         self, query: Query, reader: str | None, after: Key | None, count: int, skip: set[str]
     ) -> list[Ranked]:
-        # The sections in id order (the primary key), each one's tsvector checked until
-        # ``count`` documents hold the phrase: for a phrase in most sections that is a
-        # few dozen rows. ``ts_match_vq`` is ``@@`` as a function, which the planner
-        # cannot answer from the GIN index: that would read the words' whole posting
-        # lists and sort the matches before the LIMIT. A document's first matching
-        # section (by key) is its hit, and its id is where the next page resumes.
+        # The reader's documents in id order, and for each its first section (by key)
+        # holding the phrase, until ``count`` documents have one: for a phrase in most
+        # sections that reads a few dozen rows (0.1-0.2 ms at 100,000 documents, where
+        # ranking the first 1,000 took 15-20 ms). ``ts_match_vq`` is ``@@`` as a
+        # function, which the planner cannot answer from the GIN index: that would read
+        # the words' whole posting lists first, and sort the matches. The last
+        # document's id is where the next page resumes. A rare phrase of common words
+        # still reads every section up to its last hit (0.5-0.8 s for the first page of
+        # one in 127 of 760,000 sections): the GIN index has no positions.
         last = after.doc_id if after is not None and not after.title_hit else ""
         found: list[Ranked] = []
         while len(found) < count:
             args = Args()
             phrase = args(to_tsquery(query.positive, query.negative))
             batch = count - len(found) + 8  # a few over: title matches are left out
+            member = ""
+            if reader is not None:
+                member = (
+                    f" JOIN document_members m ON m.doc_id = d.id AND m.user_id = {args(reader)}"
+                )
             rows = await self.reads.fetch(
-                "SELECT DISTINCT ON (s.doc_id) s.doc_id, s.key FROM search_sections s"
-                f" JOIN documents d ON d.id = s.doc_id{reader_join(args, reader)}"
-                f" WHERE s.doc_id > {args(last)}"
+                f"SELECT x.doc_id, x.key FROM documents d{member} CROSS JOIN LATERAL"
+                " (SELECT s.doc_id, s.key FROM search_sections s WHERE s.doc_id = d.id"
                 f" AND ts_match_vq(s.terms, to_tsquery('simple', {phrase}))"
-                f" ORDER BY s.doc_id, s.key LIMIT {batch}",
+                f" ORDER BY s.key LIMIT 1) x WHERE d.id > {args(last)}"
+                f" ORDER BY d.id LIMIT {batch}",
                 *args.values,
             )
             found += [
