@@ -8,6 +8,9 @@ page read and snippets: everything but HTTP), as a site admin (no access join) a
 as a member of a quarter of the documents (the ``document_members`` join). With
 ``--explain`` it prints each statement's plan (PostgreSQL ``EXPLAIN (ANALYZE,
 BUFFERS)``, SQLite ``EXPLAIN QUERY PLAN``) and its time, to see where a query goes.
+``--by-query`` prints each query's times; ``--page N`` times the page after N pages
+(reached through the cursors), since a phrase too common to rank costs each page the
+scan up to its last hit.
 
 The corpus is the one ``bench/search.py --prepare`` builds (``--corpus-dir``, per
 store ``<store>-<docs>``). The script opens it as the server would, so a pending
@@ -124,16 +127,31 @@ async def measure(store: Any, dialect: str, args: argparse.Namespace) -> list[di
             continue
         for who, principal in (("admin", admin()), ("member", member())):
             times, rank_ms, hits = [], [], []
+            per_query: dict[str, list[float]] = {q: [] for q in queries}
+            cursors: dict[str, str | None] = {}
             for q in queries:  # one unmeasured run: the page cache, not the query, is cold
-                await search.search(principal, q, 20, None)
+                cursors[q] = None
+                for _ in range(args.page):  # and the cursor of the page to time
+                    body = await search.search(principal, q, 20, cursors[q])
+                    if body["next_cursor"] is None:
+                        break
+                    cursors[q] = body["next_cursor"]
             for _ in range(args.runs):
                 for q in queries:
                     timed.calls.clear()
                     t = time.perf_counter()
-                    found = await search.search(principal, q, 20, None)
+                    found = await search.search(principal, q, 20, cursors[q])
                     times.append((time.perf_counter() - t) * 1000)
+                    per_query[q].append(times[-1])
                     rank_ms.append(sum(c[2] for c in timed.calls))
                     hits.append(len(found["results"]))
+            if args.by_query:
+                for q, qt in per_query.items():
+                    print(
+                        f"[{dialect}] {name} ({who}) {q!r}: p50 {percentiles(qt)['p50']:.1f}"
+                        f" max {max(qt):.1f} ms",
+                        flush=True,
+                    )
             p = percentiles(times)
             out.append(
                 {"store": dialect, "class": name, "reader": who, "n": len(times),
@@ -190,6 +208,14 @@ def main() -> int:
     )
     parser.add_argument(
         "--explain", choices=["admin", "member"], default=None, help="print the plans"
+    )
+    parser.add_argument("--by-query", action="store_true", help="print each query's times")
+    parser.add_argument(
+        "--page",
+        type=int,
+        default=0,
+        help="time this page (0: the first) of each query, reached through the cursors"
+        " (a query with fewer pages: its last page)",
     )
     args = parser.parse_args()
     common.install_signal_handlers()

@@ -281,15 +281,37 @@ class Engine(Rows):
         """For each clause, which of ``doc_ids`` hold it in their title or a section."""
         raise NotImplementedError
 
+    async def common(self, query: Query) -> bool:
+        """Whether the query's words are too common to find and rank all its matching
+        sections cheaply (the engine's own judgement of selectivity)."""
+        raise NotImplementedError
+
+    async def scan(
+        self, query: Query, reader: str | None, after: Key | None, count: int, skip: set[str]
+    ) -> list[Ranked]:
+        """The first ``count`` readable documents after ``after`` (None: from the start)
+        in the engine's index order, each with its first section holding every positive
+        clause and no excluded one, leaving out ``skip``. Each hit's key is its place in
+        that order, so a cursor holding it resumes the scan exactly after it. Reads only
+        as far as ``count`` documents need."""
+        raise NotImplementedError
+
     async def rank(
         self, query: Query, reader: str | None, limit: int, after: Key | None
     ) -> list[Ranked]:
         """The best ``limit`` documents ``reader`` may read (None: every document),
         after the cursor's key."""
+        lone_phrase = is_phrase(query)
+        if lone_phrase and await self.common(query):
+            return await self.in_index_order(query, reader, limit, after)
         found: dict[str, Ranked] = {}
         # Every section of a document without the excluded clauses lacks them too, so the
         # engine leaves out sections holding one (cheaply, in its index) before the LIMIT.
         hits = await self.section_hits(query.positive, reader, True, query.negative)
+        if lone_phrase and len(hits) >= RANKED:
+            # More sections hold the phrase than are ranked: ranking the first RANKED
+            # would leave the others unreachable. All of them, unranked, instead.
+            return await self.in_index_order(query, reader, limit, after)
         sections = best_per_document(hits)
         for hit in await self.title_hits(query, reader):
             best = sections.get(hit.doc_id)  # its best section gives the snippet
@@ -307,6 +329,43 @@ class Engine(Rows):
             page += await self.unexcluded(
                 query, paged(spread, after, len(spread)), limit - len(page)
             )
+        return page
+
+    async def in_index_order(
+        self, query: Query, reader: str | None, limit: int, after: Key | None
+    ) -> list[Ranked]:
+        """A page of a phrase too common to rank: its title matches first (ranked, as
+        always), then every other document holding it, in the engine's index order,
+        read only as far as the page needs.
+
+        A half-remembered line of common words must be found wherever it is, so no
+        match may fall outside the pages; ranking them all would read every one on
+        every page (0.1-4 s at 100,000 documents). Here a page costs the scan up to
+        its last hit: ~1 ms for a phrase in most sections, more the rarer the phrase
+        is among the sections holding its words."""
+        titles = {
+            h.doc_id: Ranked(h.doc_id, Key(1, h.score, h.doc_id), h.section)
+            for h in await self.title_hits(query, reader)
+        }
+        page: list[Ranked] = []
+        position = after
+        if after is None or after.title_hit:
+            page = await self.unexcluded(query, paged(titles.values(), after, len(titles)), limit)
+            position = None
+        checked = 0
+        while len(page) < limit and checked < EXCLUSION_CHECKED:
+            need = limit - len(page)
+            count = need
+            if query.negative:  # some candidates will drop out: a batch as ``unexcluded`` does
+                count = min(max(2 * need, 16), EXCLUSION_CHECKED - checked)
+                checked += count
+            batch = await self.scan(query, reader, position, count, set(titles))
+            if not batch:
+                break
+            position = batch[-1].key
+            page += await self.unexcluded(query, batch, need)
+            if len(batch) < count:
+                break  # the scan reached the end
         return page
 
     async def unexcluded(self, query: Query, ranked: list[Ranked], limit: int) -> list[Ranked]:
@@ -351,6 +410,13 @@ class Engine(Rows):
             for held in await self.holding(others, candidates):
                 candidates = [d for d in candidates if d in held]
         return [Ranked(d, Key(0, DOCUMENT_LEVEL, d), opening[d]) for d in candidates]
+
+
+def is_phrase(query: Query) -> bool:
+    """Whether the query looks for one phrase (excluded words aside): a half-remembered
+    line, whose every match must be reachable."""
+    positive = query.positive
+    return len(positive) == 1 and len(positive[0].terms) > 1
 
 
 def best_per_document(hits: list[Hit]) -> dict[str, Hit]:

@@ -22,7 +22,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from draftroom.search.engine import RANKED, Args, Engine, Hit, first_section, reader_join
+from draftroom.search.engine import (
+    RANKED,
+    Args,
+    Engine,
+    Hit,
+    Key,
+    Ranked,
+    first_section,
+    reader_join,
+)
 from draftroom.search.query import Clause, Query, terms_pattern, to_fts5
 from draftroom.search.text import IndexEntry, Section
 
@@ -125,6 +134,70 @@ class FTS5Engine(Engine):
         )
         return [Hit(r["doc_id"], r["key"], float(r["score"])) for r in rows]
 
+    async def common(self, query: Query) -> bool:
+        return not await self._cheap_bm25(query.positive + query.negative)
+
+    async def scan(
+        self, query: Query, reader: str | None, after: Key | None, count: int, skip: set[str]
+    ) -> list[Ranked]:
+        # FTS5 walks a MATCH in rowid order and seeks to a rowid, so the order is the
+        # sections' rowids: a document comes at its first matching section, and its key
+        # holds that rowid. Its other sections may come later; ``matched_before`` leaves
+        # out a document already listed at an earlier rowid.
+        start = scan_position(after)
+        match = to_fts5(query.positive, query.negative)
+        found: dict[str, Ranked] = {}
+        seen = set(skip)
+        position, batch = start, 2 * count + 8
+        while len(found) < count:
+            args = Args()
+            rows = await self.reads.fetch(
+                f"SELECT s.rid, s.doc_id, s.key FROM search_section_fts"
+                f" JOIN search_sections s {ROWIDS} ON s.rid = search_section_fts.rowid"
+                f" JOIN documents d ON d.id = s.doc_id{reader_join(args, reader)}"
+                f" WHERE search_section_fts MATCH {args(match)}"
+                f" AND search_section_fts.rowid > {args(position)}"
+                f" ORDER BY search_section_fts.rowid LIMIT {batch}",
+                *args.values,
+            )
+            fresh: dict[str, tuple[int, str]] = {}
+            for r in rows:
+                if r["doc_id"] not in seen and r["doc_id"] not in fresh:
+                    fresh[r["doc_id"]] = (r["rid"], r["key"])
+            seen.update(fresh)
+            listed = await self.matched_before(query, list(fresh), start) if start else set()
+            for doc_id, (rid, key) in fresh.items():
+                if doc_id not in listed:
+                    found[doc_id] = Ranked(doc_id, Key(0, scan_score(rid), doc_id), key)
+            if len(rows) < batch:
+                break
+            position = rows[-1]["rid"]
+        return list(found.values())[:count]
+
+    async def matched_before(self, query: Query, doc_ids: list[str], rid: int) -> set[str]:
+        """Which of ``doc_ids`` have a section up to rowid ``rid`` holding the query's
+        phrase and no excluded clause: a scan before ``rid`` listed them already."""
+        if not doc_ids:
+            return set()
+        args = Args()
+        docs = ", ".join(args(d) for d in doc_ids)
+        rows = await self.reads.fetch(
+            "SELECT doc_id, title_terms, body_terms FROM search_sections"
+            f" WHERE doc_id IN ({docs}) AND rid <= {args(rid)}",
+            *args.values,
+        )
+        wanted = [terms_pattern(c) for c in query.positive]
+        unwanted = [terms_pattern(c) for c in query.negative]
+
+        def holds(row: Any, found: Any) -> bool:
+            return bool(found.search(row["title_terms"]) or found.search(row["body_terms"]))
+
+        return {
+            r["doc_id"]
+            for r in rows
+            if all(holds(r, f) for f in wanted) and not any(holds(r, f) for f in unwanted)
+        }
+
     async def _cheap_bm25(self, clauses: tuple[Clause, ...]) -> bool:
         args = Args()
         row = await self.reads.fetchrow(
@@ -190,3 +263,18 @@ class FTS5Engine(Engine):
             *args.values,
         )
         return [r["doc_id"] for r in rows]
+
+
+def scan_score(rid: int) -> float:
+    """The key's score of a hit an unranked scan found at section ``rid``: between 0 and
+    1, falling as ``rid`` grows, so the keyset order (score descending) is the scan's.
+    A float holds it exactly (1 / (1 + rid) inverts to ``rid`` up to 2**50)."""
+    return 1.0 / (1 + rid)
+
+
+def scan_position(after: Key | None) -> int:
+    """The rowid a scan resumes after: the one ``scan_score`` put in the cursor's key
+    (0, the start, for a title match's key, or a ranked key of the same query)."""
+    if after is None or after.title_hit or not 0.0 < after.score < 1.0:
+        return 0
+    return round(1.0 / after.score) - 1
