@@ -290,7 +290,7 @@ class Search(BaseFeature):
     async def _prepare_group(self, doc_ids: list[str]) -> list[_Ready]:
         """``_prepare`` for a group, in as few hops as the store allows: its metas,
         claims and new updates read in one job on SQLite's index thread (claims in one
-        transaction there and on PostgreSQL), and the documents this node keeps
+        transaction on PostgreSQL), and the documents this node keeps
         advanced in one job of the flattening thread. A pass over 200 busy documents
         was ~4 hops a document, each a wake-up of a thread and of the event loop.
         A document that fails is logged and left to the sweep."""
@@ -376,27 +376,23 @@ class Search(BaseFeature):
     async def _claim_on_index_thread(
         self, sql: SQLiteSQL, reads: IndexReads, doc_ids: list[str], node: str, now: float
     ) -> list[_Claimed]:
-        """SQLite: the group's metas, claims (one transaction) and, for documents
-        whose Doc this node keeps, the updates stored since, as one job."""
+        """SQLite: the group's metas, claims and, for documents whose Doc this node
+        keeps, the updates stored since, as one job."""
         make = type(self.engine)
         lease = self.lease_seconds
         versions = self.flatten.version
 
         def job(db: sqlite3.Connection) -> list[_Claimed]:
             metas = {d: reads.get_document_now(d) for d in doc_ids}
+            # On SQLite a claim is a read (one node, no leases): no transaction, no
+            # commit; removing a deleted document's rows commits by itself.
             engine = make(SQLiteInTransaction(db))
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                helds = {}
-                for doc_id, meta in metas.items():
-                    if meta is None:
-                        run_now(engine.remove(doc_id))
-                    else:
-                        helds[doc_id] = run_now(engine.claim(doc_id, node, now, lease))
-                db.execute("COMMIT")
-            except BaseException:
-                rollback(db)
-                raise
+            helds = {}
+            for doc_id, meta in metas.items():
+                if meta is None:
+                    run_now(engine.remove(doc_id))
+                else:
+                    helds[doc_id] = run_now(engine.claim(doc_id, node, now, lease))
             out = []
             for doc_id, held in helds.items():
                 meta = metas[doc_id]
@@ -645,7 +641,8 @@ class Flattener:
     KB) and flattening it walks the whole text. In a thread that holds the GIL against
     the event loop, which is the edit path (acks, fan-out). So the thread (the
     default) is one dedicated thread that keeps the Docs it built (``CACHED_DOCS``)
-    and applies only the updates stored since; a pycrdt Doc never leaves it. Worker
+    and applies only the updates stored since, and beside each its ``SectionCutter``,
+    so only the segments an edit touched are cut again; a pycrdt Doc never leaves it. Worker
     processes (``--search-workers N``) leave the loop alone but rebuild each time;
     with them, stopping an in-process test server intermittently stalled for 30 s
     (PostgreSQL store, cause not yet found).
