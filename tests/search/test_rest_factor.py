@@ -34,9 +34,9 @@ def test_busy_documents_are_reindexed_at_most_once_a_period_however_cheap_the_pa
 
 
 async def test_the_setting_reaches_the_indexer(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, search_rest_factor=1.0)
+    settings = make_settings(tmp_path, search_rest_factor=4.0)  # not the default
     async with running_server(settings) as server:
-        assert server.hub.feature(Search).rest_factor == 1.0
+        assert server.hub.feature(Search).rest_factor == 4.0
 
 
 @pytest.mark.parametrize("raw", ["-1", "nan"])
