@@ -336,10 +336,10 @@ class Settings:
         default=30.0, metadata={"help": "a dead node's claim on a document expires after this"}
     )
     search_rest_factor: float = field(
-        default=4.0,
+        default=1.0,
         metadata={
             "help": "after an indexing pass, rest this many times as long as it took"
-            " (1: fresher results for more CPU)"
+            " (4: less CPU for staler results)"
         },
     )
 

@@ -71,13 +71,18 @@ from draftroom.worker_exit import tie_to_parent
 
 log = logging.getLogger(__name__)
 
-# Rest after a pass, in multiples of how long it took: a duty cycle of 1 / (1 + 4).
-# Indexing shares the node's cores with the edit path: at 1x, paired runs cost fan-out
-# +60% CPU per delivery (134-138 vs 220-223 us, 1,000 clients, 2026-11-29, with the
-# SQLite index in its own file), where it makes 100,000 documents on SQLite fresh
-# within 2 s at p99 (9.1 s at 4x). By default freshness pays, not the edit path's
-# CPU; ``--search-rest-factor 1`` chooses the other way (docs/SEARCH.md).
-REST_FACTOR = 4.0
+# Rest after a pass, in multiples of how long it took: a duty cycle of 1 / (1 + 1).
+# At 4x (before 2026-11-29 23:00) 100,000 documents on SQLite were fresh within 9.1 s
+# at p99; at 1x, with passes made cheaper (a kept Doc re-cuts only the segments an edit
+# touched, a group's reads and claims are one hop), 1.6-1.9 s. A fixed share of the
+# wall time means the cheaper the pass the more often it runs: MIN_PERIOD bounds that.
+REST_FACTOR = 1.0
+
+MIN_PERIOD = 1.0
+"""A pass starts at most once a second, so a busy document is indexed at most once a
+second however cheap its pass: freshness within 2 s needs no more, and the fan-out
+bench's 200 busy rooms (cheap passes) cost less CPU per delivery than at 4x without
+the floor (docs/BENCHMARKS.md, "Fresh by default")."""
 
 # The sweep reads every document's version (a scan: ~0.3 s at 30,000 documents on
 # a loaded SQLite store; there, on the index's thread). It runs every
@@ -192,18 +197,25 @@ class Search(BaseFeature):
 
     # -- indexing -----------------------------------------------------------------------
 
-    def rest(self, last_pass: float, debounce: float) -> float:
-        """Seconds to wait before the next pass: ``rest_factor`` times as long as the
-        last one took, on the sweep's path too (busy documents are stale at every
-        sweep), so indexing takes at most 1 / (1 + rest_factor) of a core and under load
-        results get older while acks and fan-out do not; at least the debounce."""
-        return max(debounce, last_pass * self.rest_factor)
+    def rest(self, last_pass: float, since_began: float, debounce: float) -> float:
+        """Seconds to wait before the next pass, ``since_began`` seconds after the last
+        one began: ``rest_factor`` times as long as it took (so indexing takes at most
+        1 / (1 + rest_factor) of a core, and under load results get older while acks
+        and fan-out do not), a pass starting at most every ``MIN_PERIOD`` seconds (busy
+        documents are re-indexed at most that often, however cheap a pass), and at
+        least the debounce."""
+        return max(
+            debounce,
+            last_pass * (1 + self.rest_factor) - since_began,
+            MIN_PERIOD - since_began,
+        )
 
     async def _run(self) -> None:
         next_sweep = 0.0
         sweeps = 0
         costs = (0.0, 0.0)  # seconds the last two sweeps took
         last_pass = 0.0
+        began = -MIN_PERIOD
         while True:
             try:
                 timeout = max(0.0, next_sweep - time.monotonic())
@@ -213,7 +225,7 @@ class Search(BaseFeature):
                     debounce = self.debounce  # coalesce a burst of edits
                 except TimeoutError:
                     pass
-                await asyncio.sleep(self.rest(last_pass, debounce))
+                await asyncio.sleep(self.rest(last_pass, time.monotonic() - began, debounce))
                 began = time.monotonic()
                 self._wake.clear()
                 todo, self._dirty = self._dirty, set()
@@ -278,7 +290,7 @@ class Search(BaseFeature):
     async def _prepare_group(self, doc_ids: list[str]) -> list[_Ready]:
         """``_prepare`` for a group, in as few hops as the store allows: its metas,
         claims and new updates read in one job on SQLite's index thread (claims in one
-        transaction there and on PostgreSQL), and the documents this node keeps
+        transaction on PostgreSQL), and the documents this node keeps
         advanced in one job of the flattening thread. A pass over 200 busy documents
         was ~4 hops a document, each a wake-up of a thread and of the event loop.
         A document that fails is logged and left to the sweep."""
@@ -364,27 +376,23 @@ class Search(BaseFeature):
     async def _claim_on_index_thread(
         self, sql: SQLiteSQL, reads: IndexReads, doc_ids: list[str], node: str, now: float
     ) -> list[_Claimed]:
-        """SQLite: the group's metas, claims (one transaction) and, for documents
-        whose Doc this node keeps, the updates stored since, as one job."""
+        """SQLite: the group's metas, claims and, for documents whose Doc this node
+        keeps, the updates stored since, as one job."""
         make = type(self.engine)
         lease = self.lease_seconds
         versions = self.flatten.version
 
         def job(db: sqlite3.Connection) -> list[_Claimed]:
             metas = {d: reads.get_document_now(d) for d in doc_ids}
+            # On SQLite a claim is a read (one node, no leases): no transaction, no
+            # commit; removing a deleted document's rows commits by itself.
             engine = make(SQLiteInTransaction(db))
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                helds = {}
-                for doc_id, meta in metas.items():
-                    if meta is None:
-                        run_now(engine.remove(doc_id))
-                    else:
-                        helds[doc_id] = run_now(engine.claim(doc_id, node, now, lease))
-                db.execute("COMMIT")
-            except BaseException:
-                rollback(db)
-                raise
+            helds = {}
+            for doc_id, meta in metas.items():
+                if meta is None:
+                    run_now(engine.remove(doc_id))
+                else:
+                    helds[doc_id] = run_now(engine.claim(doc_id, node, now, lease))
             out = []
             for doc_id, held in helds.items():
                 meta = metas[doc_id]
@@ -633,7 +641,8 @@ class Flattener:
     KB) and flattening it walks the whole text. In a thread that holds the GIL against
     the event loop, which is the edit path (acks, fan-out). So the thread (the
     default) is one dedicated thread that keeps the Docs it built (``CACHED_DOCS``)
-    and applies only the updates stored since; a pycrdt Doc never leaves it. Worker
+    and applies only the updates stored since, and beside each its ``SectionCutter``,
+    so only the segments an edit touched are cut again; a pycrdt Doc never leaves it. Worker
     processes (``--search-workers N``) leave the loop alone but rebuild each time;
     with them, stopping an in-process test server intermittently stalled for 30 s
     (PostgreSQL store, cause not yet found).
@@ -747,6 +756,9 @@ class Flattener:
     ) -> list[IndexEntry | Exception | None]:
         out: list[IndexEntry | Exception | None] = []
         for doc_id, title, tail, known in jobs:
+            # This thread holds the GIL against the event loop (acks, fan-out): hand it
+            # back between documents, as the hop per document used to.
+            time.sleep(0)
             try:
                 out.append(self._advance(doc_id, title, tail, known))
             except Exception as e:  # a bad stored update: that document, not the group
