@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import common
+import search_corpus
 from common import fmt, markdown_table, percentiles
 from search_corpus import NAMES, Corpus, postgres_in
 
@@ -51,6 +52,7 @@ MEMBER_EVERY = 4  # the reader is a member of every 4th document
 def classes(corpus: Corpus, title: str) -> dict[str, tuple[list[str], bool]]:
     """Class -> (queries, whether each must find something). Words are Zipf-ranked,
     short first: ``w[0]`` is in nearly every section, ``w[15000]`` in a few documents.
+    The ``load`` classes are ``bench/search.py``'s query mix, as its searchers send it.
     A trailing space makes the last word a whole word (not a prefix)."""
     w = corpus.words
     return {
@@ -68,6 +70,7 @@ def classes(corpus: Corpus, title: str) -> dict[str, tuple[list[str], bool]]:
         "negation": ([f"{w[900]} -{w[500]} ", f"{w[10]} -{w[11]} ", f"{w[2500]} -{w[40]} "], True),
         "cjk": (["北京 ", "東京は"], False),
         "title": ([title + " ", title.split()[0] + " "], True),
+        **{f"load {kind}": (qs, True) for kind, qs in search_corpus.queries(corpus).items()},
     }
 
 

@@ -24,7 +24,9 @@ gone at once). Every role may read, so any membership row is enough.
 Order is a keyset, ``(title_hit DESC, score DESC, doc_id ASC)``: title matches
 first, then the engine's relevance (document-level matches below every section
 match), then the id to break ties, so a cursor holding the last row's key resumes
-exactly after it.
+exactly after it. A lone phrase too common to rank (``in_index_order``) keeps the
+title matches first and then lists every other document holding it in the engine's
+index order, its place in that order in the key's score (SQLite) or id (PostgreSQL).
 """
 
 from __future__ import annotations

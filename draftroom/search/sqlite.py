@@ -15,7 +15,9 @@ documents and a phrase of two ~300 ms, growing with the corpus, where finding th
 first 1,000 matches took ~1 ms. So a query with a clause in ``SELECTIVE`` sections
 or more ranks its sections equal (in id order); its title matches still come first.
 Each match's document and section key are read through a covering index (migration
-008): the section rows themselves span several pages each.
+008): the section rows themselves span several pages each. A lone phrase of common
+words is not ranked but read in rowid order a page at a time (``scan``): FTS5 seeks
+to the cursor's rowid and stops at the page's last hit.
 """
 
 from __future__ import annotations
