@@ -31,14 +31,18 @@ SPARSE = 100_000
 """Below this many matching sections (the planner's estimate), a reader's matches are
 read from the GIN index first; above it, by walking the reader's documents."""
 
-DRIVEN = 1000
-"""A query's whole words alone drive the GIN scan, and its prefixes are checked on
-the rows that scan returns, when the planner expects the words in fewer than this
-many sections. The GIN index collects every match of a prefix before returning
-any: every posting list of every word it starts, ~0.3 us a match (``or:*`` in a
-query typed on: 185 ms at 100,000 documents; ``elowen:*``, 172,000 sections, 53
-ms), and the planner cannot tell a rare prefix from a common one (it assumes 0.5%
-of the rows for each). Checking it on a row the words found costs ~10-20 us."""
+SHORT_PREFIX = 3
+DRIVEN = 5000
+"""A query's other clauses alone drive the GIN scan, and its prefixes of at most
+``SHORT_PREFIX`` letters are checked on the rows that scan returns, when the planner
+expects those clauses in fewer than ``DRIVEN`` sections. The GIN index collects
+every match of a prefix before returning any, every posting list of every word it
+starts: ``caelithkatu or`` (``or:*``) 145-160 ms at 100,000 documents, quiet,
+whatever the word before it, and 10-25 ms this way. The check costs ~10 us a
+section holding the words, so a prefix matching nothing costs as many: 8 ms after
+a word in 800 sections, 134 ms after one in 12,800 (the planner's estimate is
+3,822 for any word outside its most common ones); a 2-3 letter prefix rarely
+matches nothing, a longer one often does, and then the GIN scan is cheap."""
 
 
 class PostgresEngine(Engine):
@@ -160,11 +164,12 @@ class PostgresEngine(Engine):
         return [Hit(r["doc_id"], r["key"], float(r["score"])) for r in rows]
 
     async def driver(self, clauses: tuple[Clause, ...]) -> tuple[Clause, ...] | None:
-        """The clauses that drive the GIN scan alone, if not all of them: the whole
-        words and phrases of a query typed on (``caelithkatu or``: ``or`` is a
-        prefix), when they are rare (``DRIVEN``). One planning pass (~0.3 ms), only
-        for such queries."""
-        whole = tuple(c for c in clauses if not c.prefix)
+        """The clauses that drive the GIN scan alone, if not all of them: all but the
+        short prefixes of a query typed on (``caelithkatu or``), when they are rare
+        (``DRIVEN``). One planning pass (~0.3 ms), only for such queries."""
+        whole = tuple(
+            c for c in clauses if not (c.prefix and len(c.terms[-1].term) <= SHORT_PREFIX)
+        )
         if not whole or len(whole) == len(clauses):
             return None
         return whole if await self.estimate(to_tsquery(whole)) < DRIVEN else None
