@@ -276,9 +276,14 @@ class PostgresStore:
             ) from exc
         await self._migrate()
         options = self._connect_options()
-        if self.pooler == "none":  # PostgreSQL stops the statement itself too
+        if self.pooler == "none":  # session settings: not through pgbouncer
             timeout_ms = str(max(1, round(self.search_timeout * 1000)))
-            options["server_settings"] = {"statement_timeout": timeout_ms}
+            options["server_settings"] = {
+                "statement_timeout": timeout_ms,  # PostgreSQL stops the statement too
+                # A capped sequential scan starts at block 0, not where another scan
+                # of the table is: the same query finds the same sections again.
+                "synchronize_seqscans": "off",
+            }
         # No connection yet (min 0): a node that never searches holds none.
         self._search_pool = await asyncpg.create_pool(
             self._dsn, min_size=0, max_size=self._search_size, **options

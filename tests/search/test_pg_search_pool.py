@@ -67,6 +67,18 @@ async def test_a_released_connection_costs_no_reset_round_trip(
     assert last == "SELECT pg_backend_pid() AS pid"
 
 
+async def test_search_connections_scan_from_the_start_and_stop_at_the_bound(
+    store: PostgresStore,
+) -> None:
+    # A capped sequential scan joining another scan midway found other sections
+    # for the same query ("or po ra": 1, then 0 hits at 100,000 documents).
+    row = await store.reads.fetchrow(
+        "SELECT current_setting('synchronize_seqscans') AS sync,"
+        " current_setting('statement_timeout') AS bound"
+    )
+    assert row == {"sync": "off", "bound": "300ms"}
+
+
 async def test_a_search_past_its_timeout_is_a_search_timeout(
     store: PostgresStore, postgres_url: str
 ) -> None:
