@@ -37,6 +37,13 @@ class Settings:
         default=10,
         metadata={"help": "most PostgreSQL connections per node (see docs/OPERATIONS.md)"},
     )
+    database_search_pool_max: int = field(
+        default=4,
+        metadata={
+            "help": "PostgreSQL connections per node for searches, apart from the pool"
+            " above, so saves never wait behind searches"
+        },
+    )
     redis_url: str | None = field(
         default=None,
         metadata={"help": "redis://… to fan out across nodes; without it, one node serves alone"},
@@ -335,6 +342,13 @@ class Settings:
     search_lease_seconds: float = field(
         default=30.0, metadata={"help": "a dead node's claim on a document expires after this"}
     )
+    search_timeout_seconds: float = field(
+        default=5.0,
+        metadata={
+            "help": "PostgreSQL: a search statement (or its wait for a search connection)"
+            " running longer is cancelled and the search answered 503"
+        },
+    )
     search_rest_factor: float = field(
         default=1.0,
         metadata={
@@ -392,6 +406,14 @@ def settings_from(options: dict[str, Any], environ: dict[str, str] | None = None
         raise ValueError(
             "database-pool-min and database-pool-max need 0 <= min <= max and max >= 1; got "
             f"{settings.database_pool_min} and {settings.database_pool_max}"
+        )
+    if settings.database_search_pool_max < 1:
+        raise ValueError(
+            f"database-search-pool-max must be 1 or more; got {settings.database_search_pool_max}"
+        )
+    if not settings.search_timeout_seconds > 0:  # also refuses nan
+        raise ValueError(
+            f"search-timeout-seconds must be above 0; got {settings.search_timeout_seconds}"
         )
     if not settings.search_rest_factor >= 0:  # also refuses nan
         raise ValueError(f"search-rest-factor must be 0 or more; got {settings.search_rest_factor}")

@@ -49,6 +49,19 @@ phrase is not ranked but read in id order (``scan``). Below it, every candidate 
 read from the GIN index and its tsvector checked for the phrase (the index has no
 positions): ~3.5 us a section, 70 ms at this bound."""
 
+SHORT_PREFIX = 3
+DRIVEN = 5000
+"""A query's other clauses alone drive the GIN scan, and its prefixes of at most
+``SHORT_PREFIX`` letters are checked on the rows that scan returns, when the planner
+expects those clauses in fewer than ``DRIVEN`` sections. The GIN index collects
+every match of a prefix before returning any, every posting list of every word it
+starts: ``caelithkatu or`` (``or:*``) 145-160 ms at 100,000 documents, quiet,
+whatever the word before it, and 10-25 ms this way. The check costs ~10 us a
+section holding the words, so a prefix matching nothing costs as many: 8 ms after
+a word in 800 sections, 134 ms after one in 12,800 (the planner's estimate is
+3,822 for any word outside its most common ones); a 2-3 letter prefix rarely
+matches nothing, a longer one often does, and then the GIN scan is cheap."""
+
 
 class PostgresEngine(Engine):
     async def write(
@@ -116,6 +129,14 @@ class PostgresEngine(Engine):
             score = f"ts_rank(s.terms, to_tsquery('simple', {args(to_tsquery(clauses))}))::float8"
         source = "search_sections s"
         bounded = bool(without) and all(len(c.terms) == 1 for c in clauses)
+        where = f"s.terms @@ to_tsquery('simple', {match})"
+        driver = None if bounded else await self.driver(clauses)
+        if driver is not None:
+            tsquery = to_tsquery(driver)  # what the GIN index is scanned for
+            where = (
+                f"s.terms @@ to_tsquery('simple', {args(tsquery)})"
+                f" AND ts_match_vq(s.terms, to_tsquery('simple', {match}))"  # never indexed
+            )
         if bounded:
             # An exclusion is checked on each section's tsvector (the GIN index has no
             # cheap way to leave rows out), and the sections not holding a common
@@ -130,7 +151,7 @@ class PostgresEngine(Engine):
                 f" WHERE terms @@ to_tsquery('simple', {args(to_tsquery(words(clauses)))})"
                 f" LIMIT {CHECKED}) s"
             )
-        if reader is not None and not bounded and await self.sparse(tsquery):
+        if reader is not None and not bounded and (driver or await self.sparse(tsquery)):
             # A reader's sections are found through the GIN index first, then checked
             # for access. Left to itself, for a word in a few percent of the sections
             # (a title word: the title is in each of its document's sections), the
@@ -143,8 +164,8 @@ class PostgresEngine(Engine):
             # Not for a word in most sections: the GIN scan would first read its
             # whole posting list (see ``sparse``).
             rows = await self.reads.fetch(
-                "WITH hit AS MATERIALIZED (SELECT doc_id, key, terms FROM search_sections"
-                f" WHERE terms @@ to_tsquery('simple', {match}))"
+                "WITH hit AS MATERIALIZED (SELECT s.doc_id, s.key, s.terms"
+                f" FROM search_sections s WHERE {where})"
                 f" SELECT s.doc_id, s.key, {score} AS score FROM hit s WHERE EXISTS"
                 " (SELECT 1 FROM documents d JOIN document_members m ON m.doc_id = d.id"
                 f" WHERE d.id = s.doc_id AND m.user_id = {args(reader)} OFFSET 0)"
@@ -155,13 +176,13 @@ class PostgresEngine(Engine):
         rows = await self.reads.fetch(
             f"SELECT s.doc_id, s.key, {score} AS score FROM {source}"
             f" JOIN documents d ON d.id = s.doc_id{reader_join(args, reader)}"
-            f" WHERE s.terms @@ to_tsquery('simple', {match}) LIMIT {RANKED}",
+            f" WHERE {where} LIMIT {RANKED}",
             *args.values,
         )
         return [Hit(r["doc_id"], r["key"], float(r["score"])) for r in rows]
 
     async def common(self, query: Query) -> bool:
-        return not await self.sparse(to_tsquery(query.positive, query.negative), DENSE_PHRASE)
+        return await self.estimate(to_tsquery(query.positive, query.negative)) >= DENSE_PHRASE
 
     async def scan(
         self, query: Query, reader: str | None, after: Key | None, count: int, skip: set[str]
@@ -204,14 +225,19 @@ class PostgresEngine(Engine):
             last = rows[-1]["doc_id"]
         return found[:count]
 
-    async def sparse(self, tsquery: str, below: int | None = None) -> bool:
-        """Whether the planner expects fewer than ``below`` sections to match.
+    async def driver(self, clauses: tuple[Clause, ...]) -> tuple[Clause, ...] | None:
+        """The clauses that drive the GIN scan alone, if not all of them: all but the
+        short prefixes of a query typed on (``caelithkatu or``), when they are rare
+        (``DRIVEN``). One planning pass (~0.3 ms), only for such queries."""
+        whole = tuple(
+            c for c in clauses if not (c.prefix and len(c.terms[-1].term) <= SHORT_PREFIX)
+        )
+        if not whole or len(whole) == len(clauses):
+            return None
+        return whole if await self.estimate(to_tsquery(whole)) < DRIVEN else None
 
-        Its estimate (from the tsvector column's statistics) is within a factor of 2-3
-        at 100,000 documents, and asking costs a planning pass (~0.3 ms). Walking a
-        reader's documents reads 1,000 / density sections; the GIN scan reads the
-        whole posting list first: for a very common word or a 2-letter prefix that is
-        60-450 ms where the walk stops after a few hundred sections."""
+    async def estimate(self, tsquery: str) -> float:
+        """The planner's estimate of the sections matching ``tsquery``."""
         row = await self.reads.fetchrow(
             "EXPLAIN (FORMAT JSON) SELECT 1 FROM search_sections"
             " WHERE terms @@ to_tsquery('simple', $1)",
@@ -221,7 +247,17 @@ class PostgresEngine(Engine):
         plan = row["QUERY PLAN"]
         if isinstance(plan, str):  # asyncpg leaves json as text unless told otherwise
             plan = json.loads(plan)
-        return float(plan[0]["Plan"]["Plan Rows"]) < (SPARSE if below is None else below)
+        return float(plan[0]["Plan"]["Plan Rows"])
+
+    async def sparse(self, tsquery: str) -> bool:
+        """Whether the planner expects fewer than ``SPARSE`` sections to match.
+
+        Its estimate (from the tsvector column's statistics) is within a factor of 2-3
+        at 100,000 documents, and asking costs a planning pass (~0.3 ms). Walking a
+        reader's documents reads 1,000 / density sections; the GIN scan reads the
+        whole posting list first: for a very common word or a 2-letter prefix that is
+        60-450 ms where the walk stops after a few hundred sections."""
+        return await self.estimate(tsquery) < SPARSE
 
     async def holding(self, clauses: tuple[Clause, ...], doc_ids: list[str]) -> list[set[str]]:
         # The matches are in the select list, not the WHERE clause, so that no plan

@@ -112,7 +112,7 @@ def engine_for(store: Store) -> Engine:
     if store.dialect == "postgres":
         from draftroom.search.postgres import PostgresEngine
 
-        return PostgresEngine(store.sql)
+        return PostgresEngine(store.sql, getattr(store, "reads", None))  # the search pool
     from draftroom.search.sqlite import FTS5Engine
     from draftroom.store.sqlite import SQLiteStore
 

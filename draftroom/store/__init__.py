@@ -97,6 +97,11 @@ def store_for(settings: Settings) -> Store:
             max_size=settings.database_pool_max,
             pooler=settings.database_pooler,
         )
+    configure_search = getattr(store, "configure_search_pool", None)  # PostgreSQL's own
+    if configure_search is not None:
+        configure_search(
+            max_size=settings.database_search_pool_max, timeout=settings.search_timeout_seconds
+        )
     return store
 
 

@@ -6,22 +6,33 @@ connection, so nothing here may rely on session state: asyncpg's statement cache
 off (its named prepared statements would be missing, or already exist, on the next
 server connection), advisory locks are ``pg_advisory_xact_lock`` only, and there is
 no LISTEN or session-level SET.
+
+Searches (``reads``) have a pool of their own (``--database-search-pool-max``, 4),
+so 20 searchers can never hold the connections the edit path's group commits, the
+indexer and the leases need, nor wait behind them; each search statement is bounded
+(``--search-timeout-seconds``: waiting for a search connection and running, and on a
+direct connection PostgreSQL's own ``statement_timeout`` too), past which the search
+is answered 503 ``search_timeout`` instead of holding a connection for seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from draftroom.errors import Unavailable
 from draftroom.store.base import (
     CompactionResult,
     DocumentMeta,
+    Row,
     StoredState,
     StoreError,
     StoreStats,
@@ -69,6 +80,51 @@ _MIGRATION_LOCK = 0x64726674  # any constant shared by all nodes
 POOLERS = ("none", "pgbouncer")
 
 
+class SearchTimeout(Unavailable):
+    """A search statement ran (or waited for a search connection) past its bound."""
+
+    code = "search_timeout"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+
+
+class SearchReads(PostgresSQL):
+    """The search pool's statements, each bounded by ``timeout`` seconds, its wait for
+    a connection included. On the timeout asyncpg cancels the statement on the
+    server (a cancel request: pgbouncer relays it too) before the connection goes
+    back to the pool."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], timeout: Callable[[], float]) -> None:
+        super().__init__(pool)
+        self._timeout = timeout
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self) -> AsyncIterator[None]:
+        seconds = self._timeout()
+        try:
+            async with asyncio.timeout(seconds):
+                yield
+        except (TimeoutError, asyncpg.QueryCanceledError) as exc:
+            raise SearchTimeout(
+                f"the search took longer than {seconds:g} s (the server is busy, or the"
+                " query matches too much: add a word)",
+                retry_after=seconds,
+            ) from exc
+
+    async def execute(self, query: str, *args: Any) -> int:
+        async with self._bounded():
+            return await super().execute(query, *args)
+
+    async def fetch(self, query: str, *args: Any) -> list[Row]:
+        async with self._bounded():
+            return await super().fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> Row | None:
+        async with self._bounded():
+            return await super().fetchrow(query, *args)
+
+
 def split_pooler(url: str) -> tuple[str, str | None]:
     """The URL without a ``pgbouncer=`` query parameter, and the pooler it names.
 
@@ -86,7 +142,13 @@ def split_pooler(url: str) -> tuple[str, str | None]:
 
 
 async def _nothing_to_reset(con: asyncpg.Connection) -> None:
-    """asyncpg's pool still rolls back a transaction left open before calling this."""
+    """asyncpg's pool still rolls back a transaction left open before calling this.
+
+    Its default reset (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+    ALL``) is one more round trip on every release, so every ``pool.fetch`` cost two.
+    Nothing here leaves session state to reset (see the module docstring), and on a
+    loaded node a round trip is several milliseconds of waiting for the event loop:
+    ~6 ms p50 a statement, 20 ms of a three-statement search, under 200 writers."""
 
 
 def _meta(row: asyncpg.Record) -> DocumentMeta:
@@ -110,9 +172,13 @@ class PostgresStore:
         min_pool: int = 2,
         max_pool: int = 10,
         pooler: str = "none",
+        search_pool: int = 4,
+        search_timeout: float = 5.0,
     ) -> None:
         self._dsn, self._url_pooler = split_pooler(dsn)
         self._pool: asyncpg.Pool | None = None
+        self._search_pool: asyncpg.Pool | None = None
+        self._search_size, self.search_timeout = search_pool, search_timeout
         self._pool_size = (min_pool, max_pool)
         self.pooler = "none"
         self.configure_pool(min_size=min_pool, max_size=max_pool, pooler=pooler)
@@ -120,6 +186,7 @@ class PostgresStore:
             self._write_batch, max_delay=commit_delay, max_batch=max_batch
         )
         self._sql = PostgresSQL(lambda: self.pool)
+        self._reads = SearchReads(lambda: self.search_pool, lambda: self.search_timeout)
 
     @classmethod
     def from_url(
@@ -143,15 +210,26 @@ class PostgresStore:
         self._pool_size = (min_size, max_size)
         self.pooler = self._url_pooler or pooler or self.pooler
 
+    def configure_search_pool(self, *, max_size: int, timeout: float) -> None:
+        """The search pool's size and each search statement's bound; before ``open``."""
+        if self._pool is not None:
+            raise StoreError("configure the pool before the store opens")
+        if max_size < 1 or not timeout > 0:
+            raise ValueError(
+                f"search pool size needs >= 1 and its timeout > 0; got {max_size}, {timeout}"
+            )
+        self._search_size, self.search_timeout = max_size, timeout
+
     def _connect_options(self) -> dict[str, Any]:
+        # No reset query on release (RESET ALL, UNLISTEN, advisory unlock): there is no
+        # session state to reset, it costs a round trip per query, and behind pgbouncer
+        # it would run on whichever server connection pgbouncer picks.
+        options: dict[str, Any] = {"reset": _nothing_to_reset}
         if self.pooler == "pgbouncer":
             # Unnamed statements only: each lives within one extended-protocol exchange,
-            # which pgbouncer keeps on one server connection. And no reset query on
-            # release (RESET ALL, UNLISTEN, advisory unlock): there is no session to
-            # reset, it would run on whichever server connection pgbouncer picks, and
-            # it costs a round trip per query.
-            return {"statement_cache_size": 0, "reset": _nothing_to_reset}
-        return {}
+            # which pgbouncer keeps on one server connection.
+            options["statement_cache_size"] = 0
+        return options
 
     def stats(self) -> StoreStats:
         pool = self._pool
@@ -165,6 +243,11 @@ class PostgresStore:
     def sql(self) -> PostgresSQL:
         return self._sql
 
+    @property
+    def reads(self) -> SearchReads:
+        """Search statements, on the search pool (see the module docstring)."""
+        return self._reads
+
     dialect = "postgres"
 
     @property
@@ -172,6 +255,12 @@ class PostgresStore:
         if self._pool is None:
             raise StoreError("store is not open")
         return self._pool
+
+    @property
+    def search_pool(self) -> asyncpg.Pool:
+        if self._search_pool is None:
+            raise StoreError("store is not open")
+        return self._search_pool
 
     async def open(self) -> None:
         try:
@@ -186,6 +275,19 @@ class PostgresStore:
                 f"cannot connect to PostgreSQL {_where(self._dsn)}: {_hint(exc)}"
             ) from exc
         await self._migrate()
+        options = self._connect_options()
+        if self.pooler == "none":  # session settings: not through pgbouncer
+            timeout_ms = str(max(1, round(self.search_timeout * 1000)))
+            options["server_settings"] = {
+                "statement_timeout": timeout_ms,  # PostgreSQL stops the statement too
+                # A capped sequential scan starts at block 0, not where another scan
+                # of the table is: the same query finds the same sections again.
+                "synchronize_seqscans": "off",
+            }
+        # No connection yet (min 0): a node that never searches holds none.
+        self._search_pool = await asyncpg.create_pool(
+            self._dsn, min_size=0, max_size=self._search_size, **options
+        )
         self.committer.start()
 
     async def _migrate(self) -> None:
@@ -211,6 +313,9 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self.committer.close()
+        if self._search_pool is not None:
+            await self._search_pool.close()
+            self._search_pool = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
