@@ -131,6 +131,8 @@ class StoreStats:
     last_commit_seconds: float = 0.0
     pool_size: int | None = None  # open database connections; None: no pool
     pool_idle: int | None = None
+    search_pool_size: int | None = None  # the searches' own pool (PostgreSQL)
+    search_pool_idle: int | None = None
 
     @classmethod
     def of(
@@ -139,6 +141,8 @@ class StoreStats:
         *,
         pool_size: int | None = None,
         pool_idle: int | None = None,
+        search_pool_size: int | None = None,
+        search_pool_idle: int | None = None,
     ) -> StoreStats:
         c = committer.stats
         return cls(
@@ -150,6 +154,8 @@ class StoreStats:
             last_commit_seconds=c.last_commit_seconds,
             pool_size=pool_size,
             pool_idle=pool_idle,
+            search_pool_size=search_pool_size,
+            search_pool_idle=search_pool_idle,
         )
 
 

@@ -232,11 +232,15 @@ class PostgresStore:
         return options
 
     def stats(self) -> StoreStats:
-        pool = self._pool
+        pool, search = self._pool, self._search_pool
         if pool is None:
             return StoreStats.of(self.committer)
         return StoreStats.of(
-            self.committer, pool_size=pool.get_size(), pool_idle=pool.get_idle_size()
+            self.committer,
+            pool_size=pool.get_size(),
+            pool_idle=pool.get_idle_size(),
+            search_pool_size=None if search is None else search.get_size(),
+            search_pool_idle=None if search is None else search.get_idle_size(),
         )
 
     @property

@@ -98,14 +98,20 @@ class Telemetry(BaseFeature):
 
     def _db_pool(self) -> Iterable[tuple[float, dict[str, str]]]:
         stats = self.node.store.stats()
-        if stats.pool_size is None or stats.pool_idle is None:
-            return []
-        size, idle = stats.pool_size, stats.pool_idle
-        name = {"db.client.connection.pool.name": "draftroom"}
-        return [
-            (size - idle, {**name, "db.client.connection.state": "used"}),
-            (idle, {**name, "db.client.connection.state": "idle"}),
+        pools = [
+            ("draftroom", stats.pool_size, stats.pool_idle),
+            # Apart, so an operator sees searches holding all of theirs (waits, 503s)
+            # while saves still have connections.
+            ("draftroom-search", stats.search_pool_size, stats.search_pool_idle),
         ]
+        out: list[tuple[float, dict[str, str]]] = []
+        for pool, size, idle in pools:
+            if size is None or idle is None:
+                continue
+            name = {"db.client.connection.pool.name": pool}
+            out.append((size - idle, {**name, "db.client.connection.state": "used"}))
+            out.append((idle, {**name, "db.client.connection.state": "idle"}))
+        return out
 
     def _up(self) -> Iterable[tuple[float, dict[str, str]]]:
         healthy, _ = self.node.bus.status()

@@ -68,8 +68,14 @@ async def test_stats_count_commits_and_show_the_pool(store: Store) -> None:
     if store.dialect == "postgres":
         assert stats.pool_size is not None and stats.pool_idle is not None
         assert 1 <= stats.pool_size and 0 <= stats.pool_idle <= stats.pool_size
+        # The searches' pool opens empty and shows what a search holds.
+        assert stats.search_pool_size is not None and stats.search_pool_idle is not None
+        assert isinstance(store, PostgresStore)
+        assert await store.reads.fetchrow("SELECT 1 AS one") is not None
+        after = store.stats()
+        assert after.search_pool_size == after.search_pool_idle == 1
     else:
-        assert stats.pool_size is None
+        assert stats.pool_size is None and stats.search_pool_size is None
 
 
 async def test_sequences_are_per_document(store: Store) -> None:

@@ -156,6 +156,11 @@ async def test_prometheus_sees_series_move(
         while value(idle) < 1:
             assert time.monotonic() < deadline, f"{idle} stayed {value(idle)}"
             await asyncio.sleep(0.5)
+        # The searches' own pool is a series of its own (empty until a search).
+        search_pool = (
+            'sum(db_client_connection_count{db_client_connection_pool_name="draftroom-search"})'
+        )
+        assert value(search_pool) == 0.0, search_pool
     finally:
         prom_proc.terminate()
         try:
