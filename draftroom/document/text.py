@@ -64,8 +64,12 @@ def from_lines(lines: Iterable[tuple[str, int]], rich: bool) -> DocumentText:
     return DocumentText("\n".join(parts), tuple(found), rich)
 
 
+def _plain_lines(text: str) -> list[tuple[str, int]]:
+    return [(line, 0) for line in text.split("\n")] if text else []
+
+
 def from_plain(text: str) -> DocumentText:
-    return from_lines(((line, 0) for line in text.split("\n")) if text else (), rich=False)
+    return from_lines(_plain_lines(text), rich=False)
 
 
 def read_text(doc: Doc) -> DocumentText:
@@ -79,8 +83,7 @@ def text_lines(doc: Doc) -> Iterable[tuple[str, int]]:
     """``read_text``'s (line, heading level) pairs without the text joined again and a
     ``Line`` per line: the search indexer reads every busy document this way."""
     if rich_fragment(doc) is None:
-        text = str(doc.get(PLAIN_TEXT_NAME, type=Text))
-        return [(line, 0) for line in text.split("\n")] if text else []
+        return _plain_lines(str(doc.get(PLAIN_TEXT_NAME, type=Text)))
     return list(_lines(read_document(doc, "").blocks))
 
 
