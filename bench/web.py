@@ -52,6 +52,9 @@ downloaded browser) against a ``draftroom serve`` subprocess with a real account
    front (the app's CSP allows sockets to its own origin only) that serves the same
    build and relays frames, adding only the ``welcome`` a Draftroom node would send.
    With ``--baseline-tree`` the baseline's node and page are typed into as well.
+   Last, **the floor** (``--skip-floor`` leaves it out): a bare contenteditable with no
+   script and no writers, typed into and measured the same way. What it measures is
+   this browser and machine, not any page: a target it misses no page can meet here.
    ``--typing-rounds N`` types N runs per server, in turn and reversed every other
    round (A B C, C B A, ...) after one untimed warm-up run, and reports percentiles
    over the pooled samples with the range of the runs' own p95s.
@@ -153,6 +156,7 @@ PROBE = """() => {
     typed = null
     if (k) queueMicrotask(() => { k.handled = performance.now() })
   })
+  if (!window.draftroom) return  // the bare page (the floor): no document, no remote edits
   const arrivals = window.__remoteArrivals || []
   const { ydoc, provider } = window.draftroom
   arrivals.length = 0
@@ -605,13 +609,24 @@ def cold_loads(browser: Any, targets: list[Target], doc: str, runs: int,
 
 @dataclass
 class TypingTarget:
-    """A server to type against: the page at ``base``, the writers at ``ws_url``."""
+    """A server to type against: the page at ``base``, the writers at ``ws_url``; or,
+    with ``html``, a bare page that is typed into alone (the floor)."""
 
     label: str
     base: str
     auth: dict[str, str] | None
     ws_url: str
     token: str
+    html: str | None = None
+
+
+FLOOR = TypingTarget("bare page (floor)", "", None, "", "", html=(
+    "<!doctype html><html><body><div id='editor'>"
+    "<div class='ProseMirror' contenteditable='true'><p>x</p></div></div></body></html>"
+))  # fmt: skip
+"""A contenteditable with no script, typed into the same way and measured by the same
+probe: what key->paint and frame time are on this browser and machine for a page that
+does no work at all. A target the floor misses is out of reach of any page here."""
 
 
 def typing(browser: Any, t: TypingTarget, doc: str, seconds: float, writers: int,
@@ -620,14 +635,18 @@ def typing(browser: Any, t: TypingTarget, doc: str, seconds: float, writers: int
     ctx = new_context(browser, t.base, t.auth, phone=False)
     ctx.add_init_script(REMOTE_ARRIVALS)
     page = ctx.new_page()
-    page.goto(f"{t.base}/d/{doc}")
     editor = page.locator("#editor .ProseMirror[contenteditable=true]")
-    editor.wait_for(timeout=60_000)
-    page.wait_for_function(
-        "n => document.querySelector('#editor').textContent.length > n",
-        arg=min_chars,
-        timeout=60_000,
-    )
+    if t.html is not None:
+        page.set_content(t.html)
+        writers = 0
+    else:
+        page.goto(f"{t.base}/d/{doc}")
+        editor.wait_for(timeout=60_000)
+        page.wait_for_function(
+            "n => document.querySelector('#editor').textContent.length > n",
+            arg=min_chars,
+            timeout=60_000,
+        )
     # Start at the end of the first paragraph: the writers are spread further down.
     page.evaluate("() => { const p = document.querySelector('#editor .ProseMirror p'); "
                   "const r = document.createRange(); r.selectNodeContents(p); r.collapse(false); "
@@ -777,6 +796,11 @@ def main() -> int:
     ap.add_argument("--lighthouse-runs", type=int, default=3, help="the median score counts")
     ap.add_argument("--skip-lighthouse", action="store_true")
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument(
+        "--skip-floor",
+        action="store_true",
+        help="do not type into the bare contenteditable page (the browser's own floor)",
+    )
     ap.add_argument("--skip-typing", action="store_true", help="cold loads (and Lighthouse) only")
     ap.add_argument("--skip-loads", action="store_true", help="no cold loads (typing only)")
     ap.add_argument(
@@ -866,6 +890,8 @@ def main() -> int:
                         "",
                     )
                 )
+            if typists and not args.skip_floor:
+                typists.append(FLOOR)
             results["typing"] = typing_rounds(
                 browser, typists, args.typing_rounds, args.typing_seconds, args.writers,
                 args.words * 3,
@@ -916,6 +942,13 @@ def verdicts(r: dict[str, Any]) -> list[str]:
         out.append(f"frame time p95 {ty['frame_ms']['p95']:.1f} ms >= 16.7")
     if ty["long_task_max_ms"] > t["long_task_max_ms"]:
         out.append(f"a long task of {ty['long_task_max_ms']:.0f} ms > 50")
+    floor = r["typing"].get(FLOOR.label)
+    if floor is not None and any("keypress" in f or "frame time" in f for f in out):
+        out.append(
+            f"(a bare contenteditable page with no script: keypress-to-paint p95 "
+            f"{floor['key_to_paint_ms']['p95']:.1f} ms, frame time p95 "
+            f"{floor['frame_ms']['p95']:.1f} ms)"
+        )
     return out
 
 
