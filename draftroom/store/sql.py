@@ -119,9 +119,10 @@ class SQLiteSQL:
 
 class SQLiteInTransaction:
     """``SQL`` over a connection on which the caller has already begun a transaction,
-    on the database thread: no statement begins or commits its own, so many writes
-    share one commit (one fsync). Its coroutines never suspend, so code written
-    against ``SQL`` runs as a plain call through ``run_now``."""
+    on the connection's own thread: no statement begins or commits its own, so many
+    writes share one commit (one fsync), or many reads one snapshot. Its coroutines
+    never suspend, so code written against ``SQL`` runs as a plain call through
+    ``run_now``."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
