@@ -15,7 +15,11 @@ from devtools.waiting import eventually
 from draftroom.store.postgres import PostgresStore
 from search.helpers import ydoc_update
 
-DOCS = 120
+DOCS = 240
+"""More than one sweep takes (a node's ``batch``, 200): the first node's pass cannot
+claim them all, and its next pass starts a second later (``MIN_PERIOD``), after the
+other node's has. With 120, one node indexed every document before the other's first
+pass in 1 run of 5, and the test waited for sharing that never came."""
 WORDS = "river stone lantern meadow orchard harbour thistle copper ember willow".split()
 
 _LOG_WRITES = """
