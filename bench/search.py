@@ -19,6 +19,11 @@ Per store, in one invocation:
    (run before step 3, so both load phases find the page cache warm).
 5. The same load with ``--no-search-indexing``: the save-ack p99 to compare against.
 
+In both load phases one more client task asks ``GET /healthz`` every 0.1 s through the
+searchers' own HTTP client: a request that does no work, so its latency is the floor
+any search pays in that run (the client, HTTP, the node's event loop), reported as the
+class "no-op" beside the query classes.
+
 Exits non-zero (``FAILED:`` lines) on any error or missed target: search p99 < 50 ms,
 freshness p99 < 2 s, save-ack p99 with indexing within 10% of without.
 
@@ -586,7 +591,22 @@ async def load(
                 per_class[kind].append(searches[-1])
             await asyncio.sleep(args.think)
 
+    noops: list[float] = []
+
+    async def floor() -> None:
+        # A request that does nothing, from the same client as the searches: what any
+        # request costs in this run (client, HTTP, the node's loop), search or not.
+        while not stop.is_set():
+            t = time.perf_counter()
+            r = await http.get("/healthz")
+            if r.status_code != 200:
+                fail(f"healthz {r.status_code}")
+            elif window[0] <= time.monotonic() <= window[1]:
+                noops.append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(0.1)
+
     tasks = [asyncio.create_task(searcher()) for _ in range(args.searchers)]
+    tasks.append(asyncio.create_task(floor()))
     poller = asyncio.create_task(fresh.poll(stop))
     written: list[dict[str, Any]] = []
     deadline = window[1] + 60
@@ -617,6 +637,7 @@ async def load(
         "ack_ms": percentiles([a for w in written for a in w["acks"]]),
         "search_ms": percentiles(searches),
         "search_class_ms": {k: percentiles(v) for k, v in sorted(per_class.items())},
+        "noop_ms": percentiles(noops),
         "fresh_s": percentiles(fresh.fresh),
         "errors": errors,
         "connected": sum(w["connected"] for w in written),
@@ -817,6 +838,19 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         [r["store"], kind, fmt(c["p50"]), fmt(c["p99"]), fmt(c["max"]), fmt(c["n"], 0)]
         for r in results
         for kind, c in r["on"].get("search_class_ms", {}).items()
+    ]
+    # The floor: GET /healthz from the searchers' own client, every 0.1 s, same load.
+    kinds += [
+        [
+            r["store"],
+            "no-op (/healthz)",
+            fmt(c["p50"]),
+            fmt(c["p99"]),
+            fmt(c["max"]),
+            fmt(c["n"], 0),
+        ]
+        for r in results
+        if (c := r["on"].get("noop_ms"))
     ]
     info = common.machine_line(common.machine_info())
     info += f"; load average at the end {os.getloadavg()[0]:.1f} (shared machine)"
