@@ -18,6 +18,11 @@ Per store, in one invocation:
    (``ILIKE '%w%'`` / ``instr(lower(body), w)``) against the index, quiet, same data
    (run before step 3, so both load phases find the page cache warm).
 5. The same load with ``--no-search-indexing``: the save-ack p99 to compare against.
+   With ``--rounds N`` steps 3 and 5 run N times each, in turn and reversed every other
+   round (on off, off on, ...), a fresh server each phase: a single phase's save-ack p99
+   moved 23-328 ms between runs on this machine, so one pair cannot judge +10%. The
+   targets are judged on the samples of all rounds pooled; each round's p99s and its
+   ack ratio (on / off) are reported for the spread.
 
 In both load phases one more client task asks ``GET /healthz`` every 0.1 s through the
 searchers' own HTTP client: a request that does no work, so its latency is the floor
@@ -41,6 +46,7 @@ import contextlib
 import datetime
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import queue
@@ -634,6 +640,13 @@ async def load(
         for kind, n in w["errors"].items():
             errors[kind] = errors.get(kind, 0) + n
     return {
+        "samples": {
+            "ack_ms": [a for w in written for a in w["acks"]],
+            "search_ms": list(searches),
+            "fresh_s": list(fresh.fresh),
+            "noop_ms": list(noops),
+            **{f"class {k}": list(v) for k, v in per_class.items()},
+        },
         "ack_ms": percentiles([a for w in written for a in w["acks"]]),
         "search_ms": percentiles(searches),
         "search_class_ms": {k: percentiles(v) for k, v in sorted(per_class.items())},
@@ -739,8 +752,12 @@ async def measure(
     result: dict[str, Any] = {"store": dialect, **info}
     asked = queries(corpus).items()
     qs = [(kind, q) for kind, group in asked if kind in args.classes for q in group]
+    runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+    order = [p == "on" for p in args.phases]
     try:
-        for indexing in [p == "on" for p in args.phases]:
+        for i, indexing in enumerate(
+            x for r in range(args.rounds) for x in (order if r % 2 == 0 else order[::-1])
+        ):
             port = common.free_port()
             extra = ["--api-rate-per-minute", "100000000", *args.server_arg]
             if not indexing:
@@ -759,7 +776,7 @@ async def measure(
                         if time.monotonic() - t > args.index_timeout:
                             raise RuntimeError(f"index catch-up: {left} documents left")
                     result["catch_up_s"] = time.monotonic() - t
-                if indexing:
+                if indexing and "quiet" not in result:
                     # Quiet, before any load: it also reads the index and the text
                     # into the page cache, so the first phase does not start cold
                     # and the second warm (a 100,000-document store is ~7 GB).
@@ -769,16 +786,67 @@ async def measure(
                 cpu, t = server.cpu_seconds(), time.monotonic()
                 run = await load(base, db, args, qs, indexing)
                 run["node_cores"] = (server.cpu_seconds() - cpu) / (time.monotonic() - t)
-                result["on" if indexing else "off"] = run
+                runs["on" if indexing else "off"].append(run)
+                shown = {k: v for k, v in run.items() if k != "samples"}
                 print(
-                    f"[{dialect}] indexing {'on' if indexing else 'off'}: {json.dumps(run)}",
+                    f"[{dialect}] phase {i + 1}, indexing {'on' if indexing else 'off'}:"
+                    f" {json.dumps(shown)}",
                     flush=True,
                 )
             finally:
                 server.stop()
     finally:
         await db.close()
+    for phase, done in runs.items():
+        if done:
+            result[phase] = pooled(done)
+    result["rounds"] = [
+        {phase: _brief(done[r]) for phase, done in runs.items() if r < len(done)}
+        for r in range(args.rounds)
+    ]
     return result
+
+
+def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The phases of one kind (indexing on, or off) over all rounds: percentiles of
+    their samples together, errors summed, the fewest connected writers."""
+    if len(runs) == 1:
+        return {k: v for k, v in runs[0].items() if k != "samples"}
+    kinds = {k for r in runs for k in r.get("samples", {})} | {"ack_ms", "search_ms"}
+    kinds |= {"noop_ms", "fresh_s"}
+    samples = {k: [x for r in runs for x in r.get("samples", {}).get(k, [])] for k in kinds}
+    errors: dict[str, int] = {}
+    for r in runs:
+        for kind, n in r["errors"].items():
+            errors[kind] = errors.get(kind, 0) + n
+    return {
+        "ack_ms": percentiles(samples["ack_ms"]),
+        "search_ms": percentiles(samples["search_ms"]),
+        "search_class_ms": {
+            k.removeprefix("class "): percentiles(v)
+            for k, v in sorted(samples.items())
+            if k.startswith("class ")
+        },
+        "noop_ms": percentiles(samples["noop_ms"]),
+        "fresh_s": percentiles(samples["fresh_s"]),
+        "errors": errors,
+        "connected": min(r["connected"] for r in runs),
+        "client_cores": sum(r.get("client_cores", 0.0) for r in runs) / len(runs),
+        "writer_procs": runs[0].get("writer_procs", 0),
+        "node_cores": sum(r["node_cores"] for r in runs) / len(runs),
+    }
+
+
+def _brief(run: dict[str, Any]) -> dict[str, float]:
+    def p99(key: str) -> float:
+        return float(run.get(key, {}).get("p99", float("nan")))
+
+    return {
+        "ack_p99_ms": p99("ack_ms"),
+        "search_p99_ms": p99("search_ms"),
+        "fresh_p99_s": p99("fresh_s"),
+        "noop_p99_ms": p99("noop_ms"),
+    }
 
 
 def verdicts(results: list[dict[str, Any]], writers: int) -> list[str]:
@@ -852,15 +920,34 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         for r in results
         if (c := r["on"].get("noop_ms"))
     ]
+    # Each round's own p99s: the spread the pooled numbers above hide.
+    rounds = []
+    for r in results:
+        for i, rnd in enumerate(r.get("rounds", [])):
+            on, off = rnd.get("on", {}), rnd.get("off", {})
+            ratio = on.get("ack_p99_ms", math.nan) / off.get("ack_p99_ms", math.nan)
+            rounds.append([
+                r["store"], i + 1, fmt(on.get("search_p99_ms")), fmt(on.get("noop_p99_ms")),
+                fmt(on.get("fresh_p99_s"), 2), fmt(on.get("ack_p99_ms")),
+                fmt(off.get("ack_p99_ms")), fmt(ratio, 2),
+            ])  # fmt: skip
+    per_round = ""
+    if args.rounds > 1:
+        per_round = "\n\n" + markdown_table(
+            ["store", "round", "search p99 ms", "no-op p99 ms", "fresh p99 s",
+             "ack p99 ms on", "ack p99 ms off", "ack on / off"],
+            rounds,
+        )  # fmt: skip
     info = common.machine_line(common.machine_info())
     info += f"; load average at the end {os.getloadavg()[0]:.1f} (shared machine)"
     return (
         f"{info}\n`bench/search.py --docs {args.docs} --writers {args.writers} --searchers"
         f" {args.searchers} --seconds {args.seconds:g} --think {args.think:g}"
-        f" --classes {','.join(args.classes)}`\n\n"
+        f" --classes {','.join(args.classes)} --rounds {args.rounds}`\n\n"
         + markdown_table(head, rows)
         + "\n\n"
         + markdown_table(["store", "class", "p50 ms", "p99 ms", "max ms", "searches"], kinds)
+        + per_round
     )
 
 
@@ -886,6 +973,14 @@ def main() -> int:
         default=list(QUERY_CLASSES),
         help=f"the searchers' query classes, of {','.join(QUERY_CLASSES)}"
         " (e.g. leave out phrase to see the rest apart from it)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the phases this many times, in turn and reversed every other round"
+        " (on off, off on, ...); targets are judged on the rounds pooled, and each"
+        " round's p99s are reported for the spread",
     )
     parser.add_argument(
         "--phases",
@@ -926,6 +1021,8 @@ def main() -> int:
     args = parser.parse_args()
     if unknown := set(args.classes) - set(QUERY_CLASSES):
         parser.error(f"--classes: unknown {', '.join(sorted(unknown))}")
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
     if not args.phases or set(args.phases) - {"on", "off"}:
         parser.error("--phases: on, off or on,off")
     common.install_signal_handlers()
