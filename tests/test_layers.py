@@ -39,8 +39,6 @@ def test_lower_layers_import_nothing_above_them(module: str, allowed: tuple[str,
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout)  # fmt: skip
     above = [
-        m
-        for m in loaded
-        if m.startswith(ABOVE_THE_NODE) and not m.startswith(allowed or ("\0",))
+        m for m in loaded if m.startswith(ABOVE_THE_NODE) and not m.startswith(allowed or ("\0",))
     ]
     assert above == [], f"{module} imports {above}"

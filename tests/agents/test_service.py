@@ -421,9 +421,7 @@ async def test_rewrite_applies_in_tiptap_rich_text_even_after_concurrent_edits(
         await edit(lambda: paragraph.__delitem__(slice(len(paragraph) - len(b"rained."), None)))
         _, events = await asyncio.wait_for(asking, 20)
         assert events[-1]["type"] == "agent.error" and events[-1]["code"] == "edit_conflict"
-        assert (
-            read_text(server.hub.rooms["rich"].doc).text == f"Chapter\nSuddenly. {reply} It "
-        )
+        assert read_text(server.hub.rooms["rich"].doc).text == f"Chapter\nSuddenly. {reply} It "
 
 
 async def test_the_text_agents_read_is_reused_until_the_document_changes(

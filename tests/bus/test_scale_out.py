@@ -54,9 +54,7 @@ async def test_edits_and_presence_cross_nodes(nodes: list[RunningServer]) -> Non
         await bob.wait_saved(bob.insert(" world"))
         await eventually(lambda: str(alice.text) == "hello world")
         # Versions agree on both nodes: every seq was applied exactly once.
-        await eventually(
-            lambda: one.hub.rooms["doc"].version == two.hub.rooms["doc"].version == 6
-        )
+        await eventually(lambda: one.hub.rooms["doc"].version == two.hub.rooms["doc"].version == 6)
         # Presence crosses nodes and is removed everywhere when its client leaves.
         await alice.send_raw(encode_awareness(encode_update([(77, 1, b'{"name":"Alice"}')])))
         await eventually(lambda: 77 in two.hub.rooms["doc"].awareness.entries)

@@ -103,9 +103,7 @@ async def test_one_user_cannot_hold_every_search_connection(tmp_path: Path) -> N
     ann = Principal("ann", "ann", True, "session")
     bob = Principal("bob", "bob", True, "session")
     with _stalled(store, 2) as entered:
-        hers = [
-            asyncio.create_task(search.search(ann, "lighthouse", 10, None)) for _ in range(2)
-        ]
+        hers = [asyncio.create_task(search.search(ann, "lighthouse", 10, None)) for _ in range(2)]
         assert await asyncio.to_thread(entered.wait, 5.0), "her searches never ran"
         with pytest.raises(RateLimited):
             await asyncio.wait_for(search.search(ann, "number1", 10, None), 3.0)
