@@ -71,3 +71,24 @@ async def search_server(
 ) -> AsyncIterator[RunningServer]:
     async with running_server(make_settings(tmp_path, database_url, **{**FAST, **overrides})) as s:
         yield s
+
+
+@asynccontextmanager
+async def indexed(store: Any, docs: list[tuple[str, str, str]]) -> AsyncIterator[Search]:
+    """``store`` (open) with ``docs`` (id, title, text) written and indexed now, in this
+    process, as a node that has caught up would hold them (its indexing task is not
+    started); the store is closed on the way out."""
+    try:
+        for doc_id, title, text in docs:
+            await store.create_document(doc_id, title)
+            await store.append(doc_id, ydoc_update(text))
+        await store.flush()
+        found = Search(store, lambda: "n1")
+        try:
+            found.flatten.start()
+            assert await found.index_many([d[0] for d in docs]) == len(docs)
+            yield found
+        finally:
+            await found.stop()
+    finally:
+        await store.close()

@@ -19,7 +19,7 @@ from draftroom.search import sqlite as search_sqlite
 from draftroom.search.service import Search
 from draftroom.store.postgres import PostgresStore
 from draftroom.store.sqlite import SQLiteStore
-from search.helpers import ydoc_update
+from search.helpers import indexed
 
 # 40 documents hold "beacon"; every third also holds "fog", in another section, so a
 # section without "fog" does not clear its document.
@@ -36,18 +36,8 @@ def _text(i: int) -> str:
 async def search(tmp_path: Path, store_url: str | None) -> AsyncIterator[Search]:
     store: Any = PostgresStore(store_url) if store_url else SQLiteStore(tmp_path / "data")
     await store.open()
-    for i, doc_id in enumerate(IDS):
-        await store.create_document(doc_id, f"Log {i}")
-        await store.append(doc_id, ydoc_update(_text(i)))
-    await store.flush()
-    found = Search(store, lambda: "n1")
-    found.flatten.start()
-    assert await found.index_many(IDS) == len(IDS)
-    try:
+    async with indexed(store, [(d, f"Log {i}", _text(i)) for i, d in enumerate(IDS)]) as found:
         yield found
-    finally:
-        await found.stop()
-        await store.close()
 
 
 async def _pages(search: Search, q: str, limit: int) -> list[list[str]]:

@@ -22,7 +22,7 @@ from draftroom.search import sqlite as search_sqlite
 from draftroom.search.service import Search
 from draftroom.store.postgres import PostgresStore
 from draftroom.store.sqlite import SQLiteStore
-from search.helpers import ydoc_update
+from search.helpers import indexed, ydoc_update
 
 IDS = [f"d{i:02}" for i in range(40)]
 # The phrase "the beacon" is in the opening section of every document but every fifth
@@ -52,26 +52,19 @@ def _text(i: int, doc_id: str) -> str:
 async def search(tmp_path: Path, store_url: str | None) -> AsyncIterator[Search]:
     store: Any = PostgresStore(store_url) if store_url else SQLiteStore(tmp_path / "data")
     await store.open()
-    for i, doc_id in enumerate(IDS):
-        await store.create_document(doc_id, _title(i, doc_id))
-        await store.append(doc_id, ydoc_update(_text(i, doc_id)))
-    await store.sql.executemany(
-        "INSERT INTO document_members (doc_id, user_id, role, granted_at) VALUES ($1, $2, $3, $4)",
-        [(d, MEMBER.user_id, "viewer", time.time()) for d in sorted(READABLE)],
-    )
-    await store.flush()
-    found = Search(store, lambda: "n1")
-    found.flatten.start()
-    assert await found.index_many(IDS) == len(IDS)
-    for doc_id in EDITED:  # a new section holding the phrase, after all the others
-        await store.append(doc_id, ydoc_update(f"# Part Zero\nagain the beacon {doc_id}\n"))
-    await store.flush()
-    assert await found.index_many(EDITED) == len(EDITED)
-    try:
+    docs = [(d, _title(i, d), _text(i, d)) for i, d in enumerate(IDS)]
+    async with indexed(store, docs) as found:
+        # Access is checked when searching, never indexed: granting after is the same.
+        await store.sql.executemany(
+            "INSERT INTO document_members (doc_id, user_id, role, granted_at)"
+            " VALUES ($1, $2, $3, $4)",
+            [(d, MEMBER.user_id, "viewer", time.time()) for d in sorted(READABLE)],
+        )
+        for doc_id in EDITED:  # a new section holding the phrase, after all the others
+            await store.append(doc_id, ydoc_update(f"# Part Zero\nagain the beacon {doc_id}\n"))
+        await store.flush()
+        assert await found.index_many(EDITED) == len(EDITED)
         yield found
-    finally:
-        await found.stop()
-        await store.close()
 
 
 async def _pages(search: Search, q: str, limit: int, who: Any = ANONYMOUS) -> list[list[Any]]:

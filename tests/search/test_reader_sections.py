@@ -21,7 +21,7 @@ from draftroom.search import postgres as search_postgres
 from draftroom.search.service import Search
 from draftroom.store.postgres import PostgresStore
 from draftroom.store.sqlite import SQLiteStore
-from search.helpers import ydoc_update
+from search.helpers import indexed
 
 IDS = [f"d{i:02}" for i in range(30)]
 READABLE = set(IDS[::3])
@@ -38,22 +38,17 @@ def _text(i: int) -> str:
 async def search(tmp_path: Path, store_url: str | None) -> AsyncIterator[Search]:
     store: Any = PostgresStore(store_url) if store_url else SQLiteStore(tmp_path / "data")
     await store.open()
-    for i, doc_id in enumerate(IDS):
-        await store.create_document(doc_id, f"Tidewater {'annals' if i % 4 else 'log'} {i}")
-        await store.append(doc_id, ydoc_update(_text(i)))
-    await store.flush()
-    await store.sql.executemany(
-        "INSERT INTO document_members (doc_id, user_id, role, granted_at) VALUES ($1, $2, $3, $4)",
-        [(d, MEMBER.user_id, "viewer", time.time()) for d in sorted(READABLE)],
-    )
-    found = Search(store, lambda: "n1")
-    found.flatten.start()
-    assert await found.index_many(IDS) == len(IDS)
-    try:
+    docs = [
+        (d, f"Tidewater {'annals' if i % 4 else 'log'} {i}", _text(i)) for i, d in enumerate(IDS)
+    ]
+    async with indexed(store, docs) as found:
+        # Access is checked when searching, never indexed: granting after is the same.
+        await store.sql.executemany(
+            "INSERT INTO document_members (doc_id, user_id, role, granted_at)"
+            " VALUES ($1, $2, $3, $4)",
+            [(d, MEMBER.user_id, "viewer", time.time()) for d in sorted(READABLE)],
+        )
         yield found
-    finally:
-        await found.stop()
-        await store.close()
 
 
 async def _all(search: Search, who: Principal, q: str) -> list[tuple[str, str]]:

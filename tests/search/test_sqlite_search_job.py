@@ -17,7 +17,7 @@ from draftroom.auth.principal import ANONYMOUS
 from draftroom.search import service
 from draftroom.search.sqlite import FTS5Engine
 from draftroom.store.sqlite import SQLiteStore
-from search.helpers import ydoc_update
+from search.helpers import indexed
 
 IDS = [f"d{i}" for i in range(6)]
 
@@ -26,18 +26,9 @@ IDS = [f"d{i}" for i in range(6)]
 async def search(tmp_path: Path) -> AsyncIterator[service.Search]:
     store = SQLiteStore(tmp_path / "data")
     await store.open()
-    for i, doc_id in enumerate(IDS):
-        await store.create_document(doc_id, f"Log {i}")
-        await store.append(doc_id, ydoc_update(f"# Part One\nthe lantern glowed {i}"))
-    await store.flush()
-    found = service.Search(store, lambda: "n1")
-    found.flatten.start()
-    assert await found.index_many(IDS) == len(IDS)
-    try:
+    docs = [(d, f"Log {i}", f"# Part One\nthe lantern glowed {i}") for i, d in enumerate(IDS)]
+    async with indexed(store, docs) as found:
         yield found
-    finally:
-        await found.stop()
-        await store.close()
 
 
 async def test_snippets_are_cut_off_the_event_loop(
