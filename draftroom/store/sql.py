@@ -97,8 +97,9 @@ class SQLiteSQL:
         return rows[0] if rows else None
 
     async def on_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` on the database thread as one job: between two
-        group commits of the edit path, never inside one."""
+        """Run ``fn(connection)`` on this runner's thread as one job: on the store's
+        writer, between two group commits of the edit path, never inside one; on a
+        reader (``reads``), with that reader's connection."""
         db = self._db
         result: T = await self._run(lambda: fn(db()))
         return result
@@ -118,11 +119,11 @@ class SQLiteSQL:
 
 
 class SQLiteInTransaction:
-    """``SQL`` over a connection on which the caller has already begun a transaction,
-    on the connection's own thread: no statement begins or commits its own, so many
-    writes share one commit (one fsync), or many reads one snapshot. Its coroutines
-    never suspend, so code written against ``SQL`` runs as a plain call through
-    ``run_now``."""
+    """``SQL`` as plain calls on a connection, on its own thread, whose transaction the
+    caller manages: no statement begins or commits its own, so in the caller's
+    transaction many writes share one commit (one fsync) and many reads one snapshot;
+    outside one, each statement commits by itself. Its coroutines never suspend, so
+    code written against ``SQL`` runs as a plain call through ``run_now``."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
